@@ -1,0 +1,56 @@
+# stn-notebooks: every command a student, instructor or CI needs. `make help` lists them.
+# The first target that needs Python creates .venv and installs the project into it;
+# later runs reuse it (the stamp file is newer than pyproject.toml, so nothing reinstalls).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+REPORTS   := $(sort $(wildcard reports/[0-9][0-9]_*.ipynb))
+# Executed reports must show static figures instead of widgets (nothing renders widgets headlessly).
+export STNLIB_WIDGETS ?= static
+export MPLBACKEND ?= Agg
+
+.PHONY: help install test lint execute quick sync strip lab clean distclean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install stnlib with the dev tools (first use only)
+
+test: $(STAMP)  ## Unit tests, lint, notebooks in the quick profile (papermill) and nbval on the reports
+	STNLIB_PROFILE=quick $(PY) -m pytest tests $(REPORTS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+lint: $(STAMP)  ## ruff over stnlib/, tests/, scripts/ and the notebooks
+	$(PY) -m ruff check stnlib tests scripts notebooks
+
+execute: $(STAMP)  ## Run every notebook in the full profile into reports/, then refresh the README
+	$(PY) -m stnlib.execute --profile full $(NOTEBOOKS)
+	$(PY) -m stnlib.project sync
+
+quick: $(STAMP)  ## Run every notebook in the quick profile into reports/quick/ (seconds)
+	$(PY) -m stnlib.execute --profile quick $(NOTEBOOKS)
+
+sync: $(STAMP)  ## Rewrite generated parts (README index/results, Colab cells) from their sources
+	$(PY) -m stnlib.project sync
+
+strip: $(STAMP)  ## Remove outputs and execution counts from notebooks/ (sources stay clean)
+	$(PY) -m jupyter nbconvert --clear-output --inplace --log-level=WARN $(NOTEBOOKS)
+
+lab: $(STAMP)  ## Start JupyterLab on the notebooks
+	STNLIB_WIDGETS=auto $(VENV)/bin/jupyter lab notebooks
+
+clean:  ## Remove quick-profile outputs and caches (keeps .venv and the committed reports)
+	rm -rf reports/quick .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+	find notebooks -name '.ipynb_checkpoints' -prune -exec rm -rf {} +
+
+distclean: clean  ## Also remove .venv (the next command reinstalls)
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,15 @@
+"""stnlib: the small library behind the stn-notebooks series on Spatial Transformer Networks.
+
+Modules (import them explicitly, e.g. ``from stnlib import affine``):
+
+* :mod:`stnlib.affine`   theta algebra: build, compose, invert, decompose, warp, outlines
+* :mod:`stnlib.profiles` ``"full"`` / ``"quick"`` run profiles (``$STNLIB_PROFILE`` overrides)
+* :mod:`stnlib.runs`     notebook runs: seeding, timing, ``reports/metrics.json``
+* :mod:`stnlib.samples`  the bundled real MNIST / CIFAR-10 test images in ``assets/samples``
+* :mod:`stnlib.viz`      figures: images, outlines of the sampled region, matrices
+* :mod:`stnlib.widgets`  the theta explorer (ipywidgets, static fallback when headless)
+* :mod:`stnlib.project`  repo URL, README index/results generation (``make sync``)
+* :mod:`stnlib.execute`  headless execution with papermill (``make execute``)
+"""
+
+__version__ = "0.1.0"

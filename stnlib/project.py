@@ -1,0 +1,188 @@
+"""Repository bookkeeping: the repo URL, the notebook index, and generated README parts.
+
+The repository URL lives **only** in :data:`REPO_URL`. A fork changes that line and
+runs ``make sync``, which rewrites everything derived from it:
+
+* the "Open in Colab" badges and the notebook index in ``README.md``;
+* the Colab setup cell at the top of every notebook in ``notebooks/``;
+* the results table in ``README.md``, from ``reports/metrics.json``.
+
+``python -m stnlib.project check`` (run by the tests) fails if any of these is stale,
+so nobody can hand-edit a number into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .io import atomic_write_text
+from .paths import REPO_ROOT
+from .runs import Metric, load_metrics
+
+__all__ = ["BRANCH", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "main", "render_readme"]
+
+#: The one place the repository URL is written. Change it in a fork, then run ``make sync``.
+REPO_URL = "https://github.com/stn-notebooks/stn-notebooks"
+BRANCH = "main"
+
+#: One line per notebook for the README index (file stem -> summary).
+NOTEBOOK_SUMMARIES: dict[str, str] = {
+    "01_affine_intuition": "What the 2x3 matrix theta does to an image, why it moves the \"wrong\" way, "
+    "and the padding pitfall; sliders edit theta live.",
+    "02_stn_mnist": "Train an STN on MNIST, watch it straighten digits, and beat a plain CNN on distorted MNIST.",
+    "03_stn_cifar10": "Reproduce the course CIFAR-10 results, beat them, and ablate the STN honestly.",
+    "04_stn_learning_gif": "Watch the transformer learn, epoch by epoch, as a GIF.",
+}
+
+COLAB_TAG = "colab-setup"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+README = REPO_ROOT / "README.md"
+
+
+def _slug() -> str:
+    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?/?", REPO_URL)
+    if not match:
+        raise ValueError(f"REPO_URL must look like https://github.com/OWNER/NAME, got {REPO_URL!r}")
+    return match.group(1)
+
+
+def colab_badge(stem: str) -> str:
+    """Markdown "Open in Colab" badge for ``notebooks/<stem>.ipynb``."""
+    url = f"https://colab.research.google.com/github/{_slug()}/blob/{BRANCH}/notebooks/{stem}.ipynb"
+    return f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def colab_cell_source() -> str:
+    """Source of the first cell of every notebook: set up Colab, do nothing elsewhere."""
+    name = _slug().split("/")[1]
+    return f'''# Colab only: clone the repository (for stnlib and assets/) and install stnlib. Does nothing elsewhere.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    REPO_URL = "{REPO_URL}"  # written by `make sync` from stnlib/project.py
+    subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "/content/{name}"], check=False)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/{name}"], check=True)
+    sys.path.insert(0, "/content/{name}")  # the editable install is only seen after a restart
+    from google.colab import output
+
+    output.enable_custom_widget_manager()'''
+
+
+def notebook_stems() -> list[str]:
+    return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def render_index() -> str:
+    rows = ["| # | Notebook | What you learn | Executed report | Colab |", "|---|---|---|---|---|"]
+    for stem in notebook_stems():
+        if stem not in NOTEBOOK_SUMMARIES:
+            raise ValueError(f"notebooks/{stem}.ipynb has no summary in stnlib.project.NOTEBOOK_SUMMARIES")
+        num, title = stem.split("_", 1)
+        report = f"[report](reports/{stem}.ipynb)" if (REPO_ROOT / "reports" / f"{stem}.ipynb").exists() else "not yet run"
+        rows.append(
+            f"| {num} | [{title.replace('_', ' ')}](notebooks/{stem}.ipynb) | {NOTEBOOK_SUMMARIES[stem]} "
+            f"| {report} | {colab_badge(stem)} |"
+        )
+    return "\n".join(rows)
+
+
+def render_results(metrics: dict) -> str:
+    """Markdown table of every metric in ``metrics`` (the content of ``reports/metrics.json``)."""
+    if not metrics:
+        return "_No results yet: run `make execute`._"
+    rows = ["| Notebook | Result | Value | Profile | Data | Run |", "|---|---|---|---|---|---|"]
+    for nb in sorted(metrics):
+        entry = metrics[nb]
+        for m in entry["metrics"]:
+            metric = Metric(**m)
+            rows.append(
+                f"| [{nb}](reports/{nb}.ipynb) | {metric.label} | {metric.formatted()} | {entry['profile']} "
+                f"| {entry['data']} | {entry['seconds']:.0f} s, {entry['finished']} |"
+            )
+    return "\n".join(rows)
+
+
+def _replace_block(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md lacks the markers {start} ... {end}")
+    note = f"<!-- generated by `make sync` (python -m stnlib.project sync); do not edit by hand -->"
+    return pattern.sub(lambda _: f"{start}\n{note}\n{body}\n{end}", text)
+
+
+def render_readme(text: str, metrics: dict) -> str:
+    """``text`` with its generated blocks (index, results) brought up to date."""
+    text = _replace_block(text, "notebooks", render_index())
+    return _replace_block(text, "results", render_results(metrics))
+
+
+def _synced_notebook(path: Path) -> tuple[nbformat.NotebookNode, bool]:
+    nb = nbformat.read(path, as_version=4)
+    want = colab_cell_source()
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and COLAB_TAG in first.get("metadata", {}).get("tags", []):
+        changed = first.source != want
+        first.source = want
+    else:
+        cell = nbformat.v4.new_code_cell(want, metadata={"tags": [COLAB_TAG]})
+        cell.pop("id", None)
+        nb.cells.insert(0, cell)
+        changed = True
+    return nb, changed
+
+
+def stale_files(metrics_path: Path | None = None) -> list[str]:
+    """Generated files that differ from what :func:`sync` would write."""
+    metrics = load_metrics(metrics_path or REPO_ROOT / "reports" / "metrics.json")
+    stale = []
+    if README.read_text() != render_readme(README.read_text(), metrics):
+        stale.append("README.md")
+    for stem in notebook_stems():
+        if _synced_notebook(NOTEBOOKS_DIR / f"{stem}.ipynb")[1]:
+            stale.append(f"notebooks/{stem}.ipynb")
+    return stale
+
+
+def sync() -> list[str]:
+    """Rewrite the generated parts; returns the files it changed."""
+    changed = []
+    metrics = load_metrics(REPO_ROOT / "reports" / "metrics.json")
+    old = README.read_text()
+    new = render_readme(old, metrics)
+    if new != old:
+        atomic_write_text(README, new)
+        changed.append("README.md")
+    for stem in notebook_stems():
+        path = NOTEBOOKS_DIR / f"{stem}.ipynb"
+        nb, was_changed = _synced_notebook(path)
+        if was_changed:
+            atomic_write_text(path, nbformat.writes(nb) + "\n")
+            changed.append(f"notebooks/{stem}.ipynb")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stnlib.project", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["sync", "check"], help="sync: rewrite generated parts; check: fail if stale")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        changed = sync()
+        print("updated: " + ", ".join(changed) if changed else "everything already in sync")
+        return 0
+    stale = stale_files()
+    if stale:
+        print("out of date (run `make sync`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    print("README and notebooks are in sync")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
