@@ -10,7 +10,6 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORTS   := $(sort $(wildcard reports/[0-9][0-9]_*.ipynb))
 # Executed reports must show static figures instead of widgets (nothing renders widgets headlessly).
 export STNLIB_WIDGETS ?= static
-export MPLBACKEND ?= Agg
 
 .PHONY: help install test lint execute quick sync strip lab clean distclean
 

@@ -52,8 +52,9 @@ def main() -> None:
             exact = d["test_is_exact"].astype(bool) if "test_is_exact" in d.files else np.ones(len(y), bool)
         idx = pick(y, exact, args.per_class)
         buf = io.BytesIO()
-        np.savez_compressed(buf, images=x[idx], labels=y[idx], test_indices=idx.astype(np.int32),
-                            classes=np.array(CLASSES[name]))
+        np.savez_compressed(
+            buf, images=x[idx], labels=y[idx], test_indices=idx.astype(np.int32), classes=np.array(CLASSES[name])
+        )
         out = args.out / f"{name}_test_samples.npz"
         out.write_bytes(buf.getvalue())
         digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]

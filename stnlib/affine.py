@@ -114,7 +114,9 @@ def _check_same_batch(theta: Tensor, other: Tensor, other_name: str) -> None:
 
 
 # ------------------------------------------------------------------- building
-def identity(batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Tensor:
+def identity(
+    batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
     """The identity theta, shape ``(batch_size, 2, 3)``."""
     eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype, device=device)
     return eye.expand(batch_size, 2, 3).clone()

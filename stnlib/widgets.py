@@ -1,0 +1,263 @@
+"""The theta explorer: sliders that edit theta live, with a static fallback for headless runs.
+
+``explore_theta()`` is the one call the notebooks make. In a front end that renders
+ipywidgets (JupyterLab, Notebook 7, VS Code, Colab) it shows :class:`ThetaExplorer`:
+
+* sliders for the *visible motion* (rotation, scale x/y, shear, translation) and for
+  the six *raw entries* of theta, kept in sync both ways (move one family and the
+  other follows, through :func:`stnlib.affine.build_theta` / :func:`~stnlib.affine.decompose`);
+* preset buttons, a choice of sample image, the input with the sampled region
+  outlined, the output, and the live matrix.
+
+When nothing renders widgets (papermill, nbconvert, GitHub) the same call shows a
+static gallery of the presets instead, so executed reports still have pictures.
+Which one you get is decided by ``$STNLIB_WIDGETS`` (``interactive`` / ``static`` /
+``auto``, default ``auto``) or the ``interactive=`` argument; ``auto`` looks for a
+kernel started by Jupyter Server (``$JPY_SESSION_NAME``), VS Code or Colab.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from . import affine, viz
+from .samples import load_samples
+
+__all__ = ["PRESETS", "ThetaExplorer", "explore_theta", "preset_gallery", "sample_choices", "widgets_rendered"]
+
+#: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
+PRESETS: dict[str, dict[str, float]] = {
+    "identity": {},
+    "zoom in": {"scale_x": 2.0, "scale_y": 2.0},
+    "zoom out": {"scale_x": 0.5, "scale_y": 0.5},
+    "rotate": {"rotation": 30.0},
+    "shear": {"shear": 0.5},
+    "flip": {"scale_x": -1.0},
+    "translate": {"tx": 0.5},
+}
+
+#: Slider ranges for the decomposed parameters: (min, max, step).
+PARAM_RANGES: dict[str, tuple[float, float, float]] = {
+    "rotation": (-180.0, 180.0, 1.0),
+    "scale_x": (-3.0, 3.0, 0.05),
+    "scale_y": (-3.0, 3.0, 0.05),
+    "shear": (-1.5, 1.5, 0.05),
+    "tx": (-1.5, 1.5, 0.05),
+    "ty": (-1.5, 1.5, 0.05),
+}
+RAW_RANGE = (-3.0, 3.0, 0.01)
+WIDGETS_ENV = "STNLIB_WIDGETS"
+
+
+def widgets_rendered() -> bool:
+    """Whether a front end will render ipywidgets in this kernel (see module docstring)."""
+    mode = os.environ.get(WIDGETS_ENV, "auto").strip().lower() or "auto"
+    if mode in ("static", "0", "off", "false"):
+        return False
+    if mode in ("interactive", "1", "on", "true"):
+        return True
+    if mode != "auto":
+        raise ValueError(f"${WIDGETS_ENV} must be 'interactive', 'static' or 'auto', got {mode!r}")
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython always comes with ipywidgets
+        return False
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "kernel"):
+        return False  # plain Python or terminal IPython
+    if "google.colab" in sys.modules or os.environ.get("JPY_SESSION_NAME"):
+        return True
+    return "__vsc_ipynb_file__" in ip.user_ns or any(k.startswith("VSCODE_") for k in os.environ)
+
+
+def sample_choices(per_dataset: int = 3) -> dict[str, Tensor]:
+    """A few bundled images by display name, each ``(1, C, H, W)`` in ``[0, 1]``."""
+    out: dict[str, Tensor] = {}
+    for name, label in (("mnist", "MNIST digit"), ("cifar10", "CIFAR-10")):
+        s = load_samples(name)
+        for i in range(per_dataset):
+            out[f"{label} {s.classes[int(s.labels[i])]} (test #{int(s.test_indices[i])})"] = s.images[i : i + 1]
+    return out
+
+
+def preset_gallery(image: Tensor, presets: dict[str, dict[str, float]] | None = None) -> Figure:
+    """Static figure: for each preset, the input with the sampled region, the output and theta."""
+    presets = presets or PRESETS
+    thetas = torch.cat([affine.build_theta(**kw) for kw in presets.values()])
+    images = image.expand(len(presets), -1, -1, -1)
+    return viz.show_before_after(images, thetas, affine.warp(images, thetas), list(presets))
+
+
+class ThetaExplorer:
+    """Interactive theta editor for one image ``(1, C, H, W)`` (or a dict of named images).
+
+    Attributes meant for tests and notebooks: ``params`` (decomposed sliders by name),
+    ``raw`` (2x3 nested list of raw sliders), ``theta`` (current ``(1, 2, 3)``),
+    ``output`` (current warped image), ``widget`` (the box to display).
+    """
+
+    def __init__(self, images: dict[str, Tensor] | Tensor | None = None, *, padding_mode: str = "zeros") -> None:
+        import ipywidgets as W
+
+        if images is None:
+            images = sample_choices()
+        elif isinstance(images, Tensor):
+            images = {"image": images}
+        self.images = {k: affine.check_images(v, name=f"image {k!r}")[:1] for k, v in images.items()}
+        self.padding_mode = padding_mode
+        self._syncing = False
+        self.output: Tensor | None = None
+        self.theta = affine.identity()
+
+        self.params = {
+            name: W.FloatSlider(
+                value=1.0 if name.startswith("scale") else 0.0,
+                min=lo,
+                max=hi,
+                step=step,
+                description=name,
+                continuous_update=True,
+                readout_format=".2f",
+                layout=W.Layout(width="320px"),
+            )
+            for name, (lo, hi, step) in PARAM_RANGES.items()
+        }
+        lo, hi, step = RAW_RANGE
+        self.raw = [
+            [
+                W.FloatSlider(
+                    value=float(i == j),
+                    min=lo,
+                    max=hi,
+                    step=step,
+                    description=f"θ[{i},{j}]",
+                    readout_format=".2f",
+                    layout=W.Layout(width="320px"),
+                )
+                for j in range(3)
+            ]
+            for i in range(2)
+        ]
+        self.image_choice = W.Dropdown(options=list(self.images), description="image", layout=W.Layout(width="420px"))
+        self.buttons = [W.Button(description=name, layout=W.Layout(width="auto")) for name in PRESETS]
+        self.picture = W.Image(format="png")
+        self.matrix = W.HTML()
+        self.message = W.HTML()
+
+        for s in self.params.values():
+            s.observe(self._on_param, names="value")
+        for row in self.raw:
+            for s in row:
+                s.observe(self._on_raw, names="value")
+        self.image_choice.observe(lambda _: self.render(), names="value")
+        for b in self.buttons:
+            b.on_click(self._preset_handler(b.description))
+
+        self.widget = W.VBox(
+            [
+                self.image_choice,
+                W.HBox(self.buttons),
+                W.HBox(
+                    [
+                        W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
+                        W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for row in self.raw for s in row)]),
+                    ]
+                ),
+                W.HBox([self.picture, W.VBox([self.matrix, self.message])]),
+            ]
+        )
+        self._set_theta(affine.identity(), source="params")
+
+    # ------------------------------------------------------------------ sync
+    def _preset_handler(self, name: str) -> Callable[[object], None]:
+        return lambda _button: self.apply_preset(name)
+
+    def apply_preset(self, name: str) -> None:
+        """Set the sliders to a preset from :data:`PRESETS`."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+        self._set_theta(affine.build_theta(**PRESETS[name]), source=None)
+
+    def _on_param(self, _change: object) -> None:
+        if self._syncing:
+            return
+        values = {k: s.value for k, s in self.params.items()}
+        if values["scale_x"] == 0 or values["scale_y"] == 0:
+            self.message.value = "<span style='color:#c00'>scale 0 squashes the image to a line: no theta.</span>"
+            return
+        self._set_theta(affine.build_theta(**values), source="params")
+
+    def _on_raw(self, _change: object) -> None:
+        if self._syncing:
+            return
+        theta = torch.tensor([[[s.value for s in row] for row in self.raw]])
+        try:
+            affine.invert(theta)
+        except ValueError:
+            self.message.value = "<span style='color:#c00'>singular theta: it squashes the image to a line.</span>"
+            return
+        self._set_theta(theta, source="raw")
+
+    def _set_theta(self, theta: Tensor, source: str | None) -> None:
+        """Store theta and move the *other* slider family to match it (``source`` stays as the user set it)."""
+        self.theta = theta
+        self._syncing = True
+        try:
+            if source != "params":
+                for k, v in affine.decompose(theta).items():
+                    self.params[k].value = float(v)
+            if source != "raw":
+                for i in range(2):
+                    for j in range(3):
+                        self.raw[i][j].value = float(theta[0, i, j])
+        finally:
+            self._syncing = False
+        self.message.value = ""
+        self.render()
+
+    # ---------------------------------------------------------------- render
+    def render(self) -> None:
+        image = self.images[self.image_choice.value]
+        self.output = affine.warp(image, self.theta, padding_mode=self.padding_mode)
+        fig, (a0, a1) = plt.subplots(1, 2, figsize=(6.4, 3.2))
+        viz.imshow(a0, image, "input + sampled region")
+        viz.draw_sampling_outline(a0, self.theta, tuple(image.shape[-2:]))
+        viz.imshow(a1, self.output, "output")
+        self.picture.value = viz.figure_to_png(fig)
+        rows = "".join(
+            "<tr>" + "".join(f"<td style='padding:2px 8px'>{v:+.3f}</td>" for v in row) + "</tr>"
+            for row in self.theta[0].tolist()
+        )
+        self.matrix.value = f"<b>theta</b><table style='font-family:monospace'>{rows}</table>"
+
+
+def explore_theta(image: Tensor | None = None, *, interactive: bool | None = None) -> ThetaExplorer | Figure:
+    """Show the theta explorer if a front end renders widgets, else a static preset gallery.
+
+    ``image``: ``(1, C, H, W)`` in ``[0, 1]`` (default: bundled MNIST and CIFAR-10 samples).
+    Returns the :class:`ThetaExplorer` or the gallery figure.
+    """
+    from IPython.display import display
+
+    if interactive is None:
+        interactive = widgets_rendered()
+    if interactive:
+        explorer = ThetaExplorer(image)
+        display(explorer.widget)
+        return explorer
+    if image is None:
+        image = next(iter(sample_choices(1).values()))
+    print(
+        "No widget front end detected (headless run): showing the presets as a static gallery. "
+        "In Jupyter, call explore_theta(interactive=True) to force the sliders."
+    )
+    fig = preset_gallery(image)
+    plt.show()
+    return fig

@@ -1,0 +1,105 @@
+"""README, Colab cells and packaging stay consistent with their single sources."""
+
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+from stnlib import project
+from stnlib.paths import REPO_ROOT
+from stnlib.runs import Metric
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_generated_parts_are_in_sync():
+    # README index/results and notebook Colab cells equal what `make sync` would write
+    assert project.stale_files() == []
+
+
+def test_repo_url_is_written_in_one_place():
+    files = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    holders = []
+    for name in files.stdout.split():
+        path = REPO_ROOT / name
+        if path.suffix in {".py", ".md", ".ipynb", ".toml", ".yml", ".cfg", ""} and path.is_file():
+            if project.REPO_URL.split("//")[1] in path.read_text(errors="ignore"):
+                holders.append(name)
+    hand_written = [h for h in holders if not h.startswith(("notebooks/", "reports/")) and h != "README.md"]
+    assert hand_written == ["stnlib/project.py"]
+
+
+def test_results_table_is_rendered_from_metrics():
+    metrics = {
+        "02_x": {
+            "profile": "full", "data": "MNIST (exact)", "seconds": 61.2, "finished": "2026-01-01 00:00 UTC",
+            "metrics": [Metric("acc", "Test accuracy", 99.31, "%").__dict__],
+        }
+    }
+    table = project.render_results(metrics)
+    assert "| [02_x](reports/02_x.ipynb) | Test accuracy | 99.31% | full | MNIST (exact) | 61 s," in table
+    assert project.render_results({}).startswith("_No results yet")
+
+
+def test_readme_lacking_markers_is_an_error():
+    with pytest.raises(ValueError, match="notebooks:start"):
+        project.render_readme("# no markers", {})
+
+
+def test_readme_names_the_two_commands_near_the_top():
+    top = "\n".join((REPO_ROOT / "README.md").read_text().splitlines()[:40])
+    assert "make execute" in top and "make test" in top
+
+
+def test_readme_links_resolve():
+    text = (REPO_ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(((?!https?://)[^)#]+)\)", text):
+        assert (REPO_ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_ci_calls_the_readme_test_command():
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "make test" in (REPO_ROOT / "README.md").read_text()
+
+
+def _requirements_from_pyproject():
+    import tomllib
+
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return sorted(data["dependencies"] + data["optional-dependencies"]["dev"])
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(r for r in pip if not r.startswith("-e")) == _requirements_from_pyproject()
+    assert "python=3.11" in env["dependencies"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_sources_are_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert dirty == [], f"{path.name}: cells {dirty} carry outputs; run `make strip`"
+    assert project.COLAB_TAG in nb.cells[0].metadata.get("tags", [])
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and re.search(r'^PROFILE = "full"', params[0].source, re.M)
+    assert "/work/" not in path.read_text() and "/home/" not in path.read_text()  # no absolute paths
+
+
+def test_colab_cell_does_nothing_outside_colab():
+    namespace: dict = {}
+    exec(project.colab_cell_source(), namespace)  # no clone, no install, no error here
+    assert "REPO_URL" not in namespace
+
+
+def test_lint_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "stnlib", "tests", "scripts", "notebooks"],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,121 @@
+"""The theta explorer, driven the way a front end drives it: by setting slider values."""
+
+import math
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from stnlib import affine
+from stnlib.widgets import PRESETS, ThetaExplorer, explore_theta, preset_gallery, widgets_rendered
+
+
+@pytest.fixture
+def explorer():
+    return ThetaExplorer()
+
+
+def raw_values(e):
+    return torch.tensor([[[s.value for s in row] for row in e.raw]])
+
+
+def test_starts_at_identity_with_an_unchanged_output(explorer):
+    assert torch.allclose(raw_values(explorer), affine.identity())
+    image = explorer.images[explorer.image_choice.value]
+    assert torch.allclose(explorer.output, image, atol=1e-6)
+    assert explorer.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rotation_slider_updates_raw_entries_output_and_matrix(explorer):
+    before_png, before_html = explorer.picture.value, explorer.matrix.value
+    explorer.params["rotation"].value = 30.0
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    # content turns counterclockwise by 30 deg -> theta holds the inverse (clockwise) rotation
+    assert torch.allclose(raw_values(explorer), torch.tensor([[[c, -s, 0.0], [s, c, 0.0]]]), atol=1e-6)
+    image = explorer.images[explorer.image_choice.value]
+    assert torch.allclose(explorer.output, affine.warp(image, explorer.theta))
+    assert not torch.allclose(explorer.output, image)
+    assert explorer.picture.value != before_png and explorer.matrix.value != before_html
+    assert "-0.500" in explorer.matrix.value
+
+
+def test_raw_entry_moves_the_decomposed_sliders(explorer):
+    explorer.raw[0][2].value = 0.25  # output looks 0.25 right -> content moves left by 0.25
+    assert explorer.params["tx"].value == pytest.approx(-0.25, abs=1e-6)
+    explorer.raw[0][0].value = 0.5  # output reads half the width -> content twice as wide
+    assert explorer.params["scale_x"].value == pytest.approx(2.0, abs=1e-6)
+    assert explorer.params["tx"].value == pytest.approx(-0.5, abs=1e-6)  # shift is scaled too
+    assert explorer.params["rotation"].value == pytest.approx(0.0, abs=1e-6)
+
+
+def test_raw_sliders_are_not_rewritten_while_dragging(explorer):
+    explorer.raw[0][1].value = 0.3
+    assert explorer.raw[0][1].value == 0.3 and explorer.theta[0, 0, 1] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_set_both_slider_families(explorer, name):
+    explorer.apply_preset(name)
+    want = affine.build_theta(**PRESETS[name])
+    assert torch.allclose(raw_values(explorer), want, atol=1e-6)
+    rebuilt = affine.build_theta(**{k: s.value for k, s in explorer.params.items()})
+    assert torch.allclose(rebuilt, want, atol=1e-5)
+
+
+def test_preset_buttons_are_wired(explorer):
+    zoom = next(b for b in explorer.buttons if b.description == "zoom in")
+    zoom.click()
+    assert explorer.params["scale_x"].value == pytest.approx(2.0)
+
+
+def test_singular_raw_theta_is_refused_with_a_message(explorer):
+    good = explorer.theta.clone()
+    explorer.raw[0][0].value = 0.0
+    explorer.raw[0][1].value = 0.0  # first row all zero except shift: singular
+    assert "singular" in explorer.message.value
+    assert torch.equal(explorer.theta, good)
+
+
+def test_zero_scale_is_refused_with_a_message(explorer):
+    explorer.params["scale_y"].value = 0.0
+    assert "scale 0" in explorer.message.value
+    assert torch.allclose(explorer.theta, affine.identity())
+
+
+def test_image_choice_switches_the_image(explorer):
+    names = list(explorer.images)
+    explorer.image_choice.value = names[-1]
+    assert explorer.output.shape == explorer.images[names[-1]].shape
+
+
+def test_unknown_preset_raises(explorer):
+    with pytest.raises(ValueError, match="unknown preset 'spin'"):
+        explorer.apply_preset("spin")
+
+
+def test_widgets_rendered_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("STNLIB_WIDGETS", "interactive")
+    assert widgets_rendered()
+    monkeypatch.setenv("STNLIB_WIDGETS", "static")
+    assert not widgets_rendered()
+    monkeypatch.setenv("STNLIB_WIDGETS", "auto")
+    assert not widgets_rendered()  # plain pytest process: no kernel, no front end
+    monkeypatch.setenv("STNLIB_WIDGETS", "sometimes")
+    with pytest.raises(ValueError, match="interactive', 'static' or 'auto'"):
+        widgets_rendered()
+
+
+def test_headless_explore_shows_a_static_gallery(capsys):
+    fig = explore_theta()
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2 * len(PRESETS)
+    assert "static gallery" in capsys.readouterr().out
+
+
+def test_interactive_explore_returns_the_explorer():
+    assert isinstance(explore_theta(interactive=True), ThetaExplorer)
+
+
+def test_gallery_titles_are_the_presets():
+    fig = preset_gallery(torch.rand(1, 3, 8, 8))
+    assert [ax.get_title() for ax in fig.axes[: len(PRESETS)]] == list(PRESETS)  # first row: inputs
