@@ -10,6 +10,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORTS   := $(sort $(wildcard reports/[0-9][0-9]_*.ipynb))
 # Executed reports must show static figures instead of widgets (nothing renders widgets headlessly).
 export STNLIB_WIDGETS ?= static
+# Offline dataset copies: if ../shared/data exists beside the checkout (as on this project's build
+# machines), use it; otherwise stnlib falls back to torchvision's download into data/.
+export STNLIB_DATA ?= $(abspath $(wildcard ../shared/data))
 
 .PHONY: help install test lint execute quick sync strip lab clean distclean
 

@@ -301,6 +301,7 @@ def warp(
     padding_mode: Literal["zeros", "border", "reflection"] = "zeros",
     align_corners: bool = False,
     fill: float | Sequence[float] | Tensor | None = None,
+    validate: bool = True,
 ) -> Tensor:
     """Resample ``images`` ``(B, C, H, W)`` through ``theta`` ``(B, 2, 3)`` -> ``(B, C, H', W')``.
 
@@ -312,9 +313,10 @@ def warp(
     The fill is exact because bilinear sampling is linear: we sample
     ``images - fill`` with zero padding and add ``fill`` back.
     """
-    check_images(images)
-    check_theta(theta)
-    _check_same_batch(theta, images, "images")
+    if validate:  # modules call warp with validate=False: the checks cost a device sync per batch
+        check_images(images)
+        check_theta(theta)
+        _check_same_batch(theta, images, "images")
     b, c, h, w = images.shape
     out_h, out_w = out_size if out_size is not None else (h, w)
     grid = F.affine_grid(theta.to(images.dtype), [b, c, out_h, out_w], align_corners=align_corners)

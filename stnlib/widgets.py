@@ -223,14 +223,19 @@ class ThetaExplorer:
         self.render()
 
     # ---------------------------------------------------------------- render
-    def render(self) -> None:
-        image = self.images[self.image_choice.value]
-        self.output = affine.warp(image, self.theta, padding_mode=self.padding_mode)
+    def draw(self, image: Tensor, output: Tensor) -> Figure:
+        """The picture for one state: input with the sampled region, and the output. Subclasses add panels."""
         fig, (a0, a1) = plt.subplots(1, 2, figsize=(6.4, 3.2))
         viz.imshow(a0, image, "input + sampled region")
         viz.draw_sampling_outline(a0, self.theta, tuple(image.shape[-2:]))
-        viz.imshow(a1, self.output, "output")
-        self.picture.value = viz.figure_to_png(fig)
+        viz.imshow(a1, output, "output")
+        return fig
+
+    def render(self) -> None:
+        """Recompute the output for the current theta and redraw the picture and the matrix."""
+        image = self.images[self.image_choice.value]
+        self.output = affine.warp(image, self.theta, padding_mode=self.padding_mode)
+        self.picture.value = viz.figure_to_png(self.draw(image, self.output))
         rows = "".join(
             "<tr>" + "".join(f"<td style='padding:2px 8px'>{v:+.3f}</td>" for v in row) + "</tr>"
             for row in self.theta[0].tolist()

@@ -1,0 +1,473 @@
+"""Tests for stnlib.data: sources, validation, batched loaders and distorted MNIST.
+
+Truth comes from outside the module: the raw ``.npz`` arrays (transposed with numpy),
+IDX files written here and read back by torchvision, hand-written normalization,
+and geometric moments (mass, centre, principal axis) of distorted shapes.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from stnlib import data as D
+from stnlib.paths import REPO_ROOT
+from stnlib.profiles import Profile
+from stnlib.samples import load_samples
+
+SHARED = REPO_ROOT.parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(not (SHARED / "mnist.npz").exists(), reason="offline dataset copies not beside repo")
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch):
+    monkeypatch.delenv(D.DATA_ENV_VAR, raising=False)
+
+
+def _fake_arrays(name: str, n_train: int = 12, n_test: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    hwc = (28, 28) if name == "mnist" else (32, 32, 3)
+    return {
+        "x_train": rng.integers(0, 256, (n_train, *hwc), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, *hwc), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+
+
+def _write_npz(folder: Path, name: str, **arrays) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def _to_chw(x: np.ndarray) -> np.ndarray:
+    return x[:, None] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
+
+
+@pytest.fixture
+def failing_download(monkeypatch):
+    """torchvision's MNIST/CIFAR10 raise as they do offline; records the calls."""
+    calls = []
+
+    class Offline:
+        def __init__(self, root, train=True, download=False, **kw):
+            calls.append((Path(root), train, download))
+            raise RuntimeError("Error downloading train-images: <urlopen error no network here>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Offline)
+    return calls
+
+
+# ----------------------------------------------------------- real offline copies
+@needs_shared
+def test_real_mnist_from_npz_folder():
+    data = D.load_dataset("mnist", data_dir=SHARED)
+    with np.load(SHARED / "mnist.npz") as d:
+        x_test, y_train = d["x_test"], d["y_train"]
+    assert data.train_images.shape == (60000, 1, 28, 28) and data.train_images.dtype == torch.uint8
+    assert data.test_images.shape == (10000, 1, 28, 28) and data.test_labels.dtype == torch.int64
+    assert torch.equal(data.test_images[:, 0], torch.from_numpy(x_test))
+    # label counts published with the dataset (see ../shared/data/README.md)
+    assert torch.bincount(data.train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.array_equal(data.train_labels.numpy(), y_train)
+    assert data.info.exact and data.info.n_test_exact == 10000 and bool(data.test_is_exact.all())
+    assert (
+        data.info.describe() == "MNIST from folder ../shared/data (mnist.npz): 60,000 train / 10,000 test (all exact)"
+    )
+    assert data.mean == D.MNIST_MEAN and data.classes == tuple("0123456789")
+
+
+@needs_shared
+def test_real_cifar10_from_npz_folder_with_limits():
+    data = D.load_dataset("cifar10", data_dir=SHARED, limit_train=100, limit_test=1500)
+    with np.load(SHARED / "cifar10.npz") as d:
+        x_test, y_test, exact = d["x_test"][:1500], d["y_test"][:1500], d["test_is_exact"]
+    assert int(exact.sum()) == 1000  # the file itself
+    assert data.train_images.shape == (100, 3, 32, 32) and data.test_images.shape == (1500, 3, 32, 32)
+    assert np.array_equal(data.test_images.numpy(), np.transpose(x_test, (0, 3, 1, 2)))
+    assert np.array_equal(data.test_labels.numpy(), y_test.reshape(-1))
+    assert int(data.train_labels.min()) >= 0 and int(data.train_labels.max()) <= 9
+    assert data.info.n_test_exact == 1000 and not data.info.exact and int(data.test_is_exact.sum()) == 1000
+    assert "1,500 test (1,000 exact)" in data.info.describe() and "first 1,000" in data.info.note
+    exact_only = data.subset(limit_test=1000)
+    assert exact_only.info.exact and exact_only.info.n_test == 1000
+    assert data.classes[0] == "airplane" and data.classes[9] == "truck" and data.std == D.CIFAR10_STD
+
+
+# ------------------------------------------------------------ synthetic folders
+@pytest.mark.parametrize("name", D.DATASETS)
+def test_npz_folder_layout_values_and_limits(tmp_path, name):
+    arrays = _fake_arrays(name)
+    if name == "cifar10":  # Keras stores CIFAR labels as (N, 1) and the offline copy adds test_is_exact
+        arrays["y_train"] = arrays["y_train"][:, None]
+        arrays["test_is_exact"] = np.array([True, True, False, True, False, False])
+    _write_npz(tmp_path, name, **arrays)
+    data = D.load_dataset(name, data_dir=tmp_path)
+    c = 1 if name == "mnist" else 3
+    assert data.train_images.shape == (12, c, *arrays["x_train"].shape[1:3])
+    assert data.train_images.dtype == torch.uint8 and data.train_labels.dtype == torch.int64
+    assert np.array_equal(data.train_images.numpy(), _to_chw(arrays["x_train"]))
+    assert np.array_equal(data.test_images.numpy(), _to_chw(arrays["x_test"]))
+    assert np.array_equal(data.train_labels.numpy(), arrays["y_train"].reshape(-1))
+    assert data.info.source == f"folder {tmp_path} ({name}.npz)"
+    expected_exact = 3 if name == "cifar10" else 6
+    assert data.info.n_test_exact == expected_exact and data.info.exact == (expected_exact == 6)
+    assert data.black == pytest.approx(D.black_value(name))
+
+    small = D.load_dataset(name, data_dir=tmp_path, limit_train=5, limit_test=2)
+    assert small.train_images.shape[0] == 5 and small.test_labels.shape == (2,)
+    assert torch.equal(small.train_images, data.train_images[:5])
+    assert (small.info.n_train, small.info.n_test, small.info.n_test_exact, small.info.exact) == (5, 2, 2, True)
+    assert small.info.as_dict()["n_train"] == 5
+
+
+def test_black_value_is_minus_mean_over_std():
+    assert D.black_value("mnist") == pytest.approx((-0.1307 / 0.3081,))
+    assert D.black_value("cifar10") == pytest.approx((-0.4914 / 0.2470, -0.4822 / 0.2435, -0.4465 / 0.2616))
+    assert D.black_value("mnist-rts") == D.black_value("mnist")
+
+
+def test_env_var_is_honoured_and_data_dir_wins(tmp_path, monkeypatch):
+    env_arrays, arg_arrays = _fake_arrays("mnist", seed=1), _fake_arrays("mnist", seed=2)
+    _write_npz(tmp_path / "env", "mnist", **env_arrays)
+    _write_npz(tmp_path / "arg", "mnist", **arg_arrays)
+    monkeypatch.setenv(D.DATA_ENV_VAR, str(tmp_path / "env"))
+    from_env = D.load_dataset("mnist")
+    assert np.array_equal(from_env.test_images[:, 0].numpy(), env_arrays["x_test"])
+    assert str(tmp_path / "env") in from_env.info.source
+    from_arg = D.load_dataset("mnist", data_dir=tmp_path / "arg")
+    assert np.array_equal(from_arg.test_images[:, 0].numpy(), arg_arrays["x_test"])
+
+
+def test_named_folder_without_data_raises_and_is_never_skipped(tmp_path, monkeypatch, failing_download):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds neither") as info:
+        D.load_dataset("mnist", data_dir=tmp_path / "empty", profile="quick")
+    assert str(tmp_path / "empty") in str(info.value) and "mnist.npz" in str(info.value)
+    assert "MNIST/raw" in str(info.value)
+    monkeypatch.setenv(D.DATA_ENV_VAR, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match=r"does not exist") as info:
+        D.load_dataset("cifar10", profile="quick")
+    assert "$STNLIB_DATA" in str(info.value) and "cifar10.npz" in str(info.value)
+    assert failing_download == []  # neither torchvision nor the samples were tried
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = struct.pack(">I", 0x0800 + array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_torchvision_mnist_layout_in_a_folder(tmp_path):
+    arrays = _fake_arrays("mnist", n_train=7, n_test=3)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    _write_idx(raw / "train-images-idx3-ubyte", arrays["x_train"])
+    _write_idx(raw / "train-labels-idx1-ubyte", arrays["y_train"])
+    _write_idx(raw / "t10k-images-idx3-ubyte", arrays["x_test"])
+    _write_idx(raw / "t10k-labels-idx1-ubyte", arrays["y_test"])
+    data = D.load_dataset("mnist", data_dir=tmp_path)
+    assert data.info.source.startswith("torchvision folder")
+    assert np.array_equal(data.train_images[:, 0].numpy(), arrays["x_train"])
+    assert np.array_equal(data.test_labels.numpy(), arrays["y_test"].astype(np.int64))
+    assert data.info.exact and data.info.n_test == 3
+
+
+# ------------------------------------------------------------------ validation
+def test_unknown_dataset_and_profile_raise():
+    with pytest.raises(ValueError, match=r"unknown dataset 'svhn'; expected one of mnist, cifar10"):
+        D.load_dataset("svhn")
+    with pytest.raises(ValueError, match="unknown profile"):
+        D.load_dataset("mnist", profile="fast")
+
+
+def test_npz_missing_keys_names_them(tmp_path):
+    arrays = _fake_arrays("mnist")
+    del arrays["y_test"], arrays["x_train"]
+    _write_npz(tmp_path, "mnist", **arrays)
+    with pytest.raises(ValueError, match=r"missing the key\(s\) x_train, y_test"):
+        D.load_dataset("mnist", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("bad", [10, -1])
+def test_labels_out_of_range_raise(tmp_path, bad):
+    arrays = _fake_arrays("mnist")
+    arrays["y_train"] = arrays["y_train"].astype(np.int16)
+    arrays["y_train"][3] = bad
+    _write_npz(tmp_path, "mnist", **arrays)
+    with pytest.raises(ValueError, match=r"y_train .* must lie in 0\.\.9"):
+        D.load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_wrong_image_shape_or_dtype_raise(tmp_path):
+    arrays = _fake_arrays("cifar10")
+    arrays["x_test"] = arrays["x_test"][:, :, :, :1]
+    _write_npz(tmp_path / "a", "cifar10", **arrays)
+    with pytest.raises(ValueError, match=r"x_test .* shape \(N, 32, 32, 3\)"):
+        D.load_dataset("cifar10", data_dir=tmp_path / "a")
+    arrays = _fake_arrays("mnist")
+    arrays["x_train"] = arrays["x_train"].astype(np.float32)
+    _write_npz(tmp_path / "b", "mnist", **arrays)
+    with pytest.raises(ValueError, match="must be uint8"):
+        D.load_dataset("mnist", data_dir=tmp_path / "b")
+
+
+# ------------------------------------------------------------------- fallbacks
+def test_quick_profile_falls_back_to_the_bundled_samples(failing_download):
+    data = D.load_dataset("mnist", profile=Profile("quick", "test"))
+    samples = load_samples("mnist")
+    assert failing_download and failing_download[0] == (REPO_ROOT / "data", True, True)
+    assert data.info.source == "bundled samples (assets/samples)"
+    assert (data.info.n_train, data.info.n_test) == (250, 250) and "250 train / 250 test" in data.info.describe()
+    assert "TEST images" in data.info.note
+    assert torch.equal(data.train_images.float() / 255, samples.images[0::2])
+    assert torch.equal(data.test_labels, samples.labels[1::2])
+    cifar = D.load_dataset("cifar10", profile="quick", limit_train=20)
+    assert cifar.train_images.shape == (20, 3, 32, 32) and cifar.test_images.shape == (250, 3, 32, 32)
+
+
+def test_full_profile_without_data_explains_every_way_out(failing_download):
+    with pytest.raises(D.DatasetUnavailable) as info:
+        D.load_dataset("cifar10", profile="full")
+    message = str(info.value)
+    assert isinstance(info.value, RuntimeError)
+    for needle in ("data_dir=", "$STNLIB_DATA", "cifar10.npz", "cifar-10-batches-py", "download", "needs internet"):
+        assert needle in message, needle
+    assert "no network here" in message and "quick profile" in message
+
+
+# --------------------------------------------------------------------- loaders
+def _images(n: int, c: int = 1, size: int = 5, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, c, size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def test_loader_batches_are_normalized_by_hand():
+    x, y = _images(10, c=3), torch.arange(10) % 10
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)
+    loader = D.make_loader(x, y, batch_size=4, shuffle=False, mean=mean, std=std)
+    xb, yb = next(iter(loader))
+    expected = np.stack([(x[:, ch].numpy() / 255.0 - mean[ch]) / std[ch] for ch in range(3)], axis=1)
+    assert xb.dtype == torch.float32 and xb.shape == (4, 3, 5, 5)
+    np.testing.assert_allclose(xb.numpy(), expected[:4], rtol=1e-5, atol=1e-6)
+    assert yb.tolist() == [0, 1, 2, 3] and yb.dtype == torch.int64
+    single_x, single_y = loader.dataset[7]  # one item: (C, H, W) and a 0-d label
+    assert single_x.shape == (3, 5, 5) and single_y.shape == () and int(single_y) == 7
+    np.testing.assert_allclose(single_x.numpy(), expected[7], rtol=1e-5, atol=1e-6)
+    picked_x, picked_y = loader.dataset[torch.tensor([9, 2])]
+    np.testing.assert_allclose(picked_x.numpy(), expected[[9, 2]], rtol=1e-5, atol=1e-6)
+    assert picked_y.tolist() == [9, 2]
+    assert [len(b) for b, _ in loader] == [4, 4, 2]
+
+
+def _epoch_order(loader) -> list[int]:
+    return [i for _, yb in loader for i in yb.tolist()]
+
+
+def test_shuffled_order_is_seeded_and_covers_every_index_once():
+    x, idx = _images(23), torch.arange(23)  # labels carry the index
+    kwargs = dict(batch_size=5, shuffle=True, mean=(0.5,), std=(0.5,))
+    a, b = D.make_loader(x, idx, seed=7, **kwargs), D.make_loader(x, idx, seed=7, **kwargs)
+    first, second = _epoch_order(a), _epoch_order(a)
+    assert sorted(first) == list(range(23)) and sorted(second) == list(range(23))
+    assert first == _epoch_order(b) and second == _epoch_order(b)  # same seed, same epochs
+    assert first != second  # each epoch is a fresh permutation
+    assert first != _epoch_order(D.make_loader(x, idx, seed=8, **kwargs))
+    dropped = D.make_loader(x, idx, seed=7, drop_last=True, **kwargs)
+    assert len(dropped) == 4 and [len(yb) for _, yb in dropped] == [5] * 4
+    assert _epoch_order(D.make_loader(x, idx, batch_size=5, shuffle=False, mean=(0.5,), std=(0.5,))) == list(range(23))
+
+
+def test_transform_runs_on_unit_range_batches_before_normalization():
+    x, y = _images(6), torch.zeros(6, dtype=torch.long)
+    seen = []
+
+    def invert(batch):
+        seen.append((tuple(batch.shape), float(batch.min()), float(batch.max())))
+        return 1.0 - batch
+
+    loader = D.make_loader(x, y, batch_size=6, shuffle=False, mean=(0.25,), std=(0.5,), transform=invert)
+    xb, _ = next(iter(loader))
+    np.testing.assert_allclose(xb.numpy(), ((1 - x.numpy() / 255.0) - 0.25) / 0.5, rtol=1e-5, atol=1e-6)
+    shape, lo, hi = seen[0]
+    assert shape == (6, 1, 5, 5) and 0.0 <= lo and hi <= 1.0
+
+
+def test_loader_with_two_workers_matches_the_main_process():
+    x, idx = _images(40), torch.arange(40)
+    kwargs = dict(batch_size=8, shuffle=True, mean=(0.5,), std=(0.5,), seed=3)
+    in_process = [(xb, yb) for xb, yb in D.make_loader(x, idx, **kwargs)]
+    workers = D.make_loader(x, idx, num_workers=2, **kwargs)
+    assert workers.persistent_workers
+    batches = list(workers)
+    assert [yb.tolist() for _, yb in batches] == [yb.tolist() for _, yb in in_process]
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(batches, in_process))
+    del workers
+
+
+def test_image_data_loaders_use_its_statistics(tmp_path):
+    _write_npz(tmp_path, "cifar10", **_fake_arrays("cifar10"))
+    data = D.load_dataset("cifar10", data_dir=tmp_path)
+    train, test = data.loaders(batch_size=4, test_batch_size=5, seed=1)
+    xb, yb = next(iter(test))
+    manual = (data.test_images[:5].float() / 255 - torch.tensor(D.CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        D.CIFAR10_STD
+    ).view(1, 3, 1, 1)
+    torch.testing.assert_close(xb, manual)
+    assert torch.equal(yb, data.test_labels[:5]) and len(test) == 2 and len(train) == 3
+
+
+# ------------------------------------------------------------- distorted MNIST
+def _digits(n: int = 64) -> torch.Tensor:
+    return (load_samples("mnist").images[:n] * 255).round().to(torch.uint8)
+
+
+@pytest.mark.parametrize(("kind", "canvas"), [("rts", 42), ("cluttered", 60)])
+def test_distortion_shapes_determinism_and_prefix_stability(kind, canvas):
+    x = _digits()
+    a, b = D.distort_mnist(x, kind, seed=5), D.distort_mnist(x, kind, seed=5)
+    assert a.images.shape == (64, 1, canvas, canvas) and a.images.dtype == torch.uint8 and a.canvas == canvas
+    assert torch.equal(a.images, b.images) and torch.equal(a.tx, b.tx)
+    assert not torch.equal(a.images, D.distort_mnist(x, kind, seed=6).images)
+    head = D.distort_mnist(x[:10], kind, seed=5, clutter_source=x)
+    assert torch.equal(head.images, a.images[:10]) and torch.equal(head.ty, a.ty[:10])
+    # the digit's ink survives (nothing is lost off-canvas for most digits)
+    assert float(a.images.float().sum()) > 0.8 * float(x.float().sum())
+
+
+def test_rts_parameters_lie_in_their_documented_ranges():
+    d = D.distort_mnist(_digits(200), "rts", seed=0)
+    assert float(d.rotation.min()) >= -45 and float(d.rotation.max()) <= 45
+    assert float(d.rotation.min()) < -30 and float(d.rotation.max()) > 30  # really spread
+    assert float(d.scale.min()) >= 0.7 and float(d.scale.max()) <= 1.2
+    margin = (42 - 28 * d.scale) / 42  # normalized half-room for the scaled box
+    assert bool((d.tx.abs() <= margin + 1e-6).all()) and bool((d.ty.abs() <= margin + 1e-6).all())
+
+
+def _moments(images: torch.Tensor):
+    """Mass, centre (x, y) in pixels and covariance of each (N, 1, S, S) image."""
+    w = images[:, 0].double()
+    s = w.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(s, dtype=torch.double), torch.arange(s, dtype=torch.double), indexing="ij")
+    mass = w.sum((1, 2))
+    cx, cy = (w * xs).sum((1, 2)) / mass, (w * ys).sum((1, 2)) / mass
+    dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
+    cov = [(w * a * b).sum((1, 2)) / mass for a, b in ((dx, dx), (dy, dy), (dx, dy))]
+    return mass, cx, cy, cov
+
+
+def _inside_canvas(d, half_w: float, half_h: float) -> torch.Tensor:
+    """Whether the rotated, scaled box of half-size (half_w, half_h) px stays inside the 42 px canvas."""
+    a = torch.deg2rad(d.rotation.double())
+    s = d.scale.double()
+    extent_x = s * (half_w * a.cos().abs() + half_h * a.sin().abs())
+    extent_y = s * (half_w * a.sin().abs() + half_h * a.cos().abs())
+    return (d.tx.double().abs() * 21 + extent_x <= 20.5) & (d.ty.double().abs() * 21 + extent_y <= 20.5)
+
+
+def test_rts_square_mass_and_centre_follow_the_recorded_scale_and_shift():
+    square = torch.full((300, 1, 28, 28), 255, dtype=torch.uint8)
+    d = D.distort_mnist(square, "rts", seed=1)
+    mass, cx, cy, _ = _moments(d.images)
+    inside = _inside_canvas(d, 14, 14)
+    assert int(inside.sum()) >= 30
+    expected = 28 * 28 * d.scale.double() ** 2 * 255
+    assert bool(((mass / expected - 1).abs() < 0.10)[inside].all())
+    assert bool((mass <= expected * 1.10).all())  # clipped squares only lose mass
+    # content motion: the centre moves right/down by tx/ty (21 px per normalized unit on 42 px)
+    assert bool(((cx - (20.5 + 21 * d.tx.double())).abs() < 1.5)[inside].all())
+    assert bool(((cy - (20.5 + 21 * d.ty.double())).abs() < 1.5)[inside].all())
+
+
+def test_rts_bar_turns_counterclockwise_by_the_recorded_rotation():
+    bar = torch.zeros(200, 1, 28, 28, dtype=torch.uint8)
+    bar[:, :, 12:16, 2:26] = 255  # horizontal, 24 x 4 px
+    d = D.distort_mnist(bar, "rts", seed=2)
+    inside = _inside_canvas(d, 12, 2)
+    _, _, _, (cxx, cyy, cxy) = _moments(d.images)
+    # principal axis angle in image coordinates (y down); counterclockwise on screen is a negative angle here
+    axis = torch.rad2deg(0.5 * torch.atan2(2 * cxy, cxx - cyy))
+    assert bool(((axis + d.rotation.double()).abs() < 3.0)[inside].all())
+    major = 0.5 * (cxx + cyy) + torch.sqrt((0.5 * (cxx - cyy)) ** 2 + cxy**2)
+    length = torch.sqrt(12 * major)  # a uniform bar of length L has variance L^2 / 12
+    assert bool(((length / (24 * d.scale.double()) - 1).abs() < 0.06)[inside].all())
+
+
+def test_cluttered_digit_sits_at_the_recorded_offset_under_the_clutter():
+    x = _digits(100)
+    d = D.distort_mnist(x, "cluttered", seed=3)
+    assert bool((d.rotation == 0).all()) and bool((d.scale == 1).all())
+    left, top = d.tx.double() * 30 + 16, d.ty.double() * 30 + 16  # 30 px per unit; centred corner at 16
+    assert torch.allclose(left, left.round(), atol=1e-4) and torch.allclose(top, top.round(), atol=1e-4)
+    left, top = left.round().long(), top.round().long()
+    assert int(left.min()) >= 0 and int(left.max()) <= 32 and int(top.min()) >= 0 and int(top.max()) <= 32
+    assert len(set(left.tolist())) > 10  # positions really vary
+    for i in range(100):
+        crop = d.images[i, 0, top[i] : top[i] + 28, left[i] : left[i] + 28]
+        assert bool((crop >= x[i, 0]).all())  # max(digit, clutter) >= digit everywhere
+    assert bool(((d.images > 0).sum((1, 2, 3)) > (x > 0).sum((1, 2, 3))).all())  # clutter adds ink
+
+
+def test_cluttered_pieces_come_from_other_images_and_there_are_four():
+    n = 150
+    ids = torch.arange(1, n + 1, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+    d = D.distort_mnist(ids, "cluttered", seed=4)  # image i is filled with the value i + 1
+    left, top = (d.tx * 30 + 16).round().long(), (d.ty * 30 + 16).round().long()
+    for i in range(n):
+        outside = d.images[i, 0].clone()
+        outside[top[i] : top[i] + 28, left[i] : left[i] + 28] = 0
+        assert (i + 1) not in set(outside.unique().tolist())  # never clutter from the digit's own image
+        digit_box = d.images[i, 0, top[i] : top[i] + 28, left[i] : left[i] + 28]
+        assert bool((digit_box >= i + 1).all())
+    blank = torch.zeros(200, 1, 28, 28, dtype=torch.uint8)
+    full = torch.full((5, 1, 28, 28), 255, dtype=torch.uint8)
+    pieces = D.distort_mnist(blank, "cluttered", seed=5, clutter_source=full)
+    ink = (pieces.images > 0).sum((1, 2, 3)).double()
+    assert float(ink.min()) >= 64 and float(ink.max()) <= 4 * 64
+    assert float(ink.mean()) > 0.9 * 4 * 64  # four 8x8 pieces, overlapping only now and then
+    assert float(ink.max()) == 4 * 64
+
+
+def test_distort_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown distortion"):
+        D.distort_mnist(_digits(2), "zoom", seed=0)
+    with pytest.raises(ValueError, match="uint8"):
+        D.distort_mnist(_digits(2).float(), "rts", seed=0)
+    with pytest.raises(ValueError, match="28x28"):
+        D.distort_mnist(torch.zeros(2, 1, 32, 32, dtype=torch.uint8), "rts", seed=0)
+
+
+def test_load_distorted_mnist_from_a_folder(tmp_path):
+    _write_npz(tmp_path, "mnist", **_fake_arrays("mnist", n_train=40, n_test=30))
+    rts = D.load_distorted_mnist("rts", data_dir=tmp_path, seed=4)
+    again = D.load_distorted_mnist("rts", data_dir=tmp_path, seed=4, limit_train=10, limit_test=12)
+    assert rts.name == "mnist-rts" and rts.train_images.shape == (40, 1, 42, 42) and rts.test_images.shape[0] == 30
+    assert torch.equal(again.test_images, rts.test_images[:12]) and torch.equal(
+        again.train_images, rts.train_images[:10]
+    )
+    assert len(again.test_params) == 12 and torch.equal(again.test_params.rotation, rts.test_params.rotation[:12])
+    assert rts.test_params.seed == 4 + D.TEST_SEED_OFFSET
+    assert torch.equal(rts.test_params.images, rts.test_images)
+    expected_train = D.distort_mnist(D.load_dataset("mnist", data_dir=tmp_path).train_images, "rts", seed=4)
+    assert torch.equal(rts.train_images, expected_train.images)
+    assert rts.mean == D.MNIST_MEAN and rts.black == pytest.approx(D.black_value("mnist"))
+    text = rts.info.describe()
+    assert text.startswith("MNIST-RTS from folder") and "train seed 4" in text and "test seed 1000007" in text
+    clut = D.load_distorted_mnist("cluttered", data_dir=tmp_path, limit_test=5)
+    assert clut.test_images.shape == (5, 1, 60, 60) and clut.info.dataset == "mnist-cluttered"
+    xb, _ = next(iter(clut.loaders(batch_size=5)[1]))
+    assert xb.shape == (5, 1, 60, 60)
+
+
+def test_load_distorted_mnist_quick_profile_uses_the_samples(failing_download):
+    data = D.load_distorted_mnist("rts", profile="quick", limit_train=16)
+    assert data.train_images.shape == (16, 1, 42, 42) and data.test_images.shape == (250, 1, 42, 42)
+    assert "bundled samples" in data.info.describe() and "TEST images" in data.info.describe()
+    assert math.isclose(float(data.test_params.scale.mean()), 0.95, abs_tol=0.05)
