@@ -320,6 +320,35 @@ class ImageData:
             test_params=None if self.test_params is None else self.test_params.head(n_test),
         )
 
+    def validation_split(self, n_val: int) -> ImageData:
+        """Hold out the last ``n_val`` *training* images as the evaluation set, for choosing hyperparameters.
+
+        The test set is dropped entirely, so tuning on the result can never peek at it.
+        """
+        n = len(self.train_labels)
+        if not 0 < n_val < n:
+            raise ValueError(f"n_val must be in (0, {n}), got {n_val}")
+        info = dataclasses.replace(
+            self.info,
+            n_train=n - n_val,
+            n_test=n_val,
+            n_test_exact=n_val,
+            exact=True,
+            note="; ".join(
+                n for n in (self.info.note, f"validation split: last {n_val:,} training images (test set unused)") if n
+            ),
+        )
+        return dataclasses.replace(
+            self,
+            train_images=self.train_images[: n - n_val],
+            train_labels=self.train_labels[: n - n_val],
+            test_images=self.train_images[n - n_val :],
+            test_labels=self.train_labels[n - n_val :],
+            test_is_exact=torch.ones(n_val, dtype=torch.bool),
+            info=info,
+            test_params=None,
+        )
+
     def loaders(
         self,
         batch_size: int,

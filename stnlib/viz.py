@@ -28,11 +28,14 @@ __all__ = [
     "figure_to_png",
     "image_row",
     "imshow",
+    "plot_histories",
     "show_normalized_coordinates",
     "show_sampling_grid",
     "show_before_after",
+    "theta_histograms",
     "theta_text",
     "to_numpy_image",
+    "top_k_bars",
 ]
 
 #: How the sampled region is drawn on input images.
@@ -195,8 +198,67 @@ def show_sampling_grid(grid: Tensor, title: str = "") -> Figure:
 
 
 def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
-    """Render a figure to PNG bytes and close it."""
+    """Render a figure to PNG bytes (and close it if pyplot manages it)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    if fig.canvas.manager is not None:
+        plt.close(fig)
     return buf.getvalue()
+
+
+def plot_histories(histories: dict, *, title: str = "", error: bool = True) -> Figure:
+    """Test error (or accuracy) against training time and epoch for several :class:`~stnlib.train.History`."""
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, h in histories.items():
+        xs = [e.epoch for e in h.epochs]
+        ys = [100 - e.test_acc if error else e.test_acc for e in h.epochs]
+        a0.plot(xs, ys, marker="o", label=name)
+        if h.evals:
+            a1.plot([p.elapsed for p in h.evals], [100 - p.test_acc if error else p.test_acc for p in h.evals],
+                    marker=".", label=name)  # fmt: skip
+    ylabel = "test error (%)" if error else "test accuracy (%)"
+    a0.set_xlabel("epoch")
+    a1.set_xlabel("training seconds")
+    for ax in (a0, a1):
+        ax.set_ylabel(ylabel)
+        if error:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def theta_histograms(decomposed: dict[str, Tensor], *, title: str = "") -> Figure:
+    """Histograms of decomposed thetas (:func:`stnlib.affine.decompose` output) over a test set.
+
+    Zoom is the geometric mean of ``scale_x`` and ``scale_y`` (> 1: the STN zooms in).
+    """
+    zoom = (decomposed["scale_x"].abs() * decomposed["scale_y"].abs()).sqrt()
+    panels = [
+        ("zoom (>1 = zoom in)", zoom),
+        ("rotation (deg, counterclockwise)", decomposed["rotation"]),
+        ("shift right tx", decomposed["tx"]),
+        ("shift down ty", decomposed["ty"]),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    for ax, (name, values) in zip(axes, panels):
+        ax.hist(values.detach().cpu().numpy(), bins=40, color="#ff7f0e")
+        ax.set_title(name, fontsize=9)
+        ax.axvline(float(values.median()), color="k", lw=1, ls="--")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def top_k_bars(ax: Axes, probs: Tensor, classes: Sequence[str], *, k: int = 3, title: str = "") -> None:
+    """Horizontal bars of the ``k`` most probable classes of one probability vector ``(classes,)``."""
+    p, idx = probs.detach().cpu().topk(k)
+    ax.barh([str(classes[i]) for i in idx.tolist()][::-1], p.tolist()[::-1], color="#1f77b4")
+    ax.set_xlim(0, 1)
+    ax.tick_params(labelsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)

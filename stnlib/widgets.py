@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
@@ -30,7 +31,18 @@ from torch import Tensor
 from . import affine, viz
 from .samples import load_samples
 
-__all__ = ["PRESETS", "ThetaExplorer", "explore_theta", "preset_gallery", "sample_choices", "widgets_rendered"]
+__all__ = [
+    "PRESETS",
+    "FoolTheSTN",
+    "ThetaExplorer",
+    "explore_fooling",
+    "explore_theta",
+    "fooling_gallery",
+    "place_on_canvas",
+    "preset_gallery",
+    "sample_choices",
+    "widgets_rendered",
+]
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
 PRESETS: dict[str, dict[str, float]] = {
@@ -46,11 +58,11 @@ PRESETS: dict[str, dict[str, float]] = {
 #: Slider ranges for the decomposed parameters: (min, max, step).
 PARAM_RANGES: dict[str, tuple[float, float, float]] = {
     "rotation": (-180.0, 180.0, 1.0),
-    "scale_x": (-3.0, 3.0, 0.05),
-    "scale_y": (-3.0, 3.0, 0.05),
-    "shear": (-1.5, 1.5, 0.05),
-    "tx": (-1.5, 1.5, 0.05),
-    "ty": (-1.5, 1.5, 0.05),
+    "scale_x": (-3.0, 3.0, 0.01),
+    "scale_y": (-3.0, 3.0, 0.01),
+    "shear": (-1.5, 1.5, 0.01),
+    "tx": (-1.5, 1.5, 0.01),
+    "ty": (-1.5, 1.5, 0.01),
 }
 RAW_RANGE = (-3.0, 3.0, 0.01)
 WIDGETS_ENV = "STNLIB_WIDGETS"
@@ -99,8 +111,18 @@ class ThetaExplorer:
     """Interactive theta editor for one image ``(1, C, H, W)`` (or a dict of named images).
 
     Attributes meant for tests and notebooks: ``params`` (decomposed sliders by name),
-    ``raw`` (2x3 nested list of raw sliders), ``theta`` (current ``(1, 2, 3)``),
+    ``raw`` (2x3 nested list of raw sliders), ``theta`` (current ``(1, 2, 3)``, exact),
     ``output`` (current warped image), ``widget`` (the box to display).
+
+    Two front-end realities shape the code (both seen in JupyterLab 4.6 with ipywidgets 8.1):
+
+    * a slider snaps any value the kernel sets to its step and sends the snapped value
+      back as if the user had moved it. So values we push are rounded to the step first,
+      and an incoming change within half a step of what we pushed is an echo, not input;
+      ``theta`` itself stays exact.
+    * widget messages may be handled on a kernel subshell thread, concurrently with the
+      main thread. Handlers therefore hold a lock, and pictures are drawn on a plain
+      :class:`~matplotlib.figure.Figure` (pyplot is not thread-safe).
     """
 
     def __init__(self, images: dict[str, Tensor] | Tensor | None = None, *, padding_mode: str = "zeros") -> None:
@@ -113,6 +135,8 @@ class ThetaExplorer:
         self.images = {k: affine.check_images(v, name=f"image {k!r}")[:1] for k, v in images.items()}
         self.padding_mode = padding_mode
         self._syncing = False
+        self._lock = threading.RLock()
+        self._shown: dict[int, float] = {}  # id(slider) -> the value we last pushed to it
         self.output: Tensor | None = None
         self.theta = affine.identity()
 
@@ -124,7 +148,7 @@ class ThetaExplorer:
                 step=step,
                 description=name,
                 continuous_update=True,
-                readout_format=".2f",
+                readout_format=".0f" if name == "rotation" else ".2f",
                 layout=W.Layout(width="320px"),
             )
             for name, (lo, hi, step) in PARAM_RANGES.items()
@@ -156,7 +180,7 @@ class ThetaExplorer:
         for row in self.raw:
             for s in row:
                 s.observe(self._on_raw, names="value")
-        self.image_choice.observe(lambda _: self.render(), names="value")
+        self.image_choice.observe(self._on_image, names="value")
         for b in self.buttons:
             b.on_click(self._preset_handler(b.description))
 
@@ -183,27 +207,48 @@ class ThetaExplorer:
         """Set the sliders to a preset from :data:`PRESETS`."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
-        self._set_theta(affine.build_theta(**PRESETS[name]), source=None)
+        with self._lock:
+            self._set_theta(affine.build_theta(**PRESETS[name]), source=None)
 
-    def _on_param(self, _change: object) -> None:
-        if self._syncing:
-            return
-        values = {k: s.value for k, s in self.params.items()}
-        if values["scale_x"] == 0 or values["scale_y"] == 0:
-            self.message.value = "<span style='color:#c00'>scale 0 squashes the image to a line: no theta.</span>"
-            return
-        self._set_theta(affine.build_theta(**values), source="params")
+    def _is_echo(self, change: dict) -> bool:
+        """True for the front end bouncing back (snapped) a value we pushed; remembers real input."""
+        slider = change["owner"]
+        shown = self._shown.get(id(slider))
+        echo = shown is not None and abs(change["new"] - shown) < slider.step / 2
+        self._shown[id(slider)] = change["new"]
+        return echo
 
-    def _on_raw(self, _change: object) -> None:
-        if self._syncing:
-            return
-        theta = torch.tensor([[[s.value for s in row] for row in self.raw]])
-        try:
-            affine.invert(theta)
-        except ValueError:
-            self.message.value = "<span style='color:#c00'>singular theta: it squashes the image to a line.</span>"
-            return
-        self._set_theta(theta, source="raw")
+    def _push(self, slider, value: float) -> None:
+        """Show ``value`` on ``slider``, rounded to its step and clamped to its range."""
+        snapped = min(max(round(value / slider.step) * slider.step, slider.min), slider.max)
+        self._shown[id(slider)] = snapped
+        slider.value = snapped
+
+    def _on_param(self, change: dict) -> None:
+        with self._lock:
+            if self._syncing or self._is_echo(change):
+                return
+            values = {k: s.value for k, s in self.params.items()}
+            if values["scale_x"] == 0 or values["scale_y"] == 0:
+                self.message.value = "<span style='color:#c00'>scale 0 squashes the image to a line: no theta.</span>"
+                return
+            self._set_theta(affine.build_theta(**values), source="params")
+
+    def _on_raw(self, change: dict) -> None:
+        with self._lock:
+            if self._syncing or self._is_echo(change):
+                return
+            theta = torch.tensor([[[s.value for s in row] for row in self.raw]])
+            try:
+                affine.invert(theta)
+            except ValueError:
+                self.message.value = "<span style='color:#c00'>singular theta: it squashes the image to a line.</span>"
+                return
+            self._set_theta(theta, source="raw")
+
+    def _on_image(self, _change: dict) -> None:
+        with self._lock:
+            self.render()
 
     def _set_theta(self, theta: Tensor, source: str | None) -> None:
         """Store theta and move the *other* slider family to match it (``source`` stays as the user set it)."""
@@ -212,11 +257,11 @@ class ThetaExplorer:
         try:
             if source != "params":
                 for k, v in affine.decompose(theta).items():
-                    self.params[k].value = float(v)
+                    self._push(self.params[k], float(v))
             if source != "raw":
                 for i in range(2):
                     for j in range(3):
-                        self.raw[i][j].value = float(theta[0, i, j])
+                        self._push(self.raw[i][j], float(theta[0, i, j]))
         finally:
             self._syncing = False
         self.message.value = ""
@@ -225,7 +270,8 @@ class ThetaExplorer:
     # ---------------------------------------------------------------- render
     def draw(self, image: Tensor, output: Tensor) -> Figure:
         """The picture for one state: input with the sampled region, and the output. Subclasses add panels."""
-        fig, (a0, a1) = plt.subplots(1, 2, figsize=(6.4, 3.2))
+        fig = Figure(figsize=(6.4, 3.2), layout="tight")  # not pyplot: handlers may run on another thread
+        a0, a1 = fig.subplots(1, 2)
         viz.imshow(a0, image, "input + sampled region")
         viz.draw_sampling_outline(a0, self.theta, tuple(image.shape[-2:]))
         viz.imshow(a1, output, "output")
@@ -265,4 +311,121 @@ def explore_theta(image: Tensor | None = None, *, interactive: bool | None = Non
     )
     fig = preset_gallery(image)
     plt.show()
+    return fig
+
+
+def place_on_canvas(digits: Tensor, canvas: int) -> Tensor:
+    """Centre ``(B, C, h, w)`` images on a black ``(B, C, canvas, canvas)`` canvas (values in [0, 1])."""
+    h, w = digits.shape[-2:]
+    top, left = (canvas - h) // 2, (canvas - w) // 2
+    out = digits.new_zeros(*digits.shape[:-2], canvas, canvas)
+    out[..., top : top + h, left : left + w] = digits
+    return out
+
+
+class FoolTheSTN(ThetaExplorer):
+    """Distort a digit with theta sliders and watch a trained ST-CNN and a CNN classify it, live.
+
+    Args:
+        digits: name -> ``(1, 1, H, W)`` images in ``[0, 1]`` already on the models' canvas.
+        stn_model: classifier with a ``.stn`` (e.g. :func:`stnlib.models.mnist_stn_net`).
+        cnn_model: the baseline, same input.
+        mean, std: the normalization both models were trained with.
+        classes: class names.
+
+    The picture shows the distorted input, what the transformer makes of it, and the top-3
+    probabilities with and without the STN.
+    """
+
+    def __init__(
+        self,
+        digits: dict[str, Tensor],
+        stn_model: torch.nn.Module,
+        cnn_model: torch.nn.Module,
+        *,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        classes: tuple[str, ...],
+    ) -> None:
+        self.models = {"with STN": stn_model.eval(), "CNN, no STN": cnn_model.eval()}
+        self.mean, self.std, self.classes = mean, std, classes
+        self.probs: dict[str, Tensor] = {}
+        super().__init__(digits)
+
+    def _normalized(self, x: Tensor) -> Tensor:
+        m = torch.tensor(self.mean).view(1, -1, 1, 1)
+        s = torch.tensor(self.std).view(1, -1, 1, 1)
+        return (x - m) / s
+
+    @torch.inference_mode()
+    def draw(self, image: Tensor, output: Tensor) -> Figure:
+        x = self._normalized(output)
+        self.probs = {name: torch.softmax(m(x), dim=1)[0] for name, m in self.models.items()}
+        stn_view, _ = self.models["with STN"].stn.transform(x)
+        fig = Figure(figsize=(10, 2.6), layout="tight")
+        axes = fig.subplots(1, 4)
+        viz.imshow(axes[0], output, "distorted input")
+        viz.imshow(axes[1], stn_view, "what the STN shows\nthe classifier", mean=self.mean, std=self.std)
+        for ax, (name, p) in zip(axes[2:], self.probs.items()):
+            viz.top_k_bars(ax, p, self.classes, title=name)
+        return fig
+
+
+def fooling_gallery(
+    digit: Tensor,
+    stn_model: torch.nn.Module,
+    cnn_model: torch.nn.Module,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    classes: tuple[str, ...],
+    distortions: dict[str, dict[str, float]] | None = None,
+) -> Figure:
+    """Static version of :class:`FoolTheSTN`: one row per distortion (``build_theta`` keywords)."""
+    distortions = distortions or {
+        "as is": {},
+        "rotate 45°": {"rotation": 45},
+        "rotate -70°": {"rotation": -70},
+        "shrink 0.6x, move": {"scale_x": 0.6, "scale_y": 0.6, "tx": 0.3, "ty": -0.3},
+        "shear 0.6": {"shear": 0.6},
+    }
+    rows = len(distortions)
+    fig = Figure(figsize=(10, 2.3 * rows), layout="tight")
+    axes = fig.subplots(rows, 4, squeeze=False)
+    explorer = FoolTheSTN({"digit": digit}, stn_model, cnn_model, mean=mean, std=std, classes=classes)
+    for row, (name, kw) in zip(axes, distortions.items()):
+        distorted = affine.warp(digit, affine.build_theta(**kw))
+        x = explorer._normalized(distorted)
+        with torch.inference_mode():
+            stn_view, _ = explorer.models["with STN"].stn.transform(x)
+            probs = {n: torch.softmax(m(x), dim=1)[0] for n, m in explorer.models.items()}
+        viz.imshow(row[0], distorted, name)
+        viz.imshow(row[1], stn_view, "STN output", mean=mean, std=std)
+        for ax, (n, p) in zip(row[2:], probs.items()):
+            viz.top_k_bars(ax, p, classes, title=n)
+    return fig
+
+
+def explore_fooling(
+    digits: dict[str, Tensor],
+    stn_model: torch.nn.Module,
+    cnn_model: torch.nn.Module,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    classes: tuple[str, ...],
+    interactive: bool | None = None,
+) -> FoolTheSTN | Figure:
+    """:class:`FoolTheSTN` where widgets render, else :func:`fooling_gallery` of the first digit."""
+    from IPython.display import display
+
+    if interactive is None:
+        interactive = widgets_rendered()
+    if interactive:
+        explorer = FoolTheSTN(digits, stn_model, cnn_model, mean=mean, std=std, classes=classes)
+        display(explorer.widget)
+        return explorer
+    print("No widget front end detected (headless run): showing fixed distortions instead of sliders.")
+    fig = fooling_gallery(next(iter(digits.values())), stn_model, cnn_model, mean=mean, std=std, classes=classes)
+    display(fig)
     return fig

@@ -35,7 +35,10 @@ def test_repo_url_is_written_in_one_place():
 def test_results_table_is_rendered_from_metrics():
     metrics = {
         "02_x": {
-            "profile": "full", "data": "MNIST (exact)", "seconds": 61.2, "finished": "2026-01-01 00:00 UTC",
+            "profile": "full",
+            "data": "MNIST (exact)",
+            "seconds": 61.2,
+            "finished": "2026-01-01 00:00 UTC",
             "metrics": [Metric("acc", "Test accuracy", 99.31, "%").__dict__],
         }
     }
@@ -100,6 +103,8 @@ def test_colab_cell_does_nothing_outside_colab():
 def test_lint_is_clean():
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "stnlib", "tests", "scripts", "notebooks"],
-        cwd=REPO_ROOT, capture_output=True, text=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -31,7 +31,10 @@ def test_rotation_slider_updates_raw_entries_output_and_matrix(explorer):
     explorer.params["rotation"].value = 30.0
     c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
     # content turns counterclockwise by 30 deg -> theta holds the inverse (clockwise) rotation
-    assert torch.allclose(raw_values(explorer), torch.tensor([[[c, -s, 0.0], [s, c, 0.0]]]), atol=1e-6)
+    want = torch.tensor([[[c, -s, 0.0], [s, c, 0.0]]])
+    assert torch.allclose(explorer.theta, want, atol=1e-6)  # theta itself is exact
+    assert torch.allclose(raw_values(explorer), want, atol=0.005 + 1e-9)  # sliders show it rounded to their step
+    assert [s.value for s in explorer.raw[0]] == pytest.approx([0.87, -0.5, 0.0])
     image = explorer.images[explorer.image_choice.value]
     assert torch.allclose(explorer.output, affine.warp(image, explorer.theta))
     assert not torch.allclose(explorer.output, image)
@@ -57,9 +60,10 @@ def test_raw_sliders_are_not_rewritten_while_dragging(explorer):
 def test_presets_set_both_slider_families(explorer, name):
     explorer.apply_preset(name)
     want = affine.build_theta(**PRESETS[name])
-    assert torch.allclose(raw_values(explorer), want, atol=1e-6)
+    assert torch.equal(explorer.theta, want)
+    assert torch.allclose(raw_values(explorer), want, atol=0.005 + 1e-9)  # shown rounded to the 0.01 step
     rebuilt = affine.build_theta(**{k: s.value for k, s in explorer.params.items()})
-    assert torch.allclose(rebuilt, want, atol=1e-5)
+    assert torch.allclose(rebuilt, want, atol=1e-5)  # presets are round numbers, so no rounding loss
 
 
 def test_preset_buttons_are_wired(explorer):
@@ -119,3 +123,42 @@ def test_interactive_explore_returns_the_explorer():
 def test_gallery_titles_are_the_presets():
     fig = preset_gallery(torch.rand(1, 3, 8, 8))
     assert [ax.get_title() for ax in fig.axes[: len(PRESETS)]] == list(PRESETS)  # first row: inputs
+
+
+def test_front_end_echo_of_a_snapped_value_is_not_taken_as_input(explorer):
+    # The browser snaps kernel-set values to the slider step and sends them back (ipywidgets 8.1);
+    # that echo must not re-decompose theta (it used to drift rotation to 29.89 and loop).
+    explorer.params["rotation"].value = 30.0
+    exact = explorer.theta.clone()
+    explorer.raw[0][0].value = 0.8700000000000001  # what JupyterLab sends back for 0.87
+    assert torch.equal(explorer.theta, exact)
+    assert explorer.params["rotation"].value == 30.0
+    explorer.raw[0][0].value = 0.88  # a real one-step move is input
+    assert explorer.theta[0, 0, 0] == pytest.approx(0.88)
+
+
+def test_handlers_are_serialised_across_threads(explorer):
+    import threading
+
+    errors = []
+
+    def drag(values):
+        try:
+            for v in values:
+                explorer.params["rotation"].value = v
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=drag, args=(range(0, 40, 4),)),
+        threading.Thread(target=drag, args=(range(-40, 0, 4),)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # whatever order they ran in, theta, the sliders and the output agree at the end
+    assert torch.allclose(explorer.theta, affine.build_theta(**{k: s.value for k, s in explorer.params.items()}))
+    image = explorer.images[explorer.image_choice.value]
+    assert torch.allclose(explorer.output, affine.warp(image, explorer.theta))

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from stnlib import affine
+from stnlib.models import (
+    Resize,
+    SpatialTransformer,
+    STNClassifier,
+    count_parameters,
+    course_net,
+    lenet_bn,
+    mnist_cnn,
+    mnist_stn_net,
+    tutorial_net,
+)
+
+
+def test_tutorial_net_parameter_count_matches_a_hand_count():
+    # classifier: conv1 10*25+10, conv2 20*10*25+20, fc1 320*50+50, fc2 50*10+10
+    classifier = 260 + 5020 + 16050 + 510
+    # localization: conv 8*49+8, conv 10*8*25+10, fc 90*32+32, regressor 32*6+6
+    localization = 400 + 2010 + 2912 + 198
+    assert count_parameters(tutorial_net(stn=False)) == classifier == 21_840
+    assert count_parameters(tutorial_net()) == classifier + localization == 27_360
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "published"),
+    [
+        ({}, 39_884),  # tutorial net adapted to 3x32x32
+        ({"loc_conv": (64, 128), "loc_hidden": 256}, 771_826),  # same classifier, large localization
+    ],
+)
+def test_course_net_parameter_counts_match_the_write_ups(kwargs, published):
+    assert count_parameters(course_net(**kwargs)) == published
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [
+        (tutorial_net(), (5, 1, 28, 28)),
+        (course_net(), (5, 3, 32, 32)),
+        (mnist_stn_net(), (5, 1, 28, 28)),
+        (mnist_stn_net(42, out_size=28), (5, 1, 42, 42)),
+        (mnist_stn_net(60, out_size=32), (5, 1, 60, 60)),
+        (mnist_cnn(60, out_size=32), (5, 1, 60, 60)),
+    ],
+)
+def test_models_give_one_score_per_class(model, shape):
+    assert model.eval()(torch.randn(shape)).shape == (5, 10)
+
+
+@pytest.mark.parametrize("out_size", [None, (20, 20)])
+def test_untrained_transformer_is_the_identity(out_size):
+    stn = mnist_stn_net(60, out_size=out_size[0] if out_size else None).stn.eval()
+    x = torch.randn(3, 1, 60, 60)
+    out, theta = stn.transform(x)
+    assert torch.allclose(theta, affine.identity(3), atol=1e-7)
+    want = affine.warp(x, affine.identity(3), out_size=out_size)
+    assert torch.allclose(out, want, atol=1e-6)
+    if out_size is None:
+        assert torch.allclose(out, x, atol=1e-4)  # float32 round trip of randn values (|x| up to ~4)
+
+
+def test_transformer_fill_paints_black_on_normalized_input():
+    black = -0.1307 / 0.3081
+    loc = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+    stn = SpatialTransformer(loc, 4, fill=black)
+    with torch.no_grad():
+        stn.regressor.bias.copy_(affine.build_theta(scale_x=0.5, scale_y=0.5).flatten())  # zoom out
+    out = stn(torch.full((1, 1, 8, 8), black))
+    assert torch.allclose(out, torch.full_like(out, black), atol=1e-6)  # all black, no grey frame
+    assert stn.last_theta.shape == (1, 2, 3)
+    zero_padded = SpatialTransformer(loc, 4)
+    zero_padded.load_state_dict(stn.state_dict())
+    assert float(zero_padded(torch.full((1, 1, 8, 8), black)).detach()[0, 0, 0, 0]) == pytest.approx(
+        0.0
+    )  # the tutorial's grey
+
+
+def test_baseline_is_the_same_classifier_with_a_frozen_identity_transformer():
+    stn_net, cnn = mnist_stn_net(60, out_size=32), mnist_cnn(60, out_size=32)
+    assert cnn.stn is None
+    assert count_parameters(stn_net) - count_parameters(cnn) == count_parameters(stn_net.stn)
+    cnn.classifier.load_state_dict(stn_net.classifier.state_dict())
+    x = torch.randn(2, 1, 60, 60)
+    assert torch.allclose(stn_net.eval()(x), cnn.eval()(x), atol=1e-4)
+
+
+def test_resize_matches_the_identity_warp():
+    x = torch.rand(2, 1, 42, 42)
+    assert torch.allclose(Resize((28, 28))(x), affine.warp(x, affine.identity(2), out_size=(28, 28)), atol=1e-5)
+
+
+def test_bad_model_arguments_raise():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        lenet_bn(30)
+    with pytest.raises(ValueError, match="resize is for the baseline only"):
+        STNClassifier(lenet_bn(), mnist_stn_net().stn, resize=(28, 28))
