@@ -73,7 +73,7 @@ def throughput(
         )
         state[name] = (model, opt, recipe.batch_size, [])
     for r in range(rounds + 1):  # round 0 warms up (allocations, kernels) and is discarded
-        for name, (model, opt, bs, rates) in state.items():
+        for model, opt, bs, rates in state.values():
             x, y = images[:bs], labels[:bs]
             t0 = time.perf_counter()
             for _ in range(steps):
