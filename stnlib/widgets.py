@@ -228,7 +228,10 @@ class ThetaExplorer:
         with self._lock:
             if self._syncing or self._is_echo(change):
                 return
-            values = {k: s.value for k, s in self.params.items()}
+            # start from the exact current theta and change only the moved slider: the other
+            # sliders show rounded values, and rebuilding from them would nudge theta
+            values = {k: float(v) for k, v in affine.decompose(self.theta).items()}
+            values[change["owner"].description] = change["new"]
             if values["scale_x"] == 0 or values["scale_y"] == 0:
                 self.message.value = "<span style='color:#c00'>scale 0 squashes the image to a line: no theta.</span>"
                 return
@@ -238,7 +241,9 @@ class ThetaExplorer:
         with self._lock:
             if self._syncing or self._is_echo(change):
                 return
-            theta = torch.tensor([[[s.value for s in row] for row in self.raw]])
+            theta = self.theta.clone()  # exact; only the moved entry changes
+            i, j = next((i, j) for i in range(2) for j in range(3) if self.raw[i][j] is change["owner"])
+            theta[0, i, j] = change["new"]
             try:
                 affine.invert(theta)
             except ValueError:

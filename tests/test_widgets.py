@@ -162,3 +162,16 @@ def test_handlers_are_serialised_across_threads(explorer):
     assert torch.allclose(explorer.theta, affine.build_theta(**{k: s.value for k, s in explorer.params.items()}))
     image = explorer.images[explorer.image_choice.value]
     assert torch.allclose(explorer.output, affine.warp(image, explorer.theta))
+
+
+def test_moving_one_slider_changes_only_that_part_of_theta(explorer):
+    # the other sliders show rounded values; theta must not pick up their rounding
+    explorer.params["rotation"].value = 30.0
+    explorer.raw[0][2].value = 0.25
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    assert torch.allclose(explorer.theta, torch.tensor([[[c, -s, 0.25], [s, c, 0.0]]]), atol=1e-6)
+    explorer.params["tx"].value = 0.0
+    params = affine.decompose(explorer.theta)
+    assert float(params["rotation"]) == pytest.approx(30.0, abs=1e-4)
+    assert float(params["scale_x"]) == pytest.approx(1.0, abs=1e-6)
+    assert float(params["tx"]) == pytest.approx(0.0, abs=1e-6)
