@@ -14,7 +14,7 @@ export STNLIB_WIDGETS ?= static
 # machines), use it; otherwise stnlib falls back to torchvision's download into data/.
 export STNLIB_DATA ?= $(abspath $(wildcard ../shared/data))
 
-.PHONY: help install test lint execute quick sync strip lab clean distclean
+.PHONY: help install test lint execute quick bench sync strip lab clean distclean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ execute: $(STAMP)  ## Run every notebook in the full profile into reports/, then
 
 quick: $(STAMP)  ## Run every notebook in the quick profile into reports/quick/ (seconds)
 	$(PY) -m stnlib.execute --profile quick $(NOTEBOOKS)
+
+bench: $(STAMP)  ## Speed benchmarks side by side (MNIST: img/s with/without STN, time to 99%) -> reports/bench.json
+	$(PY) -m stnlib.bench
+	$(PY) -m stnlib.project sync
 
 sync: $(STAMP)  ## Rewrite generated parts (README index/results, Colab cells) from their sources
 	$(PY) -m stnlib.project sync

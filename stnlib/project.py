@@ -110,6 +110,28 @@ def render_results(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def render_bench(bench: dict) -> str:
+    """Markdown summary of ``reports/bench.json`` (written by ``make bench``)."""
+    if not bench:
+        return "_No benchmark yet: run `make bench`._"
+    rows = [
+        f"Measured by `make bench` ({bench['profile']} profile) on {bench['machine']}; {bench['data']}.",
+        "",
+        "| MNIST model | batch | training images/s (median) |",
+        "|---|---|---|",
+    ]
+    rows += [f"| {n} | {r['batch_size']} | {r['images_per_s']:,.0f} |" for n, r in bench["throughput"].items()]
+    rows += ["", "| | STN share of a training step | time to 99% test accuracy | best accuracy |", "|---|---|---|---|"]
+    for key, name in (("tutorial", "tutorial + STN"), ("ours", "ours + STN")):
+        r = bench["time_to_target"][name]
+        done = r["seconds_to_target"]
+        t = f"{done:.0f} s" if done else f"not reached in {r['trained_seconds']:.0f} s"
+        rows.append(f"| {r['recipe']} | {100 * bench['stn_overhead'][key]:.1f}% | {t} | {r['best_test_acc']:.2f}% |")
+    ratio = bench.get("time_ratio_ours_over_tutorial")
+    rows += ["", f"Time to 99%, ours / tutorial: **{ratio:.2f}**." if ratio else "Time-to-99% ratio: n/a."]
+    return "\n".join(rows)
+
+
 def _replace_block(text: str, name: str, body: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
@@ -119,10 +141,15 @@ def _replace_block(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda _: f"{start}\n{note}\n{body}\n{end}", text)
 
 
-def render_readme(text: str, metrics: dict) -> str:
-    """``text`` with its generated blocks (index, results) brought up to date."""
+def render_readme(text: str, metrics: dict, bench: dict | None = None) -> str:
+    """``text`` with its generated blocks (index, results, benchmark) brought up to date."""
     text = _replace_block(text, "notebooks", render_index())
-    return _replace_block(text, "results", render_results(metrics))
+    text = _replace_block(text, "results", render_results(metrics))
+    return _replace_block(text, "bench", render_bench(bench or {}))
+
+
+def _inputs() -> tuple[dict, dict]:
+    return load_metrics(REPO_ROOT / "reports" / "metrics.json"), load_metrics(REPO_ROOT / "reports" / "bench.json")
 
 
 def _synced_notebook(path: Path) -> tuple[nbformat.NotebookNode, bool]:
@@ -139,11 +166,11 @@ def _synced_notebook(path: Path) -> tuple[nbformat.NotebookNode, bool]:
     return nb, changed
 
 
-def stale_files(metrics_path: Path | None = None) -> list[str]:
+def stale_files() -> list[str]:
     """Generated files that differ from what :func:`sync` would write."""
-    metrics = load_metrics(metrics_path or REPO_ROOT / "reports" / "metrics.json")
+    metrics, bench = _inputs()
     stale = []
-    if README.read_text() != render_readme(README.read_text(), metrics):
+    if README.read_text() != render_readme(README.read_text(), metrics, bench):
         stale.append("README.md")
     for stem in notebook_stems():
         if _synced_notebook(NOTEBOOKS_DIR / f"{stem}.ipynb")[1]:
@@ -154,9 +181,8 @@ def stale_files(metrics_path: Path | None = None) -> list[str]:
 def sync() -> list[str]:
     """Rewrite the generated parts; returns the files it changed."""
     changed = []
-    metrics = load_metrics(REPO_ROOT / "reports" / "metrics.json")
     old = README.read_text()
-    new = render_readme(old, metrics)
+    new = render_readme(old, *_inputs())
     if new != old:
         atomic_write_text(README, new)
         changed.append("README.md")

@@ -108,3 +108,29 @@ def test_lint_is_clean():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bench_summary_is_rendered_from_bench_json():
+    bench = {
+        "profile": "full",
+        "machine": "2 CPU threads",
+        "data": "MNIST",
+        "target": 99.0,
+        "throughput": {"ours + STN": {"images_per_s": 1234.4, "batch_size": 128}},
+        "stn_overhead": {"tutorial": 0.25, "ours": 0.1},
+        "time_to_target": {
+            "tutorial + STN": {
+                "recipe": "tut",
+                "seconds_to_target": None,
+                "trained_seconds": 900.0,
+                "best_test_acc": 98.9,
+            },
+            "ours + STN": {"recipe": "ours", "seconds_to_target": 61.0, "trained_seconds": 61.0, "best_test_acc": 99.1},
+        },
+        "time_ratio_ours_over_tutorial": None,
+    }
+    text = project.render_bench(bench)
+    assert "| ours + STN | 128 | 1,234 |" in text
+    assert "| tut | 25.0% | not reached in 900 s | 98.90% |" in text
+    assert "| ours | 10.0% | 61 s | 99.10% |" in text
+    assert project.render_bench({}).startswith("_No benchmark yet")

@@ -175,3 +175,21 @@ def test_moving_one_slider_changes_only_that_part_of_theta(explorer):
     assert float(params["rotation"]) == pytest.approx(30.0, abs=1e-4)
     assert float(params["scale_x"]) == pytest.approx(1.0, abs=1e-6)
     assert float(params["tx"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fool_the_stn_shows_both_models_predictions():
+    from stnlib.models import mnist_cnn, mnist_stn_net
+    from stnlib.widgets import FoolTheSTN, fooling_gallery, place_on_canvas
+
+    digit = place_on_canvas(torch.rand(1, 1, 28, 28), 42)
+    assert digit.shape == (1, 1, 42, 42) and float(digit[..., :7, :].abs().sum()) == 0.0  # centred, black border
+    stn, cnn = mnist_stn_net(42, out_size=28), mnist_cnn(42, out_size=28)
+    kw = dict(mean=(0.1307,), std=(0.3081,), classes=tuple("0123456789"))
+    fool = FoolTheSTN({"d": digit}, stn, cnn, **kw)
+    fool.params["rotation"].value = 40.0
+    assert set(fool.probs) == {"with STN", "CNN, no STN"}
+    for p in fool.probs.values():
+        assert p.shape == (10,) and float(p.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(fool.output, affine.warp(digit, affine.build_theta(rotation=40)))
+    fig = fooling_gallery(digit, stn, cnn, **kw)
+    assert len(fig.axes) == 5 * 4
