@@ -128,14 +128,21 @@ class _LogSoftmax(nn.Module):
 
 
 def conv_localization(
-    in_channels: int, in_size: int, channels: Sequence[int] = (8, 10), kernels: Sequence[int] = (7, 5), hidden: int = 32
+    in_channels: int,
+    in_size: int,
+    channels: Sequence[int] = (8, 10),
+    kernels: Sequence[int] = (7, 5),
+    hidden: int = 32,
+    *,
+    downsample: int = 1,
 ) -> tuple[nn.Sequential, int]:
     """The tutorial's localization design: ``[conv k, maxpool 2, ReLU] x 2 -> fc -> ReLU``.
 
-    Returns ``(module, features)`` for :class:`SpatialTransformer`.
+    ``downsample > 1`` average-pools the input first (a large canvas needs only a coarse
+    look to find the object). Returns ``(module, features)`` for :class:`SpatialTransformer`.
     """
-    layers: list[nn.Module] = []
-    c, s = in_channels, in_size
+    layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
+    c, s = in_channels, in_size // downsample
     for out_c, k in zip(channels, kernels):
         layers += [nn.Conv2d(c, out_c, k), nn.MaxPool2d(2, stride=2), nn.ReLU(True)]
         c, s = out_c, (s - k + 1) // 2
@@ -226,6 +233,9 @@ def mnist_stn_net(
     width: int = 32,
     fill: float | None = None,
     classes: int = 10,
+    loc_channels: Sequence[int] = (8, 10),
+    loc_hidden: int = 32,
+    loc_downsample: int = 1,
 ) -> STNClassifier:
     """Our MNIST ST-CNN: the tutorial's localization design, identity init, :func:`lenet_bn` classifier.
 
@@ -234,7 +244,7 @@ def mnist_stn_net(
     ``-mean/std`` for normalized input (the tutorial's zero padding paints grey).
     """
     size = out_size or in_size
-    loc, feats = conv_localization(1, in_size, (8, 10), (7, 5), 32)
+    loc, feats = conv_localization(1, in_size, loc_channels, (7, 5), loc_hidden, downsample=loc_downsample)
     stn = SpatialTransformer(loc, feats, out_size=(size, size), fill=fill)
     return STNClassifier(lenet_bn(size, width=width, classes=classes), stn)
 
