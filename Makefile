@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## Create .venv and install stnlib with the dev tools (first use only)
 
 test: $(STAMP)  ## Unit tests, lint, notebooks in the quick profile (papermill) and nbval on the reports
-	STNLIB_PROFILE=quick $(PY) -m pytest tests $(REPORTS) --nbval-lax --nbval-current-env -p no:cacheprovider
+	STNLIB_PROFILE=quick $(PY) -m pytest tests $(REPORTS) --nbval-lax --nbval-current-env -p no:cacheprovider --durations=8
 
 lint: $(STAMP)  ## ruff over stnlib/, tests/, scripts/ and the notebooks
 	$(PY) -m ruff check stnlib tests scripts notebooks

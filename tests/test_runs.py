@@ -58,3 +58,10 @@ def test_atomic_write_keeps_old_file_when_replace_fails(tmp_path, monkeypatch):
         atomic_write_json(path, {"new": 2})
     assert json.loads(path.read_text()) == {"old": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temporary left behind
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    path = atomic_write_json(tmp_path / "m.json", {"a": 1})
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
