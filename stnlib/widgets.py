@@ -363,16 +363,19 @@ class FoolTheSTN(ThetaExplorer):
         return (x - m) / s
 
     @torch.inference_mode()
-    def draw(self, image: Tensor, output: Tensor) -> Figure:
-        x = self._normalized(output)
+    def draw_row(self, axes, distorted: Tensor, title: str) -> None:
+        """Four panels on ``axes``: the distorted input, the STN's view, top-3 with and without STN."""
+        x = self._normalized(distorted)
         self.probs = {name: torch.softmax(m(x), dim=1)[0] for name, m in self.models.items()}
         stn_view, _ = self.models["with STN"].stn.transform(x)
-        fig = Figure(figsize=(10, 2.6), layout="tight")
-        axes = fig.subplots(1, 4)
-        viz.imshow(axes[0], output, "distorted input")
+        viz.imshow(axes[0], distorted, title)
         viz.imshow(axes[1], stn_view, "what the STN shows\nthe classifier", mean=self.mean, std=self.std)
         for ax, (name, p) in zip(axes[2:], self.probs.items()):
             viz.top_k_bars(ax, p, self.classes, title=name)
+
+    def draw(self, image: Tensor, output: Tensor) -> Figure:
+        fig = Figure(figsize=(10, 2.6), layout="tight")
+        self.draw_row(fig.subplots(1, 4), output, "distorted input")
         return fig
 
 
@@ -394,20 +397,11 @@ def fooling_gallery(
         "shrink 0.6x, move": {"scale_x": 0.6, "scale_y": 0.6, "tx": 0.3, "ty": -0.3},
         "shear 0.6": {"shear": 0.6},
     }
-    rows = len(distortions)
-    fig = Figure(figsize=(10, 2.3 * rows), layout="tight")
-    axes = fig.subplots(rows, 4, squeeze=False)
+    fig = Figure(figsize=(10, 2.3 * len(distortions)), layout="tight")
+    axes = fig.subplots(len(distortions), 4, squeeze=False)
     explorer = FoolTheSTN({"digit": digit}, stn_model, cnn_model, mean=mean, std=std, classes=classes)
     for row, (name, kw) in zip(axes, distortions.items()):
-        distorted = affine.warp(digit, affine.build_theta(**kw))
-        x = explorer._normalized(distorted)
-        with torch.inference_mode():
-            stn_view, _ = explorer.models["with STN"].stn.transform(x)
-            probs = {n: torch.softmax(m(x), dim=1)[0] for n, m in explorer.models.items()}
-        viz.imshow(row[0], distorted, name)
-        viz.imshow(row[1], stn_view, "STN output", mean=mean, std=std)
-        for ax, (n, p) in zip(row[2:], probs.items()):
-            viz.top_k_bars(ax, p, classes, title=n)
+        explorer.draw_row(row, affine.warp(digit, affine.build_theta(**kw)), name)
     return fig
 
 
