@@ -369,7 +369,7 @@ class FoolTheSTN(ThetaExplorer):
         self.probs = {name: torch.softmax(m(x), dim=1)[0] for name, m in self.models.items()}
         stn_view, _ = self.models["with STN"].stn.transform(x)
         viz.imshow(axes[0], distorted, title)
-        viz.imshow(axes[1], stn_view, "what the STN shows\nthe classifier", mean=self.mean, std=self.std)
+        viz.imshow(axes[1], stn_view, "STN output", mean=self.mean, std=self.std)
         for ax, (name, p) in zip(axes[2:], self.probs.items()):
             viz.top_k_bars(ax, p, self.classes, title=name)
 
