@@ -118,7 +118,7 @@ def test_npz_folder_layout_values_and_limits(tmp_path, name):
     assert np.array_equal(data.train_images.numpy(), _to_chw(arrays["x_train"]))
     assert np.array_equal(data.test_images.numpy(), _to_chw(arrays["x_test"]))
     assert np.array_equal(data.train_labels.numpy(), arrays["y_train"].reshape(-1))
-    assert data.info.source == f"folder {tmp_path} ({name}.npz)"
+    assert data.info.source == f"folder {D._display_path(tmp_path)} ({name}.npz)"
     expected_exact = 3 if name == "cifar10" else 6
     assert data.info.n_test_exact == expected_exact and data.info.exact == (expected_exact == 6)
     assert data.black == pytest.approx(D.black_value(name))
@@ -143,7 +143,7 @@ def test_env_var_is_honoured_and_data_dir_wins(tmp_path, monkeypatch):
     monkeypatch.setenv(D.DATA_ENV_VAR, str(tmp_path / "env"))
     from_env = D.load_dataset("mnist")
     assert np.array_equal(from_env.test_images[:, 0].numpy(), env_arrays["x_test"])
-    assert str(tmp_path / "env") in from_env.info.source
+    assert D._display_path(tmp_path / "env") in from_env.info.source
     from_arg = D.load_dataset("mnist", data_dir=tmp_path / "arg")
     assert np.array_equal(from_arg.test_images[:, 0].numpy(), arg_arrays["x_test"])
 
@@ -471,3 +471,12 @@ def test_load_distorted_mnist_quick_profile_uses_the_samples(failing_download):
     assert data.train_images.shape == (16, 1, 42, 42) and data.test_images.shape == (250, 1, 42, 42)
     assert "bundled samples" in data.info.describe() and "TEST images" in data.info.describe()
     assert math.isclose(float(data.test_params.scale.mean()), 0.95, abs_tol=0.05)
+
+
+def test_display_path_is_relative_beside_the_repo_and_absolute_elsewhere():
+    from stnlib.paths import REPO_ROOT
+
+    assert D._display_path(REPO_ROOT / "data") == "data"
+    assert D._display_path(REPO_ROOT.parent / "shared" / "data") == "../shared/data"  # no absolute paths in reports
+    outside = Path("/proc/self")  # never inside a checkout
+    assert D._display_path(outside) == str(outside.resolve())
