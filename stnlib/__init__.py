@@ -6,6 +6,12 @@ Modules (import them explicitly, e.g. ``from stnlib import affine``):
 * :mod:`stnlib.profiles` ``"full"`` / ``"quick"`` run profiles (``$STNLIB_PROFILE`` overrides)
 * :mod:`stnlib.runs`     notebook runs: seeding, timing, ``reports/metrics.json``
 * :mod:`stnlib.samples`  the bundled real MNIST / CIFAR-10 test images in ``assets/samples``
+* :mod:`stnlib.data`     MNIST / CIFAR-10 (folder, torchvision, samples), batched loaders, distorted MNIST
+* :mod:`stnlib.models`   ``SpatialTransformer``, the tutorial/course nets, our MNIST ST-CNN and baseline
+* :mod:`stnlib.train`    ``fit`` / ``evaluate`` with progress, history, callbacks (``ThetaSnapshots``)
+* :mod:`stnlib.checkpoints` atomic, ``weights_only`` checkpoints that fail loudly
+* :mod:`stnlib.experiments` training recipes (tutorial, ours) shared by notebooks and benchmarks
+* :mod:`stnlib.bench`    ``make bench``: speed side by side
 * :mod:`stnlib.viz`      figures: images, outlines of the sampled region, matrices
 * :mod:`stnlib.widgets`  the theta explorer (ipywidgets, static fallback when headless)
 * :mod:`stnlib.project`  repo URL, README index/results generation (``make sync``)
