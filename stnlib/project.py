@@ -34,7 +34,8 @@ BRANCH = "main"
 NOTEBOOK_SUMMARIES: dict[str, str] = {
     "01_affine_intuition": 'What the 2x3 matrix theta does to an image, why it moves the "wrong" way, '
     "and the padding pitfall; sliders edit theta live.",
-    "02_stn_mnist": "Train an STN on MNIST, watch it straighten digits, and beat a plain CNN on distorted MNIST.",
+    "02_stn_mnist": "Train an STN on MNIST, read its thetas, and measure it against a plain CNN on distorted "
+    "MNIST (rotated/scaled, cluttered); then try to fool it with sliders.",
     "03_stn_cifar10": "Reproduce the course CIFAR-10 results, beat them, and ablate the STN honestly.",
     "04_stn_learning_gif": "Watch the transformer learn, epoch by epoch, as a GIF.",
 }
@@ -78,17 +79,28 @@ def notebook_stems() -> list[str]:
     return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def notebook_title(path: Path) -> str:
+    """The notebook's first markdown heading without its number ("01 · Affine intuition: ..." -> "Affine intuition")."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            heading = cell.source.splitlines()[0][2:]
+            return heading.split("·", 1)[-1].split(":", 1)[0].strip()
+    raise ValueError(f"{path.name} has no '# title' markdown cell")
+
+
 def render_index() -> str:
     rows = ["| # | Notebook | What you learn | Executed report | Colab |", "|---|---|---|---|---|"]
     for stem in notebook_stems():
         if stem not in NOTEBOOK_SUMMARIES:
             raise ValueError(f"notebooks/{stem}.ipynb has no summary in stnlib.project.NOTEBOOK_SUMMARIES")
-        num, title = stem.split("_", 1)
+        num = stem.split("_", 1)[0]
+        title = notebook_title(NOTEBOOKS_DIR / f"{stem}.ipynb")
         report = (
             f"[report](reports/{stem}.ipynb)" if (REPO_ROOT / "reports" / f"{stem}.ipynb").exists() else "not yet run"
         )
         rows.append(
-            f"| {num} | [{title.replace('_', ' ')}](notebooks/{stem}.ipynb) | {NOTEBOOK_SUMMARIES[stem]} "
+            f"| {num} | [{title}](notebooks/{stem}.ipynb) | {NOTEBOOK_SUMMARIES[stem]} "
             f"| {report} | {colab_badge(stem)} |"
         )
     return "\n".join(rows)
