@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from . import affine
-from .data import ImageData, make_loader
-from .train import Callback, History, fit
+from .data import ImageData
+from .train import Callback, EvalMode, History, fit
 
 __all__ = ["OURS", "TUTORIAL", "Recipe", "predict", "stn_thetas", "train"]
 
@@ -62,7 +62,7 @@ def train(
     progress: bool = True,
 ) -> History:
     """Train ``model`` on ``data.train_*`` with ``recipe``, evaluating on ``data.test_*`` after each epoch."""
-    train_loader, test_loader = data.loaders(recipe.batch_size, test_batch_size=1000, seed=seed)
+    train_loader, test_loader = data.loaders(recipe.batch_size, test_batch_size=1000, seed=seed)  # see _test_batches
     return fit(
         model,
         train_loader,
@@ -83,21 +83,17 @@ def train(
     )
 
 
-def _test_loader(data: ImageData, batch_size: int = 1000):
-    return make_loader(
-        data.test_images, data.test_labels, batch_size=batch_size, shuffle=False, mean=data.mean, std=data.std
-    )
+def _test_batches(data: ImageData):
+    """The test set in order, normalized, in batches of 1000 (the loader :func:`train` evaluates on)."""
+    return data.loaders(1000)[1]
 
 
 @torch.inference_mode()
 def predict(model: nn.Module, data: ImageData) -> tuple[Tensor, Tensor]:
     """Class probabilities ``(N, classes)`` and predictions ``(N,)`` on the test set, on the CPU."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    probs = [torch.softmax(model(x.to(device)), dim=1).cpu() for x, _ in _test_loader(data)]
-    model.train(was_training)
-    p = torch.cat(probs)
+    with EvalMode(model):
+        p = torch.cat([torch.softmax(model(x.to(device)), dim=1).cpu() for x, _ in _test_batches(data)])
     return p, p.argmax(1)
 
 
@@ -111,9 +107,7 @@ def stn_thetas(model: nn.Module, data: ImageData) -> dict[str, Tensor]:
     stn = getattr(model, "stn", None)
     if stn is None:
         raise ValueError("model has no spatial transformer (.stn is None)")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    thetas = torch.cat([stn.theta(x.to(device)).cpu() for x, _ in _test_loader(data)])
-    model.train(was_training)
+    with EvalMode(model):
+        thetas = torch.cat([stn.theta(x.to(device)).cpu() for x, _ in _test_batches(data)])
     return {"theta": thetas, **affine.decompose(thetas)}

@@ -48,6 +48,7 @@ __all__ = [
     "SCHEDULERS",
     "Callback",
     "EpochStats",
+    "EvalMode",
     "EvalPoint",
     "History",
     "Snapshot",
@@ -268,7 +269,7 @@ def _transformer_of(model: nn.Module) -> nn.Module:
     return stn
 
 
-class _EvalMode:
+class EvalMode:
     """Put ``module`` in eval mode inside a ``with`` block and restore every submodule's own mode afterwards."""
 
     def __init__(self, module: nn.Module) -> None:
@@ -326,7 +327,7 @@ class ThetaSnapshots(Callback):
         A snapshot at the same step as the previous one replaces it (the end-of-epoch snapshot knows ``test_acc``).
         """
         stn = _transformer_of(model)
-        with _EvalMode(stn), torch.no_grad():
+        with EvalMode(stn), torch.no_grad():
             out, theta = stn.transform(self.images.to(_model_device(stn)))
         snap = Snapshot(step, epoch, theta.detach().cpu(), out.detach().cpu(), test_acc)
         if self._snapshots and self._snapshots[-1].step == step:
@@ -364,7 +365,7 @@ def evaluate(
     """
     device = torch.device(device) if device is not None else _model_device(model)
     loss_sum, correct, seen = 0.0, 0, 0
-    with _EvalMode(model), torch.no_grad():
+    with EvalMode(model), torch.no_grad():
         for i, (x, y) in enumerate(loader):
             if max_batches is not None and i >= max_batches:
                 break
