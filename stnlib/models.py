@@ -79,6 +79,7 @@ class SpatialTransformer(nn.Module):
         self.align_corners = align_corners
         fill_t = torch.as_tensor(0.0 if fill is None else fill, dtype=torch.float32).reshape(-1)
         self.register_buffer("fill", fill_t, persistent=False)
+        self.has_fill = fill is not None  # decided once: checking the buffer per batch would sync a GPU
         self.last_theta: Tensor | None = None
 
     def theta(self, x: Tensor) -> Tensor:
@@ -88,7 +89,7 @@ class SpatialTransformer(nn.Module):
     def transform(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(warped (B, C, H', W'), theta (B, 2, 3))``."""
         theta = self.theta(x)
-        fill = self.fill if bool(self.fill.any()) else None
+        fill = self.fill if self.has_fill else None
         out = affine.warp(x, theta, out_size=self.out_size, align_corners=self.align_corners, fill=fill, validate=False)
         return out, theta
 
