@@ -214,8 +214,8 @@ class ThetaExplorer:
         """True for the front end bouncing back (snapped) a value we pushed; remembers real input."""
         slider = change["owner"]
         shown = self._shown.get(id(slider))
-        echo = shown is not None and abs(change["new"] - shown) < slider.step / 2
-        self._shown[id(slider)] = change["new"]
+        echo = shown is not None and abs(slider.value - shown) < slider.step / 2
+        self._shown[id(slider)] = slider.value
         return echo
 
     def _push(self, slider, value: float) -> None:
@@ -224,6 +224,9 @@ class ThetaExplorer:
         self._shown[id(slider)] = snapped
         slider.value = snapped
 
+    # Handlers read ``owner.value``, not ``change["new"]``: traitlets stores a value before it
+    # takes our lock, so with two threads moving one slider the handlers can run in the other
+    # order; reading the slider's current value makes the last handler win with the last value.
     def _on_param(self, change: dict) -> None:
         with self._lock:
             if self._syncing or self._is_echo(change):
@@ -231,7 +234,7 @@ class ThetaExplorer:
             # start from the exact current theta and change only the moved slider: the other
             # sliders show rounded values, and rebuilding from them would nudge theta
             values = {k: float(v) for k, v in affine.decompose(self.theta).items()}
-            values[change["owner"].description] = change["new"]
+            values[change["owner"].description] = float(change["owner"].value)
             if values["scale_x"] == 0 or values["scale_y"] == 0:
                 self.message.value = "<span style='color:#c00'>scale 0 squashes the image to a line: no theta.</span>"
                 return
@@ -243,7 +246,7 @@ class ThetaExplorer:
                 return
             theta = self.theta.clone()  # exact; only the moved entry changes
             i, j = next((i, j) for i in range(2) for j in range(3) if self.raw[i][j] is change["owner"])
-            theta[0, i, j] = change["new"]
+            theta[0, i, j] = float(change["owner"].value)
             try:
                 affine.invert(theta)
             except ValueError:
