@@ -6,7 +6,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+SUITE ?= all
 REPORTS   := $(sort $(wildcard reports/[0-9][0-9]_*.ipynb))
 # Executed reports must show static figures instead of widgets (nothing renders widgets headlessly).
 export STNLIB_WIDGETS ?= static
@@ -33,15 +34,15 @@ test: $(STAMP)  ## Unit tests, lint, notebooks in the quick profile (papermill) 
 lint: $(STAMP)  ## ruff over stnlib/, tests/, scripts/ and the notebooks
 	$(PY) -m ruff check stnlib tests scripts notebooks
 
-execute: $(STAMP)  ## Run every notebook in the full profile into reports/, then refresh the README
+execute: $(STAMP)  ## Run every notebook (or NOTEBOOKS=...) in the full profile into reports/, then refresh the README
 	$(PY) -m stnlib.execute --profile full $(NOTEBOOKS)
 	$(PY) -m stnlib.project sync
 
 quick: $(STAMP)  ## Run every notebook in the quick profile into reports/quick/ (seconds)
 	$(PY) -m stnlib.execute --profile quick $(NOTEBOOKS)
 
-bench: $(STAMP)  ## Speed benchmarks side by side (MNIST: img/s with/without STN, time to 99%) -> reports/bench.json
-	$(PY) -m stnlib.bench
+bench: $(STAMP)  ## Speed benchmarks side by side (MNIST, CIFAR-10: img/s with/without STN, time to target) -> reports/bench.json; SUITE=cifar10 runs one
+	$(PY) -m stnlib.bench --suite $(SUITE)
 	$(PY) -m stnlib.project sync
 
 sync: $(STAMP)  ## Rewrite generated parts (README index/results, Colab cells) from their sources

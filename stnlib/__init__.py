@@ -12,7 +12,7 @@ Modules (import them explicitly, e.g. ``from stnlib import affine``):
 * :mod:`stnlib.checkpoints` atomic, ``weights_only`` checkpoints that fail loudly
 * :mod:`stnlib.experiments` training recipes (tutorial, ours) shared by notebooks and benchmarks
 * :mod:`stnlib.bench`    ``make bench``: speed side by side
-* :mod:`stnlib.viz`      figures: images, outlines of the sampled region, matrices
+* :mod:`stnlib.viz`      figures: images, outlines of the sampled region, matrices, learning GIFs
 * :mod:`stnlib.widgets`  the theta explorer (ipywidgets, static fallback when headless)
 * :mod:`stnlib.project`  repo URL, README index/results generation (``make sync``)
 * :mod:`stnlib.execute`  headless execution with papermill (``make execute``)

@@ -1,23 +1,29 @@
 """Benchmarks, side by side in one run: ``make bench`` (``python -m stnlib.bench``).
 
-MNIST (issue 3):
+Two suites (``--suite mnist``, ``--suite cifar10``; default both). Each suite's models are
+measured together in one run; a suite run alone replaces only its own part of the results.
 
-* **throughput**: training images/s of the tutorial net and ours, each with and without
-  its spatial transformer, measured in interleaved rounds (every model runs a few steps
-  per round, so machine noise hits all of them alike); medians over rounds. The STN's
-  overhead is ``1 - (img/s with STN) / (img/s without)``: its share of a training step.
-* **time to 99 %**: training seconds (evaluation excluded) until the MNIST test accuracy
-  first reaches 99 %, for the tutorial recipe (its network, its zero padding, SGD lr
-  0.01, batch 64, run until ``--budget`` seconds) and ours (its 4-epoch one-cycle
-  schedule, as in notebook 2), evaluated every 200 steps on the full test set.
+* **throughput**: training images/s of each model with and without its spatial transformer,
+  each with its own recipe (batch size, precision, memory layout), measured in interleaved
+  rounds (every model runs a few steps per round, so machine noise hits all of them alike);
+  medians over rounds. The STN's share of a training step is ``1 - (img/s with) / (img/s without)``.
+* **time to target**: training seconds (evaluation excluded) until the test accuracy first
+  reaches the target, evaluated on the full test set every few hundred steps.
 
-Prints a table and writes ``reports/bench.json`` and ``reports/figures/bench_mnist.png``
+  - MNIST, 99 %: the tutorial recipe (its net, zero padding, SGD lr 0.01, batch 64, until
+    ``--budget`` seconds) against ours (its 4-epoch one-cycle schedule, as in notebook 2).
+  - CIFAR-10, 66 % (the best course result): ours (its schedule, as in notebook 3) first; then
+    the best course model (the wide one, its recipe) for at most ``5.5 x`` our time, which is
+    enough to decide the target "ours at most one fifth of the course model's time" either way.
+
+Prints tables and writes ``reports/bench.json`` and ``reports/figures/bench_<suite>.png``
 (atomically). ``--quick`` runs a tiny smoke version (seconds; numbers meaningless).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import time
 from collections.abc import Callable
@@ -32,20 +38,27 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from . import experiments, models  # noqa: E402
-from .data import black_value, load_dataset  # noqa: E402
+from .data import ImageData, black_value, load_dataset  # noqa: E402
 from .io import atomic_write_bytes, atomic_write_json  # noqa: E402
 from .paths import reports_dir  # noqa: E402
-from .runs import seed_everything  # noqa: E402
+from .project import upgrade_bench_layout  # noqa: E402
+from .runs import load_metrics, seed_everything  # noqa: E402
+from .train import autocast, make_optimizer  # noqa: E402
 
-__all__ = ["main", "mnist_models", "throughput", "time_to_accuracy"]
+__all__ = ["SUITES", "cifar10_models", "main", "mnist_models", "throughput", "time_to_accuracy"]
 
+Factories = dict[str, tuple[Callable[[], nn.Module], experiments.Recipe]]
 
-#: Epochs each recipe is run with: ours is a 4-epoch one-cycle schedule (as in notebook 2), so the
+#: Epochs each MNIST recipe is run with: ours is a 4-epoch one-cycle schedule (as in notebook 2), so the
 #: schedule must span those 4 epochs; the tutorial's constant learning rate runs until the budget ends.
 RECIPE_EPOCHS = {"tutorial + STN": 60, "ours + STN": 4}
+#: Ours on CIFAR-10 uses notebook 3's schedule length; the course recipes have no schedule (50 epochs max).
+CIFAR_EPOCHS = {"ours + STN": 12, "course: wide + large localization + STN": 50}
+#: The course model is given this many times our time to 66 % (the target is a ratio of at most 1/5).
+COURSE_TIME_FACTOR = 5.5
 
 
-def mnist_models() -> dict[str, tuple[Callable[[], nn.Module], experiments.Recipe]]:
+def mnist_models() -> Factories:
     """Name -> (model factory, recipe) for the MNIST benchmark."""
     black = black_value("mnist")[0]
     return {
@@ -56,48 +69,75 @@ def mnist_models() -> dict[str, tuple[Callable[[], nn.Module], experiments.Recip
     }
 
 
-def throughput(
-    factories: dict[str, tuple[Callable[[], nn.Module], experiments.Recipe]],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    rounds: int = 7,
-    steps: int = 10,
-) -> dict[str, dict[str, float]]:
+def cifar10_models() -> Factories:
+    """Name -> (model factory, recipe) for the CIFAR-10 benchmark: the three course models and ours, +/- STN."""
+    black = black_value("cifar10")
+    out: Factories = {}
+    for course in experiments.COURSE_MODELS:
+        out[f"course: {course.name} + STN"] = (lambda c=course: c.build(), course.recipe)
+        out[f"course: {course.name}, no STN"] = (lambda c=course: c.build(stn=False), course.recipe)
+    out["ours + STN"] = (lambda: models.cifar_stn_net(fill=black), experiments.OURS_CIFAR)
+    out["ours, no STN"] = (lambda: models.cifar_stn_net(stn=False), experiments.OURS_CIFAR)
+    return out
+
+
+def _normalized(data: ImageData, recipe: experiments.Recipe, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` training images ``(n, C, H, W)``, normalized as ``recipe`` says, and their labels."""
+    d = recipe.prepare(data)
+    mean = torch.tensor(d.mean).view(1, -1, 1, 1)
+    std = torch.tensor(d.std).view(1, -1, 1, 1)
+    return (d.train_images[:n].float() / 255 - mean) / std, d.train_labels[:n]
+
+
+def throughput(factories: Factories, data: ImageData, *, rounds: int = 7, steps: int = 10) -> dict[str, dict]:
     """Median training images/s per model over ``rounds`` interleaved rounds of ``steps`` steps.
 
-    ``images``: normalized ``(N, C, H, W)``; each model trains on its recipe's batch size.
+    Each model trains as its recipe says (optimizer, batch size, normalization, precision,
+    memory layout) on the first ``batch_size`` training images of ``data``, without augmentation.
     """
     state = {}
     for name, (make, recipe) in factories.items():
         seed_everything(0)
         model = make().train()
-        opt = (
-            torch.optim.SGD(model.parameters(), lr=1e-3)
-            if recipe.optimizer == "sgd"
-            else torch.optim.Adam(model.parameters(), lr=1e-3)
-        )
-        state[name] = (model, opt, recipe.batch_size, [])
+        if recipe.channels_last:
+            model.to(memory_format=torch.channels_last)
+        opt = make_optimizer(
+            model, recipe.optimizer, lr=1e-3, momentum=recipe.momentum, nesterov=recipe.nesterov,
+            stn_lr_scale=recipe.stn_lr_scale,
+        )  # fmt: skip
+        x, y = _normalized(data, recipe, recipe.batch_size)
+        x = x.contiguous(memory_format=torch.channels_last) if recipe.channels_last else x
+        state[name] = (model, opt, autocast(torch.device("cpu"), recipe.precision), x, y, [])
     for r in range(rounds + 1):  # round 0 warms up (allocations, kernels) and is discarded
-        for model, opt, bs, rates in state.values():
-            x, y = images[:bs], labels[:bs]
+        for model, opt, amp, x, y, rates in state.values():
             t0 = time.perf_counter()
             for _ in range(steps):
                 opt.zero_grad(set_to_none=True)
-                F.cross_entropy(model(x), y).backward()
+                with amp:
+                    out = model(x)
+                F.cross_entropy(out.float(), y).backward()
                 opt.step()
             if r:
-                rates.append(bs * steps / (time.perf_counter() - t0))
+                rates.append(len(y) * steps / (time.perf_counter() - t0))
     return {
-        name: {"images_per_s": statistics.median(rates), "batch_size": bs, "rounds": rounds, "steps": steps}
-        for name, (_, _, bs, rates) in state.items()
+        name: {"images_per_s": statistics.median(rates), "batch_size": len(y), "rounds": rounds, "steps": steps}
+        for name, (_, _, _, _, y, rates) in state.items()
     }
+
+
+def stn_overheads(tp: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``1 - (img/s with STN) / (img/s without)`` for every ``"<name> + STN"`` / ``"<name>, no STN"`` pair."""
+    out = {}
+    for name in tp:
+        if name.endswith(" + STN") and (base := name[: -len(" + STN")]) + ", no STN" in tp:
+            out[base] = 1 - tp[name]["images_per_s"] / tp[base + ", no STN"]["images_per_s"]
+    return out
 
 
 def time_to_accuracy(
     make: Callable[[], nn.Module],
     recipe: experiments.Recipe,
-    data,
+    data: ImageData,
     *,
     target: float,
     budget_s: float,
@@ -122,34 +162,31 @@ def time_to_accuracy(
         "steps_to_target": history.steps_to(target),
         "best_test_acc": history.best_test_acc,
         "trained_seconds": history.epochs[-1].elapsed if history.epochs else 0.0,
+        "budget_s": budget_s,
         "stopped": history.stopped_early,
         "curve": [(p.elapsed, p.test_acc) for p in history.evals],
     }
 
 
-def _figure(result: dict) -> bytes:
-    import io
-
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 3.8))
+def _figure(result: dict, title: str, ylim_low: float) -> bytes:
     tp = result["throughput"]
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 0.9 + 0.42 * len(tp)))
     names = list(tp)
-    a0.barh(names, [tp[n]["images_per_s"] for n in names], color=["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78"])
-    a0.set_xlabel("training images / s (median)")
+    colors = ["#ff7f0e" if n.endswith("+ STN") else "#1f77b4" for n in names]
+    a0.barh(names, [tp[n]["images_per_s"] for n in names], color=colors)
+    a0.set_xlabel("training images / s (median; orange: with STN)")
+    a0.tick_params(axis="y", labelsize=8)
     a0.invert_yaxis()
     for name, r in result["time_to_target"].items():
         xs, ys = zip(*r["curve"], strict=True) if r["curve"] else ((), ())
-        a1.plot(
-            xs,
-            ys,
-            marker=".",
-            label=f"{name}: " + (f"{r['seconds_to_target']:.0f} s" if r["seconds_to_target"] else "not reached"),
-        )
+        done = r["seconds_to_target"]
+        a1.plot(xs, ys, marker=".", label=f"{name}: " + (f"{done:.0f} s" if done else "not reached"))
     a1.axhline(result["target"], color="grey", ls="--", lw=1)
-    a1.set_ylim(max(90.0, a1.get_ylim()[0]), 100)
+    a1.set_ylim(max(ylim_low, a1.get_ylim()[0]), 100)
     a1.set_xlabel("training seconds (evaluation excluded)")
-    a1.set_ylabel("MNIST test accuracy (%)")
+    a1.set_ylabel("test accuracy (%)")
     a1.legend(fontsize=8)
-    fig.suptitle(f"MNIST benchmark ({result['machine']})", fontsize=10)
+    fig.suptitle(f"{title} ({result['machine']})", fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -157,62 +194,128 @@ def _figure(result: dict) -> bytes:
     return buf.getvalue()
 
 
+def _machine() -> str:
+    return f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
+
+
+def _suite(name: str, data: ImageData, factories: Factories, runs: dict[str, dict], target: float, quick: bool) -> dict:
+    """Throughput of every model, then time to ``target`` for each of ``runs`` (name -> time_to_accuracy kwargs).
+
+    A run's ``budget_s`` may be a function of the results so far (the course model's cap depends on ours).
+    """
+    print(f"{name} benchmark ({'quick' if quick else 'full'}): {data.info.describe()}; {_machine()}", flush=True)
+    tp = throughput(factories, data, rounds=2 if quick else 7, steps=2 if quick else 10)
+    ttt: dict[str, dict] = {}
+    for model_name, kwargs in runs.items():
+        make, recipe = factories[model_name]
+        budget = kwargs.pop("budget_s")
+        budget = budget(ttt) if callable(budget) else budget
+        print(f"time to {target}%: {model_name} ({recipe.describe()}), budget {budget:.0f} s", flush=True)
+        ttt[model_name] = time_to_accuracy(make, recipe, data, target=target, budget_s=budget, **kwargs)
+    return {
+        "profile": "quick" if quick else "full",
+        "data": data.info.describe(),
+        "machine": _machine(),
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "target": target,
+        "throughput": tp,
+        "stn_overhead": stn_overheads(tp),
+        "time_to_target": ttt,
+    }
+
+
+def run_mnist(quick: bool, budget: float) -> dict:
+    data = load_dataset("mnist", profile="quick" if quick else "full")
+    if quick:
+        data = data.subset(2000, 500)
+    runs = {
+        name: dict(
+            budget_s=5.0 if quick else budget,
+            eval_every=20 if quick else 200,
+            max_epochs=1 if quick else RECIPE_EPOCHS[name],
+        )  # fmt: skip
+        for name in ("tutorial + STN", "ours + STN")
+    }
+    result = _suite("MNIST", data, mnist_models(), runs, 99.0, quick)
+    result["time_ratio"] = _ratio(result, "ours + STN", "tutorial + STN")
+    return result
+
+
+def run_cifar10(quick: bool, budget: float) -> dict:
+    data = load_dataset("cifar10", profile="quick" if quick else "full")
+    if quick:
+        data = data.subset(1000, 300)
+    course = "course: wide + large localization + STN"
+
+    def course_budget(done: dict) -> float:
+        ours = done["ours + STN"]["seconds_to_target"]
+        return 5.0 if quick else min(budget, COURSE_TIME_FACTOR * ours) if ours else budget
+
+    runs = {
+        "ours + STN": dict(
+            budget_s=5.0 if quick else budget, eval_every=10 if quick else 100,
+            max_epochs=1 if quick else CIFAR_EPOCHS["ours + STN"],
+        ),
+        course: dict(
+            budget_s=course_budget, eval_every=20 if quick else 400, max_epochs=1 if quick else CIFAR_EPOCHS[course],
+        ),
+    }  # fmt: skip
+    result = _suite("CIFAR-10", data, cifar10_models(), runs, 66.0, quick)
+    result["time_ratio"] = _ratio(result, "ours + STN", course)
+    return result
+
+
+def _ratio(result: dict, ours: str, theirs: str) -> dict:
+    """Ours / theirs time to target; if theirs never got there, an upper bound from its training time."""
+    a, b = result["time_to_target"][ours], result["time_to_target"][theirs]
+    t_ours, t_theirs = a["seconds_to_target"], b["seconds_to_target"]
+    if t_ours and t_theirs:
+        return {"value": t_ours / t_theirs, "bound": "exact"}
+    if t_ours and not t_theirs:  # theirs needs more than it trained: the ratio is below ours / trained
+        return {"value": t_ours / b["trained_seconds"], "bound": "upper"}
+    return {"value": None, "bound": "n/a"}
+
+
+SUITES: dict[str, Callable[[bool, float], dict]] = {"mnist": run_mnist, "cifar10": run_cifar10}
+FIGURE_YLIM = {"mnist": 90.0, "cifar10": 10.0}
+
+
+def _print(suite: str, result: dict) -> None:
+    tp = result["throughput"]
+    print(f"\n{suite}: {'model':<44}{'batch':>6}{'img/s':>10}")
+    for name, r in tp.items():
+        print(f"{'':<{len(suite) + 2}}{name:<44}{r['batch_size']:>6}{r['images_per_s']:>10.0f}")
+    for k, v in result["stn_overhead"].items():
+        print(f"STN share of a training step, {k}: {100 * v:.1f}%")
+    for name, r in result["time_to_target"].items():
+        t = r["seconds_to_target"]
+        reached = f"{t:.0f} s" if t else f"not reached in {r['trained_seconds']:.0f} s"
+        print(f"time to {result['target']:g}%: {name}: {reached} (best {r['best_test_acc']:.2f}%)")
+    ratio = result["time_ratio"]
+    if ratio["value"] is None:
+        print("time ratio: n/a (ours did not reach the target)")
+    else:
+        print(f"time ratio ours / theirs: {'< ' if ratio['bound'] == 'upper' else ''}{ratio['value']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stnlib.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds); numbers are meaningless")
-    parser.add_argument("--budget", type=float, default=900.0, help="max training seconds per time-to-99%% run")
+    parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", help="which benchmark to run")
+    parser.add_argument("--budget", type=float, default=900.0, help="max training seconds per time-to-target run")
     args = parser.parse_args(argv)
-    profile = "quick" if args.quick else "full"
-    data = load_dataset("mnist", profile=profile)
-    if args.quick:
-        data = data.subset(2000, 500)
-    x = ((data.train_images[:512].float() / 255) - data.mean[0]) / data.std[0]
-    y = data.train_labels[:512]
-    factories = mnist_models()
-    machine = f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
-    print(f"MNIST benchmark ({profile}): {data.info.describe()}; {machine}", flush=True)
-    tp = throughput(factories, x, y, rounds=2 if args.quick else 7, steps=2 if args.quick else 10)
-    target = 99.0
-    ttt = {}
-    for name in ("tutorial + STN", "ours + STN"):
-        make, recipe = factories[name]
-        print(f"time to {target}%: {name} ({recipe.describe()})", flush=True)
-        ttt[name] = time_to_accuracy(
-            make, recipe, data, target=target, budget_s=5.0 if args.quick else args.budget,
-            eval_every=20 if args.quick else 200, max_epochs=1 if args.quick else RECIPE_EPOCHS[name],
-        )  # fmt: skip
-    t_tut, t_ours = ttt["tutorial + STN"]["seconds_to_target"], ttt["ours + STN"]["seconds_to_target"]
-    result = {
-        "profile": profile,
-        "data": data.info.describe(),
-        "machine": machine,
-        "target": target,
-        "throughput": tp,
-        "stn_overhead": {
-            "tutorial": 1 - tp["tutorial + STN"]["images_per_s"] / tp["tutorial, no STN"]["images_per_s"],
-            "ours": 1 - tp["ours + STN"]["images_per_s"] / tp["ours, no STN"]["images_per_s"],
-        },
-        "time_to_target": ttt,
-        "time_ratio_ours_over_tutorial": (t_ours / t_tut) if (t_tut and t_ours) else None,
-    }
-    out = reports_dir(profile)
-    atomic_write_json(out / "bench.json", result)
-    atomic_write_bytes(out / "figures" / "bench_mnist.png", _figure(result))
-    print(f"\n{'model':<20}{'batch':>6}{'img/s':>10}")
-    for name, r in tp.items():
-        print(f"{name:<20}{r['batch_size']:>6}{r['images_per_s']:>10.0f}")
-    for k, v in result["stn_overhead"].items():
-        print(f"STN share of a training step, {k}: {100 * v:.1f}%")
-    for name, r in ttt.items():
-        reached = (
-            f"{r['seconds_to_target']:.0f} s"
-            if r["seconds_to_target"]
-            else f"not reached in {r['trained_seconds']:.0f} s"
-        )
-        print(f"time to {target}%: {name}: {reached} (best {r['best_test_acc']:.2f}%)")
-    ratio = result["time_ratio_ours_over_tutorial"]
-    print(f"ratio ours / tutorial: {ratio:.2f}" if ratio else "ratio: n/a (a run did not reach the target)")
-    print(f"wrote {out / 'bench.json'} and {out / 'figures' / 'bench_mnist.png'}")
+    out = reports_dir("quick" if args.quick else "full")
+    path = out / "bench.json"
+    results = load_metrics(path) if path.exists() else {}
+    results = upgrade_bench_layout(results)  # earlier versions wrote the MNIST suite alone, at the top level
+    for suite in SUITES if args.suite == "all" else [args.suite]:
+        result = SUITES[suite](args.quick, args.budget)
+        results[suite] = result
+        atomic_write_json(path, results)  # after each suite: a later failure keeps what finished
+        title = f"{suite.upper() if suite == 'mnist' else 'CIFAR-10'} benchmark"
+        atomic_write_bytes(out / "figures" / f"bench_{suite}.png", _figure(result, title, FIGURE_YLIM[suite]))
+        _print(suite, result)
+    print(f"wrote {path} and {out / 'figures'}/bench_*.png")
     return 0
 
 

@@ -1,41 +1,70 @@
-"""Figures for the notebooks: images, the sampled region's outline, theta as text.
+"""Figures for the notebooks: images, the sampled region's outline, theta as text, learning GIFs.
 
 Images are torch tensors ``(C, H, W)`` or ``(1, C, H, W)``; pass ``mean``/``std``
 (per channel) to undo ``Normalize`` before display. Pixel positions follow
 matplotlib's ``imshow``: pixel centres at integers, the border at ``-0.5`` and
 ``W - 0.5``, which is exactly where normalized ``-1``/``+1`` land with
 ``align_corners=False`` (see :func:`stnlib.affine.normalized_to_pixels`).
+
+GIFs (notebook 4): :func:`snapshot_frame` renders one :class:`~stnlib.train.Snapshot` as
+an RGB frame ``(H, W, 3)`` uint8, in memory, with a plain matplotlib ``Figure`` (no
+pyplot, no temporary files); :func:`write_gif` writes frames as an animated GIF
+(durations in **milliseconds**) atomically; :func:`learning_gif` does both for all
+snapshots of a run; :func:`gif_info` reads a GIF's frame count, size and durations back.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from . import affine
+from .io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from .train import Snapshot
 
 __all__ = [
+    "GIF_MAX_MS",
+    "GIF_MIN_MS",
+    "FRAME_PAD",
     "OUTLINE_STYLE",
+    "GifInfo",
     "denormalize",
     "draw_sampling_outline",
     "figure_to_png",
+    "figure_to_rgb",
+    "gif_info",
+    "learning_gif",
     "image_row",
     "imshow",
     "plot_histories",
     "show_normalized_coordinates",
     "show_sampling_grid",
     "show_before_after",
+    "snapshot_caption",
+    "snapshot_frame",
     "theta_histograms",
     "theta_text",
+    "theta_trajectories",
     "to_numpy_image",
     "top_k_bars",
+    "write_gif",
 ]
 
 #: How the sampled region is drawn on input images.
@@ -262,3 +291,471 @@ def top_k_bars(ax: Axes, probs: Tensor, classes: Sequence[str], *, k: int = 3, t
     ax.tick_params(labelsize=8)
     if title:
         ax.set_title(title, fontsize=9)
+
+
+# ---------------------------------------------------------------- learning GIFs
+#: Shortest frame duration :func:`write_gif` accepts (ms): browsers show shorter GIF delays as 100 ms.
+GIF_MIN_MS = 20
+#: Longest frame duration (ms): a GIF stores delays as 16-bit centiseconds.
+GIF_MAX_MS = 655_350
+
+
+def figure_to_rgb(fig: Figure) -> np.ndarray:
+    """Render ``fig`` at its own size and dpi into an ``(H, W, 3)`` uint8 RGB array, in memory.
+
+    ``H, W = round(height_in * dpi), round(width_in * dpi)``. A plain ``Figure`` (no pyplot)
+    gets an Agg canvas; nothing is written to disk and nothing is displayed.
+    """
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def snapshot_caption(snapshot: Snapshot) -> str:
+    """The header of a GIF frame: ``"before training"`` or ``"epoch E · step S"`` (``" · test acc X%"`` at epoch ends).
+
+    Test accuracy is printed with one decimal; only end-of-epoch snapshots carry one.
+    """
+    if snapshot.step == 0:
+        return "before training"
+    text = f"epoch {snapshot.epoch} · step {snapshot.step:,}"
+    if snapshot.test_acc is not None:
+        text += f" · test acc {snapshot.test_acc:.1f}%"
+    return text
+
+
+def _check_snapshot(snapshot: Snapshot, images: Tensor) -> None:
+    if not isinstance(images, Tensor) or images.dim() != 4:
+        raise ValueError(f"images must be a tensor (B, C, H, W), got {getattr(images, 'shape', images)!r}")
+    b = images.shape[0]
+    theta, out = snapshot.theta, snapshot.output
+    if theta.dim() != 3 or tuple(theta.shape) != (b, 2, 3):
+        raise ValueError(f"snapshot.theta must have shape ({b}, 2, 3) for {b} images, got {tuple(theta.shape)}")
+    if out.dim() != 4 or out.shape[0] != b or out.shape[1] != images.shape[1]:
+        raise ValueError(
+            f"snapshot.output must have shape ({b}, {images.shape[1]}, H', W') for images {tuple(images.shape)}, "
+            f"got {tuple(out.shape)}"
+        )
+
+
+#: White margin around each image of a GIF frame, as a fraction of its size: outlines on the
+#: border (the identity) and a little beyond it (zooming out) stay visible.
+FRAME_PAD = 0.1
+
+
+def _pad_panel(ax: Axes, size: tuple[int, int]) -> None:
+    h, w = size
+    ax.set_xlim(-0.5 - FRAME_PAD * w, w - 0.5 + FRAME_PAD * w)
+    ax.set_ylim(h - 0.5 + FRAME_PAD * h, -0.5 - FRAME_PAD * h)
+    ax.set_axis_off()
+
+
+def snapshot_frame(
+    snapshot: Snapshot,
+    images: Tensor,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    titles: Sequence[str] | None = None,
+    n: int = 8,
+    heading: str | None = None,
+    total_steps: int | None = None,
+    width_px: int = 720,
+    dpi: int = 100,
+) -> np.ndarray:
+    """One GIF frame for a :class:`~stnlib.train.Snapshot`: an ``(H, W, 3)`` uint8 RGB array.
+
+    Layout (fixed for given ``n``, ``titles``, ``total_steps``, ``width_px``, so every frame
+    of a run has the same size and nothing jitters): a header ``"<heading> · epoch E · step S
+    · test acc X%"`` (:func:`snapshot_caption`); a top row with the first ``n`` ``images``
+    ``(B, C, H, W)`` (the fixed batch the snapshot was taken on, normalized as the model saw
+    it; ``mean``/``std`` undo that) and the region the transformer samples outlined
+    (:func:`draw_sampling_outline`, the thick edge is the output's top; a white margin of
+    :data:`FRAME_PAD` keeps outlines on and just beyond the border visible); a bottom row with
+    ``snapshot.output`` ``(B, C, H', W')``, what the classifier sees; with ``total_steps``, a
+    progress bar ``step / total_steps`` at the bottom. ``titles``: one per image (e.g. labels).
+
+    The frame is ``width_px`` wide (720 by default; legible at that size) and rendered with a
+    plain matplotlib ``Figure`` in memory (:func:`figure_to_rgb`): no pyplot, no files.
+    """
+    _check_snapshot(snapshot, images)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    n = min(n, images.shape[0])
+    if titles is not None and len(titles) < n:
+        raise ValueError(f"titles needs at least {n} entries (one per image shown), got {len(titles)}")
+    if total_steps is not None and total_steps < 1:
+        raise ValueError(f"total_steps must be a positive integer or None, got {total_steps}")
+    # sizes in inches, top to bottom
+    width = width_px / dpi
+    margin, gap = 0.1, 0.08
+    panel = (width - 2 * margin - (n - 1) * gap) / n
+    header, label, title = 0.4, 0.24, 0.2 if titles is not None else 0.0
+    bottom = 0.34 if total_steps is not None else 0.08
+    rows = [header + label + title, header + label + title + panel + label]  # top edge of each image row
+    height = round((rows[1] + panel + bottom) * dpi) / dpi
+    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
+
+    def box(left: float, top: float, w: float, h: float) -> list[float]:
+        return [left / width, 1 - (top + h) / height, w / width, h / height]
+
+    caption = snapshot_caption(snapshot)
+    fig.text(0.5, 1 - 0.22 / height, f"{heading} · {caption}" if heading else caption,
+             ha="center", va="center", fontsize=13, weight="bold")  # fmt: skip
+    row_labels = (
+        "input; orange: the region the transformer samples (thick edge: top of its output)",
+        "transformer output: what the classifier sees",
+    )
+    for top, text in zip(rows, row_labels):
+        lab_top = top - label - (title if top == rows[0] else 0.0)
+        fig.text(margin / width, 1 - (lab_top + label / 2) / height, text, ha="left", va="center", fontsize=9.5)
+    style = {"linewidth": 1.6}
+    for i in range(n):
+        left = margin + i * (panel + gap)
+        ax_in = fig.add_axes(box(left, rows[0], panel, panel))
+        imshow(ax_in, images[i], mean=mean, std=std)
+        draw_sampling_outline(ax_in, snapshot.theta[i : i + 1], tuple(images.shape[-2:]), **style)
+        ax_out = fig.add_axes(box(left, rows[1], panel, panel))
+        imshow(ax_out, snapshot.output[i], mean=mean, std=std)
+        for ax, image in ((ax_in, images[i]), (ax_out, snapshot.output[i])):
+            _pad_panel(ax, tuple(image.shape[-2:]))
+        if titles is not None:
+            ax_in.set_title(str(titles[i]), fontsize=9, pad=2)
+    if total_steps is not None:
+        bar = fig.add_axes(box(margin, rows[1] + panel + 0.12, width - 2 * margin, 0.14))
+        bar.barh([0], [min(snapshot.step, total_steps)], height=1.0, color=OUTLINE_STYLE["color"])
+        bar.set_xlim(0, total_steps)
+        bar.set_ylim(-0.5, 0.5)
+        bar.set_facecolor("#e6e6e6")
+        bar.set_xticks([])
+        bar.set_yticks([])
+        for spine in bar.spines.values():
+            spine.set_visible(False)
+        bar.text(0.995, 0.5, f"training step {snapshot.step:,} of {total_steps:,}", transform=bar.transAxes,
+                 ha="right", va="center", fontsize=8)  # fmt: skip
+    return figure_to_rgb(fig)
+
+
+def _check_ms(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{what} must be a number of milliseconds, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and GIF_MIN_MS <= v <= GIF_MAX_MS):
+        raise ValueError(
+            f"{what} must be between {GIF_MIN_MS} and {GIF_MAX_MS} ms, got {value!r} "
+            f"(browsers show GIF delays under {GIF_MIN_MS} ms as 100 ms)"
+        )
+    return v
+
+
+def _frame_array(frame: object, i: int) -> np.ndarray:
+    from PIL import Image  # Pillow comes with matplotlib
+
+    if isinstance(frame, Image.Image):
+        return np.asarray(frame.convert("RGB"))
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"frame {i} must be an (H, W, 3) uint8 array or a PIL image, got {type(frame).__name__}")
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame {i} must be an (H, W, 3) uint8 array, got {frame.dtype} {frame.shape}")
+    return frame
+
+
+def _rgb_code(rgb: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` uint8 -> ``(N,)`` int64 ``0xRRGGBB``."""
+    rgb = rgb.astype(np.int64)
+    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+
+
+def _quantize_shared(arrays: Sequence[np.ndarray], colors: int, *, sample: int = 1_000_000) -> list[np.ndarray]:
+    """``arrays`` ``(H, W, 3)`` uint8 reduced to one shared palette of at most ``colors`` colours.
+
+    The palette comes from a median cut over (up to ``sample`` evenly spaced pixels of) all
+    frames, with each entry replaced by the most frequent real colour of its cluster, so flat
+    colours (a white background, black, the outline's orange) stay exact instead of becoming a
+    cluster's average. Every pixel then gets its nearest palette colour (exactly; Pillow's own
+    palette mapping is approximate and turns white into a near-white).
+    """
+    from PIL import Image
+
+    pixels = np.concatenate([a.reshape(-1, 3) for a in arrays])  # (N, 3)
+    some = np.ascontiguousarray(pixels[:: max(1, len(pixels) // sample)])
+    image = Image.fromarray(some[:, None, :])  # an (n, 1) image of the sampled pixels
+    cluster = np.asarray(image.quantize(colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+    keys, counts = np.unique((cluster.reshape(-1).astype(np.int64) << 24) | _rgb_code(some), return_counts=True)
+    keys = keys[np.lexsort((-counts, keys >> 24))]  # by cluster, its most frequent colour first
+    modes = keys[np.concatenate([[True], (keys[1:] >> 24) != (keys[:-1] >> 24)])] & 0xFFFFFF
+    palette = np.stack([(modes >> 16) & 255, (modes >> 8) & 255, modes & 255], axis=1)  # (K, 3)
+    code = _rgb_code(pixels)
+    present = np.zeros(1 << 24, dtype=bool)
+    present[code] = True
+    unique = np.flatnonzero(present)  # every colour that occurs
+    urgb = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1).astype(np.float32)
+    pal = palette.astype(np.float32)
+    lut = np.zeros(1 << 24, dtype=np.uint8)
+    for i in range(0, len(unique), 16384):  # squared distances |u|^2 - 2 u.p + |p|^2, exact in float32
+        u = urgb[i : i + 16384]
+        d = (u * u).sum(1, keepdims=True) - 2 * u @ pal.T + (pal * pal).sum(1)
+        lut[unique[i : i + 16384]] = d.argmin(1)
+    out = palette.astype(np.uint8)[lut[code]]
+    return [f.reshape(a.shape) for f, a in zip(np.split(out, len(arrays)), arrays)]
+
+
+def write_gif(
+    frames: Sequence[np.ndarray | PILImage],
+    path: str | os.PathLike[str],
+    *,
+    duration: float | Sequence[float] = 200,
+    loop: int | None = 0,
+    hold_last: float | None = None,
+    max_width: int | None = None,
+    colors: int = 255,
+) -> Path:
+    """Write ``frames`` as an animated GIF at ``path`` (atomically, parent folders created); return the path.
+
+    * ``frames``: ``(H, W, 3)`` uint8 RGB arrays (e.g. from :func:`snapshot_frame`) or PIL
+      images, all the same size.
+    * ``duration``: how long each frame shows, in **milliseconds**: one number for all, or one
+      per frame. GIFs store centiseconds, so each is rounded to the nearest 10 ms; each must be
+      in ``[GIF_MIN_MS, GIF_MAX_MS]``. ``hold_last`` (ms): show the last frame this long instead,
+      so a looping GIF pauses on the final state.
+    * ``loop``: ``0`` loops forever; ``N > 0`` is written as the GIF's loop count (browsers
+      repeat the animation N more times); ``None`` writes no loop block (plays once).
+    * Size: all frames share one adaptive palette of at most ``colors`` colours (median cut
+      over all frames, flat colours kept exact, no dithering: flat areas compress well). Up to
+      255 colours leave a palette slot free, so pixels that did not change since the previous
+      frame are stored as transparent (they compress to almost nothing), and the frames read
+      back exactly as quantized. ``colors=256`` leaves quantization to Pillow (one palette per
+      frame). ``max_width`` scales frames wider than that down (aspect kept, Lanczos).
+      Consecutive identical frames are merged into one (their durations add up), so the file
+      may hold fewer frames than given: :func:`gif_info` reads back what was written.
+
+    The GIF is encoded in memory by imageio (Pillow) and written with
+    :func:`stnlib.io.atomic_write_bytes`. Raises ``ValueError`` for no frames, frames of
+    different sizes or types, or bad durations, loop, ``max_width`` or ``colors``.
+    """
+    import imageio.v3 as iio
+    from PIL import Image
+
+    frames = list(frames)
+    if not frames:
+        raise ValueError("write_gif needs at least one frame, got none")
+    arrays = [_frame_array(f, i) for i, f in enumerate(frames)]
+    for i, a in enumerate(arrays):
+        if a.shape != arrays[0].shape:
+            raise ValueError(
+                f"all frames must have the same size: frame 0 is {arrays[0].shape[1]}x{arrays[0].shape[0]} px "
+                f"but frame {i} is {a.shape[1]}x{a.shape[0]} px (width x height)"
+            )
+    if isinstance(duration, int | float | np.integer | np.floating):  # one for all (bool is rejected by _check_ms)
+        durations = [_check_ms(duration, "duration")] * len(arrays)
+    else:
+        durations = [_check_ms(d, f"duration[{i}]") for i, d in enumerate(duration)]
+        if len(durations) != len(arrays):
+            raise ValueError(f"duration has {len(durations)} values for {len(arrays)} frames; give one per frame")
+    if hold_last is not None:
+        durations[-1] = _check_ms(hold_last, "hold_last")
+    if loop is not None and (isinstance(loop, bool) or not isinstance(loop, int) or not 0 <= loop <= 65535):
+        raise ValueError(f"loop must be 0 (forever), a repeat count up to 65535, or None (play once), got {loop!r}")
+    if max_width is not None and (isinstance(max_width, bool) or not isinstance(max_width, int) or max_width < 1):
+        raise ValueError(f"max_width must be a positive number of pixels or None, got {max_width!r}")
+    if isinstance(colors, bool) or not isinstance(colors, int) or not 2 <= colors <= 256:
+        raise ValueError(f"colors must be an integer from 2 to 256, got {colors!r}")
+    h, w = arrays[0].shape[:2]
+    if max_width is not None and w > max_width:
+        size = (max_width, max(1, round(h * max_width / w)))
+        arrays = [np.asarray(Image.fromarray(a).resize(size, Image.Resampling.LANCZOS)) for a in arrays]
+    if colors < 256:  # one palette for all frames, so unchanged pixels stay identical between frames
+        arrays = _quantize_shared(arrays, colors)
+    kwargs: dict[str, object] = {"duration": [int(round(d / 10)) * 10 for d in durations], "optimize": True}
+    if loop is not None:
+        kwargs["loop"] = loop
+    data = iio.imwrite("<bytes>", np.stack(arrays), extension=".gif", is_batch=True, **kwargs)
+    return atomic_write_bytes(path, data)
+
+
+@dataclass(frozen=True)
+class GifInfo:
+    """What a GIF file holds, read back from the file: frames, pixel size, durations (ms), loop, bytes."""
+
+    path: Path
+    n_bytes: int
+    n_frames: int
+    width: int
+    height: int
+    durations_ms: tuple[int, ...]
+    loop: int | None
+
+    @property
+    def kb(self) -> float:
+        """File size in kilobytes (1 KB = 1,000 bytes)."""
+        return self.n_bytes / 1000
+
+    def describe(self) -> str:
+        """One line, e.g. ``"stn_learning.gif: 27 frames, 720x311 px, 812 KB, 9.6 s per loop"``."""
+        loop = "loops forever" if self.loop == 0 else "plays once" if self.loop is None else f"loop count {self.loop}"
+        return (
+            f"{self.path.name}: {self.n_frames} frames, {self.width}x{self.height} px, {self.kb:,.0f} KB, "
+            f"{sum(self.durations_ms) / 1000:.1f} s per loop, {loop}"
+        )
+
+
+def gif_info(path: str | os.PathLike[str]) -> GifInfo:
+    """Read a GIF's frame count, size, per-frame durations (ms) and loop count back with imageio."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    props = iio.improps(path, extension=".gif", index=None)
+    n = int(props.n_images or 1)
+    metas = [iio.immeta(path, extension=".gif", index=i) for i in range(n)]
+    h, w = props.shape[-3:-1] if len(props.shape) >= 3 else props.shape[-2:]
+    return GifInfo(
+        path=path,
+        n_bytes=path.stat().st_size,
+        n_frames=n,
+        width=int(w),
+        height=int(h),
+        durations_ms=tuple(int(m.get("duration", 0)) for m in metas),
+        loop=metas[0].get("loop"),
+    )
+
+
+def learning_gif(
+    snapshots: Sequence[Snapshot],
+    images: Tensor,
+    path: str | os.PathLike[str],
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    titles: Sequence[str] | None = None,
+    n: int = 8,
+    heading: str | None = None,
+    frame_ms: float = 150,
+    epoch_ms: float = 700,
+    hold_last_ms: float = 3000,
+    width_px: int = 720,
+    colors: int = 255,
+) -> Path:
+    """Render every snapshot with :func:`snapshot_frame` and write them as one looping GIF; return its path.
+
+    ``snapshots``: e.g. ``ThetaSnapshots.snapshots`` (step order); ``images``: the fixed batch
+    ``(B, C, H, W)`` they were taken on (``ThetaSnapshots.images``). The progress bar runs to the
+    last snapshot's step. Frames between epochs show ``frame_ms``; the frame before training and
+    each end-of-epoch frame (they carry the test accuracy) show ``epoch_ms``; the last one
+    ``hold_last_ms`` (all in milliseconds; see :func:`write_gif`).
+    """
+    if not snapshots:
+        raise ValueError("learning_gif needs at least one snapshot, got none")
+    total = max(1, snapshots[-1].step)
+    frames = [
+        snapshot_frame(
+            s, images, mean=mean, std=std, titles=titles, n=n, heading=heading, total_steps=total, width_px=width_px
+        )
+        for s in snapshots
+    ]
+    durations = [epoch_ms if s.step == 0 or s.test_acc is not None else frame_ms for s in snapshots]
+    return write_gif(frames, path, duration=durations, loop=0, hold_last=hold_last_ms, colors=colors)
+
+
+def theta_trajectories(
+    snapshots: Sequence[Snapshot],
+    *,
+    examples: Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
+    targets: dict[str, Sequence[float]] | None = None,
+    title: str = "",
+) -> Figure:
+    """Decomposed theta of a few fixed examples against the training step, one line per example.
+
+    Four panels, as in :func:`theta_histograms`: zoom (geometric mean of ``|scale_x|`` and
+    ``|scale_y|``, > 1 zooms in), rotation (degrees, counterclockwise on screen), ``tx``, ``ty``
+    (see :func:`stnlib.affine.decompose`). ``examples``: indices into the snapshot batch
+    (default: the first four); ``labels``: one legend entry per example. ``targets``: optional
+    ideal values per panel key (``"zoom"``, ``"rotation"``, ``"tx"``, ``"ty"``), one per
+    example, drawn as dashed lines in the example's colour (e.g. the rotation that would undo
+    a known distortion). Dotted vertical lines mark end-of-epoch snapshots (those with a test accuracy).
+    """
+    if not snapshots:
+        raise ValueError("theta_trajectories needs at least one snapshot, got none")
+    thetas = torch.stack([s.theta for s in snapshots]).detach().float().cpu()  # (S, B, 2, 3)
+    examples = list(range(min(4, thetas.shape[1]))) if examples is None else list(examples)
+    if not examples or any(not 0 <= i < thetas.shape[1] for i in examples):
+        raise ValueError(f"examples must be indices in 0..{thetas.shape[1] - 1}, got {examples}")
+    if labels is not None and len(labels) != len(examples):
+        raise ValueError(f"labels needs one entry per example ({len(examples)}), got {len(labels)}")
+    steps = [s.step for s in snapshots]
+    names = {"zoom": "zoom (>1 = zoom in)", "rotation": "rotation (deg, counterclockwise)",
+             "tx": "shift right tx", "ty": "shift down ty"}  # fmt: skip
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.0))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, i in enumerate(examples):
+        d = affine.decompose(thetas[:, i])
+        values = {"zoom": (d["scale_x"].abs() * d["scale_y"].abs()).sqrt(), "rotation": d["rotation"],
+                  "tx": d["tx"], "ty": d["ty"]}  # fmt: skip
+        colour = colours[k % len(colours)]
+        for ax, key in zip(axes, names):
+            ax.plot(steps, values[key].numpy(), marker=".", ms=4, lw=1.2, color=colour,
+                    label=labels[k] if labels is not None else f"example {i}")  # fmt: skip
+            if targets is not None and key in targets:
+                ax.axhline(float(targets[key][k]), color=colour, lw=1, ls="--", alpha=0.8)
+    ends = [s.step for s in snapshots if s.test_acc is not None]
+    for ax, name in zip(axes, names.values()):
+        for step in ends:
+            ax.axvline(step, color="#999999", lw=0.8, ls=":")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def compare_bars(
+    ax: Axes,
+    measured: dict[str, float],
+    *,
+    reported: dict[str, float] | None = None,
+    errors: dict[str, float] | None = None,
+    ylabel: str = "test accuracy (%)",
+    title: str = "",
+) -> None:
+    """Bars of ``measured`` values (with optional ``errors`` as error bars), each beside its ``reported`` value.
+
+    For accuracy tables: ``measured`` here vs what a write-up ``reported``; names missing from
+    ``reported`` get a single bar. Values are printed on the bars.
+    """
+    reported = reported or {}
+    names = list(measured)
+    xs = range(len(names))
+    width = 0.38 if reported else 0.6
+    shift = width / 2 if reported else 0.0
+    yerr = [errors.get(n, 0.0) for n in names] if errors else None
+    bars = ax.bar([x - shift for x in xs], [measured[n] for n in names], width, yerr=yerr, capsize=3,
+                  color="#ff7f0e", label="measured here")  # fmt: skip
+    ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
+    if reported:
+        rx = [x + shift for x, n in zip(xs, names) if n in reported]
+        rb = ax.bar(rx, [reported[n] for n in names if n in reported], width, color="#bbbbbb", label="reported")
+        ax.bar_label(rb, fmt="%.1f", fontsize=8, padding=2)
+        ax.legend(fontsize=8, loc="upper left", ncol=2)
+    top = max([*measured.values(), *reported.values()])
+    ax.set_ylim(0, top * 1.22)  # room for the value labels and the legend
+    ax.set_xticks(list(xs), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def per_class_bars(ax: Axes, per_class: dict[str, Tensor], classes: Sequence[str], *, title: str = "") -> None:
+    """Grouped bars: accuracy (percent) per class ``(num_classes,)`` for each model in ``per_class``."""
+    k = len(per_class)
+    width = 0.8 / k
+    for i, (name, acc) in enumerate(per_class.items()):
+        xs = [c + (i - (k - 1) / 2) * width for c in range(len(classes))]
+        ax.bar(xs, acc.tolist(), width, label=name)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)

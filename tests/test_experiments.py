@@ -44,10 +44,25 @@ def test_train_runs_a_recipe(tiny_mnist):
 
 
 def test_quick_bench_writes_json_and_figure(tmp_path):
-    assert bench.main(["--quick"]) == 0
+    assert bench.main(["--quick", "--suite", "mnist"]) == 0
     out = tmp_path / "reports" / "quick"
-    result = json.loads((out / "bench.json").read_text())
+    result = json.loads((out / "bench.json").read_text())["mnist"]
     assert set(result["throughput"]) == set(bench.mnist_models())
     assert all(r["images_per_s"] > 0 for r in result["throughput"].values())
     assert set(result["stn_overhead"]) == {"tutorial", "ours"}
     assert (out / "figures" / "bench_mnist.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_quick_cifar_bench_adds_its_suite_and_migrates_the_old_layout(tmp_path):
+    out = tmp_path / "reports" / "quick"
+    out.mkdir(parents=True, exist_ok=True)
+    # earlier versions wrote the MNIST suite alone at the top level: it must survive as results["mnist"]
+    (out / "bench.json").write_text(json.dumps({"throughput": {"kept": 1}, "time_ratio_ours_over_tutorial": 0.5}))
+    assert bench.main(["--quick", "--suite", "cifar10"]) == 0
+    results = json.loads((out / "bench.json").read_text())
+    assert results["mnist"] == {"throughput": {"kept": 1}, "time_ratio": {"value": 0.5, "bound": "exact"}}
+    cifar = results["cifar10"]
+    assert set(cifar["throughput"]) == set(bench.cifar10_models())
+    assert set(cifar["stn_overhead"]) == {"ours"} | {f"course: {c.name}" for c in experiments.COURSE_MODELS}
+    assert set(cifar["time_to_target"]) == {"ours + STN", "course: wide + large localization + STN"}
+    assert (out / "figures" / "bench_cifar10.png").read_bytes()[:4] == b"\x89PNG"

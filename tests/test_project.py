@@ -111,7 +111,7 @@ def test_lint_is_clean():
 
 
 def test_bench_summary_is_rendered_from_bench_json():
-    bench = {
+    suite = {
         "profile": "full",
         "machine": "2 CPU threads",
         "data": "MNIST",
@@ -127,10 +127,15 @@ def test_bench_summary_is_rendered_from_bench_json():
             },
             "ours + STN": {"recipe": "ours", "seconds_to_target": 61.0, "trained_seconds": 61.0, "best_test_acc": 99.1},
         },
-        "time_ratio_ours_over_tutorial": None,
+        "time_ratio": {"value": 61.0 / 900.0, "bound": "upper"},
     }
-    text = project.render_bench(bench)
+    cifar = {**suite, "data": "CIFAR-10", "target": 66.0, "time_ratio": {"value": 0.25, "bound": "exact"}}
+    text = project.render_bench({"cifar10": cifar, "mnist": suite})
+    assert text.index("**MNIST**") < text.index("**CIFAR-10**")  # fixed order, whatever the JSON order
     assert "| ours + STN | 128 | 1,234 |" in text
-    assert "| tut | 25.0% | not reached in 900 s | 98.90% |" in text
-    assert "| ours | 10.0% | 61 s | 99.10% |" in text
+    assert "STN share of a training step: tutorial 25.0%, ours 10.0%." in text
+    assert "| tut | not reached in 900 s | 98.90% |" in text
+    assert "| ours | 61 s | 99.10% |" in text
+    assert "Time to 99%, ours / theirs: **below 0.07**." in text
+    assert "Time to 66%, ours / theirs: **0.25**." in text
     assert project.render_bench({}).startswith("_No benchmark yet")

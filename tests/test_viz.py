@@ -39,6 +39,16 @@ def test_zoom_outline_is_the_centred_half_size_square():
     assert np.allclose(xy[:4], [[4.5, 4.5], [14.5, 4.5], [14.5, 14.5], [4.5, 14.5]])
 
 
+def test_half_zoom_theta_outline_is_the_centred_half_size_square_with_its_top_edge_thick():
+    # theta = [[0.5, 0, 0], [0, 0.5, 0]] reads normalized [-0.5, 0.5]^2: pixels -0.5 + 20 * (0.25, 0.75)
+    fig, ax = plt.subplots()
+    viz.draw_sampling_outline(ax, torch.tensor([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]]), (20, 20))
+    square = [[4.5, 4.5], [14.5, 4.5], [14.5, 14.5], [4.5, 14.5], [4.5, 4.5]]
+    assert np.allclose(ax.lines[0].get_xydata(), square)  # closed outline
+    assert np.allclose(ax.lines[1].get_xydata(), square[:2])  # the thick edge is the output's top row
+    assert ax.lines[1].get_linewidth() > ax.lines[0].get_linewidth()
+
+
 def test_theta_text_has_no_negative_zero():
     text = viz.theta_text(affine.build_theta(rotation=90))
     assert "-0.00" not in text and text.splitlines() == ["[+0.00  -1.00  +0.00]", "[+1.00  +0.00  +0.00]"]
