@@ -11,6 +11,9 @@ an RGB frame ``(H, W, 3)`` uint8, in memory, with a plain matplotlib ``Figure`` 
 pyplot, no temporary files); :func:`write_gif` writes frames as an animated GIF
 (durations in **milliseconds**) atomically; :func:`learning_gif` does both for all
 snapshots of a run; :func:`gif_info` reads a GIF's frame count, size and durations back.
+
+Result charts (notebook 3): :func:`compare_bars` (measured vs reported accuracy, with error
+bars) and :func:`per_class_bars` (per-class accuracy of several models).
 """
 
 from __future__ import annotations
@@ -45,14 +48,16 @@ __all__ = [
     "FRAME_PAD",
     "OUTLINE_STYLE",
     "GifInfo",
+    "compare_bars",
     "denormalize",
     "draw_sampling_outline",
     "figure_to_png",
     "figure_to_rgb",
     "gif_info",
-    "learning_gif",
     "image_row",
     "imshow",
+    "learning_gif",
+    "per_class_bars",
     "plot_histories",
     "show_normalized_coordinates",
     "show_sampling_grid",
