@@ -545,8 +545,9 @@ def fit(
     """Train ``model`` with cross-entropy on ``(x (B, C, H, W), y (B,))`` batches; return its :class:`History`.
 
     * ``optimizer``/``scheduler``: see :func:`make_optimizer` / :func:`make_scheduler` (schedules step
-      per optimizer step; ``warmup`` is one-cycle's rising fraction). Pass an ``Optimizer`` instance if
-      you need it afterwards (checkpoints).
+      per optimizer step; ``warmup`` is one-cycle's rising fraction; ``nesterov`` and ``stn_lr_scale``,
+      the transformer's own learning-rate factor, go to :func:`make_optimizer`). Pass an ``Optimizer``
+      instance if you need it afterwards (checkpoints).
     * ``precision``: ``"fp32"`` or ``"bf16"`` (autocast, see :func:`autocast`); ``channels_last``: NHWC
       memory layout for model and batches (faster convolutions on CPU). Both also apply to evaluation.
     * ``seed``: :func:`stnlib.runs.seed_everything` before anything random (shuffling, dropout).
