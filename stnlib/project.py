@@ -165,11 +165,11 @@ def _render_suite(name: str, r: dict) -> list[str]:
     rows += [f"| {n} | {t['batch_size']} | {t['images_per_s']:,.0f} |" for n, t in r["throughput"].items()]
     overhead = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["stn_overhead"].items())
     rows += ["", f"STN share of a training step: {overhead}.", ""]
-    rows += [f"| recipe | time to {r['target']:g}% test accuracy | best accuracy |", "|---|---|---|"]
-    for t in r["time_to_target"].values():
+    rows += [f"| model | recipe | time to {r['target']:g}% test accuracy | best accuracy |", "|---|---|---|---|"]
+    for model, t in r["time_to_target"].items():
         done = t["seconds_to_target"]
         when = f"{done:.0f} s" if done else f"not reached in {t['trained_seconds']:.0f} s"
-        rows.append(f"| {t['recipe']} | {when} | {t['best_test_acc']:.2f}% |")
+        rows.append(f"| {model} | {t['recipe']} | {when} | {t['best_test_acc']:.2f}% |")
     ratio = r.get("time_ratio") or {}
     if ratio.get("value") is None:
         rows += ["", f"Time to {r['target']:g}%, ours / theirs: n/a."]

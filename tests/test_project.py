@@ -134,8 +134,8 @@ def test_bench_summary_is_rendered_from_bench_json():
     assert text.index("**MNIST**") < text.index("**CIFAR-10**")  # fixed order, whatever the JSON order
     assert "| ours + STN | 128 | 1,234 |" in text
     assert "STN share of a training step: tutorial 25.0%, ours 10.0%." in text
-    assert "| tut | not reached in 900 s | 98.90% |" in text
-    assert "| ours | 61 s | 99.10% |" in text
+    assert "| tutorial + STN | tut | not reached in 900 s | 98.90% |" in text
+    assert "| ours + STN | ours | 61 s | 99.10% |" in text
     assert "Time to 99%, ours / theirs: **below 0.07**." in text
     assert "Time to 66%, ours / theirs: **0.25**." in text
     assert project.render_bench({}).startswith("_No benchmark yet")
