@@ -268,7 +268,8 @@ def plot_histories(histories: dict, *, title: str = "", error: bool = True) -> F
 def theta_histograms(decomposed: dict[str, Tensor], *, title: str = "") -> Figure:
     """Histograms of decomposed thetas (:func:`stnlib.affine.decompose` output) over a test set.
 
-    Zoom is the geometric mean of ``scale_x`` and ``scale_y`` (> 1: the STN zooms in).
+    Zoom is the geometric mean of ``scale_x`` and ``scale_y`` (> 1: the STN zooms in). A panel
+    whose values all lie within 1e-3 (a constant theta) is drawn over a window of +-0.005.
     """
     zoom = (decomposed["scale_x"].abs() * decomposed["scale_y"].abs()).sqrt()
     panels = [
@@ -279,7 +280,12 @@ def theta_histograms(decomposed: dict[str, Tensor], *, title: str = "") -> Figur
     ]
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
     for ax, (name, values) in zip(axes, panels):
-        ax.hist(values.detach().cpu().numpy(), bins=40, color="#ff7f0e")
+        v = values.detach().cpu().double().numpy()
+        lo, hi = float(v.min()), float(v.max())
+        # a (nearly) constant theta, e.g. an untrained STN or one that collapsed to a fixed warp:
+        # matplotlib cannot cut a float32-sized range into 40 bins, so give it a visible window
+        span = (lo - 5e-3, hi + 5e-3) if hi - lo < 1e-3 else None
+        ax.hist(v, bins=40, range=span, color="#ff7f0e")
         ax.set_title(name, fontsize=9)
         ax.axvline(float(values.median()), color="k", lw=1, ls="--")
     if title:

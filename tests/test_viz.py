@@ -62,3 +62,13 @@ def test_figure_to_png_returns_png_bytes():
 def test_show_sampling_grid_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\(1, H, W, 2\)"):
         viz.show_sampling_grid(torch.zeros(1, 4, 4, 3))
+
+
+def test_theta_histograms_draw_a_constant_theta():
+    # an STN that applies the same theta to every image (float32 noise only) must still plot
+    theta = affine.build_theta(rotation=4.7, scale_x=0.947, scale_y=0.947, tx=-0.107, ty=-0.233).repeat(500, 1, 1)
+    theta = theta + 1e-7 * torch.randn_like(theta)
+    fig = viz.theta_histograms(affine.decompose(theta), title="constant")
+    assert len(fig.axes) == 4
+    counts = [sum(p.get_height() for p in ax.patches) for ax in fig.axes]
+    assert counts == [500] * 4  # every value lands inside the drawn window
