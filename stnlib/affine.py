@@ -63,6 +63,7 @@ __all__ = [
     "sampling_outline",
     "to_3x3",
     "warp",
+    "zoom",
 ]
 
 #: Keyword names of :func:`build_theta`, in slider order; :func:`decompose` returns these keys.
@@ -263,6 +264,15 @@ def decompose(theta: Tensor) -> dict[str, Tensor]:
 
 
 # ------------------------------------------------------------------- sampling
+def zoom(decomposed: dict[str, Tensor]) -> Tensor:
+    """How much a theta magnifies the content, from :func:`decompose` output: ``sqrt(|scale_x * scale_y|)``.
+
+    The geometric mean of the two scales (the square root of the area ratio): ``> 1`` zooms in,
+    ``< 1`` zooms out; a mirror (negative scale) zooms like its unmirrored twin. Shape ``(B,)``.
+    """
+    return (decomposed["scale_x"] * decomposed["scale_y"]).abs().sqrt()
+
+
 def map_points(theta: Tensor, points: Tensor) -> Tensor:
     """Map output-space points to the input-space points they sample from.
 

@@ -39,10 +39,10 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from . import experiments, models  # noqa: E402
-from .data import ImageData, black_value, load_dataset  # noqa: E402
+from .data import ArrayDataset, ImageData, black_value, load_dataset  # noqa: E402
 from .io import atomic_write_bytes, atomic_write_json  # noqa: E402
 from .paths import reports_dir  # noqa: E402
-from .project import upgrade_bench_layout  # noqa: E402
+from .project import BENCH_TITLES, upgrade_bench_layout  # noqa: E402
 from .runs import load_metrics, seed_everything  # noqa: E402
 from .train import autocast, make_optimizer  # noqa: E402
 
@@ -82,14 +82,6 @@ def cifar10_models() -> Factories:
     return out
 
 
-def _normalized(data: ImageData, recipe: experiments.Recipe, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` training images ``(n, C, H, W)``, normalized as ``recipe`` says, and their labels."""
-    d = recipe.prepare(data)
-    mean = torch.tensor(d.mean).view(1, -1, 1, 1)
-    std = torch.tensor(d.std).view(1, -1, 1, 1)
-    return (d.train_images[:n].float() / 255 - mean) / std, d.train_labels[:n]
-
-
 def throughput(factories: Factories, data: ImageData, *, rounds: int = 7, steps: int = 10) -> dict[str, dict]:
     """Median training images/s per model over ``rounds`` interleaved rounds of ``steps`` steps.
 
@@ -106,7 +98,8 @@ def throughput(factories: Factories, data: ImageData, *, rounds: int = 7, steps:
             model, recipe.optimizer, lr=1e-3, momentum=recipe.momentum, nesterov=recipe.nesterov,
             stn_lr_scale=recipe.stn_lr_scale,
         )  # fmt: skip
-        x, y = _normalized(data, recipe, recipe.batch_size)
+        d = recipe.prepare(data)  # normalized as the recipe says (the course recipes: 0.5, 0.5)
+        x, y = ArrayDataset(d.train_images, d.train_labels, mean=d.mean, std=d.std)[: recipe.batch_size]
         x = x.contiguous(memory_format=torch.channels_last) if recipe.channels_last else x
         state[name] = (model, opt, autocast(torch.device("cpu"), recipe.precision), x, y, [])
     for r in range(rounds + 1):  # round 0 warms up (allocations, kernels) and is discarded
@@ -307,14 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = reports_dir("quick" if args.quick else "full")
     path = out / "bench.json"
-    results = load_metrics(path) if path.exists() else {}
-    results = upgrade_bench_layout(results)  # earlier versions wrote the MNIST suite alone, at the top level
+    results = upgrade_bench_layout(load_metrics(path))  # earlier versions held the MNIST suite alone at the top
     for suite in SUITES if args.suite == "all" else [args.suite]:
         result = SUITES[suite](args.quick, args.budget)
         results[suite] = result
         atomic_write_json(path, results)  # after each suite: a later failure keeps what finished
-        title = f"{suite.upper() if suite == 'mnist' else 'CIFAR-10'} benchmark"
-        atomic_write_bytes(out / "figures" / f"bench_{suite}.png", _figure(result, title, FIGURE_YLIM[suite]))
+        figure = _figure(result, f"{BENCH_TITLES[suite]} benchmark", FIGURE_YLIM[suite])
+        atomic_write_bytes(out / "figures" / f"bench_{suite}.png", figure)
         _print(suite, result)
     print(f"wrote {path} and {out / 'figures'}/bench_*.png")
     return 0

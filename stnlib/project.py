@@ -24,7 +24,7 @@ from .io import atomic_write_text
 from .paths import REPO_ROOT
 from .runs import Metric, load_metrics
 
-__all__ = ["BRANCH", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "main", "render_readme"]
+__all__ = ["BENCH_TITLES", "BRANCH", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "main", "render_readme"]
 
 #: The one place the repository URL is written. Change it in a fork, then run ``make sync``.
 REPO_URL = "https://github.com/stn-notebooks/stn-notebooks"
@@ -151,11 +151,12 @@ def render_cifar(metrics: dict) -> str:
     return "\n".join(rows)
 
 
-_BENCH_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+#: Display names of the benchmark suites (``make bench``), in README order.
+BENCH_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
 def _render_suite(name: str, r: dict) -> list[str]:
-    title = _BENCH_TITLES.get(name, name)
+    title = BENCH_TITLES.get(name, name)
     rows = [
         f"**{title}**: measured by `make bench` ({r['profile']} profile) on {r['machine']}; {r['data']}.",
         "",
@@ -194,7 +195,7 @@ def render_bench(bench: dict) -> str:
         return "_No benchmark yet: run `make bench`._"
     bench = upgrade_bench_layout(bench)
     rows: list[str] = []
-    for name in sorted(bench, key=lambda k: list(_BENCH_TITLES).index(k) if k in _BENCH_TITLES else 99):
+    for name in sorted(bench, key=lambda k: list(BENCH_TITLES).index(k) if k in BENCH_TITLES else 99):
         rows += [*(_render_suite(name, bench[name])), ""]
     return "\n".join(rows).rstrip()
 

@@ -265,28 +265,35 @@ def plot_histories(histories: dict, *, title: str = "", error: bool = True) -> F
     return fig
 
 
+#: Panel titles of the four readable parts of a theta, in plotting order.
+_THETA_TITLES = {
+    "zoom": "zoom (>1 = zoom in)",
+    "rotation": "rotation (deg, counterclockwise)",
+    "tx": "shift right tx",
+    "ty": "shift down ty",
+}
+
+
+def _theta_panels(decomposed: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The values behind :data:`_THETA_TITLES`, from :func:`stnlib.affine.decompose` output."""
+    return {"zoom": affine.zoom(decomposed), **{k: decomposed[k] for k in ("rotation", "tx", "ty")}}
+
+
 def theta_histograms(decomposed: dict[str, Tensor], *, title: str = "") -> Figure:
     """Histograms of decomposed thetas (:func:`stnlib.affine.decompose` output) over a test set.
 
-    Zoom is the geometric mean of ``scale_x`` and ``scale_y`` (> 1: the STN zooms in). A panel
+    Zoom is :func:`stnlib.affine.zoom` (> 1: the STN zooms in). A panel
     whose values all lie within 1e-3 (a constant theta) is drawn over a window of +-0.005.
     """
-    zoom = (decomposed["scale_x"].abs() * decomposed["scale_y"].abs()).sqrt()
-    panels = [
-        ("zoom (>1 = zoom in)", zoom),
-        ("rotation (deg, counterclockwise)", decomposed["rotation"]),
-        ("shift right tx", decomposed["tx"]),
-        ("shift down ty", decomposed["ty"]),
-    ]
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
-    for ax, (name, values) in zip(axes, panels):
+    for ax, (key, values) in zip(axes, _theta_panels(decomposed).items()):
         v = values.detach().cpu().double().numpy()
         lo, hi = float(v.min()), float(v.max())
         # a (nearly) constant theta, e.g. an untrained STN or one that collapsed to a fixed warp:
         # matplotlib cannot cut a float32-sized range into 40 bins, so give it a visible window
         span = (lo - 5e-3, hi + 5e-3) if hi - lo < 1e-3 else None
         ax.hist(v, bins=40, range=span, color="#ff7f0e")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(_THETA_TITLES[key], fontsize=9)
         ax.axvline(float(values.median()), color="k", lw=1, ls="--")
     if title:
         fig.suptitle(title, fontsize=10)
@@ -694,22 +701,18 @@ def theta_trajectories(
     if labels is not None and len(labels) != len(examples):
         raise ValueError(f"labels needs one entry per example ({len(examples)}), got {len(labels)}")
     steps = [s.step for s in snapshots]
-    names = {"zoom": "zoom (>1 = zoom in)", "rotation": "rotation (deg, counterclockwise)",
-             "tx": "shift right tx", "ty": "shift down ty"}  # fmt: skip
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.0))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, i in enumerate(examples):
-        d = affine.decompose(thetas[:, i])
-        values = {"zoom": (d["scale_x"].abs() * d["scale_y"].abs()).sqrt(), "rotation": d["rotation"],
-                  "tx": d["tx"], "ty": d["ty"]}  # fmt: skip
+        panels = _theta_panels(affine.decompose(thetas[:, i]))
         colour = colours[k % len(colours)]
-        for ax, key in zip(axes, names):
-            ax.plot(steps, values[key].numpy(), marker=".", ms=4, lw=1.2, color=colour,
+        for ax, (key, values) in zip(axes, panels.items()):
+            ax.plot(steps, values.numpy(), marker=".", ms=4, lw=1.2, color=colour,
                     label=labels[k] if labels is not None else f"example {i}")  # fmt: skip
             if targets is not None and key in targets:
                 ax.axhline(float(targets[key][k]), color=colour, lw=1, ls="--", alpha=0.8)
     ends = [s.step for s in snapshots if s.test_acc is not None]
-    for ax, name in zip(axes, names.values()):
+    for ax, name in zip(axes, _THETA_TITLES.values()):
         for step in ends:
             ax.axvline(step, color="#999999", lw=0.8, ls=":")
         ax.set_title(name, fontsize=9)

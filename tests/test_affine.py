@@ -736,3 +736,14 @@ def test_batched_warp_gradient_flows_to_each_item():
     (warp(img, build_theta(tx=tx)) * weights).sum().backward()
     assert tx.grad.shape == (3,)
     assert torch.isfinite(tx.grad).all() and (tx.grad.abs() > 0).all()
+
+
+def test_zoom_is_the_geometric_mean_of_the_scales():
+    # by hand: sqrt(2 * 2) = 2 (zoom in), sqrt(2 * 0.5) = 1, a mirror zooms like its twin, rotation is no zoom
+    theta = torch.cat([
+        affine.build_theta(scale_x=2, scale_y=2),
+        affine.build_theta(scale_x=2, scale_y=0.5),
+        affine.build_theta(scale_x=-0.5, scale_y=0.5),
+        affine.build_theta(rotation=30),
+    ])  # fmt: skip
+    assert affine.zoom(affine.decompose(theta)).tolist() == pytest.approx([2.0, 1.0, 0.5, 1.0], abs=1e-6)
