@@ -62,6 +62,12 @@ class SpatialTransformer(nn.Module):
         out_size: ``(H', W')`` of the output (default: the input's size).
         fill: value outside the input (number or one per channel), e.g. ``-mean/std``.
         align_corners: passed to ``affine_grid``/``grid_sample``.
+        attention: predict only a scale and a shift, ``(s, tx, ty) -> [[s, 0, tx], [0, s, ty]]``
+            (the paper's "attention" transformer: it can zoom and move, not turn or shear);
+            default: all six entries of theta.
+        init_zoom: the zoom of the untrained transformer (``1``: identity; ``2``: the central
+            half of the input, magnified 2x). The regressor starts at zero weights, so before
+            training every image gets this same theta.
 
     After each forward pass, ``last_theta`` holds the (detached) thetas of that batch.
     """
@@ -74,13 +80,20 @@ class SpatialTransformer(nn.Module):
         out_size: tuple[int, int] | None = None,
         fill: float | Sequence[float] | None = None,
         align_corners: bool = False,
+        attention: bool = False,
+        init_zoom: float = 1.0,
     ) -> None:
         super().__init__()
+        if not init_zoom > 0:
+            raise ValueError(f"init_zoom must be positive, got {init_zoom!r}")
         self.localization = localization
-        self.regressor = nn.Linear(features, 6)
+        self.attention = attention
+        s = 1.0 / init_zoom
+        start = [s, 0.0, 0.0] if attention else [s, 0.0, 0.0, 0.0, s, 0.0]
+        self.regressor = nn.Linear(features, len(start))
         nn.init.zeros_(self.regressor.weight)
         with torch.no_grad():
-            self.regressor.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+            self.regressor.bias.copy_(torch.tensor(start))
         self.out_size = out_size
         self.align_corners = align_corners
         fill_t = torch.as_tensor(0.0 if fill is None else fill, dtype=torch.float32).reshape(-1)
@@ -90,7 +103,12 @@ class SpatialTransformer(nn.Module):
 
     def theta(self, x: Tensor) -> Tensor:
         """The thetas ``(B, 2, 3)`` this transformer would apply to ``x``."""
-        return self.regressor(self.localization(x)).view(-1, 2, 3)
+        p = self.regressor(self.localization(x))
+        if not self.attention:
+            return p.view(-1, 2, 3)
+        s, tx, ty = p.unbind(1)
+        zero = torch.zeros_like(s)
+        return torch.stack([torch.stack([s, zero, tx], 1), torch.stack([zero, s, ty], 1)], 1)
 
     def transform(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(warped (B, C, H', W'), theta (B, 2, 3))``."""

@@ -32,6 +32,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torch import Tensor
 
 from . import affine
@@ -45,8 +46,10 @@ if TYPE_CHECKING:
 __all__ = [
     "GIF_MAX_MS",
     "GIF_MIN_MS",
+    "CORNER_STYLE",
     "FRAME_PAD",
     "OUTLINE_STYLE",
+    "OUTSIDE_STYLE",
     "GifInfo",
     "compare_bars",
     "denormalize",
@@ -74,6 +77,14 @@ __all__ = [
 
 #: How the sampled region is drawn on input images.
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)
+#: The dot on the output's top-left corner, in a second colour: a mirror differs from the identity.
+CORNER_STYLE = dict(marker="o", markersize=6, linestyle="none", color="#17becf", markeredgecolor="black",
+                    markeredgewidth=0.7)  # fmt: skip
+#: The canvas around an input image, where the sampled region reads padding (nothing).
+OUTSIDE_STYLE = dict(facecolor="#e6e6e6", edgecolor="#a6a6a6", hatch="////", linewidth=0.0)
+#: Margin around a drawn canvas (image and sampled region), as a fraction of the image size:
+#: outlines on the image border (the identity) stay visible.
+FRAME_PAD = 0.1
 
 
 def denormalize(images: Tensor, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> Tensor:
@@ -123,9 +134,15 @@ def imshow(
 def draw_sampling_outline(
     ax: Axes, theta: Tensor, size: tuple[int, int], *, align_corners: bool = False, **style: object
 ) -> None:
-    """Draw, on an input image of ``size=(H, W)``, the region that ``theta`` ``(1, 2, 3)`` samples.
+    """Draw the region that ``theta`` ``(1, 2, 3)`` samples on an input image of ``size=(H, W)`` shown in ``ax``.
 
-    The outline's first edge (output top) is drawn thicker, so rotations and flips are visible.
+    ``ax.lines`` gets, in pixel positions (:func:`stnlib.affine.sampling_outline`): the closed
+    outline (output top-left, top-right, bottom-right, bottom-left, top-left), its first edge
+    (the output's top row) drawn thicker, and a dot on the output's top-left corner
+    (:data:`CORNER_STYLE`), so rotations and flips are visible. ``style`` overrides
+    :data:`OUTLINE_STYLE`. The axes limits grow to hold the whole region (never less than the
+    image, plus :data:`FRAME_PAD`); the canvas outside the image is hatched (:data:`OUTSIDE_STYLE`:
+    output pixels there read padding) and a thin grey line marks the image border.
     """
     h, w = size
     pts = affine.sampling_outline(theta.detach().float().cpu()[:1])[0]
@@ -134,8 +151,26 @@ def draw_sampling_outline(
     kw = {**OUTLINE_STYLE, **style}
     ax.plot(xs, ys, **kw)
     ax.plot(xs[:2], ys[:2], **{**kw, "linewidth": float(kw.get("linewidth", 2.0)) * 2.2})  # type: ignore[arg-type]
-    ax.set_xlim(-0.5, w - 0.5)
-    ax.set_ylim(h - 0.5, -0.5)
+    ax.plot(xs[:1], ys[:1], **CORNER_STYLE)  # type: ignore[arg-type]
+    x0, x1, y0, y1 = _fit_limits(ax, size, xs, ys)
+    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, zorder=-1, **OUTSIDE_STYLE))  # under the image (zorder 0)
+    ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="0.45", linewidth=0.8))
+
+
+def _fit_limits(
+    ax: Axes, size: tuple[int, int], xs: Sequence[float] = (), ys: Sequence[float] = ()
+) -> tuple[float, float, float, float]:
+    """Limit ``ax`` to the image ``size=(H, W)`` (edges at ``-0.5``, ``W - 0.5``) and the points ``xs, ys``.
+
+    Adds a margin of :data:`FRAME_PAD` times the image size on each side; y points down.
+    Returns the limits ``(left, right, top, bottom)``.
+    """
+    h, w = size
+    x0, x1 = float(min([-0.5, *xs])) - FRAME_PAD * w, float(max([w - 0.5, *xs])) + FRAME_PAD * w
+    y0, y1 = float(min([-0.5, *ys])) - FRAME_PAD * h, float(max([h - 0.5, *ys])) + FRAME_PAD * h
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
+    return x0, x1, y0, y1
 
 
 def theta_text(theta: Tensor, decimals: int = 2) -> str:
@@ -356,18 +391,6 @@ def _check_snapshot(snapshot: Snapshot, images: Tensor) -> None:
         )
 
 
-#: White margin around each image of a GIF frame, as a fraction of its size: outlines on the
-#: border (the identity) and a little beyond it (zooming out) stay visible.
-FRAME_PAD = 0.1
-
-
-def _pad_panel(ax: Axes, size: tuple[int, int]) -> None:
-    h, w = size
-    ax.set_xlim(-0.5 - FRAME_PAD * w, w - 0.5 + FRAME_PAD * w)
-    ax.set_ylim(h - 0.5 + FRAME_PAD * h, -0.5 - FRAME_PAD * h)
-    ax.set_axis_off()
-
-
 def snapshot_frame(
     snapshot: Snapshot,
     images: Tensor,
@@ -388,9 +411,10 @@ def snapshot_frame(
     · test acc X%"`` (:func:`snapshot_caption`); a top row with the first ``n`` ``images``
     ``(B, C, H, W)`` (the fixed batch the snapshot was taken on, normalized as the model saw
     it; ``mean``/``std`` undo that) and the region the transformer samples outlined
-    (:func:`draw_sampling_outline`, the thick edge is the output's top; a white margin of
-    :data:`FRAME_PAD` keeps outlines on and just beyond the border visible); a bottom row with
-    ``snapshot.output`` ``(B, C, H', W')``, what the classifier sees; with ``total_steps``, a
+    (:func:`draw_sampling_outline`: the thick edge is the output's top, the dot its top-left
+    corner; each input panel's limits grow to hold the whole region, hatched outside the image,
+    inside the panel's fixed box); a bottom row with ``snapshot.output`` ``(B, C, H', W')``,
+    what the classifier sees (with a white margin of :data:`FRAME_PAD`); with ``total_steps``, a
     progress bar ``step / total_steps`` at the bottom. ``titles``: one per image (e.g. labels).
 
     The frame is ``width_px`` wide (720 by default; legible at that size) and rendered with a
@@ -421,7 +445,7 @@ def snapshot_frame(
     fig.text(0.5, 1 - 0.22 / height, f"{heading} · {caption}" if heading else caption,
              ha="center", va="center", fontsize=13, weight="bold")  # fmt: skip
     row_labels = (
-        "input; orange: the region the transformer samples (thick edge: top of its output)",
+        "input; orange: the region the transformer samples (thick edge: top of its output, dot: its top-left)",
         "transformer output: what the classifier sees",
     )
     for top, text in zip(rows, row_labels):
@@ -435,8 +459,9 @@ def snapshot_frame(
         draw_sampling_outline(ax_in, snapshot.theta[i : i + 1], tuple(images.shape[-2:]), **style)
         ax_out = fig.add_axes(box(left, rows[1], panel, panel))
         imshow(ax_out, snapshot.output[i], mean=mean, std=std)
-        for ax, image in ((ax_in, images[i]), (ax_out, snapshot.output[i])):
-            _pad_panel(ax, tuple(image.shape[-2:]))
+        _fit_limits(ax_out, tuple(snapshot.output.shape[-2:]))
+        ax_in.set_axis_off()
+        ax_out.set_axis_off()
         if titles is not None:
             ax_in.set_title(str(titles[i]), fontsize=9, pad=2)
     if total_steps is not None:

@@ -159,6 +159,24 @@ def test_snapshot_frame_outlines_the_sampled_region():
     assert (w1 - w0) / (y1 - y0) == pytest.approx(0.5, abs=0.04)
 
 
+def test_snapshot_frame_shows_zoom_out_regions_whole_in_a_fixed_frame(monkeypatch):
+    figures = []
+    render = viz.figure_to_rgb
+    monkeypatch.setattr(viz, "figure_to_rgb", lambda fig: figures.append(fig) or render(fig))
+    images = torch.zeros(2, 1, 16, 16)
+    zoom_out = torch.tensor([[[2.0, 0, 0], [0, 2, 0]], [[1.2, -0.5, 0.3], [0.5, 1.2, 0.4]]])  # reads beyond the image
+    kw = dict(titles=["a", "b"], total_steps=100, width_px=300)
+    frames = [viz.snapshot_frame(snapshot(s, 1, theta), images, **kw) for s, theta in ((1, IDENTITY2), (2, zoom_out))]
+    assert frames[0].shape == frames[1].shape  # limits grow, the frame does not
+    inputs = [ax for ax in figures[1].axes if ax.get_title() in ("a", "b")]
+    for theta, ax in zip(zoom_out, inputs):
+        corners = theta[:, :2] @ torch.tensor([[-1.0, 1, 1, -1], [-1, -1, 1, 1]]) + theta[:, 2:]  # (x; y) normalized
+        px = ((corners + 1) * 16 - 1) / 2  # pixel positions, as imshow draws them
+        (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+        assert x0 < px[0].min() and px[0].max() < x1 and y0 < px[1].min() and px[1].max() < y1
+    assert inputs[0].get_xlim() == pytest.approx((-8.5 - 1.6, 23.5 + 1.6))  # normalized [-2, 2], plus 10% of 16
+
+
 def test_snapshot_frame_rejects_a_snapshot_of_another_batch():
     with pytest.raises(ValueError, match=r"theta must have shape \(3, 2, 3\)"):
         viz.snapshot_frame(snapshot(0, 0, IDENTITY2), torch.zeros(3, 1, 16, 16))

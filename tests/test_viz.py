@@ -49,6 +49,79 @@ def test_half_zoom_theta_outline_is_the_centred_half_size_square_with_its_top_ed
     assert ax.lines[1].get_linewidth() > ax.lines[0].get_linewidth()
 
 
+ZOOM_OUT = {
+    "half": affine.build_theta(scale_x=0.5, scale_y=0.5),  # samples [-2, 2]^2: twice the image each way
+    "turned": affine.build_theta(rotation=25, scale_x=0.6, scale_y=0.6, tx=0.2),
+}
+
+
+def pixel_corners(theta, h, w):
+    pts = affine.sampling_outline(theta)[0]
+    return affine.normalized_to_pixels(pts[:, 0], w).numpy(), affine.normalized_to_pixels(pts[:, 1], h).numpy()
+
+
+def assert_limits_hold(ax, xs, ys, h, w):
+    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()  # y points down: ylim is (bottom, top)
+    assert x0 < min(xs.min(), -0.5) and x1 > max(xs.max(), w - 0.5)  # every corner, and the whole image
+    assert y0 < min(ys.min(), -0.5) and y1 > max(ys.max(), h - 0.5)
+
+
+@pytest.mark.parametrize("name", sorted(ZOOM_OUT))
+def test_zoom_out_region_lies_whole_inside_the_axes(name):
+    h, w = 10, 20
+    fig, ax = plt.subplots()
+    viz.imshow(ax, torch.rand(1, h, w))
+    viz.draw_sampling_outline(ax, ZOOM_OUT[name], (h, w))
+    xs, ys = pixel_corners(ZOOM_OUT[name], h, w)
+    if name == "half":  # by hand: normalized -2 and 2 are pixels (-1 * 20 - 1) / 2 and (3 * 20 - 1) / 2
+        assert np.allclose([xs.min(), xs.max(), ys.min(), ys.max()], [-10.5, 29.5, -5.5, 14.5])
+    else:
+        assert xs.max() > w - 0.5 and ys.max() > h - 0.5  # the region leaves the image
+    assert_limits_hold(ax, xs, ys, h, w)
+    # outside the image is hatched under the image (shown at its true extent) over the whole canvas
+    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+    (shade,) = [p for p in ax.patches if p.get_hatch()]
+    assert np.allclose(shade.get_bbox().extents, [x0, y0, x1, y1])
+    assert shade.get_zorder() < ax.images[0].get_zorder()
+    assert np.allclose(ax.images[0].get_extent(), [-0.5, w - 0.5, h - 0.5, -0.5])
+
+
+def test_identity_limits_are_the_image_plus_a_small_margin():
+    h, w = 10, 20
+    fig, ax = plt.subplots()
+    viz.draw_sampling_outline(ax, affine.identity(), (h, w))
+    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+    assert -0.5 - 0.2 * w <= x0 < -0.5 and w - 0.5 < x1 <= w - 0.5 + 0.2 * w
+    assert -0.5 - 0.2 * h <= y0 < -0.5 and h - 0.5 < y1 <= h - 0.5 + 0.2 * h
+    assert x0 + x1 == pytest.approx(w - 1) and y0 + y1 == pytest.approx(h - 1)  # centred on the image
+
+
+def test_mirror_marks_another_top_edge_and_corner_than_the_identity():
+    # scale_x=-1: output x = -input x, so the output's top-left reads the input's top-right corner
+    h, w = 10, 20
+    drawn = {}
+    for name, theta in {"identity": affine.identity(), "mirror": affine.build_theta(scale_x=-1)}.items():
+        fig, ax = plt.subplots()
+        viz.draw_sampling_outline(ax, theta, (h, w))
+        outline, top, corner = (np.asarray(line.get_xydata()) for line in ax.lines)
+        drawn[name] = top, corner
+        assert np.allclose(sorted(map(tuple, outline[:4])), [(-0.5, -0.5), (-0.5, 9.5), (19.5, -0.5), (19.5, 9.5)])
+    assert np.allclose(drawn["identity"][0], [[-0.5, -0.5], [19.5, -0.5]])
+    assert np.allclose(drawn["identity"][1], [[-0.5, -0.5]])
+    assert np.allclose(drawn["mirror"][0], [[19.5, -0.5], [-0.5, -0.5]])
+    assert np.allclose(drawn["mirror"][1], [[19.5, -0.5]])
+
+
+def test_show_before_after_fits_each_input_panel_to_its_own_region():
+    h, w = 12, 16
+    thetas = torch.cat([affine.identity(), ZOOM_OUT["half"], ZOOM_OUT["turned"]])
+    images = torch.rand(3, 1, h, w)
+    fig = viz.show_before_after(images, thetas, affine.warp(images, thetas), ["a", "b", "c"], show_theta=False)
+    for i, ax in enumerate(fig.axes[:3]):  # the input row
+        assert_limits_hold(ax, *pixel_corners(thetas[i : i + 1], h, w), h, w)
+    assert fig.axes[0].get_xlim()[1] < fig.axes[1].get_xlim()[1]  # the identity's panel is not widened
+
+
 def test_theta_text_has_no_negative_zero():
     text = viz.theta_text(affine.build_theta(rotation=90))
     assert "-0.00" not in text and text.splitlines() == ["[+0.00  -1.00  +0.00]", "[+1.00  +0.00  +0.00]"]

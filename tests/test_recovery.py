@@ -1,0 +1,90 @@
+"""Recovery measures against transformers whose answer is known by construction."""
+
+import pytest
+import torch
+
+from stnlib import affine
+from stnlib.data import Distorted
+from stnlib.recovery import attention_components, fit_line, rts_components
+
+
+def _rts(n: int = 200, seed: int = 0) -> Distorted:
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(n, 4, generator=g)
+    return Distorted(
+        images=torch.zeros(n, 1, 42, 42, dtype=torch.uint8),
+        rotation=(2 * u[:, 0] - 1) * 45,
+        scale=0.7 + 0.5 * u[:, 1],
+        tx=(2 * u[:, 2] - 1) * 0.3,
+        ty=(2 * u[:, 3] - 1) * 0.3,
+        kind="rts",
+        canvas=42,
+        seed=seed,
+    )
+
+
+def _perfect_undo(d: Distorted, zoom: float = 1.5) -> torch.Tensor:
+    """The theta that undoes the distortion exactly: warp(warp(x, D), T) == warp(x, Z) for a fixed zoom Z."""
+    distortion = affine.build_theta(rotation=d.rotation, scale_x=d.scale, scale_y=d.scale, tx=d.tx, ty=d.ty)
+    fixed_zoom = affine.build_theta(scale_x=zoom, scale_y=zoom).expand(len(d), -1, -1)
+    return affine.compose(affine.invert(distortion), fixed_zoom)
+
+
+def test_fit_line_hand_computed():
+    fit = fit_line(torch.tensor([0.0, 1.0, 2.0, 3.0]), torch.tensor([1.0, -1.0, -3.0, -5.0]))
+    assert fit.slope == pytest.approx(-2.0) and fit.intercept == pytest.approx(1.0) and fit.r2 == pytest.approx(1.0)
+    noisy = fit_line(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([0.0, 2.0, 1.0]))
+    # slope 0.5, intercept 0.5; residuals -0.5, 1, -0.5 -> SSE 1.5; SST 2 -> R² 0.25
+    assert (noisy.slope, noisy.intercept, noisy.r2) == pytest.approx((0.5, 0.5, 0.25))
+    with pytest.raises(ValueError, match="constant"):
+        fit_line(torch.ones(3), torch.arange(3.0))
+
+
+def test_perfect_undo_scores_slope_minus_one_on_every_component():
+    d = _rts()
+    components = rts_components(_perfect_undo(d), d)
+    assert list(components) == ["rotation", "scale", "tx", "ty"]
+    for name, (applied, recovered) in components.items():
+        fit = fit_line(applied, recovered)
+        assert fit.slope == pytest.approx(-1.0, abs=1e-3), name
+        assert fit.r2 == pytest.approx(1.0, abs=1e-4), name
+    # the fixed zoom shows up as the scale intercept only: log(1.5)
+    assert fit_line(*components["scale"]).intercept == pytest.approx(torch.tensor(1.5).log().item(), abs=1e-4)
+
+
+def test_identity_transformer_recovers_nothing():
+    d = _rts()
+    for name, (applied, recovered) in rts_components(affine.identity(len(d)), d).items():
+        assert recovered.abs().max() < 1e-4, name
+
+
+def test_wrong_sign_is_caught():
+    """A transformer that repeats the distortion instead of undoing it scores +1, not -1."""
+    d = _rts()
+    again = affine.build_theta(rotation=d.rotation)  # turns the content by the applied angle once more
+    assert fit_line(d.rotation, rts_components(again, d)["rotation"][1]).slope == pytest.approx(1.0, abs=1e-4)
+
+
+def test_attention_on_the_digit_box_scores_zero_centre_error_and_width_one():
+    n, canvas = 50, 60
+    tx = torch.linspace(-0.5, 0.5, n)
+    ty = torch.linspace(0.4, -0.4, n)
+    d = Distorted(torch.zeros(n, 1, canvas, canvas, dtype=torch.uint8), torch.zeros(n), torch.ones(n), tx, ty,
+                  "cluttered", canvas, 0)
+    s = 28 / canvas  # a region exactly the digit's 28x28 box
+    zero = torch.zeros(n)
+    theta = torch.stack([torch.stack([zero + s, zero, tx], 1), torch.stack([zero, zero + s, ty], 1)], 1)
+    m = attention_components(theta, d)
+    assert m["centre_error_px"].abs().max() < 1e-5
+    assert m["width_ratio"] == pytest.approx(torch.ones(n))
+    # one pixel off to the right -> error 1 px; region twice the box -> ratio 2
+    theta[:, 0, 2] += 2 / canvas
+    theta[:, :, :2] *= 2
+    m = attention_components(theta, d)
+    assert m["centre_error_px"] == pytest.approx(torch.ones(n), abs=1e-5)
+    assert m["width_ratio"] == pytest.approx(2 * torch.ones(n))
+
+
+def test_length_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="3 thetas for 200"):
+        rts_components(affine.identity(3), _rts())
