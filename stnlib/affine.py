@@ -59,6 +59,7 @@ __all__ = [
     "invert",
     "map_points",
     "normalized_to_pixels",
+    "outside_share",
     "pixels_to_normalized",
     "sampling_outline",
     "to_3x3",
@@ -300,6 +301,17 @@ def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
     if closed:
         corners = torch.cat([corners, corners[:1]])
     return map_points(theta, corners)
+
+
+def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
+    """``(B,)``: the share of output pixels ``(H', W')`` whose sampling point lies outside the input.
+
+    Those pixels show only padding (``fill``): a grey frame with zero padding after ``Normalize``.
+    A point counts as outside when either normalized coordinate exceeds 1 in absolute value.
+    """
+    check_theta(theta)
+    grid = F.affine_grid(theta, [theta.shape[0], 1, *out_size], align_corners=False)
+    return (grid.abs() > 1).any(-1).flatten(1).float().mean(1)
 
 
 def warp(

@@ -241,16 +241,12 @@ class Distorted:
 
     def head(self, n: int | None) -> Distorted:
         """The first ``n`` items (all if ``None``)."""
-        if n is None:
-            return self
-        return dataclasses.replace(
-            self,
-            images=self.images[:n],
-            rotation=self.rotation[:n],
-            scale=self.scale[:n],
-            tx=self.tx[:n],
-            ty=self.ty[:n],
-        )
+        return self if n is None else self.select(slice(0, n))
+
+    def select(self, index: slice | Tensor) -> Distorted:
+        """The items at ``index`` (a slice, or an integer tensor of positions), with their parameters."""
+        parts = {k: getattr(self, k)[index] for k in ("images", "rotation", "scale", "tx", "ty")}
+        return dataclasses.replace(self, **parts)
 
 
 @dataclass

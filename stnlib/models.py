@@ -11,7 +11,7 @@
   (optionally with its zero-padding bug), and :func:`course_net`: the same design
   parametrised for the CIFAR-10 course write-ups.
 * :func:`cifar_stn_net`: our CIFAR-10 network, a quarter-width ResNet-9 (:func:`resnet9`)
-  behind a small, cheap localization net (:func:`small_localization`); ``stn=False``
+  behind a small, cheap localization net (:func:`bn_localization`); ``stn=False``
   gives the ablation, the same backbone alone.
 * :func:`mnist_stn_net` / :func:`mnist_cnn`: our improved MNIST network (batch-norm
   LeNet classifier, correct padding) and its baseline, the same network with the
@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from . import affine
 
 __all__ = [
+    "THETA_FAMILIES",
     "STNClassifier",
     "SpatialTransformer",
     "cifar_stn_net",
@@ -39,13 +40,21 @@ __all__ = [
     "count_parameters",
     "course_net",
     "resnet9",
-    "small_localization",
+    "bn_localization",
     "Resize",
     "lenet_bn",
+    "CLUTTER_VIEW",
+    "RTS_VIEW",
+    "clutter_stn_net",
     "mnist_cnn",
     "mnist_stn_net",
+    "rts_stn_net",
     "tutorial_net",
 ]
+
+
+#: Theta families a :class:`SpatialTransformer` can regress, and how many numbers each takes.
+THETA_FAMILIES: dict[str, int] = {"affine": 6, "similarity": 4, "attention": 3}
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -62,9 +71,11 @@ class SpatialTransformer(nn.Module):
         out_size: ``(H', W')`` of the output (default: the input's size).
         fill: value outside the input (number or one per channel), e.g. ``-mean/std``.
         align_corners: passed to ``affine_grid``/``grid_sample``.
-        attention: predict only a scale and a shift, ``(s, tx, ty) -> [[s, 0, tx], [0, s, ty]]``
-            (the paper's "attention" transformer: it can zoom and move, not turn or shear);
-            default: all six entries of theta.
+        family: which thetas the regressor can produce (see :data:`THETA_FAMILIES`):
+            ``"affine"`` (all six entries), ``"similarity"`` (``(a, b, tx, ty) -> [[a, -b, tx],
+            [b, a, ty]]``: turn, zoom and move, no shear or stretch) or ``"attention"``
+            (``(s, tx, ty) -> [[s, 0, tx], [0, s, ty]]``, the paper's attention transformer: zoom
+            and move only).
         init_zoom: the zoom of the untrained transformer (``1``: identity; ``2``: the central
             half of the input, magnified 2x). The regressor starts at zero weights, so before
             training every image gets this same theta.
@@ -80,16 +91,19 @@ class SpatialTransformer(nn.Module):
         out_size: tuple[int, int] | None = None,
         fill: float | Sequence[float] | None = None,
         align_corners: bool = False,
-        attention: bool = False,
+        family: str = "affine",
         init_zoom: float = 1.0,
     ) -> None:
         super().__init__()
+        if family not in THETA_FAMILIES:
+            raise ValueError(f"unknown theta family {family!r}; expected one of {', '.join(THETA_FAMILIES)}")
         if not init_zoom > 0:
             raise ValueError(f"init_zoom must be positive, got {init_zoom!r}")
         self.localization = localization
-        self.attention = attention
+        self.family = family
         s = 1.0 / init_zoom
-        start = [s, 0.0, 0.0] if attention else [s, 0.0, 0.0, 0.0, s, 0.0]
+        start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
+        start = start[family]
         self.regressor = nn.Linear(features, len(start))
         nn.init.zeros_(self.regressor.weight)
         with torch.no_grad():
@@ -104,8 +118,11 @@ class SpatialTransformer(nn.Module):
     def theta(self, x: Tensor) -> Tensor:
         """The thetas ``(B, 2, 3)`` this transformer would apply to ``x``."""
         p = self.regressor(self.localization(x))
-        if not self.attention:
+        if self.family == "affine":
             return p.view(-1, 2, 3)
+        if self.family == "similarity":
+            a, b, tx, ty = p.unbind(1)
+            return torch.stack([torch.stack([a, -b, tx], 1), torch.stack([b, a, ty], 1)], 1)
         s, tx, ty = p.unbind(1)
         zero = torch.zeros_like(s)
         return torch.stack([torch.stack([s, zero, tx], 1), torch.stack([zero, s, ty], 1)], 1)
@@ -258,19 +275,21 @@ def mnist_stn_net(
     width: int = 32,
     fill: float | None = None,
     classes: int = 10,
-    loc_channels: Sequence[int] = (8, 10),
-    loc_hidden: int = 32,
-    loc_downsample: int = 1,
+    localization: tuple[nn.Module, int] | None = None,
+    family: str = "affine",
+    init_zoom: float = 1.0,
 ) -> STNClassifier:
-    """Our MNIST ST-CNN: the tutorial's localization design, identity init, :func:`lenet_bn` classifier.
+    """Our MNIST ST-CNN: a transformer in front of the :func:`lenet_bn` classifier.
 
     ``in_size``: input canvas (28; 42 for RTS; 60 for cluttered). ``out_size``: the
     transformer's output and the classifier's input (default ``in_size``). ``fill``: pass
     ``-mean/std`` for normalized input (the tutorial's zero padding paints grey).
+    ``localization``: ``(module, features)``, default the tutorial's design
+    (:func:`conv_localization`); ``family``/``init_zoom``: see :class:`SpatialTransformer`.
     """
     size = out_size or in_size
-    loc, feats = conv_localization(1, in_size, loc_channels, (7, 5), loc_hidden, downsample=loc_downsample)
-    stn = SpatialTransformer(loc, feats, out_size=(size, size), fill=fill)
+    loc, feats = localization if localization is not None else conv_localization(1, in_size)
+    stn = SpatialTransformer(loc, feats, out_size=(size, size), fill=fill, family=family, init_zoom=init_zoom)
     return STNClassifier(lenet_bn(size, width=width, classes=classes), stn)
 
 
@@ -281,6 +300,36 @@ def mnist_cnn(in_size: int = 28, *, out_size: int | None = None, width: int = 32
     """
     size = out_size or in_size
     return STNClassifier(lenet_bn(size, width=width, classes=classes), None, resize=(size, size))
+
+
+#: The classifier's view (pixels) on RTS MNIST's 42x42 canvas, for the ST-CNN and its CNN baseline alike.
+RTS_VIEW = 28
+#: The classifier's view on cluttered MNIST's 60x60 canvas: too coarse to read a digit in the whole canvas.
+CLUTTER_VIEW = 20
+
+
+def rts_stn_net(*, fill: float | None = None) -> STNClassifier:
+    """RTS MNIST (42x42 -> 28x28 view): a transformer that can turn, zoom and move digits.
+
+    Localization: :func:`bn_localization` on the 2x-downsampled canvas (21x21), convolutions
+    5x5/32, 5x5/64 and 3x3/64 channels, 128 hidden units; theta family ``"similarity"`` (what RTS does to
+    a digit). Chosen on a validation split (``scripts/validate_mnist.py``).
+    """
+    loc = bn_localization(1, 42, channels=(32, 64, 64), hidden=128, kernel=(5, 5, 3), downsample=2)
+    return mnist_stn_net(42, out_size=RTS_VIEW, fill=fill, localization=loc, family="similarity")
+
+
+def clutter_stn_net(*, fill: float | None = None) -> STNClassifier:
+    """Cluttered MNIST (60x60 -> 20x20 view): an attention transformer (zoom and move) that starts zoomed in 2x.
+
+    From the identity, the region covers the whole canvas and the transformer stays put (no
+    gradient pulls it towards a digit it already sees); starting at the central 30x30, which
+    overlaps most digits, it learns to find them. Localization: :func:`bn_localization` on the
+    2x-downsampled canvas (30x30), 5x5 convolutions with 16 and 32 channels, 64 hidden units.
+    Chosen on a validation split (``scripts/validate_mnist.py``).
+    """
+    loc = bn_localization(1, 60, channels=(16, 32), hidden=64, kernel=5, downsample=2)
+    return mnist_stn_net(60, out_size=CLUTTER_VIEW, fill=fill, localization=loc, family="attention", init_zoom=2.0)
 
 
 # ------------------------------------------------------------------- CIFAR-10
@@ -317,21 +366,34 @@ def resnet9(width: int = 16, *, in_channels: int = 3, classes: int = 10) -> nn.S
     )  # fmt: skip
 
 
-def small_localization(
-    in_channels: int = 3, in_size: int = 32, *, channels: Sequence[int] = (8, 16), hidden: int = 32
+def bn_localization(
+    in_channels: int,
+    in_size: int,
+    *,
+    channels: Sequence[int] = (8, 16),
+    hidden: int = 32,
+    kernel: int | Sequence[int] = 3,
+    downsample: int = 2,
 ) -> tuple[nn.Sequential, int]:
-    """A localization net that costs little next to the classifier: ``(B, C, S, S) -> (B, hidden)``.
+    """A batch-norm localization net: ``(B, C, S, S) -> (B, hidden)``.
 
-    It looks at a 2x average-pooled copy of the input (where an object is and how it is turned
-    does not need full resolution), then ``[conv 3x3 -> BN -> ReLU -> maxpool 2] x len(channels)``
-    and one hidden layer. ``in_size`` must be divisible by ``2 ** (len(channels) + 1)``.
+    It looks at a ``downsample``-times average-pooled copy of the input (where an object is and
+    how it is turned does not need full resolution), then ``[conv k x k -> BN -> ReLU -> maxpool 2]``
+    per entry of ``channels`` (``kernel``: one size, or one per layer) and one hidden layer.
+    The defaults are CIFAR-10's cheap net; the
+    MNIST nets (:func:`rts_stn_net`, :func:`clutter_stn_net`) use wider, 5x5 versions.
     """
-    if in_size % 2 ** (len(channels) + 1):
-        raise ValueError(f"in_size must be divisible by {2 ** (len(channels) + 1)}, got {in_size}")
-    layers: list[nn.Module] = [nn.AvgPool2d(2)]
-    c, s = in_channels, in_size // 2
-    for c_out in channels:
-        layers += [nn.Conv2d(c, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True), nn.MaxPool2d(2)]
+    if in_size // downsample < 2 ** len(channels):
+        raise ValueError(f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling")
+    layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
+    kernels = [kernel] * len(channels) if isinstance(kernel, int) else list(kernel)
+    if len(kernels) != len(channels):
+        raise ValueError(f"kernel needs one size per layer ({len(channels)}), got {kernels}")
+    c, s = in_channels, in_size // downsample
+    for c_out, k in zip(channels, kernels):
+        layers += [
+            nn.Conv2d(c, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True), nn.MaxPool2d(2),
+        ]  # fmt: skip
         c, s = c_out, s // 2
     layers += [nn.Flatten(), nn.Linear(c * s * s, hidden), nn.ReLU(True)]
     return nn.Sequential(*layers), hidden
@@ -340,13 +402,13 @@ def small_localization(
 def cifar_stn_net(
     *, width: int = 16, stn: bool = True, fill: float | Sequence[float] | None = None, classes: int = 10
 ) -> STNClassifier:
-    """Our CIFAR-10 ST-CNN: :func:`small_localization` -> transformer -> :func:`resnet9`.
+    """Our CIFAR-10 ST-CNN: :func:`bn_localization` -> transformer -> :func:`resnet9`.
 
     ``fill``: pass ``data.black`` (``-mean/std``) for normalized input. ``stn=False``: the ablation,
     the identical backbone with no transformer in front.
     """
     transformer = None
     if stn:
-        loc, feats = small_localization(3, 32)
+        loc, feats = bn_localization(3, 32)
         transformer = SpatialTransformer(loc, feats, fill=fill)
     return STNClassifier(resnet9(width, classes=classes), transformer)

@@ -32,12 +32,13 @@ BRANCH = "main"
 
 #: One line per notebook for the README index (file stem -> summary).
 NOTEBOOK_SUMMARIES: dict[str, str] = {
-    "01_affine_intuition": 'What the 2x3 matrix theta does to an image, why it moves the "wrong" way, '
-    "and the padding pitfall; sliders edit theta live.",
-    "02_stn_mnist": "Train an STN on MNIST, read its thetas, and measure it against a plain CNN on distorted "
-    "MNIST (rotated/scaled, cluttered); then try to fool it with sliders.",
+    "01_affine_intuition": 'What the 2x3 matrix theta does to an image, why shifts and zooms move the "wrong" '
+    "way, the padding pitfall, and how theta learns by gradient descent; sliders edit theta live.",
+    "02_stn_mnist": "A spatial transformer in 20 lines; against the same CNN without it on plain, rotated/scaled "
+    "(RTS) and cluttered MNIST, with what it undoes and where it looks measured per test digit; then fool it.",
     "03_stn_cifar10": "Reproduce the course CIFAR-10 results, beat them, and ablate the STN honestly.",
-    "04_stn_learning_gif": "Watch the transformer learn, epoch by epoch, as a GIF.",
+    "04_stn_learning_gif": "Watch transformers learn, step by step, as GIFs: finding digits in clutter, "
+    "straightening rotated digits, and a quiet one on CIFAR-10.",
 }
 
 COLAB_TAG = "colab-setup"

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from . import affine
 from .io import atomic_write_bytes
+from .recovery import fit_line
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -51,6 +52,7 @@ __all__ = [
     "OUTLINE_STYLE",
     "OUTSIDE_STYLE",
     "GifInfo",
+    "attention_summary",
     "compare_bars",
     "denormalize",
     "draw_sampling_outline",
@@ -62,6 +64,7 @@ __all__ = [
     "learning_gif",
     "per_class_bars",
     "plot_histories",
+    "recovery_scatter",
     "show_normalized_coordinates",
     "show_sampling_grid",
     "show_before_after",
@@ -798,3 +801,65 @@ def per_class_bars(ax: Axes, per_class: dict[str, Tensor], classes: Sequence[str
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
+
+
+def recovery_scatter(
+    components: dict[str, tuple[Tensor, Tensor]], units: dict[str, str], *, title: str = "", max_points: int = 3000
+) -> Figure:
+    """Recovered against applied, one panel per component (:func:`stnlib.recovery.rts_components` output).
+
+    Each panel shows up to ``max_points`` test digits, the dashed line of a perfect undo (slope -1
+    through the data's mean) and the least-squares fit, with its slope and R² in the title.
+    """
+    fig, axes = plt.subplots(1, len(components), figsize=(3.1 * len(components), 3.1))
+    for ax, (name, (applied, recovered)) in zip(np.atleast_1d(axes), components.items()):
+        fit = fit_line(applied, recovered)
+        a, r = applied[:max_points].double().numpy(), recovered[:max_points].double().numpy()
+        ax.scatter(a, r, s=2, alpha=0.3, color="#1f77b4")
+        xs = np.array([a.min(), a.max()])
+        centre_a, centre_r = float(applied.double().mean()), float(recovered.double().mean())
+        ax.plot(xs, centre_r - (xs - centre_a), "k--", lw=1, label="perfect undo (slope -1)")
+        ax.plot(xs, fit.slope * xs + fit.intercept, color="#ff7f0e", lw=2, label="fit")
+        ax.set_title(f"{name}: {fit}", fontsize=9)
+        ax.set_xlabel(f"applied ({units[name]})", fontsize=8)
+        ax.set_ylabel(f"transformer applies ({units[name]})", fontsize=8)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def attention_summary(measures: dict[str, Tensor], digit_centre: Tensor, *, canvas: int, title: str = "") -> Figure:
+    """Where the sampled regions lie against the digits (:func:`stnlib.recovery.attention_components` output).
+
+    Left: region centre x against digit centre x (pixels from the canvas centre; on the diagonal
+    means found). Middle: centre error histogram. Right: width relative to the digit box.
+    ``digit_centre``: ``(N, 2)`` digit centres in the same pixels.
+    """
+    region_x = measures["tx"] * canvas / 2
+    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(10.5, 3.1))
+    a0.scatter(digit_centre[:, 0].numpy(), region_x.numpy(), s=2, alpha=0.3)
+    lim = canvas / 2
+    a0.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="region centred on the digit")
+    a0.plot([-lim, lim], [0, 0], color="#7f7f7f", lw=1, label="region never moves")
+    a0.set_xlabel("digit centre x (px from canvas centre)", fontsize=8)
+    a0.set_ylabel("region centre x (px)", fontsize=8)
+    a0.legend(fontsize=7)
+    err = measures["centre_error_px"]
+    a1.hist(err.numpy(), bins=40, range=(0, max(10.0, float(err.quantile(0.99)))), color="#ff7f0e")
+    a1.axvline(float(err.median()), color="k", ls="--", lw=1)
+    a1.set_xlabel("centre error (px)", fontsize=8)
+    a1.set_title(f"median {float(err.median()):.1f} px", fontsize=9)
+    ratio = measures["width_ratio"]
+    a2.hist(ratio.numpy(), bins=40, color="#2ca02c")
+    a2.axvline(float(ratio.median()), color="k", ls="--", lw=1)
+    a2.set_xlabel("region width / digit box width", fontsize=8)
+    a2.set_title(f"median {float(ratio.median()):.2f}", fontsize=9)
+    for ax in (a0, a1, a2):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -747,3 +747,11 @@ def test_zoom_is_the_geometric_mean_of_the_scales():
         affine.build_theta(rotation=30),
     ])  # fmt: skip
     assert affine.zoom(affine.decompose(theta)).tolist() == pytest.approx([2.0, 1.0, 0.5, 1.0], abs=1e-6)
+
+
+def test_outside_share_hand_computed():
+    # identity: nothing outside; zoom out 2x: the central half (by width) of the output is the image,
+    # so 1 - (1/2)^2 = 3/4 of it reads padding; a shift by a full width: everything outside
+    thetas = torch.cat([affine.identity(), affine.build_theta(scale_x=0.5, scale_y=0.5), affine.build_theta(tx=2.5)])
+    share = affine.outside_share(thetas, (20, 20))
+    assert share.tolist() == pytest.approx([0.0, 0.75, 1.0])

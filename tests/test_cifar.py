@@ -8,7 +8,7 @@ import torch
 from stnlib import affine, evaluation, experiments, train, viz
 from stnlib.augment import RandomCropFlip
 from stnlib.data import CIFAR10_MEAN, CIFAR10_STD, ImageData, load_dataset
-from stnlib.models import cifar_stn_net, count_parameters, resnet9, small_localization
+from stnlib.models import bn_localization, cifar_stn_net, count_parameters, resnet9
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +58,13 @@ def test_our_stn_starts_as_the_identity_and_paints_black():
     assert count_parameters(net) - count_parameters(cifar_stn_net(stn=False)) == count_parameters(net.stn)
 
 
-def test_small_localization_checks_its_input_size():
-    loc, feats = small_localization(3, 32)
+def test_bn_localization_sizes():
+    loc, feats = bn_localization(3, 32)
     assert loc(torch.randn(2, 3, 32, 32)).shape == (2, feats)
-    with pytest.raises(ValueError, match="divisible by 8"):
-        small_localization(3, 36)
+    loc, feats = bn_localization(1, 60, channels=(16, 32), hidden=64, kernel=5)  # 60 -> 30 -> 15 -> 7
+    assert loc(torch.randn(2, 1, 60, 60)).shape == (2, 64)
+    with pytest.raises(ValueError, match="too small for 3 poolings"):
+        bn_localization(3, 12, channels=(8, 8, 8))
 
 
 # ------------------------------------------------------------------ recipes and training

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from stnlib import affine
+from stnlib import affine, models
 from stnlib.models import (
     Resize,
     SpatialTransformer,
     STNClassifier,
+    conv_localization,
     count_parameters,
     course_net,
     lenet_bn,
@@ -97,3 +98,45 @@ def test_bad_model_arguments_raise():
         lenet_bn(30)
     with pytest.raises(ValueError, match="resize is for the baseline only"):
         STNClassifier(lenet_bn(), mnist_stn_net().stn, resize=(28, 28))
+
+
+@pytest.mark.parametrize(
+    ("family", "init_zoom", "expected"),
+    [
+        ("affine", 1.0, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+        ("similarity", 1.0, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+        ("attention", 2.0, [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]),  # zoomed in 2x: reads the central half
+    ],
+)
+def test_untrained_transformer_applies_its_starting_theta(family, init_zoom, expected):
+    loc, feats = conv_localization(1, 28)
+    stn = SpatialTransformer(loc, feats, family=family, init_zoom=init_zoom)
+    theta = stn.theta(torch.randn(3, 1, 28, 28))
+    assert torch.allclose(theta, torch.tensor(expected).expand(3, 2, 3), atol=1e-7)
+
+
+def test_families_can_only_produce_their_own_thetas():
+    loc, feats = conv_localization(1, 28)
+    x = torch.randn(16, 1, 28, 28)
+    for family in ("similarity", "attention"):
+        stn = SpatialTransformer(loc, feats, family=family)
+        torch.nn.init.normal_(stn.regressor.weight, std=1.0)
+        parts = affine.decompose(stn.theta(x).detach())
+        assert torch.allclose(parts["shear"], torch.zeros(16), atol=1e-4), family  # never shears
+        assert torch.allclose(parts["scale_x"].abs(), parts["scale_y"].abs(), atol=1e-4), family  # never stretches
+        if family == "attention":
+            assert torch.all((parts["rotation"].abs() < 1e-3) | ((parts["rotation"].abs() - 180).abs() < 1e-3))
+    with pytest.raises(ValueError, match="unknown theta family 'shear'"):
+        SpatialTransformer(loc, feats, family="shear")
+    with pytest.raises(ValueError, match="init_zoom must be positive"):
+        SpatialTransformer(loc, feats, init_zoom=0)
+
+
+def test_distorted_mnist_designs_keep_the_baselines_view():
+    rts, clutter = models.rts_stn_net(fill=-0.4), models.clutter_stn_net(fill=-0.4)
+    assert rts.stn.out_size == (models.RTS_VIEW,) * 2 and clutter.stn.out_size == (models.CLUTTER_VIEW,) * 2
+    assert rts(torch.randn(2, 1, 42, 42)).shape == clutter(torch.randn(2, 1, 60, 60)).shape == (2, 10)
+    # the baselines use the identical classifier
+    assert count_parameters(rts.classifier) == count_parameters(mnist_cnn(42, out_size=models.RTS_VIEW).classifier)
+    clutter_cnn = mnist_cnn(60, out_size=models.CLUTTER_VIEW)
+    assert count_parameters(clutter.classifier) == count_parameters(clutter_cnn.classifier)

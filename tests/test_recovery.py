@@ -54,7 +54,7 @@ def test_perfect_undo_scores_slope_minus_one_on_every_component():
 
 def test_identity_transformer_recovers_nothing():
     d = _rts()
-    for name, (applied, recovered) in rts_components(affine.identity(len(d)), d).items():
+    for name, (_, recovered) in rts_components(affine.identity(len(d)), d).items():
         assert recovered.abs().max() < 1e-4, name
 
 

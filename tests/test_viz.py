@@ -145,3 +145,18 @@ def test_theta_histograms_draw_a_constant_theta():
     assert len(fig.axes) == 4
     counts = [sum(p.get_height() for p in ax.patches) for ax in fig.axes]
     assert counts == [500] * 4  # every value lands inside the drawn window
+
+
+def test_recovery_scatter_titles_carry_the_fitted_slope():
+    applied = torch.linspace(-45, 45, 50)
+    components = {"rotation": (applied, -applied + 3.0), "scale": (applied / 100, torch.zeros(50))}
+    fig = viz.recovery_scatter(components, {"rotation": "degrees", "scale": "log zoom"})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["rotation: slope -1.00, R² 1.00", "scale: slope +0.00, R² 1.00"]
+
+
+def test_attention_summary_reports_the_medians():
+    measures = {"centre_error_px": torch.tensor([1.0, 2.0, 9.0]), "width_ratio": torch.tensor([1.0, 1.2, 1.4]),
+                "tx": torch.tensor([0.1, -0.2, 0.3]), "ty": torch.zeros(3)}
+    fig = viz.attention_summary(measures, torch.zeros(3, 2), canvas=60)
+    assert [ax.get_title() for ax in fig.axes] == ["", "median 2.0 px", "median 1.20"]

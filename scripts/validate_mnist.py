@@ -1,0 +1,81 @@
+"""Score a distorted-MNIST design on a validation split of the *training* set (the test set is never loaded).
+
+Usage: python scripts/validate_mnist.py {rts,cluttered} [--cnn] [--epochs 6] [--family similarity]
+           [--init-zoom 2] [--tutorial-localization] [--stn-lr-scale 0.3] [--val 10000] [--seed 0]
+
+Distorts MNIST's 60,000 training digits as notebook 2 does (seed 0), trains on the first 50,000
+and scores the last 10,000: validation error and, with a transformer, what it undoes (RTS: slope
+and R² of each component, see ``stnlib.recovery``) or where it looks (cluttered: median centre
+error, width ratio, spread of the region). Without options it trains notebook 2's design
+(``models.rts_stn_net`` / ``models.clutter_stn_net`` with ``experiments.OURS`` /
+``OURS_CLUTTER``); the options change one choice at a time. Notebook 2's designs were chosen
+on this split (results in the commit that added this script).
+Needs the real data (``$STNLIB_DATA`` or torchvision's download), like the full profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import torch
+
+from stnlib import experiments, models, recovery
+from stnlib.data import black_value, distort_mnist, load_dataset
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("rts", "cluttered"))
+    parser.add_argument("--cnn", action="store_true", help="the baseline: the same classifier, no transformer")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--family", choices=tuple(models.THETA_FAMILIES), help="override the design's theta family")
+    parser.add_argument("--init-zoom", type=float, help="override the design's starting zoom")
+    parser.add_argument("--tutorial-localization", action="store_true", help="the tutorial's small localization net")
+    parser.add_argument("--stn-lr-scale", type=float, help="override the recipe's transformer learning-rate factor")
+    parser.add_argument("--val", type=int, default=10_000, help="validation digits taken from the end of the train set")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    base = load_dataset("mnist", profile="full")
+    train = distort_mnist(base.train_images, args.kind, seed=args.seed, clutter_source=base.train_images)
+    data = dataclasses.replace(base, train_images=train.images).validation_split(args.val)
+    data = dataclasses.replace(data, test_params=train.select(slice(-args.val, None)))
+    print(data.info.describe())
+
+    black = black_value("mnist")[0]
+    canvas = train.canvas
+    view = models.RTS_VIEW if args.kind == "rts" else models.CLUTTER_VIEW
+    if args.cnn:
+        net = models.mnist_cnn(canvas, out_size=view)
+    else:
+        net = (models.rts_stn_net if args.kind == "rts" else models.clutter_stn_net)(fill=black)
+        stn = net.stn
+        family = args.family or stn.family
+        zoom = args.init_zoom or float(1 / stn.regressor.bias[0])
+        loc = (stn.localization, stn.regressor.in_features)
+        if args.tutorial_localization:
+            loc = models.conv_localization(1, canvas)
+        net = models.mnist_stn_net(canvas, out_size=view, fill=black, localization=loc, family=family, init_zoom=zoom)
+        print(f"transformer: {family}, starting zoom {zoom:g}, {models.count_parameters(net.stn):,} parameters")
+    recipe = experiments.OURS if args.kind == "rts" else experiments.OURS_CLUTTER
+    if args.stn_lr_scale is not None:
+        recipe = dataclasses.replace(recipe, stn_lr_scale=args.stn_lr_scale)
+    print(recipe.describe())
+    torch.manual_seed(args.seed)
+    history = experiments.train(net, data, recipe, epochs=args.epochs, seed=args.seed)
+    print(f"validation error after {args.epochs} epochs: {100 - history.final.test_acc:.2f}%")
+    if not args.cnn:
+        theta = experiments.stn_thetas(net, data)["theta"]
+        if args.kind == "rts":
+            for name, pair in recovery.rts_components(theta, data.test_params).items():
+                print(f"  {name:>8} undone: {recovery.fit_line(*pair)}")
+        else:
+            m = recovery.attention_components(theta, data.test_params)
+            print(f"  median centre error {m['centre_error_px'].median():.2f} px, median width ratio "
+                  f"{m['width_ratio'].median():.2f}, std of region x {m['tx'].std():.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
