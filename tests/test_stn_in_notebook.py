@@ -15,7 +15,7 @@ TAG = "stn-in-code"
 def _cell_namespace() -> dict:
     cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if TAG in c.get("metadata", {}).get("tags", [])]
     assert len(cells) == 1, f"expected one cell tagged {TAG!r} in {NOTEBOOK.name}, found {len(cells)}"
-    namespace: dict = {}
+    namespace: dict = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional}  # the notebook's imports
     exec(compile("".join(cells[0]["source"]), f"{NOTEBOOK.name}[{TAG}]", "exec"), namespace)
     return namespace
 
