@@ -7,7 +7,9 @@ Modules (import them explicitly, e.g. ``from stnlib import affine``):
 * :mod:`stnlib.runs`     notebook runs: seeding, timing, ``reports/metrics.json``
 * :mod:`stnlib.samples`  the bundled real MNIST / CIFAR-10 test images in ``assets/samples``
 * :mod:`stnlib.data`     MNIST / CIFAR-10 (folder, torchvision, samples), batched loaders, distorted MNIST
-* :mod:`stnlib.models`   ``SpatialTransformer``, the tutorial/course nets, our MNIST ST-CNN and baseline
+* :mod:`stnlib.models`   ``SpatialTransformer`` (affine, similarity, attention), the tutorial/course nets,
+  our MNIST ST-CNNs (plain, RTS, cluttered) and their CNN baselines
+* :mod:`stnlib.recovery` what a transformer undid vs what was applied (per component), its region vs the digit
 * :mod:`stnlib.train`    ``fit`` / ``evaluate`` with progress, history, callbacks (``ThetaSnapshots``)
 * :mod:`stnlib.checkpoints` atomic, ``weights_only`` checkpoints that fail loudly
 * :mod:`stnlib.experiments` training recipes (tutorial, ours) shared by notebooks and benchmarks

@@ -319,17 +319,20 @@ def rts_stn_net(*, fill: float | None = None) -> STNClassifier:
     return mnist_stn_net(42, out_size=RTS_VIEW, fill=fill, localization=loc, family="similarity")
 
 
-def clutter_stn_net(*, fill: float | None = None) -> STNClassifier:
+def clutter_stn_net(*, fill: float | None = None, init_zoom: float = 2.0) -> STNClassifier:
     """Cluttered MNIST (60x60 -> 20x20 view): an attention transformer (zoom and move) that starts zoomed in 2x.
 
     From the identity, the region covers the whole canvas and the transformer stays put (no
     gradient pulls it towards a digit it already sees); starting at the central 30x30, which
     overlaps most digits, it learns to find them. Localization: :func:`bn_localization` on the
     2x-downsampled canvas (30x30), 5x5 convolutions with 16 and 32 channels, 64 hidden units.
-    Chosen on a validation split (``scripts/validate_mnist.py``).
+    Chosen on a validation split (``scripts/validate_mnist.py``); ``init_zoom=1`` gives the
+    identity start, for showing the collapse.
     """
     loc = bn_localization(1, 60, channels=(16, 32), hidden=64, kernel=5, downsample=2)
-    return mnist_stn_net(60, out_size=CLUTTER_VIEW, fill=fill, localization=loc, family="attention", init_zoom=2.0)
+    return mnist_stn_net(
+        60, out_size=CLUTTER_VIEW, fill=fill, localization=loc, family="attention", init_zoom=init_zoom
+    )
 
 
 # ------------------------------------------------------------------- CIFAR-10

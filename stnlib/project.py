@@ -38,7 +38,7 @@ NOTEBOOK_SUMMARIES: dict[str, str] = {
     "(RTS) and cluttered MNIST, with what it undoes and where it looks measured per test digit; then fool it.",
     "03_stn_cifar10": "Reproduce the course CIFAR-10 results, beat them, and ablate the STN honestly.",
     "04_stn_learning_gif": "Watch transformers learn, step by step, as GIFs: finding digits in clutter, "
-    "straightening rotated digits, and a quiet one on CIFAR-10.",
+    "turning and centring rotated digits, and a quiet one on CIFAR-10.",
 }
 
 COLAB_TAG = "colab-setup"

@@ -32,7 +32,17 @@ from torch import Tensor
 from . import affine
 from .data import DIGIT_SIZE, Distorted
 
-__all__ = ["LineFit", "attention_components", "fit_line", "region_centre_px", "region_width_px", "rts_components"]
+__all__ = [
+    "RTS_UNITS",
+    "LineFit",
+    "attention_components",
+    "digit_centre_px",
+    "fit_line",
+    "region_centre_px",
+    "region_width_px",
+    "rts_components",
+    "within_group_fit",
+]
 
 #: RTS components, in the order they are plotted, with their units.
 RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "pixels", "ty": "pixels"}
@@ -66,6 +76,25 @@ def fit_line(x: Tensor, y: Tensor) -> LineFit:
     return LineFit(float(slope), float(y.mean() - slope * x.mean()), float(r2))
 
 
+def within_group_fit(x: Tensor, y: Tensor, groups: Tensor) -> LineFit:
+    """:func:`fit_line` after subtracting each group's mean from ``x`` and ``y`` (``groups``: int ``(N,)``).
+
+    For one digit shown at several applied rotations, this compares each rotation the transformer
+    applies with the *other* rotations of the same digit, so the digit's own slant (which no
+    transformer can tell apart from an applied rotation) drops out. The intercept is 0.
+    """
+    if groups.shape != x.shape:
+        raise ValueError(f"groups must match x's shape {tuple(x.shape)}, got {tuple(groups.shape)}")
+    _, index, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    x, y = x.double(), y.double()
+
+    def demean(v: Tensor) -> Tensor:
+        sums = torch.zeros(len(counts), dtype=v.dtype).index_add_(0, index, v)
+        return v - (sums / counts)[index]
+
+    return fit_line(demean(x), demean(y))
+
+
 def region_centre_px(theta: Tensor, canvas: int) -> Tensor:
     """``(B, 2)``: where the output's centre samples, as ``(x, y)`` pixels from the canvas centre (right, down)."""
     affine.check_theta(theta)
@@ -76,6 +105,11 @@ def region_width_px(theta: Tensor, canvas: int) -> Tensor:
     """``(B,)``: side of the square with the sampled region's area, in canvas pixels (``canvas / zoom``)."""
     affine.check_theta(theta)
     return torch.linalg.det(theta[:, :, :2]).abs().sqrt() * canvas
+
+
+def digit_centre_px(applied: Distorted) -> Tensor:
+    """``(N, 2)``: each digit's centre as ``(x, y)`` pixels from the canvas centre (right, down)."""
+    return torch.stack([applied.tx, applied.ty], 1) * (applied.canvas / 2)
 
 
 def _check_same_length(theta: Tensor, applied: Distorted) -> None:
@@ -109,9 +143,8 @@ def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]
     _check_same_length(theta, applied)
     theta = theta.float()
     centre = region_centre_px(theta, applied.canvas)
-    digit = torch.stack([applied.tx, applied.ty], 1) * (applied.canvas / 2)
     return {
-        "centre_error_px": (centre - digit).norm(dim=1),
+        "centre_error_px": (centre - digit_centre_px(applied)).norm(dim=1),
         "width_ratio": region_width_px(theta, applied.canvas) / (DIGIT_SIZE * applied.scale),
         "tx": theta[:, 0, 2],
         "ty": theta[:, 1, 2],

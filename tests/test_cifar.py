@@ -65,6 +65,10 @@ def test_bn_localization_sizes():
     assert loc(torch.randn(2, 1, 60, 60)).shape == (2, 64)
     with pytest.raises(ValueError, match="too small for 3 poolings"):
         bn_localization(3, 12, channels=(8, 8, 8))
+    loc, _ = bn_localization(1, 42, channels=(4, 8), kernel=(5, 3), downsample=1)
+    assert [m.kernel_size for m in loc if isinstance(m, torch.nn.Conv2d)] == [(5, 5), (3, 3)]
+    with pytest.raises(ValueError, match="one size per layer"):
+        bn_localization(1, 42, channels=(4, 8), kernel=(5, 3, 3))
 
 
 # ------------------------------------------------------------------ recipes and training

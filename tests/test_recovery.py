@@ -5,7 +5,7 @@ import torch
 
 from stnlib import affine
 from stnlib.data import Distorted
-from stnlib.recovery import attention_components, fit_line, rts_components
+from stnlib.recovery import attention_components, fit_line, rts_components, within_group_fit
 
 
 def _rts(n: int = 200, seed: int = 0) -> Distorted:
@@ -88,3 +88,19 @@ def test_attention_on_the_digit_box_scores_zero_centre_error_and_width_one():
 def test_length_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="3 thetas for 200"):
         rts_components(affine.identity(3), _rts())
+
+
+def test_within_group_fit_removes_each_digits_own_offset():
+    # three digits with their own slant (+20, -10, +5 degrees), each shown at five applied rotations;
+    # a transformer that undoes the applied rotation but also straightens the slant
+    applied = torch.tensor([-40.0, -20.0, 0.0, 20.0, 40.0]).repeat(3)
+    digit = torch.arange(3).repeat_interleave(5)
+    slant = torch.tensor([20.0, -10.0, 5.0])[digit]
+    recovered = -applied - slant
+    pooled = fit_line(applied, recovered)
+    within = within_group_fit(applied, recovered, digit)
+    assert pooled.slope == pytest.approx(-1.0) and pooled.r2 < 0.9  # the slant scatters the pooled fit
+    assert within.slope == pytest.approx(-1.0) and within.r2 == pytest.approx(1.0)
+    assert within.intercept == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="groups must match"):
+        within_group_fit(applied, recovered, digit[:3])

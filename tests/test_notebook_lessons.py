@@ -1,6 +1,13 @@
-"""The spatial transformer written out in notebook 2 computes what ``stnlib.models.SpatialTransformer`` computes."""
+"""What the notebooks write out in the page agrees with the library and with each other.
+
+* Notebook 2's spatial transformer (the cell tagged ``stn-in-code``) computes what
+  ``stnlib.models.SpatialTransformer`` computes.
+* The "theta a trained STN produced" that notebook 1 reads back is the one notebook 2's
+  executed report printed.
+"""
 
 import json
+import re
 
 import pytest
 import torch
@@ -9,6 +16,8 @@ from stnlib import models
 from stnlib.paths import REPO_ROOT
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "02_stn_mnist.ipynb"
+NOTEBOOK_1 = REPO_ROOT / "notebooks" / "01_affine_intuition.ipynb"
+REPORT_2 = REPO_ROOT / "reports" / "02_stn_mnist.ipynb"
 TAG = "stn-in-code"
 
 
@@ -44,3 +53,26 @@ def test_cell_transformer_starts_at_the_identity():
     loc, feats = models.conv_localization(1, 28)
     x = torch.rand(2, 1, 28, 28)
     assert torch.allclose(cell_class(loc, feats)(x), x, atol=1e-5)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"[-+]?\d+\.\d+", text)]
+
+
+def test_notebook_1_reads_back_the_theta_notebook_2_printed():
+    marker = "theta the transformer produced for RTS test digit #0:"
+    printed = [
+        "".join(o.get("text", ""))
+        for c in json.loads(REPORT_2.read_text())["cells"]
+        for o in c.get("outputs", [])
+        if marker in "".join(o.get("text", ""))
+    ]
+    assert len(printed) == 1, f"{REPORT_2.name} should print {marker!r} once"
+    matrix = printed[0].split(marker)[1].strip().splitlines()[:2]
+    expected = _numbers(" ".join(matrix))
+    cells = ["".join(c["source"]) for c in json.loads(NOTEBOOK_1.read_text())["cells"]]
+    literal = [s for s in cells if "learned = torch.tensor(" in s]
+    assert len(literal) == 1, f"{NOTEBOOK_1.name} should define `learned = torch.tensor(...)` once"
+    line = next(ln for ln in literal[0].splitlines() if "learned = torch.tensor(" in ln)
+    assert _numbers(line.split("#")[0]) == pytest.approx(expected, abs=1e-9)
+    assert len(expected) == 6
