@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=("rts", "cluttered"))
     parser.add_argument("--cnn", action="store_true", help="the baseline: the same classifier, no transformer")
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--family", choices=tuple(models.THETA_FAMILIES), help="override the design's theta family")
+    parser.add_argument("--family", choices=models.THETA_FAMILIES, help="override the design's theta family")
     parser.add_argument("--init-zoom", type=float, help="override the design's starting zoom")
     parser.add_argument("--tutorial-localization", action="store_true", help="the tutorial's small localization net")
     parser.add_argument("--stn-lr-scale", type=float, help="override the recipe's transformer learning-rate factor")

@@ -13,6 +13,9 @@
 * :func:`cifar_stn_net`: our CIFAR-10 network, a quarter-width ResNet-9 (:func:`resnet9`)
   behind a small, cheap localization net (:func:`bn_localization`); ``stn=False``
   gives the ablation, the same backbone alone.
+* :func:`rts_stn_net` / :func:`clutter_stn_net`: the distorted-MNIST designs of notebook 2
+  (a similarity transformer for RTS; an attention transformer starting zoomed in for clutter),
+  each with the classifier view :data:`RTS_VIEW` / :data:`CLUTTER_VIEW` its CNN baseline shares.
 * :func:`mnist_stn_net` / :func:`mnist_cnn`: our improved MNIST network (batch-norm
   LeNet classifier, correct padding) and its baseline, the same network with the
   transformer frozen at the identity.
@@ -53,8 +56,8 @@ __all__ = [
 ]
 
 
-#: Theta families a :class:`SpatialTransformer` can regress, and how many numbers each takes.
-THETA_FAMILIES: dict[str, int] = {"affine": 6, "similarity": 4, "attention": 3}
+#: Theta families a :class:`SpatialTransformer` can regress (see its ``family`` argument).
+THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention")
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -101,7 +104,7 @@ class SpatialTransformer(nn.Module):
             raise ValueError(f"init_zoom must be positive, got {init_zoom!r}")
         self.localization = localization
         self.family = family
-        s = 1.0 / init_zoom
+        s = 1.0 / init_zoom  # the regressor's bias: theta = [[s, 0, 0], [0, s, 0]] in this family's numbers
         start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
         start = start[family]
         self.regressor = nn.Linear(features, len(start))
@@ -304,7 +307,7 @@ def mnist_cnn(in_size: int = 28, *, out_size: int | None = None, width: int = 32
 
 #: The classifier's view (pixels) on RTS MNIST's 42x42 canvas, for the ST-CNN and its CNN baseline alike.
 RTS_VIEW = 28
-#: The classifier's view on cluttered MNIST's 60x60 canvas: too coarse to read a digit in the whole canvas.
+#: The classifier's view on cluttered MNIST's 60x60 canvas: the whole canvas at this size leaves a digit ~9 px tall.
 CLUTTER_VIEW = 20
 
 
@@ -322,9 +325,9 @@ def rts_stn_net(*, fill: float | None = None) -> STNClassifier:
 def clutter_stn_net(*, fill: float | None = None, init_zoom: float = 2.0) -> STNClassifier:
     """Cluttered MNIST (60x60 -> 20x20 view): an attention transformer (zoom and move) that starts zoomed in 2x.
 
-    From the identity, the region covers the whole canvas and the transformer stays put (no
-    gradient pulls it towards a digit it already sees); starting at the central 30x30, which
-    overlaps most digits, it learns to find them. Localization: :func:`bn_localization` on the
+    From the identity, the region covers the whole canvas and the transformer learns little
+    attention (its region barely moves from digit to digit: notebook 2 measures it); starting at
+    the central 30x30, which overlaps most digits, it learns to find them. Localization: :func:`bn_localization` on the
     2x-downsampled canvas (30x30), 5x5 convolutions with 16 and 32 channels, 64 hidden units.
     Chosen on a validation split (``scripts/validate_mnist.py``); ``init_zoom=1`` gives the
     identity start, for showing the collapse.

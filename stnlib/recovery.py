@@ -14,7 +14,9 @@ theta ``(B, 2, 3)`` maps its output to the canvas (see :mod:`stnlib.affine`). Tw
   - ``tx``, ``ty``: the shift it applies in canvas pixels, ``-(region centre)``: the canvas
     point its output centre samples is moved to the middle of its view.
 
-  :func:`fit_line` fits ``recovered = slope * applied + intercept`` (least squares) with its R².
+  :func:`fit_line` fits ``recovered = slope * applied + intercept`` (least squares) with its R²;
+  :func:`within_group_fit` does the same within each digit shown at several rotations, which
+  takes the digit's own slant out of the comparison.
 * **Clutter** (:func:`attention_components`): where the sampled region lies against the
   digit's 28x28 box: centre error in canvas pixels and width relative to the box.
 
@@ -122,11 +124,11 @@ def rts_components(theta: Tensor, applied: Distorted) -> dict[str, tuple[Tensor,
     _check_same_length(theta, applied)
     theta = theta.float()
     half = applied.canvas / 2
-    recovered_zoom = affine.zoom(affine.decompose(theta))
+    parts = affine.decompose(theta)
     shift = -region_centre_px(theta, applied.canvas)
     return {
-        "rotation": (applied.rotation, affine.decompose(theta)["rotation"]),
-        "scale": (applied.scale.log(), recovered_zoom.log()),
+        "rotation": (applied.rotation, parts["rotation"]),
+        "scale": (applied.scale.log(), affine.zoom(parts).log()),
         "tx": (applied.tx * half, shift[:, 0]),
         "ty": (applied.ty * half, shift[:, 1]),
     }
