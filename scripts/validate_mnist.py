@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         net = (models.rts_stn_net if args.kind == "rts" else models.clutter_stn_net)(fill=black)
         stn = net.stn
         family = args.family or stn.family
-        zoom = args.init_zoom or float(1 / stn.regressor.bias[0])
+        zoom = args.init_zoom or stn.init_zoom
         loc = (stn.localization, stn.regressor.in_features)
         if args.tutorial_localization:
             loc = models.conv_localization(1, canvas)

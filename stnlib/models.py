@@ -103,7 +103,7 @@ class SpatialTransformer(nn.Module):
         if not init_zoom > 0:
             raise ValueError(f"init_zoom must be positive, got {init_zoom!r}")
         self.localization = localization
-        self.family = family
+        self.family, self.init_zoom = family, init_zoom
         s = 1.0 / init_zoom  # the regressor's bias: theta = [[s, 0, 0], [0, s, 0]] in this family's numbers
         start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
         start = start[family]

@@ -113,6 +113,7 @@ def test_untrained_transformer_applies_its_starting_theta(family, init_zoom, exp
     stn = SpatialTransformer(loc, feats, family=family, init_zoom=init_zoom)
     theta = stn.theta(torch.randn(3, 1, 28, 28))
     assert torch.allclose(theta, torch.tensor(expected).expand(3, 2, 3), atol=1e-7)
+    assert stn.init_zoom == init_zoom
 
 
 def test_families_can_only_produce_their_own_thetas():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from stnlib import models
+from stnlib.data import black_value
 from stnlib.paths import REPO_ROOT
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "02_stn_mnist.ipynb"
@@ -32,7 +33,7 @@ def _cell_namespace() -> dict:
 @pytest.mark.parametrize("out_size", [None, (20, 20)])
 def test_cell_transformer_equals_the_library_one(out_size):
     cell_class = _cell_namespace()["SpatialTransformer"]
-    black = -0.1307 / 0.3081
+    black = black_value("mnist")[0]
     loc, feats = models.conv_localization(1, 42)
     library = models.SpatialTransformer(loc, feats, out_size=out_size, fill=black)
     torch.manual_seed(0)
