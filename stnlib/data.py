@@ -47,6 +47,8 @@ Distorted MNIST (:func:`distort_mnist`, deterministic from a seed)
   A perfect spatial transformer would undo exactly this.
 * Distorted sets keep MNIST's mean and std (not recomputed for the larger, mostly black
   canvas), so fills and normalized values stay comparable across the MNIST notebooks.
+* The CIFAR-10 counterpart (photos placed off-centre on a 64x64 canvas) is
+  :func:`stnlib.offcentre.load_offcentre_cifar`; it returns the same :class:`Distorted` records.
 """
 
 from __future__ import annotations
@@ -143,6 +145,8 @@ _SPEC: dict[str, dict[str, Any]] = {
         tv="CIFAR10",
     ),
 }
+#: How a distortion suffix reads in titles (default: upper case, ``"-rts"`` -> ``"-RTS"``).
+_SUFFIX_TITLES = {"-offcentre": " off-centre"}
 _TV_LAYOUT = {"mnist": "MNIST/raw/", "cifar10": "cifar-10-batches-py/"}
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -158,7 +162,7 @@ def _check_name(name: object) -> str:
 
 
 def _base_name(name: str) -> str:
-    """``"mnist-rts"`` -> ``"mnist"``: distorted sets share MNIST's statistics."""
+    """``"mnist-rts"`` -> ``"mnist"``, ``"cifar10-offcentre"`` -> ``"cifar10"``: distorted sets keep the base stats."""
     base = name.split("-", 1)[0]
     return _check_name(base if base in DATASETS else name)
 
@@ -166,15 +170,17 @@ def _base_name(name: str) -> str:
 def black_value(name: str) -> tuple[float, ...]:
     """Black (uint8 0) after normalization, one value per channel: ``-mean / std``.
 
-    Accepts the names of :data:`DATASETS` and of distorted MNIST (``"mnist-rts"``, ...).
+    Accepts the names of :data:`DATASETS` and of distorted sets (``"mnist-rts"``, ``"cifar10-offcentre"``, ...).
     """
     spec = _SPEC[_base_name(name)]
     return tuple(-m / s for m, s in zip(spec["mean"], spec["std"]))
 
 
 def _title(name: str) -> str:
+    """``"mnist-rts"`` -> ``"MNIST-RTS"``, ``"cifar10-offcentre"`` -> ``"CIFAR-10 off-centre"``."""
     base = _base_name(name)
-    return _SPEC[base]["title"] + name[len(base) :].upper()
+    suffix = name[len(base) :]
+    return _SPEC[base]["title"] + _SUFFIX_TITLES.get(suffix, suffix.upper())
 
 
 def _display_path(path: Path) -> str:
@@ -219,12 +225,14 @@ class DataInfo:
 
 @dataclass
 class Distorted:
-    """Distorted digits and the visible motion applied to each.
+    """Distorted images and the visible motion applied to each.
 
-    ``images``: uint8 ``(N, 1, canvas, canvas)``. ``rotation`` (degrees, counterclockwise
-    on screen), ``scale``, ``tx``, ``ty`` (normalized units, right / down: the digit
+    ``images``: uint8 ``(N, C, canvas, canvas)``. ``rotation`` (degrees, counterclockwise
+    on screen), ``scale``, ``tx``, ``ty`` (normalized units, right / down: the object
     centre's offset from the canvas centre): float32 ``(N,)``. ``"cluttered"`` records
-    ``rotation = 0`` and ``scale = 1``.
+    ``rotation = 0`` and ``scale = 1``. ``object_size``: side in pixels of the undistorted
+    object (28 for MNIST digits, 32 for off-centre CIFAR-10 photos, see
+    :mod:`stnlib.offcentre`); its box on the canvas is ``object_size * scale`` wide.
     """
 
     images: Tensor
@@ -235,6 +243,7 @@ class Distorted:
     kind: str
     canvas: int
     seed: int
+    object_size: int = DIGIT_SIZE
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -256,7 +265,7 @@ class ImageData:
     ``*_images``: uint8 ``(N, C, H, W)``; ``*_labels``: int64 ``(N,)`` in ``0..9``;
     ``test_is_exact``: bool ``(N_test,)``. ``mean``/``std``: per-channel normalization
     (see the module docstring). ``test_params`` holds the distortion of the test set
-    for distorted MNIST (``None`` otherwise).
+    for distorted MNIST and off-centre CIFAR-10 (``None`` otherwise).
     """
 
     train_images: Tensor

@@ -43,7 +43,7 @@ class Recipe:
     (with that padding) + horizontal flip, applied to ``[0, 1]`` images *before*
     normalization and the STN (:class:`~stnlib.augment.RandomCropFlip`); ``normalize``
     replaces the dataset's mean/std by one ``(mean, std)`` for every channel (the course
-    write-ups' ``Normalize(0.5, 0.5)``); ``stn_lr_scale``, ``warmup``, ``precision`` and
+    write-ups' ``Normalize(0.5, 0.5)``); ``stn_lr_scale``, ``stn_weight_decay``, ``warmup``, ``precision`` and
     ``channels_last`` as in :func:`~stnlib.train.fit`.
     """
 
@@ -53,6 +53,7 @@ class Recipe:
     momentum: float = 0.9
     nesterov: bool = False
     stn_lr_scale: float = 1.0
+    stn_weight_decay: bool = True
     weight_decay: float = 0.0
     scheduler: str | None = "onecycle"
     warmup: float = 0.3
@@ -74,6 +75,7 @@ class Recipe:
             f"crop (pad {self.augment_pad}) + flip" if self.augment_pad else "",
             f"Normalize({self.normalize[0]:g}, {self.normalize[1]:g})" if self.normalize else "",
             f"STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else "",
+            "no weight decay on the STN" if self.weight_decay and not self.stn_weight_decay else "",
             "bf16 autocast" if self.precision == "bf16" else "",
         ]
         tail = "".join(f", {e}" for e in extras if e)
@@ -180,6 +182,7 @@ def train(
         momentum=recipe.momentum,
         nesterov=recipe.nesterov,
         stn_lr_scale=recipe.stn_lr_scale,
+        stn_weight_decay=recipe.stn_weight_decay,
         weight_decay=recipe.weight_decay,
         scheduler=recipe.scheduler,
         warmup=recipe.warmup,

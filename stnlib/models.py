@@ -57,7 +57,7 @@ __all__ = [
 
 
 #: Theta families a :class:`SpatialTransformer` can regress (see its ``family`` argument).
-THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention")
+THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -78,7 +78,8 @@ class SpatialTransformer(nn.Module):
             ``"affine"`` (all six entries), ``"similarity"`` (``(a, b, tx, ty) -> [[a, -b, tx],
             [b, a, ty]]``: turn, zoom and move, no shear or stretch) or ``"attention"``
             (``(s, tx, ty) -> [[s, 0, tx], [0, s, ty]]``, the paper's attention transformer: zoom
-            and move only).
+            and move only) or ``"shift"`` (``(tx, ty)``, a window of fixed zoom ``init_zoom`` that
+            can only move).
         init_zoom: the zoom of the untrained transformer (``1``: identity; ``2``: the central
             half of the input, magnified 2x). The regressor starts at zero weights, so before
             training every image gets this same theta.
@@ -105,7 +106,12 @@ class SpatialTransformer(nn.Module):
         self.localization = localization
         self.family, self.init_zoom = family, init_zoom
         s = 1.0 / init_zoom  # the regressor's bias: theta = [[s, 0, 0], [0, s, 0]] in this family's numbers
-        start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
+        start = {
+            "affine": [s, 0.0, 0.0, 0.0, s, 0.0],
+            "similarity": [s, 0.0, 0.0, 0.0],
+            "attention": [s, 0.0, 0.0],
+            "shift": [0.0, 0.0],
+        }
         start = start[family]
         self.regressor = nn.Linear(features, len(start))
         nn.init.zeros_(self.regressor.weight)
@@ -126,7 +132,11 @@ class SpatialTransformer(nn.Module):
         if self.family == "similarity":
             a, b, tx, ty = p.unbind(1)
             return torch.stack([torch.stack([a, -b, tx], 1), torch.stack([b, a, ty], 1)], 1)
-        s, tx, ty = p.unbind(1)
+        if self.family == "shift":
+            tx, ty = p.unbind(1)
+            s = torch.full_like(tx, 1.0 / self.init_zoom)
+        else:
+            s, tx, ty = p.unbind(1)
         zero = torch.zeros_like(s)
         return torch.stack([torch.stack([s, zero, tx], 1), torch.stack([zero, s, ty], 1)], 1)
 
@@ -406,15 +416,25 @@ def bn_localization(
 
 
 def cifar_stn_net(
-    *, width: int = 16, stn: bool = True, fill: float | Sequence[float] | None = None, classes: int = 10
+    *,
+    width: int = 16,
+    stn: bool = True,
+    fill: float | Sequence[float] | None = None,
+    classes: int = 10,
+    loc_downsample: int = 2,
+    regressor_init_std: float = 0.0,
 ) -> STNClassifier:
-    """Our CIFAR-10 ST-CNN: :func:`bn_localization` -> transformer -> :func:`resnet9`.
+    """Our first CIFAR-10 ST-CNN: :func:`bn_localization` -> transformer -> :func:`resnet9`.
 
     ``fill``: pass ``data.black`` (``-mean/std``) for normalized input. ``stn=False``: the ablation,
-    the identical backbone with no transformer in front.
+    the identical backbone with no transformer in front. ``loc_downsample``: how much the
+    localization net pools its input first (2: it sees 16x16; 1: full resolution).
+    ``regressor_init_std`` > 0: the regressor's weights start ``N(0, std^2)`` instead of zero.
     """
     transformer = None
     if stn:
-        loc, feats = bn_localization(3, 32)
+        loc, feats = bn_localization(3, 32, downsample=loc_downsample)
         transformer = SpatialTransformer(loc, feats, fill=fill)
+        if regressor_init_std > 0:
+            nn.init.normal_(transformer.regressor.weight, std=regressor_init_std)
     return STNClassifier(resnet9(width, classes=classes), transformer)

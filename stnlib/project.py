@@ -156,22 +156,86 @@ def render_cifar(metrics: dict) -> str:
 BENCH_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
+def _render_throughput(title: str, tp: dict[str, dict]) -> list[str]:
+    """The throughput table; with FLOPs per image and achieved GFLOP/s where ``make bench`` measured them."""
+    if not any("gflop_per_image" in t for t in tp.values()):  # layouts before the compute columns
+        rows = [f"| {title} model | batch | training images/s (median) |", "|---|---|---|"]
+        return rows + [f"| {n} | {t['batch_size']} | {t['images_per_s']:,.0f} |" for n, t in tp.items()]
+    rows = [
+        f"| {title} model | batch | precision | training images/s (median) | GFLOP / training image "
+        "| achieved GFLOP/s | share of the matmul peak (same precision) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, t in tp.items():
+        flops = f"{t['gflop_per_image']:.3f}" if "gflop_per_image" in t else "–"
+        rate = f"{t['gflop_per_s']:,.0f}" if "gflop_per_s" in t else "–"
+        share = f"{100 * t['peak_share']:.1f}%" if t.get("peak_share") is not None else "–"
+        rows.append(
+            f"| {n} | {t['batch_size']} | {t.get('precision', '–')} | {t['images_per_s']:,.0f} | {flops} | {rate} "
+            f"| {share} |"
+        )
+    return rows
+
+
+def _render_compute(r: dict) -> list[str]:
+    """One line: the headline model's img/s x FLOPs per image = GFLOP/s, as a share of this CPU's matmul peak."""
+    peak = r.get("matmul_peak")
+    if not peak:
+        return []
+    t = r["throughput"].get(r.get("headline") or "", {})
+    if "gflop_per_image" not in t:  # no headline model: the peaks alone
+        rates = ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peak["gflop_per_s"].items())
+        return [
+            f"This CPU's matmul peak, measured in the same run (`torch.mm`, {peak['size']} x {peak['size']}, "
+            f"median of {peak['repeats']}): {rates}.",
+            "",
+        ]
+    precision = t.get("precision", "bf16")
+    rates = peak["gflop_per_s"]
+    others = "; ".join(f"{k}: {v:,.0f} GFLOP/s" for k, v in rates.items() if k != precision)
+    share = f"{100 * t['peak_share']:.1f}%" if t.get("peak_share") is not None else "an unknown share"
+    return [
+        f"**Compute**: {r['headline']}: {t['images_per_s']:,.0f} img/s x {t['gflop_per_image']:.3f} GFLOP "
+        f"= {t['gflop_per_s']:,.0f} GFLOP/s, **{share}** of this CPU's {precision} matmul peak "
+        f"({rates.get(precision, float('nan')):,.0f} GFLOP/s, measured in the same run: `torch.mm`, "
+        f"{peak['size']} x {peak['size']}, median of {peak['repeats']}{'; ' + others if others else ''}). "
+        "FLOPs: convolutions and matrix products of forward + backward (`torch.utils.flop_counter`).",
+        "",
+    ]
+
+
+def _render_time_to_target(r: dict) -> list[str]:
+    targets = [f"{t:g}" for t in r.get("targets", [r["target"]])]
+    cols = " | ".join(f"time to {t}% test accuracy" for t in targets)
+    rows = [f"| model | recipe | {cols} | best accuracy |", "|---|---|" + "---|" * len(targets) + "---|"]
+    for model, t in r["time_to_target"].items():
+        reached = t.get("seconds_to", {targets[0]: t["seconds_to_target"]})
+        cells = []
+        for target in targets:
+            if target not in reached:
+                cells.append("–")
+            else:
+                done = reached[target]
+                cells.append(f"{done:.0f} s" if done else f"not reached in {t['trained_seconds']:.0f} s")
+        recipe = t["recipe"] + (f", {t['epochs']:g}-epoch schedule" if t.get("epochs") else "")
+        rows.append(f"| {model} | {recipe} | {' | '.join(cells)} | {t['best_test_acc']:.2f}% |")
+    if "test_images" in r:
+        rows += ["", f"Test accuracy on the {r['test_images']:,} exact test images; training seconds exclude it."]
+    return rows
+
+
 def _render_suite(name: str, r: dict) -> list[str]:
     title = BENCH_TITLES.get(name, name)
     rows = [
         f"**{title}**: measured by `make bench` ({r['profile']} profile) on {r['machine']}; {r['data']}.",
         "",
-        f"| {title} model | batch | training images/s (median) |",
-        "|---|---|---|",
+        *_render_throughput(title, r["throughput"]),
+        "",
+        *_render_compute(r),
     ]
-    rows += [f"| {n} | {t['batch_size']} | {t['images_per_s']:,.0f} |" for n, t in r["throughput"].items()]
     overhead = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["stn_overhead"].items())
-    rows += ["", f"STN share of a training step: {overhead}.", ""]
-    rows += [f"| model | recipe | time to {r['target']:g}% test accuracy | best accuracy |", "|---|---|---|---|"]
-    for model, t in r["time_to_target"].items():
-        done = t["seconds_to_target"]
-        when = f"{done:.0f} s" if done else f"not reached in {t['trained_seconds']:.0f} s"
-        rows.append(f"| {model} | {t['recipe']} | {when} | {t['best_test_acc']:.2f}% |")
+    rows += [f"STN share of a training step: {overhead}.", ""]
+    rows += _render_time_to_target(r)
     ratio = r.get("time_ratio") or {}
     if ratio.get("value") is None:
         rows += ["", f"Time to {r['target']:g}%, ours / theirs: n/a."]

@@ -1,7 +1,8 @@
 """Did the transformer undo the distortion? Recovered vs applied transform, per component.
 
-Distorted MNIST (:func:`stnlib.data.distort_mnist`) records what was done to each digit:
-``rotation`` (degrees, counterclockwise on screen), ``scale`` and the digit centre's offset
+Distorted MNIST (:func:`stnlib.data.distort_mnist`) and off-centre CIFAR-10
+(:func:`stnlib.offcentre.distort_cifar`) record what was done to each object (digit or photo):
+``rotation`` (degrees, counterclockwise on screen), ``scale`` and the object centre's offset
 ``tx``, ``ty`` from the canvas centre (normalized units, right / down). A transformer's
 theta ``(B, 2, 3)`` maps its output to the canvas (see :mod:`stnlib.affine`). Two readings:
 
@@ -18,7 +19,8 @@ theta ``(B, 2, 3)`` maps its output to the canvas (see :mod:`stnlib.affine`). Tw
   :func:`within_group_fit` does the same within each digit shown at several rotations, which
   takes the digit's own slant out of the comparison.
 * **Clutter** (:func:`attention_components`): where the sampled region lies against the
-  digit's 28x28 box: centre error in canvas pixels and width relative to the box.
+  object's box (``applied.object_size`` pixels, 28 for a digit, 32 for a photo, times its
+  scale): centre error in canvas pixels and width relative to the box.
 
 A transformer that applies exactly the inverse distortion (``theta = invert(build_theta(...))``
 composed with a fixed zoom) scores slope -1, R² 1 and centre error 0 (``tests/test_recovery.py``).
@@ -32,10 +34,11 @@ import torch
 from torch import Tensor
 
 from . import affine
-from .data import DIGIT_SIZE, Distorted
+from .data import Distorted
 
 __all__ = [
     "RTS_UNITS",
+    "theta_spread",
     "LineFit",
     "attention_components",
     "digit_centre_px",
@@ -110,7 +113,10 @@ def region_width_px(theta: Tensor, canvas: int) -> Tensor:
 
 
 def digit_centre_px(applied: Distorted) -> Tensor:
-    """``(N, 2)``: each digit's centre as ``(x, y)`` pixels from the canvas centre (right, down)."""
+    """``(N, 2)``: each object's (digit's, photo's) centre as ``(x, y)`` pixels from the canvas centre (right, down).
+
+    The centre does not depend on the object's size; the box around it is ``applied.object_size * scale`` wide.
+    """
     return torch.stack([applied.tx, applied.ty], 1) * (applied.canvas / 2)
 
 
@@ -135,10 +141,11 @@ def rts_components(theta: Tensor, applied: Distorted) -> dict[str, tuple[Tensor,
 
 
 def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]:
-    """Sampled region against each digit's box, ``(N,)`` each.
+    """Sampled region against each object's box, ``(N,)`` each.
 
-    ``centre_error_px``: distance between the region's centre and the digit box's centre
-    (canvas pixels); ``width_ratio``: region width / box width (``28 * scale`` pixels);
+    ``centre_error_px``: distance between the region's centre and the object box's centre
+    (canvas pixels); ``width_ratio``: region width / box width (``applied.object_size * scale``
+    pixels: 28 for MNIST digits, 32 for CIFAR-10 photos);
     ``tx``, ``ty``: the region centre in normalized units (their spread says whether theta
     depends on the input at all).
     """
@@ -147,7 +154,26 @@ def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]
     centre = region_centre_px(theta, applied.canvas)
     return {
         "centre_error_px": (centre - digit_centre_px(applied)).norm(dim=1),
-        "width_ratio": region_width_px(theta, applied.canvas) / (DIGIT_SIZE * applied.scale),
+        "width_ratio": region_width_px(theta, applied.canvas) / (applied.object_size * applied.scale),
         "tx": theta[:, 0, 2],
         "ty": theta[:, 1, 2],
+    }
+
+
+def theta_spread(theta: Tensor, canvas: int) -> dict[str, float]:
+    """How much theta ``(N, 2, 3)`` varies from image to image: the standard deviation over ``N`` of
+
+    ``shift_x_px``/``shift_y_px`` (the sampled region's centre, canvas pixels), ``rotation_deg``
+    and ``log_zoom``. All four near 0 means one fixed warp for every image (a *collapsed*
+    transformer); a transformer that undoes a per-image distortion spreads as much as the
+    distortion does.
+    """
+    theta = theta.float()
+    parts = affine.decompose(theta)
+    centre = region_centre_px(theta, canvas)
+    return {
+        "shift_x_px": float(centre[:, 0].std()),
+        "shift_y_px": float(centre[:, 1].std()),
+        "rotation_deg": float(parts["rotation"].std()),
+        "log_zoom": float(affine.zoom(parts).log().std()),
     }

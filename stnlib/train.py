@@ -415,6 +415,7 @@ def make_optimizer(
     momentum: float = 0.9,
     nesterov: bool = False,
     stn_lr_scale: float = 1.0,
+    stn_weight_decay: bool = True,
 ) -> Optimizer:
     """An optimizer over the trainable parameters: a name in :data:`OPTIMIZERS`, a factory, or an instance.
 
@@ -425,6 +426,7 @@ def make_optimizer(
     group with learning rate ``lr * stn_lr_scale`` (recorded as the group's ``"lr_scale"``;
     :func:`make_scheduler` keeps the ratio). A localization net that learns more slowly than
     the classifier keeps theta from jumping while the features are still poor.
+    ``stn_weight_decay=False`` exempts the transformer's group from weight decay.
     """
     if isinstance(optimizer, Optimizer):
         return optimizer
@@ -436,11 +438,14 @@ def make_optimizer(
     if callable(optimizer):
         return optimizer(params)
     stn = getattr(model, "stn", None)
-    if stn_lr_scale != 1.0 and isinstance(stn, nn.Module):
+    if (stn_lr_scale != 1.0 or not stn_weight_decay) and isinstance(stn, nn.Module):
         stn_ids = {id(p) for p in stn.parameters()}
         rest = [p for p in params if id(p) not in stn_ids]
         own = [p for p in params if id(p) in stn_ids]
-        params = [{"params": rest, "lr_scale": 1.0}, {"params": own, "lr": lr * stn_lr_scale, "lr_scale": stn_lr_scale}]
+        group = {"params": own, "lr": lr * stn_lr_scale, "lr_scale": stn_lr_scale}
+        if not stn_weight_decay:
+            group["weight_decay"] = 0.0
+        params = [{"params": rest, "lr_scale": 1.0}, group]
         params = [g for g in params if g["params"]]
     name = str(optimizer).lower()
     if name == "adam":
@@ -529,6 +534,7 @@ def fit(
     momentum: float = 0.9,
     nesterov: bool = False,
     stn_lr_scale: float = 1.0,
+    stn_weight_decay: bool = True,
     scheduler: SchedulerSpec = None,
     warmup: float = 0.3,
     label_smoothing: float = 0.0,
@@ -545,9 +551,9 @@ def fit(
     """Train ``model`` with cross-entropy on ``(x (B, C, H, W), y (B,))`` batches; return its :class:`History`.
 
     * ``optimizer``/``scheduler``: see :func:`make_optimizer` / :func:`make_scheduler` (schedules step
-      per optimizer step; ``warmup`` is one-cycle's rising fraction; ``nesterov`` and ``stn_lr_scale``,
-      the transformer's own learning-rate factor, go to :func:`make_optimizer`). Pass an ``Optimizer``
-      instance if you need it afterwards (checkpoints).
+      per optimizer step; ``warmup`` is one-cycle's rising fraction; ``nesterov``, ``stn_lr_scale`` (the
+      transformer's own learning-rate factor) and ``stn_weight_decay`` go to :func:`make_optimizer`). Pass an
+      ``Optimizer`` instance if you need it afterwards (checkpoints).
     * ``precision``: ``"fp32"`` or ``"bf16"`` (autocast, see :func:`autocast`); ``channels_last``: NHWC
       memory layout for model and batches (faster convolutions on CPU). Both also apply to evaluation.
     * ``seed``: :func:`stnlib.runs.seed_everything` before anything random (shuffling, dropout).
@@ -584,6 +590,7 @@ def fit(
         momentum=momentum,
         nesterov=nesterov,
         stn_lr_scale=stn_lr_scale,
+        stn_weight_decay=stn_weight_decay,
     )
     per_epoch = _num_batches(train_loader)
     sched = make_scheduler(scheduler, opt, lr=lr, total_steps=epochs * (per_epoch or 0), warmup=warmup)

@@ -831,20 +831,23 @@ def recovery_scatter(
     return fig
 
 
-def attention_summary(measures: dict[str, Tensor], digit_centre: Tensor, *, canvas: int, title: str = "") -> Figure:
+def attention_summary(
+    measures: dict[str, Tensor], digit_centre: Tensor, *, canvas: int, title: str = "", thing: str = "digit"
+) -> Figure:
     """Where the sampled regions lie against the digits (:func:`stnlib.recovery.attention_components` output).
 
     Left: region centre x against digit centre x (pixels from the canvas centre; on the diagonal
     means found). Middle: centre error histogram. Right: width relative to the digit box.
-    ``digit_centre``: ``(N, 2)`` digit centres in the same pixels.
+    ``digit_centre``: ``(N, 2)`` digit centres in the same pixels; ``thing``: what the object is
+    called in the labels (``"photo"`` for off-centre CIFAR-10).
     """
     region_x = measures["tx"] * canvas / 2
     fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(10.5, 3.1))
     a0.scatter(digit_centre[:, 0].numpy(), region_x.numpy(), s=2, alpha=0.3)
     lim = canvas / 2
-    a0.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="region centred on the digit")
+    a0.plot([-lim, lim], [-lim, lim], "k--", lw=1, label=f"region centred on the {thing}")
     a0.plot([-lim, lim], [0, 0], color="#7f7f7f", lw=1, label="region never moves")
-    a0.set_xlabel("digit centre x (px from canvas centre)", fontsize=8)
+    a0.set_xlabel(f"{thing} centre x (px from canvas centre)", fontsize=8)
     a0.set_ylabel("region centre x (px)", fontsize=8)
     a0.legend(fontsize=7)
     err = measures["centre_error_px"]
@@ -855,7 +858,7 @@ def attention_summary(measures: dict[str, Tensor], digit_centre: Tensor, *, canv
     ratio = measures["width_ratio"]
     a2.hist(ratio.numpy(), bins=40, color="#2ca02c")
     a2.axvline(float(ratio.median()), color="k", ls="--", lw=1)
-    a2.set_xlabel("region width / digit box width", fontsize=8)
+    a2.set_xlabel(f"region width / {thing} box width", fontsize=8)
     a2.set_title(f"median {float(ratio.median()):.2f}", fontsize=9)
     for ax in (a0, a1, a2):
         ax.grid(alpha=0.3)

@@ -139,3 +139,98 @@ def test_bench_summary_is_rendered_from_bench_json():
     assert "Time to 99%, ours / theirs: **below 0.07**." in text
     assert "Time to 66%, ours / theirs: **0.25**." in text
     assert project.render_bench({}).startswith("_No benchmark yet")
+
+
+def _cifar_bench_with_compute() -> dict:
+    return {
+        "profile": "full",
+        "machine": "2 CPU threads",
+        "data": "CIFAR-10",
+        "target": 66.0,
+        "targets": [66.0, 90.0],
+        "test_images": 1000,
+        "headline": "ours: fast network + STN",
+        "matmul_peak": {"size": 4096, "repeats": 5, "gflop_per_s": {"bf16": 1000.0, "fp32": 187.4}},
+        "throughput": {
+            "ours: fast network + STN": {
+                "images_per_s": 1010.0,
+                "batch_size": 1024,
+                "precision": "bf16",
+                "gflop_per_image": 0.7108,
+                "gflop_per_s": 1010.0 * 0.7108,
+                "peak_share": 1010.0 * 0.7108 / 1000.0,
+            },
+            "course: wide + large localization + STN": {
+                "images_per_s": 669.0,
+                "batch_size": 32,
+                "precision": "fp32",
+                "gflop_per_image": 0.05,
+                "gflop_per_s": 33.45,
+                "peak_share": 33.45 / 187.4,
+            },
+            "old entry without compute": {"images_per_s": 5.0, "batch_size": 8},
+        },
+        "stn_overhead": {"ours: fast network": 0.05},
+        "time_to_target": {
+            "ours: fast network + STN": {
+                "recipe": "fast",
+                "seconds_to_target": 52.0,
+                "seconds_to": {"66": 52.0, "90": 431.0},
+                "trained_seconds": 431.0,
+                "epochs": 12,
+                "best_test_acc": 90.3,
+            },
+            "course: wide + large localization + STN": {
+                "recipe": "course",
+                "seconds_to_target": None,
+                "seconds_to": {"66": None},
+                "trained_seconds": 520.0,
+                "best_test_acc": 60.1,
+            },
+        },
+        "time_ratio": {"value": 52.0 / 520.0, "bound": "upper"},
+    }
+
+
+def test_bench_compute_and_two_targets_are_rendered():
+    text = project.render_bench({"cifar10": _cifar_bench_with_compute()})
+    assert (
+        "| CIFAR-10 model | batch | precision | training images/s (median) | GFLOP / training image "
+        "| achieved GFLOP/s | share of the matmul peak (same precision) |"
+    ) in text
+    assert "| ours: fast network + STN | 1024 | bf16 | 1,010 | 0.711 | 718 | 71.8% |" in text
+    assert "| course: wide + large localization + STN | 32 | fp32 | 669 | 0.050 | 33 | 17.8% |" in text
+    assert "| old entry without compute | 8 | – | 5 | – | – | – |" in text
+    assert (
+        "**Compute**: ours: fast network + STN: 1,010 img/s x 0.711 GFLOP = 718 GFLOP/s, **71.8%** of this CPU's "
+        "bf16 matmul peak (1,000 GFLOP/s, measured in the same run: `torch.mm`, 4096 x 4096, median of 5; "
+        "fp32: 187 GFLOP/s)."
+    ) in text
+    assert "| model | recipe | time to 66% test accuracy | time to 90% test accuracy | best accuracy |" in text
+    assert "| ours: fast network + STN | fast, 12-epoch schedule | 52 s | 431 s | 90.30% |" in text
+    assert "| course: wide + large localization + STN | course | not reached in 520 s | – | 60.10% |" in text
+    assert "Test accuracy on the 1,000 exact test images; training seconds exclude it." in text
+    assert "Time to 66%, ours / theirs: **below 0.10**." in text
+    without_headline = {**_cifar_bench_with_compute(), "headline": None}
+    assert (
+        "This CPU's matmul peak, measured in the same run (`torch.mm`, 4096 x 4096, median of 5): "
+        "bf16 1,000 GFLOP/s, fp32 187 GFLOP/s."
+    ) in project.render_bench({"cifar10": without_headline})
+
+
+def test_bench_layout_without_compute_renders_as_before():
+    old = _cifar_bench_with_compute()
+    for key in ("targets", "test_images", "headline", "matmul_peak"):
+        del old[key]
+    for t in old["throughput"].values():
+        for key in ("precision", "gflop_per_image", "gflop_per_s", "peak_share"):
+            t.pop(key, None)
+    for t in old["time_to_target"].values():
+        del t["seconds_to"]
+        t.pop("epochs", None)
+    text = project.render_bench({"cifar10": old})
+    assert "| CIFAR-10 model | batch | training images/s (median) |\n|---|---|---|\n" in text
+    assert "| ours: fast network + STN | 1024 | 1,010 |" in text
+    assert "Compute" not in text and "GFLOP" not in text and "exact test images" not in text
+    assert "| model | recipe | time to 66% test accuracy | best accuracy |\n|---|---|---|---|\n" in text
+    assert "| course: wide + large localization + STN | course | not reached in 520 s | 60.10% |" in text

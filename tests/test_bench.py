@@ -1,0 +1,69 @@
+"""The benchmark's compute accounting (stnlib.bench): FLOP counts by hand, achieved GFLOP/s, and the fast
+network's throughput timed through its own training loop (a couple of tiny steps)."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from stnlib import bench, fast_cifar
+from stnlib.data import load_dataset
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_linear_flops_by_hand(batch):
+    a, h, c = 5, 7, 3
+    # one layer on the images: forward 2ab and the weight's gradient 2ab per image (no gradient for the images)
+    assert bench.train_flops_per_image(nn.Linear(a, c, bias=False), (a,), batch=batch) == 4 * a * c
+    # a second layer also passes the gradient to its input: forward + grad input + grad weight = 3 x forward
+    two = nn.Sequential(nn.Linear(a, h, bias=False), nn.Linear(h, c, bias=False))
+    assert bench.train_flops_per_image(two, (a,), batch=batch) == 2 * (2 * a * h) + 3 * (2 * h * c)
+
+
+def test_conv_flops_by_hand():
+    n, c_in, c_mid, c_out, k, size = 2, 3, 4, 5, 3, 8
+    out1, out2 = size - k + 1, size - 2 * (k - 1)
+    forward1 = 2 * n * c_mid * out1 * out1 * c_in * k * k  # 2 N Cout Hout Wout Cin k k
+    forward2 = 2 * n * c_out * out2 * out2 * c_mid * k * k
+    conv = nn.Conv2d(c_in, c_mid, k, bias=False)
+    first = nn.Sequential(conv, nn.Flatten())
+    assert bench.train_flops_per_image(first, (c_in, size, size), batch=n) * n == 2 * forward1
+    stack = nn.Sequential(conv, nn.Conv2d(c_mid, c_out, k, bias=False), nn.Flatten())
+    assert bench.train_flops_per_image(stack, (c_in, size, size), batch=n) * n == 2 * forward1 + 3 * forward2
+
+
+def test_frozen_weights_get_no_weight_gradient_and_the_model_is_left_as_it_was():
+    a, c = 6, 4
+    frozen = nn.Linear(a, c, bias=False).requires_grad_(False)
+    model = nn.Sequential(frozen, nn.Linear(c, c, bias=False)).eval()
+    # the frozen first layer: forward only; the second sees no gradient-carrying input: forward + grad weight
+    assert bench.train_flops_per_image(model, (a,)) == 2 * a * c + 2 * (2 * c * c)
+    assert not model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_achieved_compute_arithmetic():
+    r = bench.achieved_compute(1000.0, 0.71e9, 1000.0)  # 1,000 img/s x 0.71 GFLOP = 710 GFLOP/s of 1,000
+    assert r == pytest.approx({"gflop_per_image": 0.71, "gflop_per_s": 710.0, "peak_share": 0.71})
+    assert bench.achieved_compute(500.0, 2e9, None)["peak_share"] is None
+
+
+def test_matmul_peak_is_a_positive_rate():
+    assert bench.matmul_peak(torch.float32, size=64, repeats=2) > 0
+
+
+def test_exact_test_images_keeps_only_exact_ones():
+    data = load_dataset("cifar10", profile="quick", data_dir=None).subset(8, 10)
+    mixed = dataclasses.replace(data, test_is_exact=torch.arange(10) < 4)
+    exact = bench.exact_test_images(mixed)
+    assert len(exact.test_labels) == 4 and bool(exact.test_is_exact.all()) and exact.info.n_test == 4
+    assert torch.equal(exact.test_images, data.test_images[:4])
+
+
+def test_fast_network_throughput_runs_through_train_fast():
+    data = load_dataset("cifar10", profile="quick", data_dir=None).subset(64, 8)
+    recipe = dataclasses.replace(bench.FAST_RECIPE, batch_size=16)
+    factories = {"fast, no STN": (lambda: fast_cifar.fast_stn_net(stn=False, widths=(8, 8, 8)), recipe)}
+    tp = bench.throughput(factories, data, rounds=1, fast_steps=2)
+    r = tp["fast, no STN"]
+    assert r["images_per_s"] > 0 and r["batch_size"] == 16 and r["steps"] == 2 and r["precision"] == "bf16"
