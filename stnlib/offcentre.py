@@ -1,9 +1,9 @@
 """Off-centre CIFAR-10: each photo rotated, scaled and placed at random on a larger canvas.
 
 The CIFAR-10 counterpart of distorted MNIST (:mod:`stnlib.data`), deterministic from a seed:
-
->>> data = load_offcentre_cifar(profile=profile)    # ImageData of (3, 64, 64) images
->>> data.test_params.tx[:3]                         # the photo centres' offsets (normalized units)
+``load_offcentre_cifar()`` gives an ``ImageData`` of ``(3, 64, 64)`` images whose
+``test_params`` hold what was done to each test photo (``tx``, ``ty``: the photo centres'
+offsets in normalized units).
 
 * The 32x32 photo (:data:`PHOTO_SIZE`), centred on an :data:`OFFCENTRE_CANVAS` = 64 pixel
   canvas, is rotated by ``U[-30, 30]`` degrees (counterclockwise on screen), scaled by

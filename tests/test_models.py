@@ -106,6 +106,7 @@ def test_bad_model_arguments_raise():
         ("affine", 1.0, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
         ("similarity", 1.0, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
         ("attention", 2.0, [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]),  # zoomed in 2x: reads the central half
+        ("shift", 2.0, [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]),
     ],
 )
 def test_untrained_transformer_applies_its_starting_theta(family, init_zoom, expected):
@@ -127,6 +128,13 @@ def test_families_can_only_produce_their_own_thetas():
         assert torch.allclose(parts["scale_x"].abs(), parts["scale_y"].abs(), atol=1e-4), family  # never stretches
         if family == "attention":
             assert torch.all((parts["rotation"].abs() < 1e-3) | ((parts["rotation"].abs() - 180).abs() < 1e-3))
+    shift = SpatialTransformer(loc, feats, family="shift", init_zoom=2.0)
+    torch.nn.init.normal_(shift.regressor.weight, std=1.0)
+    theta = shift.theta(x)
+    assert torch.equal(theta[:, :, :2].detach(), torch.tensor([[0.5, 0.0], [0.0, 0.5]]).expand(16, 2, 2))  # fixed zoom
+    assert theta[:, :, 2].std(0).min() > 0  # only the window's position depends on the image
+    theta[:, :, 2].sum().backward()
+    assert shift.regressor.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="unknown theta family 'shear'"):
         SpatialTransformer(loc, feats, family="shear")
     with pytest.raises(ValueError, match="init_zoom must be positive"):

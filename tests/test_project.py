@@ -234,3 +234,34 @@ def test_bench_layout_without_compute_renders_as_before():
     assert "Compute" not in text and "GFLOP" not in text and "exact test images" not in text
     assert "| model | recipe | time to 66% test accuracy | best accuracy |\n|---|---|---|---|\n" in text
     assert "| course: wide + large localization + STN | course | not reached in 520 s | 60.10% |" in text
+
+
+def _nb3_entry(keys: dict) -> dict:
+    metrics = [{"key": k, "label": k, "value": v, "unit": ""} for k, v in keys.items()]
+    return {
+        "03_stn_cifar10": {"profile": "full", "seconds": 10.0, "finished": "today", "data": "d", "metrics": metrics}
+    }
+
+
+def test_cifar_block_shows_off_centre_results_and_the_spread():
+    keys = {f"cifar_course{i}_acc": 50.0 + i for i in (1, 2, 3)} | {
+        f"cifar_course{i}_acc_exact": 51.0 for i in (1, 2, 3)
+    }
+    keys |= {"cifar_ours_stn_acc": 90.12, "cifar_ours_stn_acc_exact": 93.4, "cifar_ours_nostn_acc": 90.0,
+             "cifar_ours_nostn_acc_exact": 93.0, "cifar_budget_s": 150.0, "cifar_stn_train_s": 750.0,
+             "offcentre_stn_err": 20.0, "offcentre_cnn_err": 25.0, "offcentre_err_ratio": 0.8,
+             "offcentre_centre_err_px": 9.25, "cifar_stn_shift_spread_px": 0.04,
+             "offcentre_shift_spread_px": 7.5}  # fmt: skip
+    text = project.render_cifar(_nb3_entry(keys))
+    assert "| 150 s here: all 10,000 test images |" in text
+    assert "| ours + STN | 750 s here | 90.12% | 93.40% |" in text
+    assert "| with a transformer that moves a 32x32 window | 20.00% | 0.80x the errors; window centre 9.2 px" in text
+    assert "0.04 px on CIFAR-10" in text and "7.5 px off-centre" in text
+    assert "equal wall-clock budget" not in text  # that sentence belongs to the older layout only
+
+
+def test_cifar_block_of_the_older_layout_still_renders():
+    keys = {"cifar_ours_stn_acc": 82.0, "cifar_ours_stn_acc_exact": 88.0, "cifar_budget_s": 687.0}
+    text = project.render_cifar(_nb3_entry(keys))
+    assert "| ours + STN |  | 82.00% | 88.00% |" in text and "equal wall-clock budget" in text
+    assert "off-centre" not in text
