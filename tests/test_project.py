@@ -253,8 +253,9 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
              "offcentre_centre_err_px": 9.25, "cifar_stn_shift_spread_px": 0.04,
              "offcentre_shift_spread_px": 7.5}  # fmt: skip
     text = project.render_cifar(_nb3_entry(keys))
-    assert "| 150 s here: all 10,000 test images |" in text
-    assert "| ours + STN | 750 s here | 90.12% | 93.40% |" in text
+    assert "| course: tutorial net | 57% after 50 epochs | 150 s | 51.00% | 51.00% |" in text
+    assert "| ours + STN | | 750 s | 90.12% | 93.40% |" in text
+    assert "| ours, no STN (ablation) | | same schedule | 90.00% | 93.00% |" in text
     assert "| with a transformer that moves a 32x32 window | 20.00% | 0.80x the errors; window centre 9.2 px" in text
     assert "0.04 px on CIFAR-10" in text and "7.5 px off-centre" in text
     assert "equal wall-clock budget" not in text  # that sentence belongs to the older layout only
@@ -263,5 +264,5 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
 def test_cifar_block_of_the_older_layout_still_renders():
     keys = {"cifar_ours_stn_acc": 82.0, "cifar_ours_stn_acc_exact": 88.0, "cifar_budget_s": 687.0}
     text = project.render_cifar(_nb3_entry(keys))
-    assert "| ours + STN |  | 82.00% | 88.00% |" in text and "equal wall-clock budget" in text
+    assert "| ours + STN | |  | 82.00% | 88.00% |" in text and "equal wall-clock budget" in text
     assert "off-centre" not in text
