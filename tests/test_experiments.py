@@ -63,6 +63,12 @@ def test_quick_cifar_bench_adds_its_suite_and_migrates_the_old_layout(tmp_path):
     assert results["mnist"] == {"throughput": {"kept": 1}, "time_ratio": {"value": 0.5, "bound": "exact"}}
     cifar = results["cifar10"]
     assert set(cifar["throughput"]) == set(bench.cifar10_models())
-    assert set(cifar["stn_overhead"]) == {"ours"} | {f"course: {c.name}" for c in experiments.COURSE_MODELS}
-    assert set(cifar["time_to_target"]) == {"ours + STN", "course: wide + large localization + STN"}
+    ours = {"ours: fast network", "quarter ResNet-9"}
+    assert set(cifar["stn_overhead"]) == ours | {f"course: {c.name}" for c in experiments.COURSE_MODELS}
+    assert set(cifar["time_to_target"]) == {bench.CIFAR_OURS, bench.CIFAR_COURSE}
+    assert set(cifar["time_to_target"][bench.CIFAR_OURS]["seconds_to"]) == {"66", "90"}  # one run, both targets
+    peaks = cifar["matmul_peak"]["gflop_per_s"]
+    assert peaks["bf16"] > 0 and peaks["fp32"] > 0
+    fast = cifar["throughput"][bench.CIFAR_OURS]
+    assert fast["gflop_per_s"] == pytest.approx(fast["images_per_s"] * fast["gflop_per_image"])
     assert (out / "figures" / "bench_cifar10.png").read_bytes()[:4] == b"\x89PNG"
