@@ -73,8 +73,10 @@ PARAM_NAMES: tuple[str, ...] = ("rotation", "scale_x", "scale_y", "shear", "tx",
 Number = float | int
 ParamLike = Number | Tensor | Sequence[Number]
 
-#: Smallest |det| :func:`invert` accepts; a theta this close to singular collapses the image.
-SINGULAR_TOL = 1e-8
+#: Smallest relative ``|det| / (|column 1| * |column 2|)`` :func:`invert` accepts (1 for a rotation
+#: or any zoom, 0 for a matrix that squashes the plane onto a line). Relative, so a well-conditioned
+#: 1e4 zoom (``|det|`` 1e-8) is invertible while a nearly parallel pair of columns is not.
+SINGULAR_TOL = 1e-6
 
 
 # --------------------------------------------------------------------- checks
@@ -228,15 +230,20 @@ def compose(first: Tensor, then: Tensor) -> Tensor:
 def invert(theta: Tensor) -> Tensor:
     """Inverse theta ``(B, 2, 3)``: ``compose(theta, invert(theta))`` is the identity.
 
-    Raises ``ValueError`` if some matrix is (numerically) singular.
+    Raises ``ValueError`` if some matrix is (numerically) singular: ``|det|`` below
+    :data:`SINGULAR_TOL` times the product of its column lengths (a test of shape, not of size).
     """
     check_theta(theta)
     linear, shift = theta[:, :, :2], theta[:, :, 2:]
     det = torch.linalg.det(linear)
-    bad = det.abs() < SINGULAR_TOL
+    size = linear.norm(dim=1).prod(dim=-1)  # |column 1| * |column 2| >= |det| (Hadamard)
+    bad = (det.abs() <= SINGULAR_TOL * size) | (size == 0)
     if bad.any():
         idx = bad.nonzero().flatten().tolist()
-        raise ValueError(f"theta is singular (|det| < {SINGULAR_TOL}) at batch index {idx}; it has no inverse")
+        raise ValueError(
+            f"theta is singular (|det| <= {SINGULAR_TOL:g} x the product of its column lengths) at batch index "
+            f"{idx}; it has no inverse"
+        )
     inv_linear = torch.linalg.inv(linear)
     return torch.cat([inv_linear, -inv_linear @ shift], dim=-1)
 
@@ -339,6 +346,8 @@ def warp(
         check_images(images)
         check_theta(theta)
         _check_same_batch(theta, images, "images")
+        if fill is not None and not bool(torch.isfinite(torch.as_tensor(fill, dtype=torch.float64)).all()):
+            raise ValueError(f"fill must be finite (a NaN or inf fill spreads over the whole output), got {fill!r}")
     b, c, h, w = images.shape
     out_h, out_w = out_size if out_size is not None else (h, w)
     grid = F.affine_grid(theta.to(images.dtype), [b, c, out_h, out_w], align_corners=align_corners)

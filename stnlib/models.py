@@ -120,6 +120,8 @@ class SpatialTransformer(nn.Module):
         self.out_size = out_size
         self.align_corners = align_corners
         fill_t = torch.as_tensor(0.0 if fill is None else fill, dtype=torch.float32).reshape(-1)
+        if not bool(torch.isfinite(fill_t).all()):
+            raise ValueError(f"fill must be finite, got {fill!r}")
         self.register_buffer("fill", fill_t, persistent=False)
         self.has_fill = fill is not None  # decided once: checking the buffer per batch would sync a GPU
         self.last_theta: Tensor | None = None

@@ -755,3 +755,26 @@ def test_outside_share_hand_computed():
     thetas = torch.cat([affine.identity(), affine.build_theta(scale_x=0.5, scale_y=0.5), affine.build_theta(tx=2.5)])
     share = affine.outside_share(thetas, (20, 20))
     assert share.tolist() == pytest.approx([0.0, 0.75, 1.0])
+
+
+def test_a_well_conditioned_large_zoom_is_invertible():
+    # regression: the singularity test was an absolute |det| < 1e-8, which refused a 1e4 zoom (det 1e-8)
+    theta = torch.tensor([[[1e-4, 0.0, 0.3], [0.0, 1e-4, -0.2]]])
+    inv = invert(theta)
+    assert torch.allclose(compose(theta, inv), identity(1), atol=1e-5)
+    nearly_parallel = torch.tensor([[[1.0, 1.0, 0.0], [1.0, 1.0 + 1e-8, 0.0]]])
+    with pytest.raises(ValueError, match="singular"):
+        invert(nearly_parallel)
+    with pytest.raises(ValueError, match="singular"):
+        invert(torch.zeros(1, 2, 3))
+
+
+@pytest.mark.parametrize("fill", [float("nan"), float("inf"), (0.0, float("nan"), 0.0)])
+def test_a_non_finite_fill_is_a_clear_error(fill):
+    # regression: fill=nan turned the whole output into NaN (images - fill, then + fill)
+    with pytest.raises(ValueError, match="fill must be finite"):
+        warp(torch.rand(1, 3, 8, 8), identity(1), fill=fill)
+    from stnlib.models import SpatialTransformer
+
+    with pytest.raises(ValueError, match="fill must be finite"):
+        SpatialTransformer(torch.nn.Flatten(), 3 * 8 * 8, fill=fill)
