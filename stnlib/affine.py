@@ -89,6 +89,8 @@ def check_theta(theta: object, *, name: str = "theta") -> Tensor:
         raise ValueError(f"{name} must have shape (B, 2, 3), got {tuple(theta.shape)}{hint}")
     if not theta.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {theta.dtype}")
+    if theta.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(theta.shape)}): need at least one matrix")
     if not torch.isfinite(theta).all():
         raise ValueError(f"{name} must be finite, got NaN or inf in {theta.detach().cpu().tolist()}")
     return theta
@@ -105,9 +107,19 @@ def check_images(images: object, *, name: str = "images") -> Tensor:
         raise ValueError(
             f"{name} must be a floating-point tensor, got dtype {images.dtype} (convert with .float() / 255)"
         )
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(images.shape)}): need at least one image")
     if not torch.isfinite(images).all():
         raise ValueError(f"{name} must be finite, got NaN or inf")
     return images
+
+
+def _check_linalg_dtype(theta: Tensor, name: str = "theta") -> None:
+    if theta.dtype not in (torch.float32, torch.float64):
+        raise ValueError(
+            f"{name} must be float32 or float64 for matrix inversion, got {theta.dtype} "
+            "(torch.linalg has no half-precision kernels): convert with .float()"
+        )
 
 
 def _check_same_batch(theta: Tensor, other: Tensor, other_name: str) -> None:
@@ -172,6 +184,8 @@ def build_theta(
     Example: ``build_theta(tx=0.2)`` is ``[[1, 0, -0.2], [0, 1, 0]]``: to move the
     content right, every output pixel must look 0.2 to the left.
     """
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"build_theta needs dtype float32 or float64, got {dtype} (torch.linalg has no half kernels)")
     p = _as_batch(
         dict(rotation=rotation, scale_x=scale_x, scale_y=scale_y, shear=shear, tx=tx, ty=ty), batch_size, dtype, device
     )
@@ -222,6 +236,8 @@ def compose(first: Tensor, then: Tensor) -> Tensor:
     """
     check_theta(first, name="first")
     check_theta(then, name="then")
+    if first.dtype != then.dtype:
+        raise ValueError(f"first is {first.dtype} but then is {then.dtype}: convert one, e.g. then.to(first.dtype)")
     if first.shape[0] != then.shape[0] and 1 not in (first.shape[0], then.shape[0]):
         raise ValueError(f"batch size mismatch: first has {first.shape[0]} matrices, then has {then.shape[0]}")
     return (to_3x3(first) @ to_3x3(then))[:, :2, :]
@@ -234,6 +250,7 @@ def invert(theta: Tensor) -> Tensor:
     :data:`SINGULAR_TOL` times the product of its column lengths (a test of shape, not of size).
     """
     check_theta(theta)
+    _check_linalg_dtype(theta)
     linear, shift = theta[:, :, :2], theta[:, :, 2:]
     det = torch.linalg.det(linear)
     size = linear.norm(dim=1).prod(dim=-1)  # |column 1| * |column 2| >= |det| (Hadamard)
@@ -348,6 +365,9 @@ def warp(
         _check_same_batch(theta, images, "images")
         if fill is not None and not bool(torch.isfinite(torch.as_tensor(fill, dtype=torch.float64)).all()):
             raise ValueError(f"fill must be finite (a NaN or inf fill spreads over the whole output), got {fill!r}")
+    pair = isinstance(out_size, (tuple, list)) and len(out_size) == 2
+    if out_size is not None and not (pair and all(isinstance(v, int) and v > 0 for v in out_size)):
+        raise ValueError(f"out_size must be a pair of positive ints (H, W), got {out_size!r}")
     b, c, h, w = images.shape
     out_h, out_w = out_size if out_size is not None else (h, w)
     grid = F.affine_grid(theta.to(images.dtype), [b, c, out_h, out_w], align_corners=align_corners)

@@ -128,6 +128,11 @@ class SpatialTransformer(nn.Module):
 
     def theta(self, x: Tensor) -> Tensor:
         """The thetas ``(B, 2, 3)`` this transformer would apply to ``x``."""
+        if x.dim() != 4 or not x.is_floating_point():  # shape and dtype only: no device sync
+            hint = " (add a batch axis: x.unsqueeze(0))" if x.dim() == 3 else ""
+            hint += " (convert uint8 images with .float() / 255, then normalize)" if not x.is_floating_point() else ""
+            got = f"{x.dtype} {tuple(x.shape)}"
+            raise ValueError(f"a SpatialTransformer needs float images (B, C, H, W), got {got}{hint}")
         p = self.regressor(self.localization(x))
         if self.family == "affine":
             return p.view(-1, 2, 3)

@@ -778,3 +778,28 @@ def test_a_non_finite_fill_is_a_clear_error(fill):
 
     with pytest.raises(ValueError, match="fill must be finite"):
         SpatialTransformer(torch.nn.Flatten(), 3 * 8 * 8, fill=fill)
+
+
+def test_clear_errors_where_torch_gave_raw_ones():
+    # regressions (issue 10, defect 6): each of these raised a raw torch error or silently misbehaved
+    t32, t64 = identity(1), identity(1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="first is torch.float32 but then is torch.float64"):
+        compose(t32, t64)
+    for half in (torch.float16, torch.bfloat16):
+        with pytest.raises(ValueError, match="float32 or float64"):
+            invert(t32.to(half))
+        with pytest.raises(ValueError, match="float32 or float64"):
+            decompose(t32.to(half))
+        with pytest.raises(ValueError, match="float32 or float64"):
+            build_theta(rotation=10.0, dtype=half)
+    with pytest.raises(ValueError, match="out_size must be a pair"):
+        warp(torch.rand(1, 1, 8, 8), t32, out_size=5)
+    with pytest.raises(ValueError, match="empty batch"):
+        warp(torch.rand(0, 1, 8, 8), identity(0))
+    from stnlib.models import mnist_stn_net
+
+    net = mnist_stn_net()
+    with pytest.raises(ValueError, match="add a batch axis"):
+        net.stn(torch.rand(1, 28, 28))
+    with pytest.raises(ValueError, match="convert uint8"):
+        net.stn(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
