@@ -185,8 +185,8 @@ class FastRecipe:
         return (
             f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
             f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
-            f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead"
-            f"{stn}, {self.precision}"
+            f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip"
+            f"{', lookahead' if self.lookahead else ''}{stn}, {self.precision}"
         )
 
 
