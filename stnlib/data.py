@@ -424,6 +424,8 @@ def _assemble(
 ) -> ImageData:
     spec = _SPEC[name]
     x_train = _as_images(name, arrays["x_train"], f"x_train in {what}")
+    if len(x_train) == 0:
+        raise ValueError(f"x_train in {what} holds no images: nothing to train on (is the file complete?)")
     x_test = _as_images(name, arrays["x_test"], f"x_test in {what}")
     y_train = _as_labels(arrays["y_train"], len(x_train), f"y_train in {what}")
     y_test = _as_labels(arrays["y_test"], len(x_test), f"y_test in {what}")

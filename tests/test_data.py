@@ -197,6 +197,15 @@ def test_npz_missing_keys_names_them(tmp_path):
         D.load_dataset("mnist", data_dir=tmp_path)
 
 
+def test_npz_without_training_images_is_a_clear_error(tmp_path):
+    # regression (issue 10, defect 6): zero training images used to load, then fail later with a raw torch error
+    arrays = _fake_arrays("mnist")
+    arrays["x_train"], arrays["y_train"] = arrays["x_train"][:0], arrays["y_train"][:0]
+    _write_npz(tmp_path, "mnist", **arrays)
+    with pytest.raises(ValueError, match="x_train in .*mnist.npz holds no images"):
+        D.load_dataset("mnist", data_dir=tmp_path)
+
+
 @pytest.mark.parametrize("bad", [10, -1])
 def test_labels_out_of_range_raise(tmp_path, bad):
     arrays = _fake_arrays("mnist")
