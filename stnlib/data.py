@@ -95,6 +95,7 @@ __all__ = [
     "ImageData",
     "black_value",
     "distort_mnist",
+    "distorted_set",
     "load_dataset",
     "load_distorted_mnist",
     "make_loader",
@@ -772,19 +773,43 @@ def load_distorted_mnist(
     if kind not in DISTORTIONS:
         raise ValueError(f"unknown distortion {kind!r}; expected one of {', '.join(DISTORTIONS)}")
     base = load_dataset("mnist", profile=profile, data_dir=data_dir, download=download)
-    n_train, n_test = _limit(limit_train, len(base.train_labels)), _limit(limit_test, len(base.test_labels))
-    train = distort_mnist(base.train_images[:n_train], kind, seed=seed, clutter_source=base.train_images)
-    test_seed = seed + TEST_SEED_OFFSET
-    test = distort_mnist(base.test_images[:n_test], kind, seed=test_seed, clutter_source=base.test_images)
     if kind == "rts":
         how = f"rotated ±{RTS_ROTATION:g}°, scaled {RTS_SCALE[0]:g}-{RTS_SCALE[1]:g}, shifted"
         how += f" on a {RTS_CANVAS}x{RTS_CANVAS} canvas"
     else:
         how = f"digit on a {CLUTTER_CANVAS}x{CLUTTER_CANVAS} canvas"
         how += f" with {CLUTTER_PIECES} clutter pieces of {CLUTTER_SIZE}x{CLUTTER_SIZE}"
+
+    def distort(images: Tensor, seed: int, source: Tensor) -> Distorted:
+        return distort_mnist(images, kind, seed=seed, clutter_source=source)
+
+    return distorted_set(base, distort, name=f"mnist-{kind}", how=how, seed=seed, limits=(limit_train, limit_test))
+
+
+def distorted_set(
+    base: ImageData,
+    distort: Callable[[Tensor, int, Tensor], Distorted],
+    *,
+    name: str,
+    how: str,
+    seed: int,
+    limits: tuple[int | None, int | None] = (None, None),
+) -> ImageData:
+    """``base`` with both splits distorted on the fly by ``distort(images, seed, source) -> Distorted``.
+
+    The train set uses ``seed``, the test set ``seed + TEST_SEED_OFFSET``; ``source`` is the
+    split's full image set (clutter, backgrounds), and ``limits`` (train, test) take prefixes,
+    so a limited test set is the start of the full one. The result is named ``name``, keeps
+    ``base``'s mean/std, notes ``how`` and the seeds, and holds the test set's distortion in
+    ``test_params``.
+    """
+    n_train, n_test = _limit(limits[0], len(base.train_labels)), _limit(limits[1], len(base.test_labels))
+    train = distort(base.train_images[:n_train], seed, base.train_images)
+    test_seed = seed + TEST_SEED_OFFSET
+    test = distort(base.test_images[:n_test], test_seed, base.test_images)
     note = f"{how} (train seed {seed}, test seed {test_seed})"
     if base.info.note:
         note = f"{note}; {base.info.note}"
     data = base.subset(n_train, n_test)
-    info = dataclasses.replace(data.info, dataset=f"mnist-{kind}", note=note)
+    info = dataclasses.replace(data.info, dataset=name, note=note)
     return dataclasses.replace(data, train_images=train.images, test_images=test.images, info=info, test_params=test)

@@ -26,7 +26,6 @@ offsets in normalized units).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import torch
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .affine import build_theta, pixels_to_normalized, warp
-from .data import TEST_SEED_OFFSET, Distorted, ImageData, _limit, _randint, _uniform, load_dataset
+from .data import Distorted, ImageData, _randint, _uniform, distorted_set, load_dataset
 from .profiles import Profile
 
 __all__ = [
@@ -140,16 +139,11 @@ def load_offcentre_cifar(
     CIFAR-10's mean/std and ``test_is_exact``.
     """
     base = load_dataset("cifar10", profile=profile, data_dir=data_dir, download=download)
-    n_train, n_test = _limit(limit_train, len(base.train_labels)), _limit(limit_test, len(base.test_labels))
-    train = distort_cifar(base.train_images[:n_train], seed=seed, background_source=base.train_images)
-    test_seed = seed + TEST_SEED_OFFSET
-    test = distort_cifar(base.test_images[:n_test], seed=test_seed, background_source=base.test_images)
     low, high = OFFCENTRE_SCALE
     how = f"photo scaled {low:g}-{high:g}, rotated ±{OFFCENTRE_ROTATION:g}°, placed at random"
     how += f" on a {OFFCENTRE_CANVAS}x{OFFCENTRE_CANVAS} canvas over a blurred other photo"
-    note = f"{how} (train seed {seed}, test seed {test_seed})"
-    if base.info.note:
-        note = f"{note}; {base.info.note}"
-    data = base.subset(n_train, n_test)
-    info = dataclasses.replace(data.info, dataset="cifar10-offcentre", note=note)
-    return dataclasses.replace(data, train_images=train.images, test_images=test.images, info=info, test_params=test)
+
+    def distort(images: Tensor, seed: int, source: Tensor) -> Distorted:
+        return distort_cifar(images, seed=seed, background_source=source)
+
+    return distorted_set(base, distort, name="cifar10-offcentre", how=how, seed=seed, limits=(limit_train, limit_test))
