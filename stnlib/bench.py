@@ -322,18 +322,6 @@ def time_to_accuracy_fast(
     return {**_outcome(history, recipe, targets, None), "epochs": epochs}
 
 
-def exact_test_images(data: ImageData) -> ImageData:
-    """``data`` with only its exact test images (all of them when every one is exact)."""
-    keep = data.test_is_exact
-    if bool(keep.all()):
-        return data
-    info = dataclasses.replace(data.info, n_test=int(keep.sum()), n_test_exact=int(keep.sum()), exact=True)
-    return dataclasses.replace(
-        data, test_images=data.test_images[keep], test_labels=data.test_labels[keep], test_is_exact=keep[keep],
-        test_params=None, info=info,
-    )  # fmt: skip
-
-
 def _figure(result: dict, title: str, ylim_low: float) -> bytes:
     tp = result["throughput"]
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 0.9 + 0.42 * len(tp)))
@@ -426,7 +414,7 @@ def run_cifar10(quick: bool, budget: float) -> dict:
         data = data.subset(1000, 300)
     recipe = dataclasses.replace(FAST_RECIPE, batch_size=128) if quick else FAST_RECIPE  # quick: 7 steps/epoch
     factories = cifar10_models(recipe)
-    exact = exact_test_images(data)  # every time to target is measured on the exact test images
+    exact = fast_cifar.exact_test_images(data)  # every time to target is measured on the exact test images
     ours_every = 1 if quick else 10
     course_every = ours_every * recipe.batch_size // factories[CIFAR_COURSE][1].batch_size  # same images apart
 

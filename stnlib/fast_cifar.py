@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data import ImageData
+from .data import ArrayDataset, ImageData
 from .models import SpatialTransformer, STNClassifier, bn_localization
 from .train import EpochStats, EvalMode, EvalPoint, History, autocast, pick_device
 
@@ -46,6 +46,7 @@ __all__ = [
     "FAST",
     "FastRecipe",
     "fast_backbone",
+    "exact_test_images",
     "fast_stn_net",
     "init_whitening",
     "predict_tta",
@@ -275,8 +276,8 @@ def train_fast(
     device = pick_device()
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
-    x = ((data.train_images.float() / 255 - _stat(data.mean)) / _stat(data.std)).to(device)
-    y = data.train_labels.to(device)
+    x, y = ArrayDataset(data.train_images, data.train_labels, mean=data.mean, std=data.std)[:]
+    x, y = x.to(device), y.to(device)
     init_whitening(model.classifier[0], x[:5000])
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -364,10 +365,6 @@ def _seconds_since(t0: float, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def _stat(values: Sequence[float]) -> Tensor:
-    return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
-
-
 @torch.no_grad()
 def _lookahead(model: nn.Module, slow: dict[str, Tensor], decay: float) -> None:
     for k, v in model.state_dict().items():
@@ -376,18 +373,15 @@ def _lookahead(model: nn.Module, slow: dict[str, Tensor], decay: float) -> None:
             v.copy_(slow[k])
 
 
-def _normalized(data: ImageData, images: Tensor) -> Tensor:
-    return (images.float() / 255 - _stat(data.mean)) / _stat(data.std)
-
-
 @torch.inference_mode()
 def predict_tta(model: nn.Module, data: ImageData, *, tta: bool = True, batch_size: int = 1000) -> Tensor:
     """Logits ``(N_test, classes)`` on ``data``'s test set, in fp32; ``tta``: averaged over six views."""
     device = next(model.parameters(), torch.empty(0)).device
+    test = ArrayDataset(data.test_images, data.test_labels, mean=data.mean, std=data.std)
     outs = []
     with EvalMode(model):
-        for i in range(0, len(data.test_labels), batch_size):
-            x = _normalized(data, data.test_images[i : i + batch_size]).to(device)
+        for i in range(0, len(test), batch_size):
+            x = test[i : i + batch_size][0].to(device)
             if not tta:
                 outs.append(model(x).float().cpu())
                 continue
@@ -399,11 +393,19 @@ def predict_tta(model: nn.Module, data: ImageData, *, tta: bool = True, batch_si
     return torch.cat(outs)
 
 
-def _accuracy(model: nn.Module, data: ImageData, *, exact: bool, tta: bool) -> float:
-    keep = data.test_is_exact if exact and not bool(data.test_is_exact.all()) else None
-    sub = data if keep is None else dataclasses.replace(
-        data, test_images=data.test_images[keep], test_labels=data.test_labels[keep],
-        test_is_exact=data.test_is_exact[keep], test_params=None,
+def exact_test_images(data: ImageData) -> ImageData:
+    """``data`` with only its exact test images (all of them when every one is exact)."""
+    keep = data.test_is_exact
+    if bool(keep.all()):
+        return data
+    info = dataclasses.replace(data.info, n_test=int(keep.sum()), n_test_exact=int(keep.sum()), exact=True)
+    return dataclasses.replace(
+        data, test_images=data.test_images[keep], test_labels=data.test_labels[keep], test_is_exact=keep[keep],
+        test_params=None, info=info,
     )  # fmt: skip
+
+
+def _accuracy(model: nn.Module, data: ImageData, *, exact: bool, tta: bool) -> float:
+    sub = exact_test_images(data) if exact else data
     pred = predict_tta(model, sub, tta=tta).argmax(1)
     return 100.0 * float((pred == sub.test_labels).float().mean())

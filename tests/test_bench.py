@@ -55,7 +55,7 @@ def test_matmul_peak_is_a_positive_rate():
 def test_exact_test_images_keeps_only_exact_ones():
     data = load_dataset("cifar10", profile="quick", data_dir=None).subset(8, 10)
     mixed = dataclasses.replace(data, test_is_exact=torch.arange(10) < 4)
-    exact = bench.exact_test_images(mixed)
+    exact = fast_cifar.exact_test_images(mixed)
     assert len(exact.test_labels) == 4 and bool(exact.test_is_exact.all()) and exact.info.n_test == 4
     assert torch.equal(exact.test_images, data.test_images[:4])
 

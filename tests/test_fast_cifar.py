@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from stnlib import experiments, fast_cifar, train
-from stnlib.data import load_dataset
+from stnlib.data import ArrayDataset, load_dataset
 from stnlib.models import cifar_stn_net
 
 
@@ -107,7 +107,7 @@ def test_predict_tta_averages_six_views():
             return torch.nn.functional.pad(x[:, :, :3, :5].mean((2, 3)), (0, 7))
 
     data = load_dataset("cifar10", profile="quick", data_dir=None).subset(8, 4)
-    x = fast_cifar._normalized(data, data.test_images)
+    x = ArrayDataset(data.test_images, data.test_labels, mean=data.mean, std=data.std)[:][0]
     model = Mean()
     p = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
     views = [x, x.flip(-1), p[..., :32, :32], p[..., :32, :32].flip(-1), p[..., 2:, 2:], p[..., 2:, 2:].flip(-1)]
