@@ -53,11 +53,14 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from . import experiments, fast_cifar, models  # noqa: E402
 from .data import ArrayDataset, ImageData, black_value, load_dataset  # noqa: E402
+from .env import (
+    reports_dir,  # noqa: E402
+    seed_everything,
+)
 from .fast_cifar import FastRecipe  # noqa: E402
 from .io import atomic_write_bytes, atomic_write_json  # noqa: E402
-from .paths import reports_dir  # noqa: E402
 from .project import BENCH_TITLES, upgrade_bench_layout  # noqa: E402
-from .runs import load_metrics, seed_everything  # noqa: E402
+from .runs import load_metrics  # noqa: E402
 from .train import History, autocast, make_optimizer  # noqa: E402
 
 __all__ = [

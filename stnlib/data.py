@@ -66,8 +66,8 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from .affine import build_theta, pixels_to_normalized, warp
-from .paths import REPO_ROOT
-from .profiles import PROFILES, Profile
+from .env import DATA_ENV, PROFILES, REPO_ROOT, Profile
+from .env import data_dir as env_data_dir
 from .samples import load_samples
 
 __all__ = [
@@ -78,7 +78,6 @@ __all__ = [
     "CLUTTER_PIECES",
     "CLUTTER_SIZE",
     "DATASETS",
-    "DATA_ENV_VAR",
     "DIGIT_SIZE",
     "DISTORTIONS",
     "MNIST_CLASSES",
@@ -102,7 +101,6 @@ __all__ = [
 ]
 
 DATASETS: tuple[str, ...] = ("mnist", "cifar10")
-DATA_ENV_VAR = "STNLIB_DATA"
 
 MNIST_MEAN: tuple[float, ...] = (0.1307,)
 MNIST_STD: tuple[float, ...] = (0.3081,)
@@ -515,7 +513,7 @@ def _unavailable_message(name: str, root: Path, download: bool, error: str) -> s
     return (
         f"{title} is not available: no data folder was given and torchvision could not {tried} {root}.\n"
         "Provide the real data in one of these ways:\n"
-        f"  1. pass data_dir=... or set ${DATA_ENV_VAR} to a folder holding {name}.npz (Keras layout: "
+        f"  1. pass data_dir=... or set ${DATA_ENV} to a folder holding {name}.npz (Keras layout: "
         f"{', '.join(_NPZ_KEYS)}, uint8) or torchvision's layout ({_TV_LAYOUT[name]});\n"
         f"  2. let torchvision download it into {root} (download=True; needs internet). The attempt failed with:\n"
         f"       {error.strip().replace(chr(10), chr(10) + '       ')}\n"
@@ -550,11 +548,11 @@ def load_dataset(
     """
     name = _check_name(name)
     profile_name = _profile_name(profile)
-    env = os.environ.get(DATA_ENV_VAR, "").strip()
+    env = str(env_data_dir() or "")
     if data_dir is not None:
         data = _from_folder(name, Path(data_dir).expanduser(), "data_dir")
     elif env:
-        data = _from_folder(name, Path(env).expanduser(), f"${DATA_ENV_VAR}")
+        data = _from_folder(name, Path(env).expanduser(), f"${DATA_ENV}")
     else:
         root = REPO_ROOT / "data"
         try:

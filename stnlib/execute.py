@@ -17,8 +17,7 @@ from pathlib import Path
 
 import papermill as pm
 
-from .paths import reports_dir
-from .profiles import PROFILES
+from .env import PROFILES, reports_dir
 
 __all__ = ["execute_notebook", "main"]
 

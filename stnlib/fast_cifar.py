@@ -39,8 +39,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data import ArrayDataset, ImageData
+from .env import pick_device
 from .models import SpatialTransformer, STNClassifier, bn_localization
-from .train import EpochStats, EvalMode, EvalPoint, History, autocast, pick_device
+from .train import EpochStats, EvalMode, EvalPoint, History, autocast
 
 __all__ = [
     "FAST",

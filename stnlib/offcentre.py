@@ -34,7 +34,7 @@ from torch import Tensor
 
 from .affine import build_theta, pixels_to_normalized, warp
 from .data import Distorted, ImageData, _randint, _uniform, distorted_set, load_dataset
-from .profiles import Profile
+from .env import Profile
 
 __all__ = [
     "OFFCENTRE_CANVAS",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from .env import REPO_ROOT
 from .io import atomic_write_text
-from .paths import REPO_ROOT
 from .runs import Metric, load_metrics
 
 __all__ = ["BENCH_TITLES", "BRANCH", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "main", "render_readme"]

@@ -11,28 +11,18 @@ from __future__ import annotations
 
 import json
 import platform
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from .env import Profile, reports_dir, resolve_profile, seed_everything
 from .io import atomic_write_json
-from .paths import reports_dir
-from .profiles import Profile, resolve_profile
 
-__all__ = ["Metric", "NotebookRun", "load_metrics", "seed_everything", "start_run"]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+__all__ = ["Metric", "NotebookRun", "load_metrics", "start_run"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .paths import SAMPLES
+from .env import SAMPLES
 
 __all__ = ["DATASETS", "SampleSet", "load_samples", "sample_image"]
 

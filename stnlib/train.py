@@ -19,14 +19,13 @@ Progress output: one concise line per epoch is printed (``progress=True``), whic
 the same in Jupyter, in a terminal and in papermill reports. A live ``tqdm`` bar over the
 batches of the current epoch (``leave=False``: it disappears when the epoch ends) is
 shown only where something renders it live: a terminal, or a notebook front end that
-renders widgets (see :func:`stnlib.widgets.widgets_rendered`). Headless runs (papermill,
+renders widgets (see :func:`stnlib.env.widgets_rendered`). Headless runs (papermill,
 CI, pytest) get the epoch lines only, never frozen bars.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,10 +39,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
-from .runs import seed_everything
+from .env import pick_device, seed_everything
 
 __all__ = [
-    "DEVICE_ENV",
     "OPTIMIZERS",
     "PRECISIONS",
     "SCHEDULERS",
@@ -58,12 +56,9 @@ __all__ = [
     "fit",
     "make_optimizer",
     "make_scheduler",
-    "pick_device",
     "autocast",
 ]
 
-#: Environment variable that chooses the device when :func:`pick_device` gets no preference.
-DEVICE_ENV = "STNLIB_DEVICE"
 #: Optimizer names :func:`fit` understands.
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 #: Scheduler names :func:`fit` understands (all stepped once per optimizer step).
@@ -74,44 +69,6 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 OptimizerSpec = str | Optimizer | Callable[[list[nn.Parameter]], Optimizer]
 SchedulerSpec = str | LRScheduler | Callable[[Optimizer], LRScheduler] | None
-
-
-# -------------------------------------------------------------------- devices
-def _device_available(kind: str) -> bool:
-    if kind == "cuda":
-        return torch.cuda.is_available()
-    if kind == "mps":
-        return torch.backends.mps.is_available()
-    return kind == "cpu"
-
-
-def pick_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: CUDA if available, else Apple MPS, else CPU.
-
-    ``prefer`` (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"`` or ``"auto"``) forces one;
-    with ``prefer=None``, ``$STNLIB_DEVICE`` may force one. Raises ``ValueError`` if the
-    requested device is unknown or not available on this machine.
-    """
-    source = "prefer"
-    if prefer is None:
-        env = os.environ.get(DEVICE_ENV, "").strip().lower()
-        if env:
-            prefer, source = env, f"${DEVICE_ENV}"
-    if prefer is None or prefer.strip().lower() == "auto":
-        return torch.device(next(k for k in ("cuda", "mps", "cpu") if _device_available(k)))
-    options = "'cuda', 'cuda:N', 'mps', 'cpu' or 'auto'"
-    try:
-        device = torch.device(prefer.strip().lower())
-    except RuntimeError as e:
-        raise ValueError(f"{source}={prefer!r} is not a device name; use {options}") from e
-    if device.type not in ("cuda", "mps", "cpu"):
-        raise ValueError(f"{source}={prefer!r} is not supported; use {options}")
-    if not _device_available(device.type):
-        have = ", ".join(k for k in ("cuda", "mps", "cpu") if _device_available(k))
-        raise ValueError(f"{source}={prefer!r} asks for {device.type}, which is not available here (available: {have})")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"{source}={prefer!r}: only {torch.cuda.device_count()} CUDA device(s) on this machine")
-    return device
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -509,7 +466,7 @@ def _live_bars() -> bool:
     except ImportError:  # pragma: no cover
         ip = None
     if ip is not None and hasattr(ip, "kernel"):
-        from .widgets import widgets_rendered
+        from .env import widgets_rendered
 
         try:
             return widgets_rendered()
@@ -556,7 +513,7 @@ def fit(
       ``Optimizer`` instance if you need it afterwards (checkpoints).
     * ``precision``: ``"fp32"`` or ``"bf16"`` (autocast, see :func:`autocast`); ``channels_last``: NHWC
       memory layout for model and batches (faster convolutions on CPU). Both also apply to evaluation.
-    * ``seed``: :func:`stnlib.runs.seed_everything` before anything random (shuffling, dropout).
+    * ``seed``: :func:`stnlib.env.seed_everything` before anything random (shuffling, dropout).
     * ``device``: default :func:`pick_device`; the model is moved there.
     * After each epoch the model is evaluated on ``test_loader``; with ``eval_every_steps=k`` also every
       ``k`` steps (all evaluations land in ``History.evals`` for :meth:`History.time_to`).

@@ -18,8 +18,6 @@ kernel started by Jupyter Server (``$JPY_SESSION_NAME``), VS Code or Colab.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from collections.abc import Callable
 
@@ -29,6 +27,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from . import affine, viz
+from .env import widgets_rendered
 from .samples import load_samples
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "place_on_canvas",
     "preset_gallery",
     "sample_choices",
-    "widgets_rendered",
 ]
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
@@ -65,30 +63,6 @@ PARAM_RANGES: dict[str, tuple[float, float, float]] = {
     "ty": (-1.5, 1.5, 0.01),
 }
 RAW_RANGE = (-3.0, 3.0, 0.01)
-WIDGETS_ENV = "STNLIB_WIDGETS"
-
-
-def widgets_rendered() -> bool:
-    """Whether a front end will render ipywidgets in this kernel (see module docstring)."""
-    mode = os.environ.get(WIDGETS_ENV, "auto").strip().lower() or "auto"
-    if mode in ("static", "0", "off", "false"):
-        return False
-    if mode in ("interactive", "1", "on", "true"):
-        return True
-    if mode != "auto":
-        raise ValueError(f"${WIDGETS_ENV} must be 'interactive', 'static' or 'auto', got {mode!r}")
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython always comes with ipywidgets
-        return False
-    ip = get_ipython()
-    if ip is None or not hasattr(ip, "kernel"):
-        return False  # plain Python or terminal IPython
-    if "google.colab" in sys.modules or os.environ.get("JPY_SESSION_NAME"):
-        return True
-    return "__vsc_ipynb_file__" in ip.user_ns or any(k.startswith("VSCODE_") for k in os.environ)
-
-
 def sample_choices(per_dataset: int = 3) -> dict[str, Tensor]:
     """A few bundled images by display name, each ``(1, C, H, W)`` in ``[0, 1]``."""
     out: dict[str, Tensor] = {}

@@ -17,8 +17,7 @@ import torch
 import torchvision
 
 from stnlib import data as D
-from stnlib.paths import REPO_ROOT
-from stnlib.profiles import Profile
+from stnlib.env import REPO_ROOT, Profile
 from stnlib.samples import load_samples
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -27,7 +26,7 @@ needs_shared = pytest.mark.skipif(not (SHARED / "mnist.npz").exists(), reason="o
 
 @pytest.fixture(autouse=True)
 def _no_data_env(monkeypatch):
-    monkeypatch.delenv(D.DATA_ENV_VAR, raising=False)
+    monkeypatch.delenv("STNLIB_DATA", raising=False)
 
 
 def _fake_arrays(name: str, n_train: int = 12, n_test: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
@@ -140,7 +139,7 @@ def test_env_var_is_honoured_and_data_dir_wins(tmp_path, monkeypatch):
     env_arrays, arg_arrays = _fake_arrays("mnist", seed=1), _fake_arrays("mnist", seed=2)
     _write_npz(tmp_path / "env", "mnist", **env_arrays)
     _write_npz(tmp_path / "arg", "mnist", **arg_arrays)
-    monkeypatch.setenv(D.DATA_ENV_VAR, str(tmp_path / "env"))
+    monkeypatch.setenv("STNLIB_DATA", str(tmp_path / "env"))
     from_env = D.load_dataset("mnist")
     assert np.array_equal(from_env.test_images[:, 0].numpy(), env_arrays["x_test"])
     assert D._display_path(tmp_path / "env") in from_env.info.source
@@ -154,7 +153,7 @@ def test_named_folder_without_data_raises_and_is_never_skipped(tmp_path, monkeyp
         D.load_dataset("mnist", data_dir=tmp_path / "empty", profile="quick")
     assert str(tmp_path / "empty") in str(info.value) and "mnist.npz" in str(info.value)
     assert "MNIST/raw" in str(info.value)
-    monkeypatch.setenv(D.DATA_ENV_VAR, str(tmp_path / "missing"))
+    monkeypatch.setenv("STNLIB_DATA", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match=r"does not exist") as info:
         D.load_dataset("cifar10", profile="quick")
     assert "$STNLIB_DATA" in str(info.value) and "cifar10.npz" in str(info.value)
@@ -483,7 +482,7 @@ def test_load_distorted_mnist_quick_profile_uses_the_samples(failing_download):
 
 
 def test_display_path_is_relative_beside_the_repo_and_absolute_elsewhere():
-    from stnlib.paths import REPO_ROOT
+    from stnlib.env import REPO_ROOT
 
     assert D._display_path(REPO_ROOT / "data") == "data"
     assert D._display_path(REPO_ROOT.parent / "shared" / "data") == "../shared/data"  # no absolute paths in reports

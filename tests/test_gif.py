@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stnlib import paths, viz
+from stnlib import env as paths
+from stnlib import viz
 from stnlib.train import Snapshot
 
 ORANGE = np.array([0xFF, 0x7F, 0x0E])  # viz.OUTLINE_STYLE colour

@@ -14,7 +14,7 @@ import torch
 
 from stnlib import models
 from stnlib.data import black_value
-from stnlib.paths import REPO_ROOT
+from stnlib.env import REPO_ROOT
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "02_stn_mnist.ipynb"
 NOTEBOOK_1 = REPO_ROOT / "notebooks" / "01_affine_intuition.ipynb"

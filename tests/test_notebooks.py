@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from stnlib.env import REPO_ROOT
 from stnlib.execute import execute_notebook
-from stnlib.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

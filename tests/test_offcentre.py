@@ -135,7 +135,7 @@ def test_rejects_bad_input():
 
 
 def test_load_offcentre_cifar_from_a_folder(tmp_path, monkeypatch):
-    monkeypatch.delenv(D.DATA_ENV_VAR, raising=False)
+    monkeypatch.delenv("STNLIB_DATA", raising=False)
     rng = np.random.default_rng(0)
     exact = np.arange(30) < 10
     np.savez(

@@ -1,6 +1,7 @@
 import pytest
 
-from stnlib.profiles import ENV_VAR, resolve_profile
+from stnlib.env import PROFILE_ENV as ENV_VAR
+from stnlib.env import resolve_profile
 
 
 def test_notebook_value_used_without_env(monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stnlib import project
-from stnlib.paths import REPO_ROOT
+from stnlib.env import REPO_ROOT
 from stnlib.runs import Metric
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stnlib.paths import REPO_ROOT
+from stnlib.env import REPO_ROOT
 from stnlib.samples import load_samples, sample_image
 
 SHARED = REPO_ROOT.parent / "shared" / "data"

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from stnlib.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from stnlib.env import pick_device
 from stnlib.models import SpatialTransformer, STNClassifier
 from stnlib.train import (
     Callback,
@@ -30,7 +31,6 @@ from stnlib.train import (
     fit,
     make_optimizer,
     make_scheduler,
-    pick_device,
 )
 
 STEPS_PER_EPOCH = 8  # 256 samples / batch 32

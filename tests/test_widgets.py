@@ -7,7 +7,8 @@ import torch
 from matplotlib.figure import Figure
 
 from stnlib import affine
-from stnlib.widgets import PRESETS, ThetaExplorer, explore_theta, preset_gallery, widgets_rendered
+from stnlib.env import widgets_rendered
+from stnlib.widgets import PRESETS, ThetaExplorer, explore_theta, preset_gallery
 
 
 @pytest.fixture
