@@ -42,7 +42,7 @@ from .recovery import fit_line
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-    from .train import Snapshot
+    from .gifs import Snapshot
 
 __all__ = [
     "GIF_MAX_MS",

@@ -12,7 +12,7 @@ from PIL import Image
 
 from stnlib import env as paths
 from stnlib import viz
-from stnlib.train import Snapshot
+from stnlib.gifs import Snapshot
 
 ORANGE = np.array([0xFF, 0x7F, 0x0E])  # viz.OUTLINE_STYLE colour
 

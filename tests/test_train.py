@@ -20,13 +20,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from stnlib.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from stnlib.env import pick_device
+from stnlib.gifs import ThetaSnapshots
 from stnlib.models import SpatialTransformer, STNClassifier
 from stnlib.train import (
     Callback,
     EpochStats,
     EvalPoint,
     History,
-    ThetaSnapshots,
     evaluate,
     fit,
     make_optimizer,
