@@ -28,25 +28,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install stnlib with the dev tools (first use only)
 
-test: $(STAMP)  ## Unit tests, lint, notebooks in the quick profile (papermill) and nbval on the reports
-	STNLIB_PROFILE=quick $(PY) -m pytest tests $(REPORTS) --nbval-lax --nbval-current-env -p no:cacheprovider --durations=8
+test: $(STAMP)  ## Unit tests, doctests, lint, notebooks in the quick profile (papermill) and nbval on the reports
+	STNLIB_PROFILE=quick $(PY) -m pytest tests stnlib $(REPORTS) --doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider --durations=8
 
-lint: $(STAMP)  ## ruff over stnlib/, tests/, scripts/ and the notebooks
-	$(PY) -m ruff check stnlib tests scripts notebooks
+lint: $(STAMP)  ## ruff over stnlib/, tools/, tests/ and the notebooks
+	$(PY) -m ruff check stnlib tools tests notebooks
 
 execute: $(STAMP)  ## Run every notebook (or NOTEBOOKS=...) in the full profile into reports/, then refresh the README
-	$(PY) -m stnlib.execute --profile full $(NOTEBOOKS)
-	$(PY) -m stnlib.project sync
+	$(PY) -m tools.execute --profile full $(NOTEBOOKS)
+	$(PY) -m tools.readme sync
 
 quick: $(STAMP)  ## Run every notebook in the quick profile into reports/quick/ (seconds)
-	$(PY) -m stnlib.execute --profile quick $(NOTEBOOKS)
+	$(PY) -m tools.execute --profile quick $(NOTEBOOKS)
 
 bench: $(STAMP)  ## Speed benchmarks side by side (MNIST, CIFAR-10: img/s with/without STN, time to target) -> reports/bench.json; SUITE=cifar10 runs one
-	$(PY) -m stnlib.bench --suite $(SUITE)
-	$(PY) -m stnlib.project sync
+	$(PY) -m tools.bench --suite $(SUITE)
+	$(PY) -m tools.readme sync
 
 sync: $(STAMP)  ## Rewrite generated parts (README index/results, Colab cells) from their sources
-	$(PY) -m stnlib.project sync
+	$(PY) -m tools.readme sync
 
 strip: $(STAMP)  ## Remove outputs and execution counts from notebooks/ (sources stay clean)
 	$(PY) -m jupyter nbconvert --clear-output --inplace --log-level=WARN $(NOTEBOOKS)

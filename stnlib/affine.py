@@ -1,42 +1,18 @@
 """Theta algebra for spatial transformers: build, compose, invert, decompose, warp.
 
-Conventions (written down once, tested in ``tests/test_affine.py``)
---------------------------------------------------------------------
-* **Coordinates.** An image of size ``H x W`` is a function on normalized
-  coordinates ``(x, y)`` in ``[-1, 1]^2``: ``x`` grows to the right, ``y`` grows
-  **downwards** (row order), ``(0, 0)`` is the image centre. With
-  ``align_corners=False`` (the default everywhere here) ``-1`` and ``+1`` are the
-  *outer edges* of the border pixels, so one pixel is ``2 / W`` units wide.
-* **Theta.** ``theta`` has shape ``(B, 2, 3)``. It maps **output** coordinates to
-  **input** coordinates: the output pixel at ``p_out`` takes the colour found at
-  ``theta[:, :, :2] @ p_out + theta[:, :, 2]`` in the input. This is what
-  :func:`torch.nn.functional.affine_grid` expects.
-* **Why the picture moves "the wrong way".** Because theta says where each output
-  pixel *looks*, the visible content moves opposite to theta: ``theta =
-  [[1, 0, 0.2], [0, 1, 0]]`` makes every output pixel look 0.2 to the right, so the
-  content slides 0.2 to the **left**.
-* **Builder parameters describe what you see** (the content's forward motion,
-  input -> output), and :func:`build_theta` stores its inverse in theta:
+Conventions (tested in ``tests/test_affine.py``):
 
-  - ``rotation`` (degrees): the content turns **counterclockwise on screen**;
-  - ``scale_x``, ``scale_y``: the content gets that many times wider / taller
-    (``2`` zooms in, ``0.5`` zooms out, ``-1`` mirrors);
-  - ``shear``: horizontal shear factor ``k``; a content point moves by ``k * y``
-    in ``x`` (positive ``k`` pushes the lower half to the right);
-  - ``tx``, ``ty``: the content moves right / down by that many normalized units
-    (see :func:`pixels_to_normalized` for pixels).
-
-  The content's forward map is ``p_out = R(rotation) @ Shear(shear) @
-  diag(scale_x, scale_y) @ p_in + (tx, ty)`` with the on-screen rotation
-  ``R(a) = [[cos a, sin a], [-sin a, cos a]]`` (counterclockwise because ``y``
-  points down); ``theta`` is its inverse.
-* **Decomposition** returns the same parameters. It is unique on the canonical
-  domain ``scale_x > 0``, ``rotation`` in ``(-180, 180]``; a mirror shows up as a
-  negative ``scale_y`` (a horizontal flip decomposes to ``rotation=180,
-  scale_y=-1``, which is the same matrix).
-* **Composition.** ``compose(first, then)`` is the single theta equal to warping
-  with ``first`` and warping the result with ``then``. As 3x3 matrices it is
-  ``first @ then`` (output-to-input maps chain in reverse).
+* **Coordinates**: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` **down**, ``(0, 0)`` the centre;
+  with ``align_corners=False`` (the default) ``-1``/``+1`` are the outer edges of the border pixels: one pixel
+  is ``2 / W`` units.
+* **Theta** ``(B, 2, 3)`` maps **output** to **input** coordinates (as ``F.affine_grid`` does): output pixel
+  ``p`` shows the input at ``theta[:, :, :2] @ p + theta[:, :, 2]``, so the content moves *against* theta
+  (a theta shift of ``+0.2`` slides it **left**).
+* **Builder parameters** (:func:`build_theta`, :func:`decompose`) say what the content visibly does,
+  ``p_out = R(rotation) @ [[1, shear], [0, 1]] @ diag(scale_x, scale_y) @ p_in + (tx, ty)`` with the on-screen
+  (counterclockwise) ``R(a) = [[cos a, sin a], [-sin a, cos a]]``; theta is its inverse. ``2`` zooms in,
+  ``-1`` mirrors, ``tx``/``ty`` move right/down in normalized units.
+* **Composition**: ``compose(first, then)`` warps with ``first``, then ``then``: as 3x3 matrices ``first @ then``.
 """
 
 from __future__ import annotations
@@ -48,106 +24,58 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = [
-    "PARAM_NAMES",
-    "build_theta",
-    "check_images",
-    "check_theta",
-    "compose",
-    "decompose",
-    "identity",
-    "invert",
-    "map_points",
-    "normalized_to_pixels",
-    "outside_share",
-    "pixels_to_normalized",
-    "sampling_outline",
-    "to_3x3",
-    "warp",
-    "zoom",
-]
+__all__ = ["build_theta", "check_images", "check_theta", "compose", "decompose", "identity", "invert",
+           "normalized_to_pixels", "outside_share", "pixels_to_normalized", "sampling_outline", "warp",
+           "zoom"]  # fmt: skip
 
-#: Keyword names of :func:`build_theta`, in slider order; :func:`decompose` returns these keys.
-PARAM_NAMES: tuple[str, ...] = ("rotation", "scale_x", "scale_y", "shear", "tx", "ty")
+ParamLike = float | int | Tensor | Sequence[float | int]
+Device = torch.device | str | None
 
-Number = float | int
-ParamLike = Number | Tensor | Sequence[Number]
-
-#: Smallest relative ``|det| / (|column 1| * |column 2|)`` :func:`invert` accepts (1 for a rotation
-#: or any zoom, 0 for a matrix that squashes the plane onto a line). Relative, so a well-conditioned
-#: 1e4 zoom (``|det|`` 1e-8) is invertible while a nearly parallel pair of columns is not.
+#: Smallest ``|det| / (|column 1| * |column 2|)`` :func:`invert` accepts (1: a rotation or zoom; 0: a line).
 SINGULAR_TOL = 1e-6
 
 
-# --------------------------------------------------------------------- checks
+def _check(t: object, name: str, shape: str, shape_ok) -> Tensor:
+    """The checks :func:`check_theta` and :func:`check_images` share; ``shape`` reads e.g. ``(B, 2, 3)``."""
+    if not isinstance(t, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
+    if not shape_ok(t):
+        hint = f" (add a batch axis: {name}.unsqueeze(0))" if t.dim() == shape.count(",") else ""
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}{hint}")
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype} (convert with .float())")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}): need at least one item")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf")
+    return t
+
+
 def check_theta(theta: object, *, name: str = "theta") -> Tensor:
     """Return ``theta`` if it is a finite float tensor of shape ``(B, 2, 3)``, else raise ``ValueError``."""
-    if not isinstance(theta, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (B, 2, 3), got {type(theta).__name__}")
-    if theta.dim() != 3 or tuple(theta.shape[1:]) != (2, 3):
-        hint = " (add a batch axis: theta.unsqueeze(0))" if tuple(theta.shape) == (2, 3) else ""
-        raise ValueError(f"{name} must have shape (B, 2, 3), got {tuple(theta.shape)}{hint}")
-    if not theta.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {theta.dtype}")
-    if theta.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (shape {tuple(theta.shape)}): need at least one matrix")
-    if not torch.isfinite(theta).all():
-        raise ValueError(f"{name} must be finite, got NaN or inf in {theta.detach().cpu().tolist()}")
-    return theta
+    return _check(theta, name, "(B, 2, 3)", lambda t: t.dim() == 3 and tuple(t.shape[1:]) == (2, 3))
 
 
 def check_images(images: object, *, name: str = "images") -> Tensor:
     """Return ``images`` if it is a finite float tensor of shape ``(B, C, H, W)``, else raise ``ValueError``."""
-    if not isinstance(images, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
-    if images.dim() != 4:
-        hint = " (add a batch axis: images.unsqueeze(0))" if images.dim() == 3 else ""
-        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(images.shape)}{hint}")
-    if not images.is_floating_point():
-        raise ValueError(
-            f"{name} must be a floating-point tensor, got dtype {images.dtype} (convert with .float() / 255)"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (shape {tuple(images.shape)}): need at least one image")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{name} must be finite, got NaN or inf")
-    return images
+    return _check(images, name, "(B, C, H, W)", lambda t: t.dim() == 4)
 
 
-def _check_linalg_dtype(theta: Tensor, name: str = "theta") -> None:
-    if theta.dtype not in (torch.float32, torch.float64):
-        raise ValueError(
-            f"{name} must be float32 or float64 for matrix inversion, got {theta.dtype} "
-            "(torch.linalg has no half-precision kernels): convert with .float()"
-        )
-
-
-def _check_same_batch(theta: Tensor, other: Tensor, other_name: str) -> None:
-    if theta.shape[0] != other.shape[0]:
-        raise ValueError(
-            f"batch size mismatch: theta has {theta.shape[0]} matrices but {other_name} has {other.shape[0]} items"
-        )
-
-
-# ------------------------------------------------------------------- building
-def identity(
-    batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
-) -> Tensor:
+def identity(batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:
     """The identity theta, shape ``(batch_size, 2, 3)``."""
     eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype, device=device)
     return eye.expand(batch_size, 2, 3).clone()
 
 
 def _as_batch(values: dict[str, ParamLike], batch_size: int | None, dtype: torch.dtype, device) -> dict[str, Tensor]:
+    """Numbers or 1-D sequences (length 1 or B) -> ``{name: (B,) tensor}``."""
     tensors = {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in values.items()}
     for k, t in tensors.items():
         if t.dim() > 1:
             raise ValueError(f"{k} must be a number or a 1-D sequence of length B, got shape {tuple(t.shape)}")
         if not torch.isfinite(t).all():
             raise ValueError(f"{k} must be finite, got {t.tolist()}")
-    sizes = {t.numel() for t in tensors.values() if t.dim() == 1}
-    if batch_size is not None:
-        sizes.add(batch_size)
+    sizes = {t.numel() for t in tensors.values() if t.dim() == 1} | ({batch_size} if batch_size is not None else set())
     sizes.discard(1)
     if len(sizes) > 1:
         raise ValueError(f"parameter batch sizes disagree: got lengths {sorted(sizes)} (each must be 1 or B)")
@@ -155,54 +83,42 @@ def _as_batch(values: dict[str, ParamLike], batch_size: int | None, dtype: torch
     return {k: t.reshape(-1).expand(b) for k, t in tensors.items()}
 
 
-def _screen_rotation(deg: Tensor) -> Tensor:
-    """``(B,) -> (B, 2, 2)``: counterclockwise on screen (y down)."""
-    a = torch.deg2rad(deg)
-    c, s = torch.cos(a), torch.sin(a)
-    return torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)
-
-
 def build_theta(
-    rotation: ParamLike = 0.0,
-    scale_x: ParamLike = 1.0,
-    scale_y: ParamLike = 1.0,
-    shear: ParamLike = 0.0,
-    tx: ParamLike = 0.0,
-    ty: ParamLike = 0.0,
-    *,
-    batch_size: int | None = None,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> Tensor:
-    """Build theta ``(B, 2, 3)`` from what the content should visibly do (see module docstring).
+    rotation: ParamLike = 0.0, scale_x: ParamLike = 1.0, scale_y: ParamLike = 1.0, shear: ParamLike = 0.0,
+    tx: ParamLike = 0.0, ty: ParamLike = 0.0, *, batch_size: int | None = None, dtype: torch.dtype = torch.float32,
+    device: Device = None,
+) -> Tensor:  # fmt: skip
+    """Theta ``(B, 2, 3)`` from what the content should visibly do (module docstring), differentiably.
 
-    Each parameter is a number or a 1-D tensor/sequence of length ``B``; numbers are
-    broadcast. ``rotation`` is in degrees, counterclockwise on screen; ``tx``/``ty``
-    are in normalized units (``+1`` = half the image width/height) and move the
-    content right/down. Differentiable in every parameter.
+    Each parameter is a number or a 1-D sequence of length ``B``. Theta is the *inverse* of the content's
+    motion: to move the content right by 0.2, every output pixel looks 0.2 to the left.
 
-    Example: ``build_theta(tx=0.2)`` is ``[[1, 0, -0.2], [0, 1, 0]]``: to move the
-    content right, every output pixel must look 0.2 to the left.
+    >>> build_theta(tx=0.2)
+    tensor([[[ 1.0000,  0.0000, -0.2000],
+             [ 0.0000,  1.0000,  0.0000]]])
     """
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"build_theta needs dtype float32 or float64, got {dtype} (torch.linalg has no half kernels)")
-    p = _as_batch(
-        dict(rotation=rotation, scale_x=scale_x, scale_y=scale_y, shear=shear, tx=tx, ty=ty), batch_size, dtype, device
-    )
+    params = dict(rotation=rotation, scale_x=scale_x, scale_y=scale_y, shear=shear, tx=tx, ty=ty)
+    p = _as_batch(params, batch_size, dtype, device)
     if (p["scale_x"] == 0).any() or (p["scale_y"] == 0).any():
         raise ValueError("scale_x and scale_y must be non-zero: a zero scale collapses the image to a line")
+    a = torch.deg2rad(p["rotation"])
+    c, s = torch.cos(a), torch.sin(a)
+    rotation_m = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)  # counterclockwise, y down
     zeros, ones = torch.zeros_like(p["shear"]), torch.ones_like(p["shear"])
     shear_m = torch.stack([torch.stack([ones, p["shear"]], -1), torch.stack([zeros, ones], -1)], -2)
     scale_m = torch.diag_embed(torch.stack([p["scale_x"], p["scale_y"]], -1))
-    forward_linear = _screen_rotation(p["rotation"]) @ shear_m @ scale_m  # (B, 2, 2)
+    forward_linear = rotation_m @ shear_m @ scale_m  # (B, 2, 2)
     forward = torch.cat([forward_linear, torch.stack([p["tx"], p["ty"]], -1).unsqueeze(-1)], -1)
     return invert(forward)
 
 
 def pixels_to_normalized(pixels: ParamLike, size: int, *, align_corners: bool = False) -> Tensor:
-    """Convert a displacement in pixels to normalized units along an axis of ``size`` pixels.
+    """A displacement of ``pixels`` along an axis of ``size`` pixels, in normalized units (``2 / size`` each).
 
-    One pixel is ``2 / size`` units with ``align_corners=False`` and ``2 / (size - 1)`` with ``True``.
+    >>> pixels_to_normalized(1, 4), pixels_to_normalized(1, 5, align_corners=True)  # 2/4 and 2/(5-1)
+    (tensor(0.5000), tensor(0.5000))
     """
     if size < 2:
         raise ValueError(f"size must be at least 2 pixels, got {size}")
@@ -210,29 +126,29 @@ def pixels_to_normalized(pixels: ParamLike, size: int, *, align_corners: bool = 
 
 
 def normalized_to_pixels(coords: Tensor, size: int, *, align_corners: bool = False) -> Tensor:
-    """Map normalized *positions* in ``[-1, 1]`` to pixel positions (pixel centres at 0..size-1).
+    """Normalized *positions* (any shape) -> pixel positions (pixel centres at ``0 .. size-1``).
 
-    With ``align_corners=False``, ``-1`` maps to ``-0.5`` (the outer edge of the first
-    pixel), which is where matplotlib's ``imshow`` draws the image border.
+    >>> normalized_to_pixels(torch.tensor([-1.0, 0.0, 1.0]), 28)  # -1: the first pixel's outer edge
+    tensor([-0.5000, 13.5000, 27.5000])
     """
     if align_corners:
         return (coords + 1) * (size - 1) / 2
     return ((coords + 1) * size - 1) / 2
 
 
-# -------------------------------------------------------------------- algebra
-def to_3x3(theta: Tensor) -> Tensor:
+def _to_3x3(theta: Tensor) -> Tensor:
     """``(B, 2, 3) -> (B, 3, 3)`` homogeneous matrices (last row ``[0, 0, 1]``)."""
-    check_theta(theta)
     last = torch.zeros_like(theta[:, :1, :])
     last[:, 0, 2] = 1
     return torch.cat([theta, last], dim=1)
 
 
 def compose(first: Tensor, then: Tensor) -> Tensor:
-    """Single theta equal to ``warp(warp(x, first), then)``; shapes ``(B, 2, 3)`` each.
+    """The single theta ``(B, 2, 3)`` equal to ``warp(warp(x, first), then)``; a batch of one broadcasts.
 
-    A batch of one is broadcast against the other batch.
+    >>> compose(build_theta(tx=0.2), build_theta(tx=0.3))  # content moves right 0.2, then 0.3 more
+    tensor([[[ 1.0000,  0.0000, -0.5000],
+             [ 0.0000,  1.0000,  0.0000]]])
     """
     check_theta(first, name="first")
     check_theta(then, name="then")
@@ -240,45 +156,46 @@ def compose(first: Tensor, then: Tensor) -> Tensor:
         raise ValueError(f"first is {first.dtype} but then is {then.dtype}: convert one, e.g. then.to(first.dtype)")
     if first.shape[0] != then.shape[0] and 1 not in (first.shape[0], then.shape[0]):
         raise ValueError(f"batch size mismatch: first has {first.shape[0]} matrices, then has {then.shape[0]}")
-    return (to_3x3(first) @ to_3x3(then))[:, :2, :]
+    return (_to_3x3(first) @ _to_3x3(then))[:, :2, :]
 
 
 def invert(theta: Tensor) -> Tensor:
-    """Inverse theta ``(B, 2, 3)``: ``compose(theta, invert(theta))`` is the identity.
+    """The inverse theta ``(B, 2, 3)``: ``compose(theta, invert(theta))`` is the identity.
 
-    Raises ``ValueError`` if some matrix is (numerically) singular: ``|det|`` below
-    :data:`SINGULAR_TOL` times the product of its column lengths (a test of shape, not of size).
+    ``ValueError`` if singular: ``|det|`` at most :data:`SINGULAR_TOL` times the product of the column lengths.
+
+    >>> invert(build_theta(scale_x=2, scale_y=2))  # the content's own motion: zoom in 2x
+    tensor([[[2., 0., 0.],
+             [0., 2., 0.]]])
     """
     check_theta(theta)
-    _check_linalg_dtype(theta)
+    if theta.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"theta must be float32 or float64 for matrix inversion, got {theta.dtype}: use .float()")
     linear, shift = theta[:, :, :2], theta[:, :, 2:]
     det = torch.linalg.det(linear)
     size = linear.norm(dim=1).prod(dim=-1)  # |column 1| * |column 2| >= |det| (Hadamard)
     bad = (det.abs() <= SINGULAR_TOL * size) | (size == 0)
     if bad.any():
         idx = bad.nonzero().flatten().tolist()
-        raise ValueError(
-            f"theta is singular (|det| <= {SINGULAR_TOL:g} x the product of its column lengths) at batch index "
-            f"{idx}; it has no inverse"
-        )
+        raise ValueError(f"theta is singular (|det| <= {SINGULAR_TOL:g} x its column lengths) at batch index {idx}")
     inv_linear = torch.linalg.inv(linear)
     return torch.cat([inv_linear, -inv_linear @ shift], dim=-1)
 
 
 def decompose(theta: Tensor) -> dict[str, Tensor]:
-    """Read the visible motion back from theta: the inverse of :func:`build_theta`.
+    """The visible motion of theta ``(B, 2, 3)``: ``{"rotation", "scale_x", "scale_y", "shear", "tx", "ty"}``, each
+    ``(B,)``, with ``build_theta(**decompose(theta))`` equal to ``theta``. A QR factorisation of the forward map
+    ``R @ [[sx, k*sy], [0, sy]]`` with ``scale_x > 0`` and ``rotation`` in ``(-180, 180]``.
 
-    Returns a dict with the keys of :data:`PARAM_NAMES`, each a tensor of shape ``(B,)``,
-    so that ``build_theta(**decompose(theta))`` reproduces ``theta``. Uses a QR
-    factorisation of the forward linear map ``R @ [[sx, k*sy], [0, sy]]`` with
-    ``scale_x > 0`` and ``rotation`` in ``(-180, 180]`` degrees.
+    >>> parts = decompose(build_theta(rotation=30, scale_x=2, scale_y=0.5, shear=0.25, tx=0.1, ty=-0.3))
+    >>> {k: round(float(v), 4) for k, v in parts.items()}
+    {'rotation': 30.0, 'scale_x': 2.0, 'scale_y': 0.5, 'shear': 0.25, 'tx': 0.1, 'ty': -0.3}
     """
     forward = invert(theta)
     m, t = forward[:, :, :2], forward[:, :, 2]
     col0, col1 = m[:, :, 0], m[:, :, 1]
     scale_x = torch.linalg.vector_norm(col0, dim=-1)
-    # first column = scale_x * (cos a, -sin a) for the on-screen rotation R(a)
-    rotation = torch.rad2deg(torch.atan2(-col0[:, 1], col0[:, 0]))
+    rotation = torch.rad2deg(torch.atan2(-col0[:, 1], col0[:, 0]))  # col0 = scale_x * (cos a, -sin a)
     rotation = torch.where(rotation <= -180.0, rotation + 360.0, rotation)
     a = torch.deg2rad(rotation)
     q0 = torch.stack([torch.cos(a), -torch.sin(a)], -1)
@@ -288,50 +205,35 @@ def decompose(theta: Tensor) -> dict[str, Tensor]:
     return {"rotation": rotation, "scale_x": scale_x, "scale_y": scale_y, "shear": shear, "tx": t[:, 0], "ty": t[:, 1]}
 
 
-# ------------------------------------------------------------------- sampling
 def zoom(decomposed: dict[str, Tensor]) -> Tensor:
-    """How much a theta magnifies the content, from :func:`decompose` output: ``sqrt(|scale_x * scale_y|)``.
+    """``(B,)`` magnification ``sqrt(|scale_x * scale_y|)`` from :func:`decompose`'s output (``> 1``: zoom in).
 
-    The geometric mean of the two scales (the square root of the area ratio): ``> 1`` zooms in,
-    ``< 1`` zooms out; a mirror (negative scale) zooms like its unmirrored twin. Shape ``(B,)``.
+    >>> zoom(decompose(build_theta(scale_x=2, scale_y=0.5)))
+    tensor([1.])
     """
     return (decomposed["scale_x"] * decomposed["scale_y"]).abs().sqrt()
 
 
-def map_points(theta: Tensor, points: Tensor) -> Tensor:
-    """Map output-space points to the input-space points they sample from.
+def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
+    """Normalized corners ``(B, 5, 2)`` (closed) or ``(B, 4, 2)`` of the input region the output samples.
 
-    ``theta``: ``(B, 2, 3)``; ``points``: ``(B, N, 2)`` or ``(N, 2)`` (shared by the batch),
-    normalized ``(x, y)``. Returns ``(B, N, 2)``.
+    Order: the output's top-left, top-right, bottom-right, bottom-left (the identity gives the image border).
+
+    >>> sampling_outline(build_theta(scale_x=2, scale_y=2), closed=False).tolist()  # zoom in: the central half
+    [[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]]
     """
     check_theta(theta)
-    if points.dim() == 2:
-        points = points.unsqueeze(0).expand(theta.shape[0], -1, -1)
-    if points.dim() != 3 or points.shape[-1] != 2:
-        raise ValueError(f"points must have shape (B, N, 2) or (N, 2), got {tuple(points.shape)}")
-    _check_same_batch(theta, points, "points")
-    points = points.to(theta.dtype)
-    return points @ theta[:, :, :2].transpose(1, 2) + theta[:, :, 2].unsqueeze(1)
-
-
-def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
-    """Corners of the input region the output samples from, ``(B, 5, 2)`` (closed) or ``(B, 4, 2)``.
-
-    The output square ``[-1, 1]^2`` is traversed top-left, top-right, bottom-right,
-    bottom-left; the identity gives the image border. Convert to pixels with
-    :func:`normalized_to_pixels` for plotting.
-    """
-    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], device=theta.device)
+    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], dtype=theta.dtype, device=theta.device)
     if closed:
         corners = torch.cat([corners, corners[:1]])
-    return map_points(theta, corners)
+    return corners @ theta[:, :, :2].transpose(1, 2) + theta[:, :, 2].unsqueeze(1)  # p -> A p + t, per matrix
 
 
 def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
-    """``(B,)``: the share of output pixels ``(H', W')`` whose sampling point lies outside the input.
+    """``(B,)``: the share of output pixels ``(H', W')`` that sample outside the input (and show ``fill``).
 
-    Those pixels show only padding (``fill``): a grey frame with zero padding after ``Normalize``.
-    A point counts as outside when either normalized coordinate exceeds 1 in absolute value.
+    >>> outside_share(build_theta(scale_x=0.5, scale_y=0.5), (20, 20))  # zoom out 2x: 1 - (1/2)^2
+    tensor([0.7500])
     """
     check_theta(theta)
     grid = F.affine_grid(theta, [theta.shape[0], 1, *out_size], align_corners=False)
@@ -339,30 +241,29 @@ def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
 
 
 def warp(
-    images: Tensor,
-    theta: Tensor,
-    *,
-    out_size: tuple[int, int] | None = None,
+    images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = None,
     mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear",
-    padding_mode: Literal["zeros", "border", "reflection"] = "zeros",
-    align_corners: bool = False,
-    fill: float | Sequence[float] | Tensor | None = None,
-    validate: bool = True,
-) -> Tensor:
+    padding_mode: Literal["zeros", "border", "reflection"] = "zeros", align_corners: bool = False,
+    fill: float | Sequence[float] | Tensor | None = None, validate: bool = True,
+) -> Tensor:  # fmt: skip
     """Resample ``images`` ``(B, C, H, W)`` through ``theta`` ``(B, 2, 3)`` -> ``(B, C, H', W')``.
 
-    ``out_size`` is ``(H', W')`` (default: the input size). Outside the input the
-    output takes ``fill`` (a number or one value per channel, default 0) with
-    ``padding_mode="zeros"``. Use ``fill`` for normalized inputs: after
-    ``Normalize(mean, std)`` black is ``-mean / std``, not 0, so zero padding paints
-    grey borders; :func:`stnlib.affine.warp` with ``fill=-mean/std`` paints black.
-    The fill is exact because bilinear sampling is linear: we sample
-    ``images - fill`` with zero padding and add ``fill`` back.
+    ``out_size``: ``(H', W')``, default the input's. ``fill``: the value outside the input (a number or one per
+    channel; ``padding_mode="zeros"`` only). After ``Normalize(mean, std)`` black is ``-mean / std``, so zero
+    padding paints grey; ``fill`` is exact (``images - fill`` is sampled, then ``fill`` added back).
+    ``validate=False`` skips the shape and value checks (a device sync).
+
+    >>> x = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])  # (1, 1, 1, 4)
+    >>> warp(x, build_theta(tx=pixels_to_normalized(1, 4)))  # content one pixel right; zeros enter
+    tensor([[[[0., 1., 2., 3.]]]])
+    >>> warp(x, build_theta(scale_x=0.5), fill=-1.0)  # half as wide; -1 outside
+    tensor([[[[-1.0000,  1.5000,  3.5000, -1.0000]]]])
     """
-    if validate:  # modules call warp with validate=False: the checks cost a device sync per batch
+    if validate:
         check_images(images)
         check_theta(theta)
-        _check_same_batch(theta, images, "images")
+        if theta.shape[0] != images.shape[0]:
+            raise ValueError(f"batch size mismatch: theta has {theta.shape[0]} matrices, images {images.shape[0]}")
         if fill is not None and not bool(torch.isfinite(torch.as_tensor(fill, dtype=torch.float64)).all()):
             raise ValueError(f"fill must be finite (a NaN or inf fill spreads over the whole output), got {fill!r}")
     pair = isinstance(out_size, (tuple, list)) and len(out_size) == 2

@@ -43,16 +43,8 @@ from .env import pick_device
 from .models import SpatialTransformer, STNClassifier, bn_localization
 from .train import EpochStats, EvalMode, EvalPoint, History, autocast
 
-__all__ = [
-    "FAST",
-    "FastRecipe",
-    "fast_backbone",
-    "exact_test_images",
-    "fast_stn_net",
-    "init_whitening",
-    "predict_tta",
-    "train_fast",
-]
+__all__ = ["FAST", "FastRecipe", "exact_test_images", "fast_backbone", "fast_stn_net", "init_whitening",
+           "predict_tta", "train_fast"]  # fmt: skip
 
 WIDTHS = (64, 256, 256)
 
@@ -128,36 +120,23 @@ def init_whitening(conv: nn.Conv2d, images: Tensor, eps: float = 5e-4) -> None:
 
 
 def fast_stn_net(
-    *,
-    stn: bool = True,
-    fill: float | Sequence[float] | None = None,
-    in_size: int = 32,
-    view: int = 32,
-    family: str = "affine",
-    init_zoom: float = 1.0,
-    loc_downsample: int = 2,
-    regressor_init_std: float = 0.0,
-    widths: Sequence[int] = WIDTHS,
+    *, stn: bool = True, fill: float | Sequence[float] | None = None, in_size: int = 32, view: int = 32,
+    family: str = "affine", init_zoom: float = 1.0,
 ) -> STNClassifier:
     """:func:`fast_backbone` with a spatial transformer in front (``stn=False``: the ablation).
 
     ``in_size``: the input canvas (32 for CIFAR-10, 64 off-centre); ``view``: what the backbone
     sees (the transformer's output, or the canvas resized to it without one). The localization
-    net is :func:`~stnlib.models.bn_localization` on the canvas pooled ``loc_downsample`` times
-    (default 2: 32 -> 16, 64 -> 32); ``family``/``init_zoom``: see
-    :class:`~stnlib.models.SpatialTransformer`. ``regressor_init_std`` > 0 draws the regressor's
-    weights from ``N(0, std^2)`` instead of zeros (theta then differs between images from the
-    start). ``fill``: ``data.black``.
+    net is :func:`~stnlib.models.bn_localization` on the canvas pooled 2x (32 -> 16, 64 -> 32);
+    ``family``/``init_zoom``: see :class:`~stnlib.models.SpatialTransformer`; ``fill``: ``data.black``.
     """
-    backbone = fast_backbone(widths)
+    backbone = fast_backbone()
     if not stn:
         return STNClassifier(backbone, None, resize=(view, view) if view != in_size else None)
     channels = (16, 32) if in_size <= 32 else (16, 32, 64)
-    loc, feats = bn_localization(3, in_size, channels=channels, hidden=64, kernel=3, downsample=loc_downsample)
-    transformer = SpatialTransformer(loc, feats, out_size=(view, view), fill=fill, family=family, init_zoom=init_zoom)
-    if regressor_init_std > 0:
-        nn.init.normal_(transformer.regressor.weight, std=regressor_init_std)
-    return STNClassifier(backbone, transformer)
+    loc, feats = bn_localization(3, in_size, channels=channels, hidden=64, kernel=3, downsample=2)
+    return STNClassifier(backbone, SpatialTransformer(loc, feats, out_size=(view, view), fill=fill, family=family,
+                                                      init_zoom=init_zoom))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -174,21 +153,16 @@ class FastRecipe:
     whiten_bias_epochs: int = 3
     translate: int = 2
     stn_lr_scale: float = 1.0
-    stn_adam_lr: float | None = None
-    stn_weight_decay: bool = True
-    lookahead: bool = True
     precision: str = "bf16"
     channels_last: bool = True
 
     def describe(self) -> str:
         stn = f", STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else ""
-        stn = f", STN: Adam lr {self.stn_adam_lr:g}" if self.stn_adam_lr is not None else stn
-        stn += "" if self.stn_weight_decay else ", no weight decay on the STN"
         return (
             f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
             f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
-            f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip"
-            f"{', lookahead' if self.lookahead else ''}{stn}, {self.precision}"
+            f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead{stn}, "
+            f"{self.precision}"
         )
 
 
@@ -215,13 +189,8 @@ def _param_groups(model: nn.Module, recipe: FastRecipe) -> list[dict]:
     groups = [
         {"params": norms, "lr": lr_b, "weight_decay": wd / lr_b, "base_lr": lr_b},
         {"params": rest, "lr": lr, "weight_decay": wd / lr, "base_lr": lr},
-        {
-            "params": stn_params,
-            "lr": lr * recipe.stn_lr_scale,
-            "weight_decay": wd / lr if recipe.stn_weight_decay else 0.0,
-            "base_lr": lr * recipe.stn_lr_scale,
-            "stn": True,
-        },
+        {"params": stn_params, "lr": lr * recipe.stn_lr_scale, "weight_decay": wd / lr,
+         "base_lr": lr * recipe.stn_lr_scale},  # fmt: skip
     ]
     return [g for g in groups if g["params"]]
 
@@ -253,111 +222,108 @@ def _batches(x: Tensor, y: Tensor, recipe: FastRecipe, epoch: int, gen: torch.Ge
         yield xb, y[idx.to(y.device)]
 
 
+class _FastRun:
+    """:func:`train_fast`'s state: data on the device, optimizers, lookahead weights, step and clock."""
+
+    def __init__(self, model: STNClassifier, data: ImageData, recipe: FastRecipe, epochs: float, seed: int) -> None:
+        self.device = pick_device()
+        model.to(self.device)
+        self.model, self.data, self.recipe = model, data, recipe
+        self.gen = torch.Generator().manual_seed(seed)
+        x, y = ArrayDataset(data.train_images, data.train_labels, mean=data.mean, std=data.std)[:]
+        self.x, self.y = x.to(self.device), y.to(self.device)
+        init_whitening(model.classifier[0], self.x[:5000])
+        if recipe.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.steps_per_epoch = len(x) // recipe.batch_size
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"need at least one batch of {recipe.batch_size} training images, got {len(x)}")
+        self.total = max(1, round(epochs * self.steps_per_epoch))
+        groups = _param_groups(model, recipe)
+        self.opt = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=recipe.momentum, nesterov=True)
+        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items()}  # lookahead's slow weights
+        self.flip = torch.rand(len(x), generator=self.gen) < 0.5
+        self.amp = autocast(self.device, recipe.precision)
+        self.history, self.step, self.elapsed = History(), 0, 0.0
+
+    def train_step(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        """One step at the triangle schedule's lr (then lookahead every 5 steps): ``(summed loss, outputs)``."""
+        for g in self.opt.param_groups:
+            g["lr"] = g["base_lr"] * _triangle(self.step, self.total)
+        if self.recipe.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with self.amp:
+            out = self.model(xb)
+        loss = F.cross_entropy(out.float(), yb, label_smoothing=self.recipe.label_smoothing, reduction="sum")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        if self.step % 5 == 0 or self.step == self.total:
+            decay = 1.0 if self.step == self.total else 0.95**5 * (self.step / self.total) ** 3
+            _lookahead(self.model, self.slow, decay)
+        return loss, out.detach()
+
+    def epoch(self, epoch: int, epochs: int, progress: bool, evals: dict) -> EpochStats:
+        """One epoch (cut short at the last step or a reached target), then an evaluation."""
+        self.model.classifier[0].bias.requires_grad_(epoch <= self.recipe.whiten_bias_epochs)
+        self.model.train()
+        t0, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        bar = tqdm(total=min(self.steps_per_epoch, self.total - self.step), desc=f"epoch {epoch}/{epochs}",
+                   leave=False, disable=not progress)  # fmt: skip
+        for xb, yb in _batches(self.x, self.y, self.recipe, epoch, self.gen, self.flip):
+            if self.step >= self.total:
+                break
+            loss, out = self.train_step(xb, yb)
+            loss_sum, correct, seen = loss_sum + loss.item(), correct + int((out.argmax(1) == yb).sum()), seen + len(yb)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", refresh=False)
+            if evals["every"] and self.step % evals["every"] == 0 and self.step < self.total:
+                now = self.elapsed + _seconds_since(t0, self.device)
+                acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
+                self.model.train()
+                self.history.evals.append(EvalPoint(self.step, now, acc))
+                t0 = time.perf_counter() - (now - self.elapsed)  # evaluation time is not training time
+                if evals["target"] is not None and acc >= evals["target"]:
+                    self.history.stopped_early = f"target {evals['target']:g}% reached after {self.step} steps " + (
+                        f"({now:.1f} s)")  # fmt: skip
+                    break
+        bar.close()
+        seconds = _seconds_since(t0, self.device)
+        self.elapsed += seconds
+        acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
+        stats = EpochStats(epoch, self.step, loss_sum / max(seen, 1), 100 * correct / max(seen, 1), None, acc, seconds,
+                           self.elapsed, self.opt.param_groups[0]["lr"])  # fmt: skip
+        self.history.epochs.append(stats)
+        self.history.evals.append(EvalPoint(self.step, self.elapsed, acc))
+        return stats
+
+
 def train_fast(
-    model: STNClassifier,
-    data: ImageData,
-    recipe: FastRecipe = FAST,
-    *,
-    epochs: float,
-    seed: int = 0,
-    progress: bool = True,
-    eval_exact: bool = True,
-    eval_every_steps: int | None = None,
+    model: STNClassifier, data: ImageData, recipe: FastRecipe = FAST, *, epochs: float, seed: int = 0,
+    progress: bool = True, eval_exact: bool = True, eval_every_steps: int | None = None,
     target_acc: float | None = None,
-) -> History:
+) -> History:  # fmt: skip
     """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional).
 
     After each epoch: test accuracy without test-time augmentation (on the exact test images
-    only when ``eval_exact`` and some are not exact: that is cheap and honest). Returns a
+    only when ``eval_exact`` and some are not exact: cheap and honest). Returns a
     :class:`~stnlib.train.History` (``elapsed``: training seconds, evaluation excluded).
-    ``eval_every_steps``: also evaluate every that many steps (into ``History.evals``, for
-    :meth:`~stnlib.train.History.time_to`); ``target_acc``: stop at the first evaluation that
-    reaches it (``History.stopped_early`` says when).
+    ``eval_every_steps``: also evaluate every that many steps (into ``History.evals``);
+    ``target_acc``: stop at the first evaluation that reaches it (``History.stopped_early``).
     """
-    device = pick_device()
-    model.to(device)
-    gen = torch.Generator().manual_seed(seed)
-    x, y = ArrayDataset(data.train_images, data.train_labels, mean=data.mean, std=data.std)[:]
-    x, y = x.to(device), y.to(device)
-    init_whitening(model.classifier[0], x[:5000])
-    if recipe.channels_last:
-        model.to(memory_format=torch.channels_last)
-    steps_per_epoch = len(x) // recipe.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"need at least one batch of {recipe.batch_size} training images, got {len(x)}")
-    total = max(1, round(epochs * steps_per_epoch))
-    groups = _param_groups(model, recipe)
-    stn_group = [g for g in groups if g.get("stn")]
-    if recipe.stn_adam_lr is not None and stn_group:  # the transformer gets Adam, blind to the sum-loss scale
-        groups.remove(stn_group[0])
-        stn_group[0].update(lr=recipe.stn_adam_lr, base_lr=recipe.stn_adam_lr, weight_decay=0.0)
-        opts = [torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=recipe.momentum, nesterov=True),
-                torch.optim.Adam(stn_group, lr=recipe.stn_adam_lr)]  # fmt: skip
-    else:
-        opts = [torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=recipe.momentum, nesterov=True)]
-    opt = opts[0]
-    slow = {k: v.detach().clone() for k, v in model.state_dict().items()} if recipe.lookahead else None
-    flip = torch.rand(len(x), generator=gen) < 0.5
-    amp = autocast(device, recipe.precision)
-    history, step, elapsed = History(), 0, 0.0
-    whiten_bias = model.classifier[0].bias
+    run = _FastRun(model, data, recipe, epochs, seed)
+    evals = {"every": eval_every_steps, "exact": eval_exact, "target": target_acc}
     for epoch in range(1, math.ceil(epochs) + 1):
-        whiten_bias.requires_grad_(epoch <= recipe.whiten_bias_epochs)
-        model.train()
-        t0, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-        n_steps = min(steps_per_epoch, total - step)
-        bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{math.ceil(epochs)}", leave=False, disable=not progress)
-        for xb, yb in _batches(x, y, recipe, epoch, gen, flip):
-            if step >= total:
-                break
-            for o in opts:
-                for g in o.param_groups:
-                    g["lr"] = g["base_lr"] * _triangle(step, total)
-            if recipe.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with amp:
-                out = model(xb)
-            loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing, reduction="sum")
-            for o in opts:
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            for o in opts:
-                o.step()
-            step += 1
-            if slow is not None and (step % 5 == 0 or step == total):
-                _lookahead(model, slow, 1.0 if step == total else 0.95**5 * (step / total) ** 3)
-            loss_sum += loss.item()
-            correct += int((out.detach().argmax(1) == yb).sum())
-            seen += len(yb)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", refresh=False)
-            if eval_every_steps and step % eval_every_steps == 0 and step < total:
-                elapsed_now = elapsed + _seconds_since(t0, device)
-                acc_now = _accuracy(model, data, exact=eval_exact, tta=False)
-                model.train()
-                history.evals.append(EvalPoint(step, elapsed_now, acc_now))
-                t0 = time.perf_counter() - (elapsed_now - elapsed)  # evaluation time is not training time
-                if target_acc is not None and acc_now >= target_acc:
-                    history.stopped_early = f"target {target_acc:g}% reached after {step} steps ({elapsed_now:.1f} s)"
-                    break
-        bar.close()
-        seconds = _seconds_since(t0, device)
-        elapsed += seconds
-        acc = _accuracy(model, data, exact=eval_exact, tta=False)
-        stats = EpochStats(epoch, step, loss_sum / max(seen, 1), 100 * correct / max(seen, 1), None, acc, seconds,
-                           elapsed, opt.param_groups[0]["lr"])  # fmt: skip
-        history.epochs.append(stats)
-        history.evals.append(EvalPoint(step, elapsed, acc))
+        s = run.epoch(epoch, math.ceil(epochs), progress, evals)
         if progress:
-            print(
-                f"epoch {epoch}  step {step}  loss {stats.train_loss:.3f}  train {stats.train_acc:.1f}%  "
-                f"test{' (exact)' if eval_exact else ''} {acc:.2f}%  {seconds:.1f} s (total {elapsed:.1f} s)",
-                flush=True,
-            )
-        if history.stopped_early or step >= total:
+            print(f"epoch {epoch}  step {s.step}  loss {s.train_loss:.3f}  train {s.train_acc:.1f}%  "
+                  f"test{' (exact)' if eval_exact else ''} {s.test_acc:.2f}%  {s.seconds:.1f} s "
+                  f"(total {s.elapsed:.1f} s)", flush=True)  # fmt: skip
+        if run.history.stopped_early or run.step >= run.total:
             break
     model.eval()
-    return history
+    return run.history
 
 
 def _seconds_since(t0: float, device: torch.device) -> float:

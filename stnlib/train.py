@@ -1,26 +1,12 @@
-"""Training loop, evaluation, learning snapshots and checkpoints for the notebooks.
+"""Training and evaluation: :func:`fit` reads one :class:`~stnlib.recipes.Recipe` whole.
 
-* :func:`fit` trains a classifier and returns a :class:`History` (one :class:`EpochStats`
-  per epoch, plus :class:`EvalPoint` records for time-to-accuracy measurements).
-  Training time is measured **without** evaluation and callbacks, so "seconds to 99 %"
-  compares models fairly however often they are evaluated.
-* :func:`evaluate`: mean cross-entropy and accuracy (percent) on a loader.
-* :class:`ThetaSnapshots`: a :class:`Callback` that records what the transformer does
-  to a fixed batch while it learns (thetas ``(B, 2, 3)`` and warped images), for GIFs
-  and theta-vs-step plots.
-* Checkpoints live in :mod:`stnlib.checkpoints`.
+* :func:`fit` trains on ``data.train_*``, evaluates on ``data.test_*`` and returns a :class:`History`;
+  training time excludes evaluation and callbacks, so time-to-accuracy compares models fairly.
+* :func:`train_step` is one optimizer step (``make bench`` times the same function).
+* :func:`evaluate`, :func:`predict`, :func:`stn_thetas` share one test-set loop, :func:`over_batches`.
 
-Shapes: inputs ``(B, C, H, W)``, integer labels ``(B,)``, model outputs ``(B, classes)``,
-either logits or log-probabilities: ``F.cross_entropy`` applies ``log_softmax``, which
-leaves log-probabilities unchanged (``log_softmax`` is idempotent), so both give the
-same loss.
-
-Progress output: one concise line per epoch is printed (``progress=True``), which reads
-the same in Jupyter, in a terminal and in papermill reports. A live ``tqdm`` bar over the
-batches of the current epoch (``leave=False``: it disappears when the epoch ends) is
-shown only where something renders it live: a terminal, or a notebook front end that
-renders widgets (see :func:`stnlib.env.widgets_rendered`). Headless runs (papermill,
-CI, pytest) get the epoch lines only, never frozen bars.
+Shapes: images ``(B, C, H, W)`` normalized as the data says, labels ``(B,)``, outputs ``(B, classes)``
+as logits or log-probabilities (``log_softmax`` is idempotent: the same loss).
 """
 
 from __future__ import annotations
@@ -29,8 +15,8 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -39,81 +25,22 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
-from .env import pick_device, seed_everything
+from . import affine
+from .augment import RandomCropFlip
+from .data import ImageData
+from .env import pick_device, seed_everything, widgets_rendered
+from .recipes import PRECISIONS, Recipe
 
-__all__ = [
-    "OPTIMIZERS",
-    "PRECISIONS",
-    "SCHEDULERS",
-    "Callback",
-    "EpochStats",
-    "EvalMode",
-    "EvalPoint",
-    "History",
-    "evaluate",
-    "fit",
-    "make_optimizer",
-    "make_scheduler",
-    "autocast",
-]
+__all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "evaluate", "fit",
+           "make_optimizer", "make_scheduler", "over_batches", "predict", "stn_thetas", "train_step"]  # fmt: skip
 
-#: Optimizer names :func:`fit` understands.
-OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
-#: Scheduler names :func:`fit` understands (all stepped once per optimizer step).
-SCHEDULERS: tuple[str, ...] = ("onecycle", "cosine", "step")
-
-#: Arithmetic :func:`fit` and :func:`evaluate` can train/evaluate in (``"bf16"``: autocast, weights stay fp32).
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-
-OptimizerSpec = str | Optimizer | Callable[[list[nn.Parameter]], Optimizer]
-SchedulerSpec = str | LRScheduler | Callable[[Optimizer], LRScheduler] | None
+TEST_BATCH = 1000
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
-def _sync(device: torch.device) -> None:
-    """Wait for queued GPU work, so wall-clock timings measure the work itself."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-class _Clock:
-    """A stopwatch that accumulates only the intervals between ``start()`` and ``stop()``."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.total = 0.0
-        self._since: float | None = None
-
-    def start(self) -> None:
-        if self._since is None:
-            self._since = time.perf_counter()
-
-    def stop(self) -> None:
-        if self._since is not None:
-            _sync(self.device)
-            self.total += time.perf_counter() - self._since
-            self._since = None
-
-
-# ------------------------------------------------------------------- history
 @dataclass
 class EpochStats:
-    """What one epoch did. Accuracies are in percent; times in seconds of training only.
-
-    ``step``: optimizer steps so far (all epochs); ``seconds``: this epoch's training time,
-    ``elapsed``: cumulative training time (both exclude evaluation and callbacks);
-    ``lr``: learning rate of the epoch's last step; ``test_*`` are ``None`` without a test loader.
-    A run stopped early ends with a partial epoch.
-    """
+    """One epoch: accuracies in percent; ``seconds`` (this epoch) and ``elapsed`` (cumulative) count
+    training only; ``step``: optimizer steps so far; ``lr``: the epoch's last step's learning rate."""
 
     epoch: int
     step: int
@@ -127,7 +54,7 @@ class EpochStats:
 
 
 class EvalPoint(NamedTuple):
-    """One evaluation on the test loader: after ``step`` optimizer steps and ``elapsed`` training seconds."""
+    """One evaluation on the test set: after ``step`` steps and ``elapsed`` training seconds."""
 
     step: int
     elapsed: float
@@ -136,7 +63,7 @@ class EvalPoint(NamedTuple):
 
 @dataclass
 class History:
-    """Everything :func:`fit` measured: per-epoch stats, every evaluation, and why it stopped early (if it did)."""
+    """What :func:`fit` measured: per-epoch stats, every evaluation, why it stopped early (if it did)."""
 
     epochs: list[EpochStats] = field(default_factory=list)
     evals: list[EvalPoint] = field(default_factory=list)
@@ -156,40 +83,16 @@ class History:
         return max(accs) if accs else None
 
     def time_to(self, acc: float) -> float | None:
-        """Cumulative training seconds when test accuracy first reached ``acc`` percent (``None``: never)."""
-        for p in self.evals:
-            if p.test_acc >= acc:
-                return p.elapsed
-        return None
+        """Training seconds when test accuracy first reached ``acc`` percent (``None``: never)."""
+        return next((p.elapsed for p in self.evals if p.test_acc >= acc), None)
 
     def steps_to(self, acc: float) -> int | None:
         """Optimizer steps when test accuracy first reached ``acc`` percent (``None``: never)."""
-        for p in self.evals:
-            if p.test_acc >= acc:
-                return p.step
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain Python types only (JSON- and ``torch.load(weights_only=True)``-safe)."""
-        return {
-            "epochs": [asdict(e) for e in self.epochs],
-            "evals": [p._asdict() for p in self.evals],
-            "stopped_early": self.stopped_early,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> History:
-        """Inverse of :meth:`as_dict` (e.g. for ``load_checkpoint(...)["history"]``)."""
-        return cls(
-            epochs=[EpochStats(**e) for e in d.get("epochs", [])],
-            evals=[EvalPoint(**p) for p in d.get("evals", [])],
-            stopped_early=d.get("stopped_early"),
-        )
+        return next((p.step for p in self.evals if p.test_acc >= acc), None)
 
 
-# ----------------------------------------------------------------- callbacks
 class Callback:
-    """Hooks :func:`fit` calls; all no-ops here. They run with the training clock stopped."""
+    """Hooks :func:`fit` calls (no-ops here), with the training clock stopped."""
 
     def on_train_begin(self, model: nn.Module) -> None:
         """Before the first step (model already on its device)."""
@@ -200,16 +103,12 @@ class Callback:
     def on_epoch_end(self, model: nn.Module, stats: EpochStats) -> None:
         """After each epoch's evaluation (also after a partial last epoch)."""
 
-    def on_train_end(self, model: nn.Module, history: History) -> None:
-        """After training finished or stopped early."""
-
 
 class EvalMode:
-    """Put ``module`` in eval mode inside a ``with`` block and restore every submodule's own mode afterwards."""
+    """``with EvalMode(m):`` eval mode inside, every submodule's own mode restored afterwards."""
 
     def __init__(self, module: nn.Module) -> None:
-        self.module = module
-        self.modes: list[tuple[nn.Module, bool]] = []
+        self.module, self.modes = module, []
 
     def __enter__(self) -> nn.Module:
         self.modes = [(m, m.training) for m in self.module.modules()]
@@ -221,348 +120,277 @@ class EvalMode:
             m.training = mode
 
 
-# ------------------------------------------------------------------ training
 def autocast(device: torch.device, precision: str = "fp32"):
-    """The context to run a forward pass in: ``torch.autocast`` to bfloat16 for ``"bf16"``, a no-op for ``"fp32"``.
+    """``torch.autocast`` to bfloat16 for ``"bf16"`` (weights stay fp32), a no-op for ``"fp32"``.
 
-    bfloat16 autocast keeps the weights and the optimizer in fp32 and runs convolutions and
-    matrix products in bf16 (on CPUs with AMX/AVX-512-BF16 that is about 1.5x faster for
-    small ResNets; on older CPUs it may be slower). Spatial transformers are unaffected in
-    their coordinates: ``affine_grid``/``grid_sample`` run in fp32 under autocast.
-    """
+    A :class:`~stnlib.models.SpatialTransformer` computes theta and samples in fp32 even here."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next((t.device for t in [*model.parameters(), *model.buffers()]), torch.device("cpu"))
 
 
 def _layout(x: Tensor, channels_last: bool) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
-def evaluate(
-    model: nn.Module,
-    loader: Iterable[Sequence[Tensor]],
-    device: torch.device | str | None = None,
-    *,
-    max_batches: int | None = None,
-    precision: str = "fp32",
-    channels_last: bool = False,
-) -> tuple[float, float]:
-    """``(mean cross-entropy, accuracy in percent)`` of ``model`` over ``(x (B, C, H, W), y (B,))`` batches.
+class _Clock:
+    """A stopwatch adding up only the intervals between ``start()`` and ``stop()`` (GPU work included)."""
 
-    Runs in eval mode under ``no_grad`` and restores each submodule's previous train/eval mode.
-    ``device``: where to put the batches (default: the model's device). Outputs may be logits or
-    log-probabilities (same loss: ``log_softmax`` is idempotent). ``max_batches`` limits the batches used.
-    ``precision``/``channels_last``: as in :func:`fit` (the loss is always computed in fp32).
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.total, self._since = device, 0.0, None  # _since: None while stopped
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            elif self.device.type == "mps":
+                torch.mps.synchronize()
+            self.total += time.perf_counter() - self._since
+            self._since = None
+
+
+def over_batches(
+    model: nn.Module, loader: Iterable[Sequence[Tensor]], fn: Callable[[nn.Module, Tensor], Tensor], *,
+    precision: str = "fp32", channels_last: bool = False,
+) -> tuple[list[Tensor], list[Tensor]]:  # fmt: skip
+    """``fn(model, x)`` on every ``(x, y)`` batch in eval mode, no gradients: ``(outputs, labels)`` per batch.
+
+    Batches go to the model's device and stay there; submodules' train/eval modes are restored.
     """
-    device = torch.device(device) if device is not None else _model_device(model)
-    amp = autocast(device, precision)
-    loss_sum, correct, seen = 0.0, 0, 0
-    with EvalMode(model), torch.no_grad():
-        for i, (x, y) in enumerate(loader):
-            if max_batches is not None and i >= max_batches:
-                break
-            x, y = _layout(x.to(device, non_blocking=True), channels_last), y.to(device, non_blocking=True)
-            with amp:
-                out = model(x).float()
-            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
-            correct += int((out.argmax(1) == y).sum().item())
-            seen += y.shape[0]
+    device = _model_device(model)
+    outs, labels = [], []
+    with EvalMode(model), torch.no_grad(), autocast(device, precision):
+        for x, y in loader:
+            outs.append(fn(model, _layout(x.to(device, non_blocking=True), channels_last)))
+            labels.append(y.to(device, non_blocking=True))
+    return outs, labels
+
+
+def evaluate(model: nn.Module, loader: Iterable[Sequence[Tensor]], **kw) -> tuple[float, float]:
+    """``(mean cross-entropy, accuracy in percent)`` over ``loader``; ``kw`` as in :func:`over_batches`."""
+    outs, labels = over_batches(model, loader, lambda m, x: m(x).float(), **kw)
+    seen = sum(len(y) for y in labels)
     if seen == 0:
-        raise ValueError("evaluate() got no samples: the loader is empty (or max_batches=0)")
-    return loss_sum / seen, 100.0 * correct / seen
+        raise ValueError("evaluate() got no samples: the loader is empty")
+    loss = sum(F.cross_entropy(o, y, reduction="sum").item() for o, y in zip(outs, labels))
+    correct = sum(int((o.argmax(1) == y).sum().item()) for o, y in zip(outs, labels))
+    return loss / seen, 100.0 * correct / seen
 
 
-def make_optimizer(
-    model: nn.Module,
-    optimizer: OptimizerSpec = "adam",
-    *,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    stn_lr_scale: float = 1.0,
-    stn_weight_decay: bool = True,
-) -> Optimizer:
-    """An optimizer over the trainable parameters: a name in :data:`OPTIMIZERS`, a factory, or an instance.
+def _test_loader(data: ImageData, recipe: Recipe | None):  # the test set in order, batches of TEST_BATCH
+    return (recipe.prepare(data) if recipe is not None else data).loaders(TEST_BATCH)[1]
 
-    ``"sgd"`` uses ``momentum`` (``0`` gives plain SGD, the PyTorch tutorial's recipe) and ``nesterov``; ``"adam"``
-    applies ``weight_decay`` as L2, ``"adamw"`` decoupled. An ``Optimizer`` instance is returned as is.
 
-    ``stn_lr_scale``: the parameters of ``model.stn`` (the spatial transformer) get their own
-    group with learning rate ``lr * stn_lr_scale`` (recorded as the group's ``"lr_scale"``;
-    :func:`make_scheduler` keeps the ratio). A localization net that learns more slowly than
-    the classifier keeps theta from jumping while the features are still poor.
-    ``stn_weight_decay=False`` exempts the transformer's group from weight decay.
+@torch.inference_mode()
+def predict(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> tuple[Tensor, Tensor]:
+    """Class probabilities ``(N, classes)`` and predictions ``(N,)`` on the test set (CPU, fp32).
+
+    Pass the ``recipe`` the model was trained with when it normalizes differently from ``data``."""
+    outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: torch.softmax(m(x), dim=1).cpu())
+    p = torch.cat(outs)
+    return p, p.argmax(1)
+
+
+@torch.inference_mode()
+def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> dict[str, Tensor]:
+    """The model's transformer's theta for each test image and its decomposition (:func:`stnlib.affine.decompose`):
+    ``{"theta": (N, 2, 3), "rotation": (N,), "scale_x": (N,), "tx": (N,), ...}``; ``scale > 1`` zooms in."""
+    if getattr(model, "stn", None) is None:
+        raise ValueError("model has no spatial transformer (.stn is None)")
+    outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: m.stn.theta(x).cpu())
+    thetas = torch.cat(outs)
+    return {"theta": thetas, **affine.decompose(thetas)}
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
+    """The recipe's optimizer over the trainable parameters; ``model.stn`` gets its own group.
+
+    The transformer's group has learning rate ``lr * stn_lr_scale`` (kept as ``"lr_scale"``,
+    which :func:`make_scheduler` keeps) and no weight decay if ``stn_weight_decay`` is off.
     """
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if not (math.isfinite(stn_lr_scale) and stn_lr_scale > 0):
-        raise ValueError(f"stn_lr_scale must be a positive number, got {stn_lr_scale!r}")
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(model).__name__} has no trainable parameters")
-    if callable(optimizer):
-        return optimizer(params)
     stn = getattr(model, "stn", None)
-    if (stn_lr_scale != 1.0 or not stn_weight_decay) and isinstance(stn, nn.Module):
-        stn_ids = {id(p) for p in stn.parameters()}
-        rest = [p for p in params if id(p) not in stn_ids]
-        own = [p for p in params if id(p) in stn_ids]
-        group = {"params": own, "lr": lr * stn_lr_scale, "lr_scale": stn_lr_scale}
-        if not stn_weight_decay:
-            group["weight_decay"] = 0.0
-        params = [{"params": rest, "lr_scale": 1.0}, group]
-        params = [g for g in params if g["params"]]
-    name = str(optimizer).lower()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
-    raise ValueError(
-        f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)} or a callable params -> Optimizer"
-    )
+    if (recipe.stn_lr_scale != 1.0 or not recipe.stn_weight_decay) and isinstance(stn, nn.Module):
+        ids = {id(p) for p in stn.parameters()}
+        own = {"params": [p for p in params if id(p) in ids], "lr": recipe.lr * recipe.stn_lr_scale}
+        own |= {"lr_scale": recipe.stn_lr_scale} | ({} if recipe.stn_weight_decay else {"weight_decay": 0.0})
+        groups = [{"params": [p for p in params if id(p) not in ids], "lr_scale": 1.0}, own]
+        params = [g for g in groups if g["params"]]
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov)  # fmt: skip
 
 
-def make_scheduler(
-    scheduler: SchedulerSpec, optimizer: Optimizer, *, lr: float, total_steps: int, warmup: float = 0.3
-) -> LRScheduler | None:
-    """A learning-rate schedule **stepped once per optimizer step** (``total_steps`` of them).
-
-    * ``"onecycle"``: ``OneCycleLR(max_lr=lr, pct_start=warmup)`` (cycles momentum / beta1 unless SGD has momentum 0);
-    * ``"cosine"``: ``CosineAnnealingLR`` from ``lr`` to 0 over ``total_steps``;
-    * ``"step"``: ``StepLR``: times 0.1 after each third of ``total_steps``;
-    * a callable ``optimizer -> scheduler`` (stepped per optimizer step too), or an instance, or ``None``.
-    """
-    if scheduler is None or isinstance(scheduler, LRScheduler):
-        return scheduler
-    if callable(scheduler):
-        return scheduler(optimizer)
-    name = str(scheduler).lower()
-    if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {scheduler!r}; use one of {', '.join(SCHEDULERS)}, None or a callable")
-    if total_steps < 1:
-        raise ValueError(f"scheduler {name!r} needs the number of steps; the train loader has no length")
-    sched = torch.optim.lr_scheduler
-    if name == "onecycle":
-        d = optimizer.defaults
-        cycle = "betas" in d or bool(d.get("momentum", 0.0))
-        max_lr = [lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups]
-        if total_steps >= 4:  # OneCycleLR divides by the length of each phase: keep both >= 1.5 steps
-            warmup = min(max(warmup, 1.5 / total_steps), 1 - 1.5 / total_steps)
-        return sched.OneCycleLR(
-            optimizer, max_lr=max_lr, total_steps=total_steps, cycle_momentum=cycle, pct_start=warmup
-        )
-    if name == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=total_steps)
-    return sched.StepLR(optimizer, step_size=max(1, total_steps // 3), gamma=0.1)
-
-
-def _num_batches(loader: object) -> int | None:
-    try:
-        return len(loader)  # type: ignore[arg-type]
-    except TypeError:
+def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LRScheduler | None:
+    """The recipe's schedule, stepped once per optimizer step (``total_steps`` of them), or ``None``."""
+    if recipe.scheduler is None:
         return None
+    d, warmup = optimizer.defaults, recipe.warmup
+    if total_steps >= 4:  # OneCycleLR divides by each phase's length: keep both >= 1.5 steps
+        warmup = min(max(warmup, 1.5 / total_steps), 1 - 1.5 / total_steps)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
+        total_steps=total_steps, cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)), pct_start=warmup,
+    )  # fmt: skip
+
+
+def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: Recipe,
+               sched: LRScheduler | None = None) -> tuple[float, Tensor]:  # fmt: skip
+    """One optimizer step on a batch on the model's device: ``(loss, outputs (B, classes))``.
+
+    Raises ``FloatingPointError`` on a non-finite loss, before the bad step is applied."""
+    with autocast(x.device, recipe.precision):
+        out = model(x)
+    loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.label_smoothing)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"loss is {value} (lr {opt.param_groups[0]['lr']:.3g}): the weights diverged "
+                                 "or the data has NaN/inf; try a lower lr")  # fmt: skip
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return value, out.detach()
 
 
 def _live_bars() -> bool:
-    """Whether a live progress bar would render: a terminal, or a notebook front end that shows widgets."""
+    """A live bar renders in a terminal or a notebook front end that shows widgets."""
+    from IPython import get_ipython  # ipywidgets' dependency, always installed
+
+    if getattr(get_ipython(), "kernel", None) is None:
+        return sys.stderr.isatty()
     try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-    except ImportError:  # pragma: no cover
-        ip = None
-    if ip is not None and hasattr(ip, "kernel"):
-        from .env import widgets_rendered
-
-        try:
-            return widgets_rendered()
-        except ValueError:
-            return False
-    return sys.stderr.isatty()
+        return widgets_rendered()
+    except ValueError:
+        return False
 
 
-def _fmt_acc(acc: float | None) -> str:
-    return "     -" if acc is None else f"{acc:5.2f}%"
+class _Run:
+    """:func:`fit`'s state between steps: step count, training clock, history, last evaluation."""
+
+    def __init__(self, model: nn.Module, opt: Optimizer, sched: LRScheduler | None, recipe: Recipe,
+                 test_loader: Iterable, callbacks: list[Callback], limits: dict) -> None:  # fmt: skip
+        self.model, self.opt, self.sched, self.recipe, self.test_loader = model, opt, sched, recipe, test_loader
+        self.callbacks, self.limits = callbacks, limits
+        self.device = _model_device(model)
+        self.clock, self.history, self.step = _Clock(self.device), History(), 0
+        self.last_eval: tuple[int, float, float] | None = None  # (step, loss, acc)
+
+    def evaluate(self) -> tuple[int, float, float]:
+        loss, acc = evaluate(self.model, self.test_loader, precision=self.recipe.precision,
+                             channels_last=self.recipe.channels_last)  # fmt: skip
+        self.history.evals.append(EvalPoint(self.step, self.clock.total, acc))
+        self.last_eval = (self.step, loss, acc)
+        return self.last_eval
+
+    def reached(self, acc: float) -> str | None:
+        target = self.limits["target_acc"]
+        if target is None or acc < target:
+            return None
+        return f"target_acc {target:g}% reached: test accuracy {acc:.2f}% after {self.step} steps " + (
+            f"({self.clock.total:.1f} s)")  # fmt: skip
+
+    def after_step(self, epoch: int) -> str | None:
+        """Periodic evaluation, callbacks and the time budget; the reason to stop, if any."""
+        stop, every, budget = None, self.limits["eval_every_steps"], self.limits["time_budget_s"]
+        if every is not None and self.step % every == 0:
+            stop = self.reached(self.evaluate()[2])
+        for cb in self.callbacks:
+            cb.on_step_end(self.model, self.step, epoch)
+        if stop is None and budget is not None and self.clock.total >= budget:
+            stop = f"time budget of {budget:g} s used up after {self.step} steps ({self.clock.total:.1f} s)"
+        return stop
+
+    def epoch(self, loader: Sequence, epoch: int, epochs: int, bars: bool) -> tuple[EpochStats, str | None]:
+        """One pass over ``loader`` (possibly cut short), then an evaluation: ``(stats, stop reason)``."""
+        self.model.train()
+        loss_sum, correct, seen, stop, start = 0.0, 0, 0, None, self.clock.total
+        lr_used = self.opt.param_groups[0]["lr"]
+        bar_args = {"desc": f"epoch {epoch}/{epochs}", "leave": False, "disable": not bars, "unit": "batch"}
+        with tqdm(total=len(loader), **bar_args) as bar:
+            self.clock.start()
+            for i, (x, y) in enumerate(loader):
+                x, y = _layout(x.to(self.device, non_blocking=True), self.recipe.channels_last), y.to(self.device)
+                lr_used = self.opt.param_groups[0]["lr"]
+                try:
+                    value, out = train_step(self.model, x, y, self.opt, self.recipe, self.sched)
+                except FloatingPointError as e:
+                    self.clock.stop()
+                    raise FloatingPointError(f"epoch {epoch}, step {self.step + 1}: {e}") from None
+                self.step += 1
+                loss_sum, seen = loss_sum + value * len(y), seen + len(y)
+                correct += int((out.argmax(1) == y).sum().item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
+                self.clock.stop()
+                stop = self.after_step(epoch)
+                if stop is not None and not (epoch == epochs and i + 1 == len(loader)):
+                    break
+                stop = None
+                self.clock.start()
+            self.clock.stop()
+        if seen == 0:
+            raise ValueError(f"the training set yielded no batches in epoch {epoch} (is data.train_images empty?)")
+        fresh = self.last_eval is not None and self.last_eval[0] == self.step
+        _, test_loss, test_acc = self.last_eval if fresh else self.evaluate()
+        stop = stop or (self.reached(test_acc) if epoch < epochs else None)
+        stats = EpochStats(epoch, self.step, loss_sum / seen, 100.0 * correct / seen, test_loss, test_acc,
+                           self.clock.total - start, self.clock.total, lr_used)  # fmt: skip
+        self.history.epochs.append(stats)
+        return stats, stop
 
 
 def fit(
-    model: nn.Module,
-    train_loader: Iterable[Sequence[Tensor]],
-    *,
-    epochs: int,
-    test_loader: Iterable[Sequence[Tensor]] | None = None,
-    optimizer: OptimizerSpec = "adam",
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    stn_lr_scale: float = 1.0,
-    stn_weight_decay: bool = True,
-    scheduler: SchedulerSpec = None,
-    warmup: float = 0.3,
-    label_smoothing: float = 0.0,
-    precision: str = "fp32",
-    channels_last: bool = False,
-    device: torch.device | str | None = None,
-    seed: int | None = None,
-    callbacks: Sequence[Callback] = (),
-    progress: bool = True,
-    eval_every_steps: int | None = None,
-    time_budget_s: float | None = None,
-    target_acc: float | None = None,
-) -> History:
-    """Train ``model`` with cross-entropy on ``(x (B, C, H, W), y (B,))`` batches; return its :class:`History`.
+    model: nn.Module, data: ImageData, recipe: Recipe, *, epochs: int, seed: int = 0,
+    callbacks: Sequence[Callback] = (), eval_every_steps: int | None = None, time_budget_s: float | None = None,
+    target_acc: float | None = None, progress: bool = True, device: torch.device | str | None = None,
+) -> History:  # fmt: skip
+    """Train ``model`` on ``data.train_*`` as ``recipe`` says, evaluating on ``data.test_*`` after each epoch.
 
-    * ``optimizer``/``scheduler``: see :func:`make_optimizer` / :func:`make_scheduler` (schedules step
-      per optimizer step; ``warmup`` is one-cycle's rising fraction; ``nesterov``, ``stn_lr_scale`` (the
-      transformer's own learning-rate factor) and ``stn_weight_decay`` go to :func:`make_optimizer`). Pass an
-      ``Optimizer`` instance if you need it afterwards (checkpoints).
-    * ``precision``: ``"fp32"`` or ``"bf16"`` (autocast, see :func:`autocast`); ``channels_last``: NHWC
-      memory layout for model and batches (faster convolutions on CPU). Both also apply to evaluation.
-    * ``seed``: :func:`stnlib.env.seed_everything` before anything random (shuffling, dropout).
-    * ``device``: default :func:`pick_device`; the model is moved there.
-    * After each epoch the model is evaluated on ``test_loader``; with ``eval_every_steps=k`` also every
-      ``k`` steps (all evaluations land in ``History.evals`` for :meth:`History.time_to`).
-    * ``time_budget_s``: stop after the step during which training time (no evaluation) passed the budget;
-      ``target_acc``: stop at the first evaluation reaching it. Either sets ``History.stopped_early``
-      and ends with a (possibly partial) last epoch, evaluated.
-    * ``progress``: print one line per epoch (and a live bar where one renders; see the module docstring).
-
-    Raises ``FloatingPointError`` on a non-finite loss (before the bad step is applied). Leaves the model in eval mode.
+    ``seed`` seeds augmentation, shuffling and :func:`~stnlib.env.seed_everything`; ``device``: default
+    :func:`~stnlib.env.pick_device`. ``eval_every_steps=k``: also evaluate every ``k`` steps. ``time_budget_s``
+    (training seconds) and ``target_acc`` (test accuracy) stop early and set ``History.stopped_early``.
+    ``progress``: a line per epoch (and a live bar where one renders). Leaves the model in eval mode.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if eval_every_steps is not None and eval_every_steps < 1:
-        raise ValueError(f"eval_every_steps must be a positive integer or None, got {eval_every_steps}")
-    if test_loader is None and (eval_every_steps is not None or target_acc is not None):
-        raise ValueError("eval_every_steps and target_acc need a test_loader")
-    if time_budget_s is not None and time_budget_s < 0:
-        raise ValueError(f"time_budget_s must be >= 0, got {time_budget_s}")
-    if seed is not None:
-        seed_everything(seed)
-    dev = torch.device(device) if device is not None else pick_device()
-    amp = autocast(dev, precision)  # validates precision before any work
-    model.to(dev)
-    if channels_last:
+    if epochs < 1 or (eval_every_steps is not None and eval_every_steps < 1) or (time_budget_s or 0) < 0:
+        raise ValueError(f"need epochs >= 1, eval_every_steps >= 1 or None and time_budget_s >= 0 or None; "
+                         f"got {epochs}, {eval_every_steps}, {time_budget_s}")  # fmt: skip
+    augment = RandomCropFlip(recipe.augment_pad, seed=seed) if recipe.augment_pad else None
+    train_loader, test_loader = recipe.prepare(data).loaders(
+        recipe.batch_size, test_batch_size=TEST_BATCH, transform=augment, seed=seed)  # fmt: skip
+    seed_everything(seed)
+    model.to(torch.device(device) if device is not None else pick_device())
+    if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(
-        model,
-        optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        momentum=momentum,
-        nesterov=nesterov,
-        stn_lr_scale=stn_lr_scale,
-        stn_weight_decay=stn_weight_decay,
-    )
-    per_epoch = _num_batches(train_loader)
-    sched = make_scheduler(scheduler, opt, lr=lr, total_steps=epochs * (per_epoch or 0), warmup=warmup)
-    callbacks = list(callbacks)
-    bars = progress and _live_bars()
-    history = History()
-    clock = _Clock(dev)
-    step = 0
-    last_eval: tuple[int, float, float] | None = None  # (step, loss, acc)
-
-    def run_eval() -> tuple[int, float, float]:
-        assert test_loader is not None
-        loss, acc = evaluate(model, test_loader, dev, precision=precision, channels_last=channels_last)
-        history.evals.append(EvalPoint(step, clock.total, acc))
-        return step, loss, acc
-
-    def reached(acc: float) -> str | None:
-        if target_acc is None or acc < target_acc:
-            return None
-        return f"target_acc {target_acc:g}% reached: test accuracy {acc:.2f}% after {step} steps ({clock.total:.1f} s)"
-
-    for cb in callbacks:
+    opt = make_optimizer(model, recipe)
+    limits = {"eval_every_steps": eval_every_steps, "time_budget_s": time_budget_s, "target_acc": target_acc}
+    run = _Run(model, opt, make_scheduler(opt, recipe, epochs * len(train_loader)), recipe, test_loader,
+               list(callbacks), limits)  # fmt: skip
+    for cb in run.callbacks:
         cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):
-        model.train()
-        loss_sum, correct, seen, lr_used, stop = 0.0, 0, 0, opt.param_groups[0]["lr"], None
-        start = clock.total
-        bar_args = {"desc": f"epoch {epoch}/{epochs}", "leave": False, "disable": not bars, "unit": "batch"}
-        with tqdm(total=per_epoch, **bar_args) as bar:  # leave=False: the bar vanishes when the epoch ends
-            clock.start()
-            for i, (x, y) in enumerate(train_loader):
-                x, y = _layout(x.to(dev, non_blocking=True), channels_last), y.to(dev, non_blocking=True)
-                lr_used = opt.param_groups[0]["lr"]
-                with amp:
-                    out = model(x)
-                loss = F.cross_entropy(out.float(), y, label_smoothing=label_smoothing)
-                value = loss.item()
-                if not math.isfinite(value):
-                    clock.stop()
-                    raise FloatingPointError(
-                        f"loss is {value} at epoch {epoch}, step {step + 1} (lr {lr_used:.3g}); "
-                        "the weights diverged or the data has NaN/inf: try a lower lr"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                step += 1
-                n = y.shape[0]
-                loss_sum += value * n
-                correct += int((out.detach().argmax(1) == y).sum().item())
-                seen += n
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
-                clock.stop()
-                last_step = epoch == epochs and per_epoch is not None and i + 1 == per_epoch
-                if eval_every_steps is not None and step % eval_every_steps == 0:
-                    last_eval = run_eval()
-                    stop = reached(last_eval[2])
-                for cb in callbacks:
-                    cb.on_step_end(model, step, epoch)
-                if stop is None and time_budget_s is not None and clock.total >= time_budget_s:
-                    stop = f"time budget of {time_budget_s:g} s used up after {step} steps ({clock.total:.1f} s)"
-                if stop is not None and not last_step:
-                    break
-                stop = None
-                clock.start()
-            clock.stop()
-        if seen == 0:
-            raise ValueError(f"the train loader yielded no batches in epoch {epoch}")
-        test_loss = test_acc = None
-        if test_loader is not None:
-            if last_eval is None or last_eval[0] != step:
-                last_eval = run_eval()
-            _, test_loss, test_acc = last_eval
-            if stop is None and epoch < epochs:
-                stop = reached(test_acc)
-        stats = EpochStats(
-            epoch=epoch,
-            step=step,
-            train_loss=loss_sum / seen,
-            train_acc=100.0 * correct / seen,
-            test_loss=test_loss,
-            test_acc=test_acc,
-            seconds=clock.total - start,
-            elapsed=clock.total,
-            lr=lr_used,
-        )
-        history.epochs.append(stats)
+        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress and _live_bars())
         if progress:
-            print(
-                f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {step:>6}  loss {stats.train_loss:.4f}  "
-                f"train {_fmt_acc(stats.train_acc)}  test {_fmt_acc(test_acc)}  lr {lr_used:.2e}  "
-                f"{stats.seconds:.1f} s (total {stats.elapsed:.1f} s)",
-                flush=True,
-            )
-        for cb in callbacks:
-            cb.on_epoch_end(model, stats)
+            print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
+                  f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
+                  f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)", flush=True)  # fmt: skip
+        for cb in run.callbacks:
+            cb.on_epoch_end(model, s)
         if stop is not None:
-            history.stopped_early = stop
-            if progress:
-                print(f"stopped early: {stop}", flush=True)
+            run.history.stopped_early = stop
+            print(f"stopped early: {stop}", flush=True) if progress else None
             break
     model.eval()
-    for cb in callbacks:
-        cb.on_train_end(model, history)
-    return history
+    return run.history

@@ -26,19 +26,18 @@ from torchvision.transforms import InterpolationMode
 
 from stnlib import affine
 from stnlib.affine import (
-    PARAM_NAMES,
     build_theta,
     compose,
     decompose,
     identity,
     invert,
-    map_points,
     normalized_to_pixels,
     pixels_to_normalized,
     sampling_outline,
     warp,
 )
 
+PARAM_NAMES = ("rotation", "scale_x", "scale_y", "shear", "tx", "ty")  # build_theta's keywords, decompose's keys
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -71,7 +70,7 @@ def _random_thetas(batch: int, seed: int, dtype: torch.dtype = torch.float64) ->
 
 
 def _np3(theta: torch.Tensor) -> np.ndarray:
-    """(B, 2, 3) tensor -> (B, 3, 3) numpy homogeneous matrices, built independently of ``affine.to_3x3``."""
+    """(B, 2, 3) tensor -> (B, 3, 3) numpy homogeneous matrices, built independently of ``affine.compose``."""
     t = theta.detach().cpu().numpy().astype(np.float64)
     last = np.zeros((t.shape[0], 1, 3))
     last[:, 0, 2] = 1.0
@@ -559,43 +558,15 @@ def test_normalized_to_pixels(w):
     torch.testing.assert_close(normalized_to_pixels(c + shift, w) - normalized_to_pixels(c, w), torch.full((3,), 3.0))
 
 
-@pytest.mark.parametrize("align_corners", [False, True])
-def test_map_points_agrees_with_affine_grid(align_corners):
-    # affine_grid gives, for every output pixel centre, the input location it samples.
-    theta = _random_thetas(3, seed=23, dtype=torch.float32)
-    h, w = 5, 7
-    grid = F.affine_grid(theta, [3, 1, h, w], align_corners=align_corners)  # (B, H, W, 2)
-    if align_corners:
-        xs, ys = torch.linspace(-1, 1, w), torch.linspace(-1, 1, h)
-    else:
-        xs, ys = (2 * torch.arange(w) + 1) / w - 1, (2 * torch.arange(h) + 1) / h - 1
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    points = torch.stack([xx, yy], -1).reshape(-1, 2)  # (N, 2) shared by the batch
-    mapped = map_points(theta, points)
-    assert mapped.shape == (3, h * w, 2)
-    torch.testing.assert_close(mapped, grid.reshape(3, -1, 2), atol=1e-5, rtol=0)
-
-
-def test_map_points_broadcasts_shared_points_over_batch():
-    shifts = torch.tensor([[0.1, -0.2], [0.0, 0.5], [-1.0, 0.3]])
-    theta = torch.cat([torch.eye(2).expand(3, 2, 2), shifts.unsqueeze(-1)], dim=-1)  # pure shifts
-    points = torch.tensor([[0.0, 0.0], [1.0, -1.0], [0.25, 0.75], [-0.5, 0.5]])
-    out = map_points(theta, points)
-    assert out.shape == (3, 4, 2)
-    torch.testing.assert_close(out, points.unsqueeze(0) + shifts.unsqueeze(1))
-    # a per-item (B, N, 2) input gives the same answer
-    torch.testing.assert_close(map_points(theta, points.expand(3, 4, 2)), out)
-    # against numpy for a general theta
-    t = _random_thetas(3, seed=24)
-    ref = np.einsum("bij,nj->bni", _np3(t), np.c_[points.numpy(), np.ones(4)])[:, :, :2]
-    np.testing.assert_allclose(map_points(t, points.double()).numpy(), ref, atol=1e-12)
-
-
-def test_map_points_bad_shapes_raise():
-    with pytest.raises(ValueError, match=r"\(B, N, 2\) or \(N, 2\)"):
-        map_points(identity(2), torch.zeros(4, 3))
-    with pytest.raises(ValueError, match="batch size mismatch"):
-        map_points(identity(2), torch.zeros(3, 4, 2))
+def test_outline_corners_agree_with_affine_grid():
+    # with align_corners=True the corner pixels of a 2x2 output sit exactly at (+-1, +-1), so
+    # affine_grid gives, independently, where the output's corners sample from
+    theta = _random_thetas(3, seed=23)
+    grid = F.affine_grid(theta, [3, 1, 2, 2], align_corners=True).reshape(3, 4, 2)  # TL, TR, BL, BR
+    outline = sampling_outline(theta, closed=False)  # TL, TR, BR, BL
+    torch.testing.assert_close(outline, grid[:, [0, 1, 3, 2]], atol=1e-12, rtol=0)
+    ref = np.einsum("bij,nj->bni", _np3(theta), np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1.0]]))
+    np.testing.assert_allclose(outline.numpy(), ref[:, :, :2], atol=1e-12)
 
 
 # ------------------------------------------------------------------ 10. helpful errors
@@ -605,8 +576,7 @@ THETA_CONSUMERS = {
     "decompose": decompose,
     "compose_first": lambda t: compose(t, identity(1)),
     "compose_then": lambda t: compose(identity(1), t),
-    "map_points": lambda t: map_points(t, torch.zeros(3, 2)),
-    "to_3x3": affine.to_3x3,
+    "sampling_outline": affine.sampling_outline,
     "check_theta": affine.check_theta,
 }
 

@@ -1,14 +1,16 @@
-"""The benchmark's compute accounting (stnlib.bench): FLOP counts by hand, achieved GFLOP/s, and the fast
-network's throughput timed through its own training loop (a couple of tiny steps)."""
+"""The benchmark (tools.bench): FLOP counts by hand, achieved GFLOP/s, the fast network's throughput timed through
+its own training loop (a couple of tiny steps), and quick end-to-end runs (tiny data: numbers here mean nothing)."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
 from torch import nn
 
-from stnlib import bench, fast_cifar
+from stnlib import fast_cifar, recipes
 from stnlib.data import load_dataset
+from tools import bench
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -63,7 +65,46 @@ def test_exact_test_images_keeps_only_exact_ones():
 def test_fast_network_throughput_runs_through_train_fast():
     data = load_dataset("cifar10", profile="quick", data_dir=None).subset(64, 8)
     recipe = dataclasses.replace(bench.FAST_RECIPE, batch_size=16)
-    factories = {"fast, no STN": (lambda: fast_cifar.fast_stn_net(stn=False, widths=(8, 8, 8)), recipe)}
+    factories = {"fast, no STN": (lambda: fast_cifar.fast_stn_net(stn=False), recipe)}
     tp = bench.throughput(factories, data, rounds=1, fast_steps=2)
     r = tp["fast, no STN"]
     assert r["images_per_s"] > 0 and r["batch_size"] == 16 and r["steps"] == 2 and r["precision"] == "bf16"
+
+
+def test_quick_bench_writes_json_and_figure(tmp_path):
+    assert bench.main(["--quick", "--suite", "mnist"]) == 0
+    out = tmp_path / "reports" / "quick"
+    result = json.loads((out / "bench.json").read_text())["mnist"]
+    assert set(result["throughput"]) == set(bench.mnist_models())
+    assert all(r["images_per_s"] > 0 for r in result["throughput"].values())
+    assert set(result["stn_overhead"]) == {"tutorial", "ours"}
+    assert (out / "figures" / "bench_mnist.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_quick_cifar_bench_replaces_only_its_own_suite(tmp_path):
+    out = tmp_path / "reports" / "quick"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"mnist": {"throughput": {"kept": 1}}}))
+    assert bench.main(["--quick", "--suite", "cifar10"]) == 0
+    results = json.loads((out / "bench.json").read_text())
+    assert results["mnist"] == {"throughput": {"kept": 1}}
+    cifar = results["cifar10"]
+    assert set(cifar["throughput"]) == set(bench.cifar10_models())
+    ours = {"ours: fast network", "quarter ResNet-9"}
+    assert set(cifar["stn_overhead"]) == ours | {f"course: {c.name}" for c in recipes.COURSE_MODELS}
+    assert set(cifar["time_to_target"]) == {bench.CIFAR_OURS, bench.CIFAR_COURSE}
+    assert set(cifar["time_to_target"][bench.CIFAR_OURS]["seconds_to"]) == {"66", "90"}  # one run, both targets
+    peaks = cifar["matmul_peak"]["gflop_per_s"]
+    assert peaks["bf16"] > 0 and peaks["fp32"] > 0
+    fast = cifar["throughput"][bench.CIFAR_OURS]
+    assert fast["gflop_per_s"] == pytest.approx(fast["images_per_s"] * fast["gflop_per_image"])
+    assert (out / "figures" / "bench_cifar10.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_malformed_bench_json_is_named_not_overwritten(tmp_path):
+    out = tmp_path / "reports" / "quick"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text("[]")
+    with pytest.raises(ValueError, match="bench.json holds a JSON list"):
+        bench.main(["--quick", "--suite", "mnist"])
+    assert (out / "bench.json").read_text() == "[]"

@@ -1,14 +1,16 @@
-"""CIFAR-10 pieces: the course models, our network, recipes, augmentation order, scoring, display."""
+"""CIFAR-10 pieces: the course models, our network, recipes, augmentation order, display (scoring: test_stats)."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from stnlib import affine, evaluation, experiments, train, viz
+from stnlib import affine, figures, train
 from stnlib.augment import RandomCropFlip
 from stnlib.data import CIFAR10_MEAN, CIFAR10_STD, ImageData, load_dataset
 from stnlib.models import bn_localization, cifar_stn_net, count_parameters, resnet9
+from stnlib.recipes import COURSE_BATCH32, COURSE_MODELS, OURS_CIFAR, Recipe
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def tiny_cifar():
 # ------------------------------------------------------------------ models
 @pytest.mark.parametrize(("index", "published"), [(0, 39_884), (1, 771_826)])
 def test_course_models_match_their_published_parameter_counts(index, published):
-    assert count_parameters(experiments.COURSE_MODELS[index].build()) == published
+    assert count_parameters(COURSE_MODELS[index].build()) == published
 
 
 def test_wide_course_model_count_by_hand():
@@ -28,13 +30,13 @@ def test_wide_course_model_count_by_hand():
     # large localization: conv 3->64 k7 (32 -> 26, pool 13), conv 64->128 k5 (13 -> 9, pool 4),
     # fc 128*4*4 = 2048 -> 256 (the issue's "fc 2048->256->6"), regressor 256 -> 6
     localization = (64 * 147 + 64) + (128 * 64 * 25 + 128) + (2048 * 256 + 256) + (256 * 6 + 6)
-    wide = experiments.COURSE_MODELS[2]
+    wide = COURSE_MODELS[2]
     assert count_parameters(wide.build(stn=False)) == classifier
     assert count_parameters(wide.build()) == classifier + localization
 
 
 def test_course_models_keep_their_zero_padding():
-    for c in experiments.COURSE_MODELS:
+    for c in COURSE_MODELS:
         assert c.build().stn.has_fill is False  # faithful: grid_sample's zeros, grey on [-1, 1] input
 
 
@@ -73,10 +75,10 @@ def test_bn_localization_sizes():
 
 # ------------------------------------------------------------------ recipes and training
 def test_recipe_prepare_sets_the_course_normalization(tiny_cifar):
-    course = experiments.COURSE_BATCH32.prepare(tiny_cifar)
+    course = COURSE_BATCH32.prepare(tiny_cifar)
     assert course.mean == (0.5, 0.5, 0.5) and course.std == (0.5, 0.5, 0.5)
     assert course.black == (-1.0, -1.0, -1.0)  # black is -1 on the course scale; their zero padding is grey
-    assert experiments.OURS_CIFAR.prepare(tiny_cifar) is tiny_cifar
+    assert OURS_CIFAR.prepare(tiny_cifar) is tiny_cifar
 
 
 def test_augmentation_runs_before_normalization(tiny_cifar):
@@ -99,72 +101,44 @@ def test_augmentation_runs_before_normalization(tiny_cifar):
 
 def test_stn_lr_scale_gives_the_transformer_its_own_group_and_keeps_the_ratio():
     net = cifar_stn_net(fill=(0.0, 0.0, 0.0))
-    opt = train.make_optimizer(net, "sgd", lr=0.1, momentum=0.9, nesterov=True, stn_lr_scale=0.1)
+    recipe = Recipe("stn x0.1", optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, stn_lr_scale=0.1, warmup=0.25)
+    opt = train.make_optimizer(net, recipe)
     assert [g["lr_scale"] for g in opt.param_groups] == [1.0, 0.1]
     stn_params = {id(p) for p in net.stn.parameters()}
     assert {id(p) for p in opt.param_groups[1]["params"]} == stn_params
+    assert {id(p) for p in opt.param_groups[0]["params"]} == {id(p) for p in net.parameters()} - stn_params
     assert opt.param_groups[0]["nesterov"] is True
-    sched = train.make_scheduler("onecycle", opt, lr=0.1, total_steps=20, warmup=0.25)
-    for _ in range(5):
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.01])
+    sched = train.make_scheduler(opt, recipe, total_steps=20)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1 / 25, 0.01 / 25])  # one-cycle starts at 1/25
+    for step in range(19):
         opt.step()
         sched.step()
-    lrs = [g["lr"] for g in opt.param_groups]
-    assert lrs[1] == pytest.approx(0.1 * lrs[0])
+        lrs = [g["lr"] for g in opt.param_groups]
+        assert lrs[1] == pytest.approx(0.1 * lrs[0]), step  # the ratio holds at every step
+        if step == 3:  # the peak: step 0.25 * 20 - 1 = 4 (the step just scheduled)
+            assert lrs == pytest.approx([0.1, 0.01])
     with pytest.raises(ValueError, match="stn_lr_scale"):
-        train.make_optimizer(net, "sgd", lr=0.1, stn_lr_scale=0.0)
+        dataclasses.replace(recipe, stn_lr_scale=0.0)
 
 
 def test_unknown_precision_is_a_clear_error(tiny_cifar):
-    loader, _ = tiny_cifar.loaders(32)
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
-        train.fit(cifar_stn_net(stn=False), loader, epochs=1, precision="fp8", progress=False)
+        dataclasses.replace(OURS_CIFAR, precision="fp8")
+    _, test = tiny_cifar.loaders(32)
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        train.evaluate(cifar_stn_net(stn=False), test, precision="fp8")
 
 
 def test_bf16_channels_last_training_runs_and_evaluates(tiny_cifar):
-    recipe = experiments.OURS_CIFAR
-    h = experiments.train(cifar_stn_net(fill=tiny_cifar.black), tiny_cifar, recipe, epochs=1, progress=False)
-    assert h.final.test_acc is not None and math.isfinite(h.final.train_loss)
+    net = cifar_stn_net(fill=tiny_cifar.black)
+    h = train.fit(net, tiny_cifar, OURS_CIFAR, epochs=1, progress=False)
+    assert h.final.test_acc is not None and math.isfinite(h.final.train_loss) and h.final.step == 1  # 64 < 256
+    conv = next(m for m in net.classifier.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 # ------------------------------------------------------------------ scoring
-def _with_labels(data: ImageData, labels: list[int], exact: list[bool]) -> ImageData:
-    n = len(labels)
-    return ImageData(
-        data.train_images, data.train_labels, data.test_images[:n], torch.tensor(labels),
-        torch.tensor(exact), data.classes, data.info, data.mean, data.std,
-    )  # fmt: skip
-
-
-def test_test_accuracy_on_all_and_exact_images(tiny_cifar):
-    data = _with_labels(tiny_cifar, [0, 1, 2, 3], [True, True, False, False])
-    s = evaluation.test_accuracy(torch.tensor([0, 1, 2, 0]), data)
-    assert (s.all, s.n_all, s.exact, s.n_exact) == (75.0, 4, 100.0, 2)
-    assert s.all_se == pytest.approx(100 * math.sqrt(0.75 * 0.25 / 4))
-    assert s.exact_se == 0.0
-    with pytest.raises(ValueError, match=r"predictions must have shape \(4,\)"):
-        evaluation.test_accuracy(torch.tensor([0, 1]), data)
-
-
-def test_per_class_accuracy_by_hand(tiny_cifar):
-    data = _with_labels(tiny_cifar, [0, 0, 1, 1, 1], [True] * 5)
-    acc = evaluation.per_class_accuracy(torch.tensor([0, 1, 1, 1, 0]), data)
-    assert acc[:2].tolist() == pytest.approx([50.0, 200 / 3])
-    assert acc[2:].tolist() == [0.0] * 8  # classes with no test image
-
-
-def test_mcnemar_matches_the_exact_binomial_test(tiny_cifar):
-    # 3 images only A gets right, 17 only B: two-sided exact binomial p = 2 * P(X <= 3), X ~ Bin(20, 1/2)
-    labels = [0] * 20
-    data = _with_labels(tiny_cifar, labels, [True] * 20)
-    a = torch.tensor([0] * 3 + [1] * 17)
-    b = torch.tensor([1] * 3 + [0] * 17)
-    a_only, b_only, p = evaluation.mcnemar_p(a, b, data)
-    assert (a_only, b_only) == (3, 17)
-    assert p == pytest.approx(2 * (1 + 20 + 190 + 1140) / 2**20)  # 0.002577
-    assert evaluation.mcnemar_p(a, a, data)[2] == 1.0
-
-
-# ------------------------------------------------------------------ display
 def test_normalized_cifar_images_are_shown_in_their_original_colours(tiny_cifar):
     raw = tiny_cifar.test_images[:1].float() / 255  # (1, 3, 32, 32) in [0, 1]
     mean, std = torch.tensor(tiny_cifar.mean).view(1, 3, 1, 1), torch.tensor(tiny_cifar.std).view(1, 3, 1, 1)
@@ -172,6 +146,6 @@ def test_normalized_cifar_images_are_shown_in_their_original_colours(tiny_cifar)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    viz.imshow(ax, normalized[0], mean=tiny_cifar.mean, std=tiny_cifar.std)
+    figures.imshow(ax, normalized[0], mean=tiny_cifar.mean, std=tiny_cifar.std)
     shown = torch.as_tensor(ax.images[0].get_array().data)  # (H, W, 3) as handed to matplotlib
     assert torch.allclose(shown, raw[0].permute(1, 2, 0), atol=1e-5)

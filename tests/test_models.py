@@ -71,12 +71,10 @@ def test_transformer_fill_paints_black_on_normalized_input():
         stn.regressor.bias.copy_(affine.build_theta(scale_x=0.5, scale_y=0.5).flatten())  # zoom out
     out = stn(torch.full((1, 1, 8, 8), black))
     assert torch.allclose(out, torch.full_like(out, black), atol=1e-6)  # all black, no grey frame
-    assert stn.last_theta.shape == (1, 2, 3)
     zero_padded = SpatialTransformer(loc, 4)
     zero_padded.load_state_dict(stn.state_dict())
-    assert float(zero_padded(torch.full((1, 1, 8, 8), black)).detach()[0, 0, 0, 0]) == pytest.approx(
-        0.0
-    )  # the tutorial's grey
+    corner = float(zero_padded(torch.full((1, 1, 8, 8), black)).detach()[0, 0, 0, 0])
+    assert corner == pytest.approx(0.0)  # the tutorial's grey
 
 
 def test_baseline_is_the_same_classifier_with_a_frozen_identity_transformer():
@@ -149,3 +147,31 @@ def test_distorted_mnist_designs_keep_the_baselines_view():
     assert count_parameters(rts.classifier) == count_parameters(mnist_cnn(42, out_size=models.RTS_VIEW).classifier)
     clutter_cnn = mnist_cnn(60, out_size=models.CLUTTER_VIEW)
     assert count_parameters(clutter.classifier) == count_parameters(clutter_cnn.classifier)
+
+
+def test_theta_and_sampling_stay_float32_under_bf16_autocast():
+    # regression (issue 10, defect 8): under bf16 autocast theta came out of the regressor in bfloat16
+    torch.manual_seed(0)
+    stn = mnist_stn_net().stn.eval()
+    torch.nn.init.normal_(stn.regressor.weight, std=0.1)
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        features = stn.localization(x)
+        out, theta = stn.transform(x)
+    assert features.dtype == torch.bfloat16  # the localization net itself still runs in bf16
+    assert theta.dtype == torch.float32
+    want = torch.nn.functional.linear(features.float(), stn.regressor.weight, stn.regressor.bias).view(-1, 2, 3)
+    torch.testing.assert_close(theta, want, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out, affine.warp(x, theta), atol=1e-6, rtol=0)  # sampled on an fp32 grid
+
+
+def test_a_wrong_input_size_is_a_clear_error():
+    # regression (issue 10, defect 6): a 28x28 model fed 32x32 gave "mat1 and mat2 shapes cannot be multiplied"
+    with pytest.raises(ValueError, match="built for 28x28 inputs, got 32x32"):
+        mnist_stn_net()(torch.randn(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="built for 42x42 inputs, got 60x60"):
+        models.rts_stn_net()(torch.randn(2, 1, 60, 60))
+    # a localization net without a fixed size (no in_size) takes any size
+    any_size = SpatialTransformer(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten()), 4)
+    assert any_size(torch.randn(2, 1, 8, 8)).shape == (2, 1, 8, 8)
+    assert any_size(torch.randn(2, 1, 12, 10)).shape == (2, 1, 12, 10)

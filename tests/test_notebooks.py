@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from stnlib.env import REPO_ROOT
-from stnlib.execute import execute_notebook
+from tools.execute import execute_notebook
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

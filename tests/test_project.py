@@ -1,4 +1,4 @@
-"""README, Colab cells and packaging stay consistent with their single sources."""
+"""README, Colab cells and packaging stay consistent with their single sources (tools.readme)."""
 
 import re
 import subprocess
@@ -8,28 +8,29 @@ import nbformat
 import pytest
 import yaml
 
-from stnlib import project
 from stnlib.env import REPO_ROOT
 from stnlib.runs import Metric
+from tools import readme
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_generated_parts_are_in_sync():
     # README index/results and notebook Colab cells equal what `make sync` would write
-    assert project.stale_files() == []
+    assert readme.stale_files() == []
 
 
 def test_repo_url_is_written_in_one_place():
-    files = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
+                           capture_output=True, text=True, check=True)  # fmt: skip
     holders = []
     for name in files.stdout.split():
         path = REPO_ROOT / name
         if path.suffix in {".py", ".md", ".ipynb", ".toml", ".yml", ".cfg", ""} and path.is_file():
-            if project.REPO_URL.split("//")[1] in path.read_text(errors="ignore"):
+            if readme.REPO_URL.split("//")[1] in path.read_text(errors="ignore"):
                 holders.append(name)
     hand_written = [h for h in holders if not h.startswith(("notebooks/", "reports/")) and h != "README.md"]
-    assert hand_written == ["stnlib/project.py"]
+    assert sorted(set(hand_written)) == ["tools/readme.py"]
 
 
 def test_results_table_is_rendered_from_metrics():
@@ -42,14 +43,14 @@ def test_results_table_is_rendered_from_metrics():
             "metrics": [Metric("acc", "Test accuracy", 99.31, "%").__dict__],
         }
     }
-    table = project.render_results(metrics)
+    table = readme.render_results(metrics)
     assert "| [02_x](reports/02_x.ipynb) | Test accuracy | 99.31% | full | MNIST (exact) | 61 s," in table
-    assert project.render_results({}).startswith("_No results yet")
+    assert readme.render_results({}).startswith("_No results yet")
 
 
 def test_readme_lacking_markers_is_an_error():
     with pytest.raises(ValueError, match="notebooks:start"):
-        project.render_readme("# no markers", {})
+        readme.render_readme("# no markers", {})
 
 
 def test_readme_names_the_two_commands_near_the_top():
@@ -88,7 +89,7 @@ def test_notebook_sources_are_clean(path):
     nbformat.validate(nb)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert dirty == [], f"{path.name}: cells {dirty} carry outputs; run `make strip`"
-    assert project.COLAB_TAG in nb.cells[0].metadata.get("tags", [])
+    assert readme.COLAB_TAG in nb.cells[0].metadata.get("tags", [])
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and re.search(r'^PROFILE = "full"', params[0].source, re.M)
     assert "/work/" not in path.read_text() and "/home/" not in path.read_text()  # no absolute paths
@@ -96,13 +97,13 @@ def test_notebook_sources_are_clean(path):
 
 def test_colab_cell_does_nothing_outside_colab():
     namespace: dict = {}
-    exec(project.colab_cell_source(), namespace)  # no clone, no install, no error here
+    exec(readme.colab_cell_source(), namespace)  # no clone, no install, no error here
     assert "REPO_URL" not in namespace
 
 
 def test_lint_is_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "stnlib", "tests", "scripts", "notebooks"],
+        [sys.executable, "-m", "ruff", "check", "stnlib", "tools", "tests", "notebooks"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -130,7 +131,7 @@ def test_bench_summary_is_rendered_from_bench_json():
         "time_ratio": {"value": 61.0 / 900.0, "bound": "upper"},
     }
     cifar = {**suite, "data": "CIFAR-10", "target": 66.0, "time_ratio": {"value": 0.25, "bound": "exact"}}
-    text = project.render_bench({"cifar10": cifar, "mnist": suite})
+    text = readme.render_bench({"cifar10": cifar, "mnist": suite})
     assert text.index("**MNIST**") < text.index("**CIFAR-10**")  # fixed order, whatever the JSON order
     assert "| ours + STN | 128 | 1,234 |" in text
     assert "STN share of a training step: tutorial 25.0%, ours 10.0%." in text
@@ -138,7 +139,7 @@ def test_bench_summary_is_rendered_from_bench_json():
     assert "| ours + STN | ours | 61 s | 99.10% |" in text
     assert "Time to 99%, ours / theirs: **below 0.07**." in text
     assert "Time to 66%, ours / theirs: **0.25**." in text
-    assert project.render_bench({}).startswith("_No benchmark yet")
+    assert readme.render_bench({}).startswith("_No benchmark yet")
 
 
 def _cifar_bench_with_compute() -> dict:
@@ -193,7 +194,7 @@ def _cifar_bench_with_compute() -> dict:
 
 
 def test_bench_compute_and_two_targets_are_rendered():
-    text = project.render_bench({"cifar10": _cifar_bench_with_compute()})
+    text = readme.render_bench({"cifar10": _cifar_bench_with_compute()})
     assert (
         "| CIFAR-10 model | batch | precision | training images/s (median) | GFLOP / training image "
         "| achieved GFLOP/s | share of the matmul peak (same precision) |"
@@ -215,7 +216,7 @@ def test_bench_compute_and_two_targets_are_rendered():
     assert (
         "This CPU's matmul peak, measured in the same run (`torch.mm`, 4096 x 4096, median of 5): "
         "bf16 1,000 GFLOP/s, fp32 187 GFLOP/s."
-    ) in project.render_bench({"cifar10": without_headline})
+    ) in readme.render_bench({"cifar10": without_headline})
 
 
 def test_bench_layout_without_compute_renders_as_before():
@@ -228,7 +229,7 @@ def test_bench_layout_without_compute_renders_as_before():
     for t in old["time_to_target"].values():
         del t["seconds_to"]
         t.pop("epochs", None)
-    text = project.render_bench({"cifar10": old})
+    text = readme.render_bench({"cifar10": old})
     assert "| CIFAR-10 model | batch | training images/s (median) |\n|---|---|---|\n" in text
     assert "| ours: fast network + STN | 1024 | 1,010 |" in text
     assert "Compute" not in text and "GFLOP" not in text and "exact test images" not in text
@@ -252,17 +253,59 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
              "offcentre_stn_err": 20.0, "offcentre_cnn_err": 25.0, "offcentre_err_ratio": 0.8,
              "offcentre_centre_err_px": 9.25, "cifar_stn_shift_spread_px": 0.04,
              "offcentre_shift_spread_px": 7.5}  # fmt: skip
-    text = project.render_cifar(_nb3_entry(keys))
+    text = readme.render_cifar(_nb3_entry(keys))
     assert "| course: tutorial net | 57% after 50 epochs | 150 s | 51.00% | 51.00% |" in text
     assert "| ours + STN | | 750 s | 90.12% | 93.40% |" in text
     assert "| ours, no STN (ablation) | | same schedule | 90.00% | 93.00% |" in text
     assert "| with a transformer that moves a 32x32 window | 20.00% | 0.80x the errors; window centre 9.2 px" in text
     assert "0.04 px on CIFAR-10" in text and "7.5 px off-centre" in text
-    assert "equal wall-clock budget" not in text  # that sentence belongs to the older layout only
 
 
-def test_cifar_block_of_the_older_layout_still_renders():
-    keys = {"cifar_ours_stn_acc": 82.0, "cifar_ours_stn_acc_exact": 88.0, "cifar_budget_s": 687.0}
-    text = project.render_cifar(_nb3_entry(keys))
-    assert "| ours + STN | |  | 82.00% | 88.00% |" in text and "equal wall-clock budget" in text
-    assert "off-centre" not in text
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [(99.3456, "%", "99.35%"), (60000, "", "60,000"), (3.4e-06, "", "3.4e-06"), (12.345, "s", "12.35 s"),
+     (0.0, "", "0")],  # fmt: skip
+)
+def test_metric_formatting(value, unit, text):
+    assert readme.format_value(value, unit) == text
+
+
+# ----------------------------------------------- defect 2: a malformed metrics.json stops sync with a message
+@pytest.fixture
+def readme_copy(tmp_path, monkeypatch):
+    """tools.readme pointed at a copy of README.md and an empty reports folder in ``tmp_path``."""
+    (tmp_path / "reports").mkdir()
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.README.read_text())
+    monkeypatch.setattr(readme, "README", copy)
+    monkeypatch.setattr(readme, "REPORTS", tmp_path / "reports")
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("", "is empty"), ('{"02_x": {"pro', "cannot be read as JSON"), ("[]", "holds a JSON list"),
+     ('{"02_x": {"profile": "full", "data": "d", "seconds": 1, "finished": "x"}}', ": the entry '02_x' lacks metrics")],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["sync", "check"])
+def test_sync_names_a_malformed_metrics_file(readme_copy, capsys, content, problem, command):
+    metrics = readme.REPORTS / "metrics.json"
+    metrics.write_text(content)
+    before = readme_copy.read_text()
+    assert readme.main([command]) == 1
+    err = capsys.readouterr().err
+    assert str(metrics) in err and problem in err and "git checkout -- reports/metrics.json" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1  # one paragraph
+    assert readme_copy.read_text() == before  # nothing written
+
+
+def test_sync_names_a_malformed_bench_file(readme_copy, capsys):
+    (readme.REPORTS / "bench.json").write_text('{"mnist": ')
+    assert readme.main(["sync"]) == 1
+    assert f"{readme.REPORTS / 'bench.json'} cannot be read as JSON" in capsys.readouterr().err
+
+
+def test_sync_points_at_results_set_aside(readme_copy, capsys):
+    (readme.REPORTS / "metrics.json.02_x.recovered.json").write_text("{}")
+    readme.main(["check"])
+    assert "metrics.json.02_x.recovered.json holds results not in metrics.json yet" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stnlib import affine
-from stnlib.data import Distorted
+from stnlib.distort import Distorted
 from stnlib.recovery import attention_components, fit_line, rts_components, within_group_fit
 
 

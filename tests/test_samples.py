@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from stnlib.env import REPO_ROOT
-from stnlib.samples import load_samples, sample_image
+from stnlib.samples import load_samples
+from tools import make_samples
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 
@@ -36,15 +37,31 @@ def test_samples_equal_the_source_images(name):
     assert np.array_equal(y, s.labels.numpy())
 
 
-def test_unknown_sample_set_and_index_raise():
+def test_unknown_sample_set_raises():
     with pytest.raises(ValueError, match="unknown sample set 'svhn'"):
         load_samples("svhn")
-    with pytest.raises(ValueError, match=r"index must be in \[0, 500\)"):
-        sample_image("mnist", 500)
-    assert sample_image("mnist", 3).shape == (1, 1, 28, 28)
 
 
 def test_missing_sample_file_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setattr("stnlib.samples.SAMPLES", tmp_path)
-    with pytest.raises(FileNotFoundError, match="make_samples.py"):
+    with pytest.raises(FileNotFoundError, match="python -m tools.make_samples"):
         load_samples("mnist")
+
+
+def test_make_samples_rebuilds_the_bundled_files_exactly(tmp_path):
+    # tools.make_samples from a tiny stand-in of the offline copies: first 2 exact test images per class, in order
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    labels = np.tile(np.arange(10, dtype=np.uint8), 4)  # 40 test images, 4 per class
+    exact = np.arange(40) >= 10  # the first 10 are not exact: the picks skip them
+    np.savez(data / "mnist.npz", x_test=rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), y_test=labels)
+    np.savez(data / "cifar10.npz", x_test=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), y_test=labels,
+             test_is_exact=exact)  # fmt: skip
+    assert make_samples.main(["--data", str(data), "--per-class", "2", "--out", str(tmp_path / "out")]) == 0
+    with np.load(tmp_path / "out" / "mnist_test_samples.npz") as d:
+        assert d["test_indices"].tolist() == list(range(20))
+    with np.load(tmp_path / "out" / "cifar10_test_samples.npz") as d, np.load(data / "cifar10.npz") as src:
+        assert d["test_indices"].tolist() == list(range(10, 30))
+        assert np.array_equal(d["images"], src["x_test"][10:30]) and d["labels"].tolist() == labels[10:30].tolist()
+        assert d["classes"][0] == "airplane"

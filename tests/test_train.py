@@ -1,27 +1,28 @@
 """Unit tests for :mod:`stnlib.train` on a tiny synthetic task (fast, CPU, offline).
 
-The task: 8x8 single-channel images of noise with one bright 4x4 quadrant; the label
-(0..3) is the quadrant. A linear model solves it, so "it learned" is a clear signal.
-Independent truth: ``F.cross_entropy`` / hand-counted accuracies for :func:`evaluate`,
-``torch.load(weights_only=True)`` for checkpoints, the identity theta for untrained STNs.
+The task (``make_quadrants`` in conftest): 8x8 images of noise with one bright 4x4 quadrant; the
+label (0..3) is the quadrant. A linear model solves it, so "it learned" is a clear signal.
+Independent truth: ``F.cross_entropy`` / hand-counted accuracies, a hand-written SGD step, a hand
+loop over the test set, PyTorch's one-cycle formula, the identity theta for untrained STNs.
 """
 
 from __future__ import annotations
 
-import json
+import copy
+import dataclasses
 import math
+import time
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from stnlib.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from stnlib import affine
 from stnlib.env import pick_device
 from stnlib.gifs import ThetaSnapshots
 from stnlib.models import SpatialTransformer, STNClassifier
+from stnlib.recipes import Recipe
 from stnlib.train import (
     Callback,
     EpochStats,
@@ -31,9 +32,14 @@ from stnlib.train import (
     fit,
     make_optimizer,
     make_scheduler,
+    predict,
+    stn_thetas,
+    train_step,
 )
 
 STEPS_PER_EPOCH = 8  # 256 samples / batch 32
+#: Adam at a constant lr 1e-2, batch 32: solves the quadrant task in a couple of epochs.
+QUICK = Recipe("quick", optimizer="adam", lr=1e-2, scheduler=None, batch_size=32)
 
 
 @pytest.fixture(autouse=True)
@@ -50,32 +56,20 @@ def _no_device_env(monkeypatch):
     monkeypatch.delenv("STNLIB_DEVICE", raising=False)
 
 
+@pytest.fixture
+def data(make_quadrants):
+    return make_quadrants()  # 256 train, 128 test
+
+
 # ------------------------------------------------------------------ helpers
-def quadrants(n: int, seed: int) -> TensorDataset:
-    """``x (n, 1, 8, 8)``: noise plus one bright quadrant; ``y (n,)``: which (0 top-left .. 3 bottom-right)."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 0.3 * torch.randn(n, 1, 8, 8, generator=g)
-    for i, label in enumerate(y.tolist()):
-        r, c = divmod(label, 2)
-        x[i, 0, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4] += 1.0
-    return TensorDataset(x, y)
-
-
-def loaders(shuffle: bool = True) -> tuple[DataLoader, DataLoader]:
-    train = DataLoader(quadrants(256, 0), batch_size=32, shuffle=shuffle)
-    test = DataLoader(quadrants(128, 1), batch_size=64)
-    return train, test
-
-
 def mlp(seed: int = 0, hidden: int = 16, dropout: float = 0.0) -> nn.Sequential:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 4))
 
 
-def tiny_stn(seed: int = 0) -> STNClassifier:
+def tiny_stn(seed: int = 0, dropout: float = 0.0) -> STNClassifier:
     torch.manual_seed(seed)
-    loc = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU())
+    loc = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Dropout(dropout))
     return STNClassifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 4)), SpatialTransformer(loc, 8))
 
 
@@ -87,10 +81,17 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def quick_fit(model: nn.Module, data, recipe: Recipe = QUICK, **kw) -> History:
+    return fit(model, data, recipe, **{"epochs": 1, "device": "cpu", "progress": False, **kw})
+
+
+def normalized_test_images(data, mean: float, std: float) -> torch.Tensor:
+    return (data.test_images.float() / 255 - mean) / std
+
+
 # ---------------------------------------------------------------- training
-def test_fit_learns_the_quadrant_task():
-    train, test = loaders()
-    h = fit(mlp(), train, epochs=3, test_loader=test, lr=1e-2, device="cpu", seed=0, progress=False)
+def test_fit_learns_the_quadrant_task(data):
+    h = quick_fit(mlp(), data, epochs=3)
     assert len(h.epochs) == 3 and h.stopped_early is None
     assert [e.epoch for e in h.epochs] == [1, 2, 3]
     assert [e.step for e in h.epochs] == [8, 16, 24]
@@ -103,39 +104,31 @@ def test_fit_learns_the_quadrant_task():
     assert [p.step for p in h.evals] == [8, 16, 24]  # one evaluation per epoch without eval_every_steps
 
 
-def test_fit_without_test_loader_and_progress_lines(capsys):
-    train, _ = loaders()
-    h = fit(mlp(), train, epochs=2, device="cpu", progress=True)
+def test_fit_prints_one_line_per_epoch(data, capsys):
+    h = quick_fit(mlp(), data, epochs=2, progress=True)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "test      -" in lines[0]
-    assert h.final.test_acc is None and h.final.test_loss is None and h.evals == [] and h.best_test_acc is None
-    fit(mlp(), train, epochs=1, device="cpu", progress=False)
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and lines[1].startswith("epoch 2/2")
+    assert f"test {h.final.test_acc:5.2f}%" in lines[1] and f"step {16:>6}" in lines[1]
+    quick_fit(mlp(), data, progress=False)
     assert capsys.readouterr().out == ""
 
 
-def test_fit_leaves_model_in_eval_mode_and_checks_arguments():
-    train, test = loaders()
+def test_fit_leaves_model_in_eval_mode_and_checks_arguments(data):
     model = mlp()
-    fit(model, train, epochs=1, device="cpu", progress=False)
-    assert not model.training
-    with pytest.raises(ValueError, match="epochs"):
-        fit(model, train, epochs=0, progress=False)
-    with pytest.raises(ValueError, match="need a test_loader"):
-        fit(model, train, epochs=1, target_acc=90.0, progress=False)
-    with pytest.raises(ValueError, match="need a test_loader"):
-        fit(model, train, epochs=1, eval_every_steps=2, progress=False)
-    with pytest.raises(ValueError, match="eval_every_steps"):
-        fit(model, train, epochs=1, test_loader=test, eval_every_steps=0, progress=False)
+    quick_fit(model, data)
+    assert not model.training and not any(m.training for m in model.modules())
+    for bad in ({"epochs": 0}, {"eval_every_steps": 0}, {"time_budget_s": -1.0}):
+        with pytest.raises(ValueError, match="need epochs >= 1"):
+            quick_fit(model, data, **bad)
 
 
-def test_eval_every_steps_records_evals_and_time_to():
-    train, test = loaders()
-    h = fit(mlp(), train, epochs=2, test_loader=test, lr=1e-2, device="cpu", eval_every_steps=3, progress=False)
+def test_eval_every_steps_records_evals_and_time_to(data):
+    h = quick_fit(mlp(), data, epochs=2, eval_every_steps=3)
     # every 3 steps plus each epoch end (8, 16); no step evaluated twice
     assert [p.step for p in h.evals] == [3, 6, 8, 9, 12, 15, 16]
     elapsed = [p.elapsed for p in h.evals]
     assert elapsed == sorted(elapsed) and elapsed[-1] == pytest.approx(h.final.elapsed)
-    assert h.evals[-1].test_acc == h.final.test_acc
+    assert h.evals[-1].test_acc == h.final.test_acc and h.evals[2].test_acc == h.epochs[0].test_acc
     assert h.time_to(101.0) is None and h.steps_to(101.0) is None
     first = next(p for p in h.evals if p.test_acc >= 50.0)
     assert h.time_to(50.0) == first.elapsed and h.steps_to(50.0) == first.step
@@ -145,167 +138,275 @@ def test_history_helpers_on_hand_made_records():
     stats = EpochStats(1, 30, 0.5, 80.0, 0.4, 99.5, 3.0, 3.0, 1e-3)
     h = History([stats], [EvalPoint(10, 1.0, 50.0), EvalPoint(20, 2.0, 95.0), EvalPoint(30, 3.0, 99.5)])
     assert h.time_to(95.0) == 2.0 and h.time_to(99.0) == 3.0 and h.time_to(99.9) is None
-    assert h.steps_to(40.0) == 10
+    assert h.steps_to(40.0) == 10 and h.steps_to(95.0) == 20
     assert h.best_test_acc == 99.5 and h.final is stats
-    d = h.as_dict()
-    assert json.loads(json.dumps(d)) == d  # plain types only
-    assert d["evals"][0] == {"step": 10, "elapsed": 1.0, "test_acc": 50.0}
-    assert History.from_dict(d) == h
+    assert History().best_test_acc is None
     with pytest.raises(ValueError, match="empty"):
         _ = History().final
 
 
-def test_target_acc_stops_early():
-    train, test = loaders()
-    h = fit(
-        mlp(), train, epochs=20, test_loader=test, lr=1e-2, device="cpu", seed=0, eval_every_steps=2,
-        target_acc=90.0, progress=False,
-    )  # fmt: skip
+def test_target_acc_stops_early(data):
+    h = quick_fit(mlp(), data, epochs=20, eval_every_steps=2, target_acc=90.0)
     assert len(h.epochs) < 20 and h.stopped_early is not None and "target_acc" in h.stopped_early
     assert h.evals[-1].test_acc >= 90.0 and all(p.test_acc < 90.0 for p in h.evals[:-1])
     assert h.final.step == h.evals[-1].step and h.final.test_acc == h.evals[-1].test_acc
     assert h.time_to(90.0) == h.evals[-1].elapsed
 
 
-def test_target_acc_reached_at_an_epoch_end():
-    train, test = loaders()
-    h = fit(mlp(), train, epochs=20, test_loader=test, lr=1e-2, device="cpu", seed=0, target_acc=90, progress=False)
+def test_target_acc_reached_at_an_epoch_end(data):
+    h = quick_fit(mlp(), data, epochs=20, target_acc=90)
     assert 1 <= len(h.epochs) < 20 and "target_acc" in (h.stopped_early or "")
-    assert h.final.test_acc >= 90.0 and h.final.step % STEPS_PER_EPOCH == 0
+    assert h.final.test_acc >= 90.0 and h.final.step == len(h.epochs) * STEPS_PER_EPOCH
+    assert all(e.test_acc < 90.0 for e in h.epochs[:-1])
 
 
-def test_time_budget_stops_after_the_current_step():
-    train, test = loaders()
-    h = fit(mlp(), train, epochs=5, test_loader=test, device="cpu", time_budget_s=0.0, progress=False)
+def test_time_budget_stops_after_the_current_step(data):
+    h = quick_fit(mlp(), data, epochs=5, time_budget_s=0.0)
     assert h.stopped_early is not None and "time budget" in h.stopped_early
     assert len(h.epochs) == 1 and h.final.step == 1  # a partial epoch, still evaluated
     assert h.final.test_acc is not None and [p.step for p in h.evals] == [1]
 
 
-def test_seed_makes_fits_identical():
-    train, test = loaders(shuffle=True)
+def test_training_clock_excludes_evaluation_and_callbacks(data):
+    class SlowToEvaluate(nn.Module):  # every evaluation batch takes 50 ms
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = mlp()
+
+        def forward(self, x):
+            if not self.training:
+                time.sleep(0.05)
+            return self.net(x)
+
+    class SlowCallback(Callback):
+        def on_step_end(self, model, step, epoch):
+            time.sleep(0.05)
+
+    start = time.perf_counter()
+    h = quick_fit(SlowToEvaluate(), data, epochs=2, eval_every_steps=1, callbacks=[SlowCallback()])
+    wall = time.perf_counter() - start
+    assert len(h.evals) == 16 and wall > 16 * 0.1  # 16 evaluations and 16 callbacks slept
+    assert h.final.elapsed < 0.5 * 16 * 0.05  # 16 tiny steps take milliseconds: none of the sleeping counted
+
+
+def test_seed_makes_fits_identical(data):
+    recipe = dataclasses.replace(QUICK, augment_pad=1)  # shuffling, augmentation and dropout all draw randomness
     runs = []
-    for seed in (7, 7, 8):
+    for i, seed in enumerate((7, 7, 8)):
         model = mlp(seed=0, dropout=0.3)
-        fit(model, train, epochs=2, test_loader=test, lr=1e-2, device="cpu", seed=seed, progress=False)
-        runs.append(weights(model))
-    assert same_weights(runs[0], runs[1])
-    assert not same_weights(runs[0], runs[2])  # shuffling and dropout do depend on the seed
+        torch.rand(i + 1)  # whatever the global generator did before, fit's seed decides
+        h = quick_fit(model, data, recipe, epochs=2, seed=seed)
+        stats = [(e.step, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.lr) for e in h.epochs]
+        runs.append((weights(model), stats))
+    assert same_weights(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+    assert not same_weights(runs[0][0], runs[2][0]) and runs[0][1] != runs[2][1]
 
 
-def test_callback_hooks_are_called_in_order():
+def test_callback_hooks_are_called_in_order_with_their_arguments(data):
     class Recorder(Callback):
         def __init__(self) -> None:
             self.calls: list[tuple] = []
+            self.models: set[int] = set()
+            self.stats: list[EpochStats] = []
 
         def on_train_begin(self, model):
-            self.calls.append(("begin",))
+            self.models.add(id(model))
+            self.calls.append(("begin", next(model.parameters()).device.type))
 
         def on_step_end(self, model, step, epoch):
-            self.calls.append(("step", step, epoch))
+            self.models.add(id(model))
+            self.calls.append(("step", step, epoch, model.training))
 
         def on_epoch_end(self, model, stats):
+            self.models.add(id(model))
+            self.stats.append(stats)
             self.calls.append(("epoch", stats.epoch, stats.step))
 
-        def on_train_end(self, model, history):
-            self.calls.append(("end", len(history.epochs)))
-
-    rec = Recorder()
-    train, _ = loaders()
-    fit(mlp(), train, epochs=2, device="cpu", callbacks=[rec], progress=False)
-    steps = [("step", s, 1 + (s - 1) // STEPS_PER_EPOCH) for s in range(1, 17)]
-    assert rec.calls == [("begin",), *steps[:8], ("epoch", 1, 8), *steps[8:], ("epoch", 2, 16), ("end", 2)]
+    rec, model = Recorder(), mlp()
+    h = quick_fit(model, data, epochs=2, callbacks=[rec], eval_every_steps=4)
+    # steps run in train mode, also right after an evaluation (steps 4, 8, ...)
+    steps = [("step", s, 1 + (s - 1) // STEPS_PER_EPOCH, True) for s in range(1, 17)]
+    assert rec.calls == [("begin", "cpu"), *steps[:8], ("epoch", 1, 8), *steps[8:], ("epoch", 2, 16)]
+    assert rec.models == {id(model)} and rec.stats == h.epochs
+    assert not hasattr(Callback, "on_train_end")
     Callback().on_epoch_end(mlp(), EpochStats(1, 1, 0.0, 0.0, None, None, 0.0, 0.0, 0.1))  # base hooks are no-ops
 
 
-# -------------------------------------------------------- optimizers/schedules
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
-@pytest.mark.parametrize("scheduler", [None, "onecycle", "cosine", "step"])
-def test_optimizer_and_scheduler_names(optimizer, scheduler):
-    train, _ = loaders()
-    h = fit(mlp(), train, epochs=3, optimizer=optimizer, scheduler=scheduler, lr=0.1, device="cpu", progress=False)
-    lrs = [e.lr for e in h.epochs]  # lr of each epoch's last step
-    if scheduler is None:
-        assert lrs == pytest.approx([0.1] * 3)
-    elif scheduler == "step":  # x0.1 after each third of the 24 steps
-        assert lrs == pytest.approx([0.1, 0.01, 0.001])
-    elif scheduler == "cosine":
-        assert lrs[0] > lrs[1] > lrs[2] and lrs[2] < 0.01
-    else:  # one cycle: warm up to lr, then anneal far below it
-        assert lrs[2] < 1e-3 and max(lrs) <= 0.1 + 1e-9
+def test_non_finite_loss_raises_before_the_step_is_applied(data):
+    class NaNAt(nn.Module):
+        """A linear model whose ``bad``-th training forward pass returns NaN."""
 
-
-def test_make_optimizer_details():
-    model = mlp()
-    assert type(make_optimizer(model, "adam")) is torch.optim.Adam
-    assert type(make_optimizer(model, "AdamW", weight_decay=0.01)) is torch.optim.AdamW
-    plain = make_optimizer(model, "sgd", lr=0.01, momentum=0.0)
-    assert type(plain) is torch.optim.SGD and plain.defaults["momentum"] == 0.0
-    make_scheduler("onecycle", plain, lr=0.01, total_steps=10)
-    assert plain.param_groups[0]["momentum"] == 0.0  # the tutorial's plain SGD stays plain under one-cycle
-    assert make_optimizer(model, plain) is plain
-    with pytest.raises(ValueError, match="adam, adamw, sgd"):
-        make_optimizer(model, "lbfgs")
-    with pytest.raises(ValueError, match="onecycle, cosine, step"):
-        make_scheduler("linear", plain, lr=0.01, total_steps=10)
-    frozen = nn.Linear(2, 2).requires_grad_(False)
-    with pytest.raises(ValueError, match="no trainable parameters"):
-        make_optimizer(frozen, "adam")
-
-
-def test_unknown_names_in_fit_and_callables():
-    train, _ = loaders()
-    with pytest.raises(ValueError, match="unknown optimizer"):
-        fit(mlp(), train, epochs=1, optimizer="rmsprop", device="cpu", progress=False)
-    with pytest.raises(ValueError, match="unknown scheduler"):
-        fit(mlp(), train, epochs=1, scheduler="plateau", device="cpu", progress=False)
-    h = fit(
-        mlp(), train, epochs=1, device="cpu", progress=False,
-        optimizer=lambda params: torch.optim.SGD(params, lr=0.05),
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5),
-    )  # fmt: skip
-    assert h.final.lr == pytest.approx(0.025)
-
-
-def test_non_finite_loss_raises_before_the_step_is_applied():
-    class NaNModel(nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, bad: int) -> None:
             super().__init__()
-            self.fc = nn.Linear(64, 4)
+            self.fc, self.bad, self.calls = nn.Linear(64, 4), bad, 0
 
         def forward(self, x):
-            return self.fc(x.flatten(1)) * float("nan")
+            out = self.fc(x.flatten(1))
+            if self.training:
+                self.calls += 1
+                if self.calls == self.bad:
+                    out = out * float("nan")
+            return out
 
-    model = NaNModel()
+    class LastWeights(Callback):
+        def on_step_end(self, model, step, epoch):
+            self.after = (step, weights(model))
+
+    model = NaNAt(bad=1)
     before = weights(model)
-    train, _ = loaders()
-    with pytest.raises(FloatingPointError, match=r"epoch 1, step 1 .*lower lr"):
-        fit(model, train, epochs=2, device="cpu", progress=False)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 1: loss is nan .*lower lr"):
+        quick_fit(model, data, epochs=2)
     assert same_weights(before, weights(model))
+    model, last = NaNAt(bad=11), LastWeights()
+    with pytest.raises(FloatingPointError, match=r"epoch 2, step 11: loss is nan"):
+        quick_fit(model, data, epochs=2, callbacks=[last])
+    assert last.after[0] == 10 and same_weights(last.after[1], weights(model))  # step 11 was not applied
+
+
+def one_cycle_lr(step: int, total: int, peak: float, warmup: float = 0.3) -> float:
+    """PyTorch's one-cycle lr before step ``step`` (0-based), by hand: cosine from ``peak / 25`` up to
+    ``peak`` at step ``warmup * total - 1``, then cosine down to ``peak / 25 / 1e4`` at step ``total - 1``."""
+    start, end, top = peak / 25, peak / 25 / 1e4, warmup * total - 1
+    a, b, pct = (start, peak, step / top) if step <= top else (peak, end, (step - top) / (total - 1 - top))
+    return b + (a - b) * (1 + math.cos(math.pi * pct)) / 2
+
+
+def test_fit_uses_the_recipes_schedule(data):
+    for optimizer in ("adam", "sgd"):
+        constant = quick_fit(mlp(), data, Recipe("c", optimizer=optimizer, lr=0.1, scheduler=None), epochs=3)
+        assert [e.lr for e in constant.epochs] == pytest.approx([0.1] * 3)
+        h = quick_fit(mlp(), data, Recipe("1c", optimizer=optimizer, lr=0.1, batch_size=32), epochs=3)
+        # EpochStats.lr: the lr of each epoch's last step, steps 7, 15, 23 counting from 0
+        assert [e.lr for e in h.epochs] == pytest.approx([one_cycle_lr(s, 24, 0.1) for s in (7, 15, 23)], rel=1e-6)
+
+
+# -------------------------------------------------------- optimizers/schedules
+def test_make_optimizer_details():
+    model = mlp()
+    adam = make_optimizer(model, Recipe("a", optimizer="adam", lr=0.02, weight_decay=1e-4))
+    assert type(adam) is torch.optim.Adam and len(adam.param_groups) == 1  # no .stn: one group
+    assert adam.defaults["lr"] == 0.02 and adam.defaults["weight_decay"] == 1e-4
+    nesterov = make_optimizer(model, Recipe("n", optimizer="sgd", momentum=0.8, nesterov=True))
+    assert type(nesterov) is torch.optim.SGD and nesterov.defaults["momentum"] == 0.8 and nesterov.defaults["nesterov"]
+    plain_recipe = Recipe("plain", optimizer="sgd", lr=0.01, momentum=0.0, scheduler="onecycle")
+    plain = make_optimizer(model, plain_recipe)
+    make_scheduler(plain, plain_recipe, total_steps=10)
+    assert plain.param_groups[0]["momentum"] == 0.0  # the tutorial's plain SGD stays plain under one-cycle
+    assert make_scheduler(plain, dataclasses.replace(plain_recipe, scheduler=None), total_steps=10) is None
+    assert {id(p) for p in plain.param_groups[0]["params"]} == {id(p) for p in model.parameters()}
+    frozen = nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        make_optimizer(frozen, plain_recipe)
+
+
+def test_train_step_is_one_sgd_step_by_hand():
+    torch.manual_seed(0)
+    model, x, y = nn.Linear(4, 3), torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
+    lr, wd, eps = 0.1, 0.01, 0.1
+    recipe = Recipe("sgd", optimizer="sgd", lr=lr, momentum=0.0, weight_decay=wd, label_smoothing=eps, scheduler=None)
+    w, b = model.weight.detach().clone().requires_grad_(), model.bias.detach().clone().requires_grad_()
+    logits = x @ w.T + b
+    logp = logits.log_softmax(1)  # label smoothing by hand: (1 - eps) * NLL + eps * mean over classes of -log p
+    hand_loss = ((1 - eps) * -logp[torch.arange(5), y] + eps * -logp.mean(1)).mean()
+    gw, gb = torch.autograd.grad(hand_loss, [w, b])
+
+    def check(opt, sched, step_lr):
+        with torch.no_grad():
+            model.weight.copy_(w)
+            model.bias.copy_(b)
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 100.0)  # stale gradients must not leak into the step
+        loss, out = train_step(model, x, y, opt, recipe, sched)
+        assert loss == pytest.approx(hand_loss.item()) and torch.allclose(out, logits.detach())
+        assert torch.allclose(model.weight, w - step_lr * (gw + wd * w), atol=1e-7)  # one step, no more
+        assert torch.allclose(model.bias, b - step_lr * (gb + wd * b), atol=1e-7)
+
+    check(make_optimizer(model, recipe), None, lr)
+    # one-cycle over 10 steps: the step uses lr / 25, then the schedule moves on exactly once, to step 1
+    recipe = dataclasses.replace(recipe, scheduler="onecycle")
+    opt = make_optimizer(model, recipe)
+    sched = make_scheduler(opt, recipe, total_steps=10)
+    check(opt, sched, lr / 25)
+    assert sched.last_epoch == 1 and opt.param_groups[0]["lr"] == pytest.approx(one_cycle_lr(1, 10, lr))
+
+
+def test_train_step_gives_the_transformer_its_lr_and_weight_decay_exemption():
+    model, x, y = tiny_stn(), torch.randn(6, 1, 8, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    lr, wd = 0.1, 0.05
+    recipe = Recipe("stn", optimizer="sgd", lr=lr, momentum=0.0, weight_decay=wd, scheduler=None,
+                    stn_lr_scale=0.5, stn_weight_decay=False)  # fmt: skip
+    with torch.no_grad():  # an STN away from the identity, so its gradients are not special
+        model.stn.regressor.weight.normal_(0, 0.1)
+    hand = copy.deepcopy(model)
+    grads = torch.autograd.grad(F.cross_entropy(hand(x), y), list(hand.parameters()))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    train_step(model, x, y, make_optimizer(model, recipe), recipe)
+    for (name, p), g in zip(model.named_parameters(), grads):
+        want = before[name] - 0.5 * lr * g if name.startswith("stn.") else before[name] - lr * (g + wd * before[name])
+        assert torch.allclose(p, want, atol=1e-7), name
+
+
+def test_bf16_autocast_path(data):
+    model, x, y = mlp(), torch.randn(8, 1, 8, 8), torch.arange(8) % 4
+    recipe = Recipe("bf16", optimizer="sgd", lr=0.1, scheduler=None, precision="bf16")
+    before = weights(model)
+    loss, out = train_step(model, x, y, make_optimizer(model, recipe), recipe)
+    assert out.dtype == torch.bfloat16 and math.isfinite(loss)  # the forward pass ran in bf16 ...
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # ... the weights stay fp32
+    assert not same_weights(before, weights(model))
+    batches = [(x, y)]
+    fp32, bf16 = evaluate(model, batches), evaluate(model, batches, precision="bf16")
+    assert bf16[0] == pytest.approx(fp32[0], abs=0.05) and bf16 != fp32  # close, but not the fp32 numbers
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        evaluate(model, batches, precision="fp8")
+    h = quick_fit(model, data, dataclasses.replace(QUICK, precision="bf16"))  # fit evaluates in bf16 too
+    test = data.loaders(1000)[1]
+    assert h.final.test_loss == evaluate(model, test, precision="bf16")[0] != evaluate(model, test)[0]
+
+
+def test_channels_last_reaches_weights_and_batches(make_quadrants):
+    data = make_quadrants(64, 32, channels=3)
+
+    class Probe(nn.Module):  # records whether each batch arrives in NHWC layout
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc, self.seen = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(256, 4), []
+
+        def forward(self, x):
+            self.seen.append((self.training, x.is_contiguous(memory_format=torch.channels_last), x.is_contiguous()))
+            return self.fc(self.conv(x).flatten(1))
+
+    model = Probe()
+    h = quick_fit(model, data, dataclasses.replace(QUICK, channels_last=True), epochs=1)
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert {s[0] for s in model.seen} == {True, False}  # training and evaluation batches
+    assert all(nhwc and not nchw for _, nhwc, nchw in model.seen)
+    model.seen.clear()
+    test = data.loaders(32)[1]
+    assert evaluate(model, test) == pytest.approx((h.final.test_loss, h.final.test_acc))
+    assert all(nchw for _, _, nchw in model.seen)  # evaluate's default: batches as they come
 
 
 # --------------------------------------------------------------- evaluation
 def test_evaluate_matches_cross_entropy_and_hand_counted_accuracy():
     logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 5.0]])
     labels = torch.tensor([0, 1, 3, 0])  # argmax is right for the first two only
-    loader = DataLoader(TensorDataset(logits, labels), batch_size=3)
-    loss, acc = evaluate(nn.Identity(), loader)
+    batches = [(logits[:3], labels[:3]), (logits[3:], labels[3:])]
+    loss, acc = evaluate(nn.Identity(), batches)
     assert acc == 50.0 and loss == pytest.approx(F.cross_entropy(logits, labels).item())
     # log-probabilities give the same loss: log_softmax is idempotent
-    loss_lp, acc_lp = evaluate(nn.LogSoftmax(dim=1), loader)
+    loss_lp, acc_lp = evaluate(nn.LogSoftmax(dim=1), batches)
     assert (loss_lp, acc_lp) == (pytest.approx(loss), acc)
-    first_batch = pytest.approx((F.cross_entropy(logits[:3], labels[:3]).item(), 200 / 3))
-    assert evaluate(nn.Identity(), loader, max_batches=1) == first_batch
     with pytest.raises(ValueError, match="no samples"):
-        evaluate(nn.Identity(), loader, max_batches=0)
+        evaluate(nn.Identity(), [])
 
 
-def test_evaluate_restores_every_modules_mode():
-    _, test = loaders()
+def test_evaluate_restores_every_modules_mode(data):
+    test = data.loaders(64)[1]
     model = mlp(dropout=0.5)
     model.train()
     model[3].eval()  # a deliberately frozen submodule must stay as it was
-    out = evaluate(model, test, "cpu")
+    out = evaluate(model, test)
     assert model.training and not model[3].training and model[1].training
     model.eval()
     evaluate(model, test)
@@ -313,13 +414,43 @@ def test_evaluate_restores_every_modules_mode():
     assert evaluate(model, test) == out  # eval mode: dropout off, deterministic
 
 
+@pytest.mark.parametrize("recipe", [None, Recipe("course", normalize=(0.5, 0.5))])
+def test_predict_stn_thetas_and_evaluate_agree_with_a_hand_loop(make_quadrants, recipe):
+    data = make_quadrants(8, 1100)  # more test images than one batch of 1000
+    model = tiny_stn(dropout=0.5).train()  # dropout: train-mode outputs would differ
+    with torch.no_grad():
+        model.stn.regressor.weight.normal_(0, 0.3)  # thetas that differ from image to image
+    # the hand loop: the whole test set at once, normalized by hand, in eval mode
+    mean, std = recipe.normalize if recipe else (data.mean[0], data.std[0])
+    x, y = normalized_test_images(data, mean, std), data.test_labels
+    hand = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        logits, thetas = hand(x), hand.stn.theta(x)
+    probs, pred = predict(model, data, recipe)
+    assert torch.allclose(probs, logits.softmax(1), atol=1e-6) and torch.equal(pred, probs.argmax(1))
+    assert torch.allclose(probs.sum(1), torch.ones(1100), atol=1e-5)
+    d = stn_thetas(model, data, recipe)
+    assert torch.allclose(d["theta"], thetas, atol=1e-6) and d["theta"].std(0).max() > 0.01
+    parts = {k: d[k] for k in ("rotation", "scale_x", "scale_y", "shear", "tx", "ty")}
+    assert torch.allclose(affine.build_theta(**parts), thetas, atol=1e-4)  # the decomposition of those thetas
+    test = (recipe.prepare(data) if recipe else data).loaders(1000)[1]
+    loss, acc = evaluate(model, test)
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert acc == pytest.approx(100.0 * (logits.argmax(1) == y).sum().item() / 1100)
+    assert all(m.training for m in model.modules())  # each of the three restored train mode
+
+
+def test_stn_thetas_needs_a_transformer(data):
+    for model in (mlp(), STNClassifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 4)), None)):
+        with pytest.raises(ValueError, match="no spatial transformer"):
+            stn_thetas(model, data)
+
+
 # ----------------------------------------------------------- theta snapshots
-def test_theta_snapshots_start_at_identity_and_record_each_epoch():
-    train, test = loaders()
-    images = quadrants(5, 3).tensors[0]
+def test_theta_snapshots_start_at_identity_and_record_each_epoch(data):
+    images = normalized_test_images(data, data.mean[0], data.std[0])[:5]
     snaps = ThetaSnapshots(images)
-    model = tiny_stn()
-    fit(model, train, epochs=2, test_loader=test, lr=1e-2, device="cpu", callbacks=[snaps], progress=False)
+    quick_fit(tiny_stn(), data, epochs=2, callbacks=[snaps])
     assert snaps.steps == [0, 8, 16] and [s.epoch for s in snaps.snapshots] == [0, 1, 2]
     first = snaps.snapshots[0]
     identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).expand(5, 2, 3)
@@ -331,150 +462,30 @@ def test_theta_snapshots_start_at_identity_and_record_each_epoch():
 
 
 @pytest.mark.parametrize(("every", "steps"), [(3, [0, 3, 6, 8, 16]), (4, [0, 4, 8, 16]), (None, [0, 8, 16])])
-def test_theta_snapshots_every_steps_in_the_first_epoch(every, steps):
-    train, _ = loaders()
-    snaps = ThetaSnapshots(quadrants(2, 3).tensors[0], every_steps=every)
-    fit(tiny_stn(), train, epochs=2, device="cpu", callbacks=[snaps], progress=False)
+def test_theta_snapshots_every_steps_in_the_first_epoch(data, every, steps):
+    snaps = ThetaSnapshots(torch.randn(2, 1, 8, 8), every_steps=every)
+    quick_fit(tiny_stn(), data, epochs=2, callbacks=[snaps])
     assert snaps.steps == steps and len(snaps.snapshots) == math.ceil(STEPS_PER_EPOCH / (every or 8)) + 2
 
 
 def test_theta_snapshot_restores_train_mode():
     model = tiny_stn().train()
-    snap = ThetaSnapshots(quadrants(3, 3).tensors[0]).record(model, step=5, epoch=1)
+    snap = ThetaSnapshots(torch.randn(3, 1, 8, 8)).record(model, step=5, epoch=1)
     assert all(m.training for m in model.modules())
     assert snap.step == 5 and snap.theta.shape == (3, 2, 3) and snap.output.shape == (3, 1, 8, 8)
 
 
-def test_theta_snapshots_need_a_transformer():
-    train, _ = loaders()
-    images = quadrants(2, 3).tensors[0]
+def test_theta_snapshots_need_a_transformer(data):
+    images = torch.randn(2, 1, 8, 8)
     for model in (mlp(), STNClassifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 4)), None)):
         before = weights(model)
         with pytest.raises(ValueError, match=r"no spatial transformer at \.stn"):
-            fit(model, train, epochs=1, device="cpu", callbacks=[ThetaSnapshots(images)], progress=False)
+            quick_fit(model, data, callbacks=[ThetaSnapshots(images)])
         assert same_weights(before, weights(model))  # refused before training
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         ThetaSnapshots(images[0])
     with pytest.raises(ValueError, match="every_steps"):
         ThetaSnapshots(images, every_steps=0)
-
-
-# --------------------------------------------------------------- checkpoints
-def _trained(seed: int = 0) -> tuple[nn.Module, torch.optim.Optimizer, History]:
-    train, test = loaders()
-    model = mlp(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    h = fit(model, train, epochs=1, test_loader=test, optimizer=opt, device="cpu", progress=False, eval_every_steps=4)
-    return model, opt, h
-
-
-def test_checkpoint_round_trip(tmp_path):
-    model, opt, history = _trained()
-    meta = {"notebook": "02", "seed": 0, "mean": [0.1307], "std": (0.3081,), "note": None, "ok": True}
-    path = save_checkpoint(tmp_path / "ckpt" / "model.pt", model, optimizer=opt, history=history, meta=meta)
-    assert path == tmp_path / "ckpt" / "model.pt" and sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]
-
-    raw = torch.load(path, weights_only=True)  # exactly what load_checkpoint relies on
-    assert raw["format"] == "stnlib-checkpoint" and raw["version"] == 1
-
-    fresh = mlp(seed=1)
-    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=0.5)
-    assert not same_weights(weights(model), weights(fresh))
-    ckpt = load_checkpoint(path, fresh, optimizer=fresh_opt)
-    assert same_weights(weights(model), weights(fresh))
-    assert ckpt["meta"] == {**meta, "std": (0.3081,)}
-    assert History.from_dict(ckpt["history"]) == history
-    restored, original = fresh_opt.state_dict(), opt.state_dict()
-    assert restored["param_groups"][0]["lr"] == 1e-2
-    for i, state in original["state"].items():
-        assert state["step"] == restored["state"][i]["step"]
-        assert torch.equal(state["exp_avg"], restored["state"][i]["exp_avg"])
-        assert torch.equal(state["exp_avg_sq"], restored["state"][i]["exp_avg_sq"])
-
-    # overwriting in place leaves no temporary files behind either
-    save_checkpoint(path, fresh)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]
-    assert load_checkpoint(path, fresh)["optimizer_state"] is None
-
-
-def test_checkpoint_rejects_non_plain_meta(tmp_path):
-    with pytest.raises(TypeError, match=r"checkpoint\['meta'\]\['path'\] is a PosixPath|is a WindowsPath"):
-        save_checkpoint(tmp_path / "m.pt", mlp(), meta={"path": tmp_path})
-    with pytest.raises(TypeError, match=r"checkpoint\['meta'\]\['acc'\]\[1\] is a float64"):
-        save_checkpoint(tmp_path / "m.pt", mlp(), meta={"acc": [1.0, np.float64(99.1)]})  # saves, but would not load
-    assert not (tmp_path / "m.pt").exists()
-
-
-def test_missing_checkpoint_names_the_path(tmp_path):
-    with pytest.raises(CheckpointError, match="checkpoint not found: .*nothing.pt"):
-        load_checkpoint(tmp_path / "nothing.pt", mlp())
-    with pytest.raises(CheckpointError, match="directory"):
-        load_checkpoint(tmp_path, mlp())
-
-
-@pytest.mark.parametrize("damage", ["truncated", "random", "empty"])
-def test_corrupted_checkpoint_raises_and_keeps_weights(tmp_path, damage):
-    model, _, _ = _trained()
-    path = save_checkpoint(tmp_path / "m.pt", model)
-    data = path.read_bytes()
-    g = torch.Generator().manual_seed(0)
-    bad = {
-        "truncated": data[: len(data) // 2],
-        "random": bytes(torch.randint(0, 256, (len(data),), generator=g, dtype=torch.uint8).tolist()),
-        "empty": b"",
-    }[damage]
-    path.write_bytes(bad)
-    target = mlp(seed=3)
-    before = weights(target)
-    with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
-        load_checkpoint(path, target)
-    assert same_weights(before, weights(target))
-
-
-def test_torch_files_that_are_not_our_checkpoints(tmp_path):
-    torch.save({"a": torch.zeros(2)}, tmp_path / "plain.pt")
-    with pytest.raises(CheckpointError, match="not an stnlib checkpoint"):
-        load_checkpoint(tmp_path / "plain.pt", mlp())
-    torch.save(mlp().state_dict(), tmp_path / "state.pt")  # a bare state_dict is not our format either
-    with pytest.raises(CheckpointError, match="not an stnlib checkpoint"):
-        load_checkpoint(tmp_path / "state.pt", mlp())
-    torch.save(mlp(), tmp_path / "module.pt")  # a pickled module: weights_only refuses it
-    with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
-        load_checkpoint(tmp_path / "module.pt", mlp())
-
-
-@pytest.mark.parametrize(
-    ("other", "message"),
-    [
-        (lambda: mlp(hidden=8), "shape mismatches"),
-        (lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 4)), "unexpected keys"),
-        (tiny_stn, "missing keys"),
-    ],
-)
-def test_wrong_architecture_raises_and_leaves_weights_unchanged(tmp_path, other, message):
-    model, _, _ = _trained()
-    path = save_checkpoint(tmp_path / "m.pt", model)
-    target = other()
-    before = weights(target)
-    with pytest.raises(CheckpointError, match=f"does not fit.*{message}"):
-        load_checkpoint(path, target)
-    assert same_weights(before, weights(target))
-
-
-def test_optimizer_mismatch_is_atomic(tmp_path):
-    model, opt, _ = _trained()
-    path = save_checkpoint(tmp_path / "m.pt", model, optimizer=opt)
-    target = mlp(seed=5)
-    params = list(target.parameters())
-    two_groups = torch.optim.Adam([{"params": params[:2]}, {"params": params[2:]}], lr=0.1)
-    before = weights(target)
-    with pytest.raises(CheckpointError, match="nothing changed"):
-        load_checkpoint(path, target, optimizer=two_groups)
-    assert same_weights(before, weights(target))  # the model had been loaded, then was rolled back
-    assert two_groups.param_groups[0]["lr"] == 0.1
-    path_no_opt = save_checkpoint(tmp_path / "no_opt.pt", model)
-    with pytest.raises(CheckpointError, match="no optimizer state"):
-        load_checkpoint(path_no_opt, target, optimizer=torch.optim.Adam(target.parameters()))
 
 
 # ------------------------------------------------------------------ devices
@@ -496,7 +507,7 @@ def test_pick_device_is_cpu_here_and_refuses_missing_gpus():
 
 
 @no_accelerator
-def test_pick_device_honours_env(monkeypatch):
+def test_pick_device_honours_env(monkeypatch, data):
     monkeypatch.setenv("STNLIB_DEVICE", "cuda")
     with pytest.raises(ValueError, match=r"\$STNLIB_DEVICE='cuda'"):
         pick_device()
@@ -510,6 +521,5 @@ def test_pick_device_honours_env(monkeypatch):
         pick_device()
     # fit() uses pick_device() when no device is given
     monkeypatch.setenv("STNLIB_DEVICE", "cuda")
-    train, _ = loaders()
     with pytest.raises(ValueError, match="STNLIB_DEVICE"):
-        fit(mlp(), train, epochs=1, progress=False)
+        fit(mlp(), data, QUICK, epochs=1, progress=False)

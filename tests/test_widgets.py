@@ -194,3 +194,28 @@ def test_fool_the_stn_shows_both_models_predictions():
     assert torch.allclose(fool.output, affine.warp(digit, affine.build_theta(rotation=40)))
     fig = fooling_gallery(digit, stn, cnn, **kw)
     assert len(fig.axes) == 5 * 4
+
+
+class FixedProbs(torch.nn.Module):
+    """A stand-in classifier whose softmax is ``probs`` for every input."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.logits = torch.tensor(probs).log()
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+def test_fool_the_stn_bars_show_the_three_most_probable_classes_best_on_top():
+    from stnlib.models import mnist_stn_net
+    from stnlib.widgets import FoolTheSTN
+
+    probs = [0.05, 0.3, 0.02, 0.15, 0.08, 0.1, 0.04, 0.06, 0.12, 0.08]  # top three: 1 (0.3), 3 (0.15), 8 (0.12)
+    fool = FoolTheSTN({"d": torch.zeros(1, 1, 42, 42)}, mnist_stn_net(42, out_size=28), FixedProbs(probs),
+                      mean=(0.0,), std=(1.0,), classes=tuple("0123456789"))
+    fig = fool.draw(fool.images["d"], fool.output)
+    bars = fig.axes[3]  # input, STN view, with STN, without STN
+    assert bars.get_title() == "CNN, no STN" and bars.get_xlim() == (0, 1)
+    assert [round(p.get_width(), 6) for p in bars.patches] == [0.12, 0.15, 0.3]  # barh draws bottom-up
+    assert [t.get_text() for t in bars.get_yticklabels()] == ["8", "3", "1"]

@@ -1,6 +1,6 @@
 """Build assets/samples/ from the offline datasets in ../shared/data (exact images only).
 
-Usage: python scripts/make_samples.py [--data ../shared/data] [--per-class 50]
+Usage: python -m tools.make_samples [--data ../shared/data] [--per-class 50] [--out assets/samples]
 
 Takes the first ``per-class`` test images of every class, in test-set order, from
 the images known to be exact: all of MNIST's test set, and CIFAR-10's
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from stnlib.env import REPO_ROOT, SAMPLES
+from stnlib.runs import atomic_write_bytes
+
 CLASSES = {
     "mnist": [str(i) for i in range(10)],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
@@ -36,13 +38,12 @@ def pick(labels: np.ndarray, allowed: np.ndarray, per_class: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--per-class", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=ROOT / "assets" / "samples")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--out", type=Path, default=SAMPLES)
+    args = parser.parse_args(argv)
     for name in ("mnist", "cifar10"):
         src = args.data / f"{name}.npz"
         if not src.exists():
@@ -56,10 +57,11 @@ def main() -> None:
             buf, images=x[idx], labels=y[idx], test_indices=idx.astype(np.int32), classes=np.array(CLASSES[name])
         )
         out = args.out / f"{name}_test_samples.npz"
-        out.write_bytes(buf.getvalue())
+        atomic_write_bytes(out, buf.getvalue())
         digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-        print(f"{out.relative_to(ROOT)}: {len(idx)} images {x[idx].shape[1:]}, from {src.name} (sha256 {digest}...)")
+        print(f"{out}: {len(idx)} images {x[idx].shape[1:]}, from {src.name} (sha256 {digest}...)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Benchmarks, side by side in one run: ``make bench`` (``python -m stnlib.bench``).
+"""Benchmarks, side by side in one run: ``make bench`` (``python -m tools.bench``).
 
 Two suites (``--suite mnist``, ``--suite cifar10``; default both). Each suite's models are
 measured together in one run; a suite run alone replaces only its own part of the results.
@@ -51,17 +51,13 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from . import experiments, fast_cifar, models  # noqa: E402
-from .data import ArrayDataset, ImageData, black_value, load_dataset  # noqa: E402
-from .env import (
-    reports_dir,  # noqa: E402
-    seed_everything,
-)
-from .fast_cifar import FastRecipe  # noqa: E402
-from .io import atomic_write_bytes, atomic_write_json  # noqa: E402
-from .project import BENCH_TITLES, upgrade_bench_layout  # noqa: E402
-from .runs import load_metrics  # noqa: E402
-from .train import History, autocast, make_optimizer  # noqa: E402
+from stnlib import fast_cifar, models, recipes, train  # noqa: E402
+from stnlib.data import ArrayDataset, ImageData, black_value, load_dataset  # noqa: E402
+from stnlib.env import reports_dir, seed_everything  # noqa: E402
+from stnlib.fast_cifar import FastRecipe  # noqa: E402
+from stnlib.runs import atomic_write_bytes, atomic_write_json, load_metrics  # noqa: E402
+from stnlib.train import History  # noqa: E402
+from tools.readme import BENCH_TITLES  # noqa: E402
 
 __all__ = [
     "SUITES",
@@ -76,7 +72,7 @@ __all__ = [
     "train_flops_per_image",
 ]
 
-Factories = dict[str, tuple[Callable[[], nn.Module], experiments.Recipe | FastRecipe]]
+Factories = dict[str, tuple[Callable[[], nn.Module], recipes.Recipe | FastRecipe]]
 
 #: Epochs each MNIST recipe is run with: ours is a 4-epoch one-cycle schedule (as in notebook 2), so the
 #: schedule must span those 4 epochs; the tutorial's constant learning rate runs until the budget ends.
@@ -102,10 +98,10 @@ def mnist_models() -> Factories:
     """Name -> (model factory, recipe) for the MNIST benchmark."""
     black = black_value("mnist")[0]
     return {
-        "tutorial + STN": (lambda: models.tutorial_net(), experiments.TUTORIAL),
-        "tutorial, no STN": (lambda: models.tutorial_net(stn=False), experiments.TUTORIAL),
-        "ours + STN": (lambda: models.mnist_stn_net(fill=black), experiments.OURS),
-        "ours, no STN": (lambda: models.mnist_cnn(), experiments.OURS),
+        "tutorial + STN": (lambda: models.tutorial_net(), recipes.TUTORIAL),
+        "tutorial, no STN": (lambda: models.tutorial_net(stn=False), recipes.TUTORIAL),
+        "ours + STN": (lambda: models.mnist_stn_net(fill=black), recipes.OURS),
+        "ours, no STN": (lambda: models.mnist_cnn(), recipes.OURS),
     }
 
 
@@ -117,37 +113,31 @@ def cifar10_models(fast_recipe: FastRecipe = FAST_RECIPE) -> Factories:
         CIFAR_OURS: (lambda: fast_cifar.fast_stn_net(fill=black), fast_recipe),
         "ours: fast network, no STN": (lambda: fast_cifar.fast_stn_net(stn=False), fast_recipe),
     }
-    for course in experiments.COURSE_MODELS:
+    for course in recipes.COURSE_MODELS:
         out[f"course: {course.name} + STN"] = (lambda c=course: c.build(), course.recipe)
         out[f"course: {course.name}, no STN"] = (lambda c=course: c.build(stn=False), course.recipe)
-    out["quarter ResNet-9 + STN"] = (lambda: models.cifar_stn_net(fill=black), experiments.OURS_CIFAR)
-    out["quarter ResNet-9, no STN"] = (lambda: models.cifar_stn_net(stn=False), experiments.OURS_CIFAR)
+    out["quarter ResNet-9 + STN"] = (lambda: models.cifar_stn_net(fill=black), recipes.OURS_CIFAR)
+    out["quarter ResNet-9, no STN"] = (lambda: models.cifar_stn_net(stn=False), recipes.OURS_CIFAR)
     return out
 
 
-def _recipe_stepper(make: Callable[[], nn.Module], recipe: experiments.Recipe, data: ImageData):
-    """``run(steps) -> (images, seconds)``: ``steps`` plain training steps on one fixed batch (no augmentation)."""
+def _recipe_stepper(make: Callable[[], nn.Module], recipe: recipes.Recipe, data: ImageData):
+    """``run(steps) -> (images, seconds)``: ``steps`` of :func:`stnlib.train.train_step` (the notebooks' own
+    training step) on one fixed batch, no augmentation; lr 1e-3 and no schedule, so repeating one batch stays finite."""
     seed_everything(0)
     model = make().train()
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(
-        model, recipe.optimizer, lr=1e-3, momentum=recipe.momentum, nesterov=recipe.nesterov,
-        stn_lr_scale=recipe.stn_lr_scale,
-    )  # fmt: skip
+    steady = dataclasses.replace(recipe, lr=1e-3, scheduler=None)
+    opt = train.make_optimizer(model, steady)
     d = recipe.prepare(data)  # normalized as the recipe says (the course recipes: 0.5, 0.5)
     x, y = ArrayDataset(d.train_images, d.train_labels, mean=d.mean, std=d.std)[: recipe.batch_size]
     x = x.contiguous(memory_format=torch.channels_last) if recipe.channels_last else x
-    amp = autocast(torch.device("cpu"), recipe.precision)
 
     def run(steps: int) -> tuple[int, float]:
         t0 = time.perf_counter()
         for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            with amp:
-                out = model(x)
-            F.cross_entropy(out.float(), y).backward()
-            opt.step()
+            train.train_step(model, x, y, opt, steady)
         return len(y) * steps, time.perf_counter() - t0
 
     return run
@@ -283,7 +273,7 @@ def _outcome(history: History, recipe, targets: Sequence[float], budget_s: float
 
 def time_to_accuracy(
     make: Callable[[], nn.Module],
-    recipe: experiments.Recipe,
+    recipe: recipes.Recipe,
     data: ImageData,
     *,
     target: float,
@@ -293,7 +283,7 @@ def time_to_accuracy(
 ) -> dict:
     """Train until the test accuracy first reaches ``target`` (or the budget runs out)."""
     seed_everything(0)
-    history = experiments.train(
+    history = train.fit(
         make(),
         data,
         recipe,
@@ -493,14 +483,14 @@ def _print(suite: str, result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stnlib.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds); numbers are meaningless")
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", help="which benchmark to run")
     parser.add_argument("--budget", type=float, default=900.0, help="max training seconds per time-to-target run")
     args = parser.parse_args(argv)
     out = reports_dir("quick" if args.quick else "full")
     path = out / "bench.json"
-    results = upgrade_bench_layout(load_metrics(path))  # earlier versions held the MNIST suite alone at the top
+    results = load_metrics(path, entries=False)  # a suite run alone replaces only its own part
     for suite in SUITES if args.suite == "all" else [args.suite]:
         result = SUITES[suite](args.quick, args.budget)
         results[suite] = result

@@ -1,7 +1,7 @@
 """Score notebook 3's fast network on a validation split of the *training* set (the test set is never used).
 
-Usage: python scripts/validate_fast_cifar.py [--offcentre] [--no-stn] [--epochs 12] [--stn-lr-scale 0.01]
-           [--stn-adam-lr LR] [--batch 1024] [--train N] [--init-zoom 2] [--family shift] [--val 5000] [--seed 0]
+Usage: python -m tools.validate_fast_cifar [--offcentre] [--no-stn] [--epochs 12] [--stn-lr-scale 0.01]
+           [--batch 1024] [--train N] [--init-zoom 2] [--family shift] [--val 5000] [--seed 0]
 
 Trains ``fast_cifar.fast_stn_net`` with ``fast_cifar.FAST`` on the training images minus the last
 ``--val`` (optionally only the first ``--train`` of them) and scores the held-out ones with
@@ -38,9 +38,9 @@ import json
 
 import torch
 
-from stnlib import experiments, fast_cifar, recovery
+from stnlib import fast_cifar, recovery, train
 from stnlib.data import load_dataset
-from stnlib.offcentre import distort_cifar, load_offcentre_cifar
+from stnlib.distort import distort_cifar, load_offcentre_cifar
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-stn", action="store_true")
     parser.add_argument("--epochs", type=float, default=12)
     parser.add_argument("--stn-lr-scale", type=float, default=0.01)
-    parser.add_argument("--stn-adam-lr", type=float, default=None, help="train the transformer with Adam at this lr")
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--train", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--init-zoom", type=float, default=2.0)
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         net = fast_cifar.fast_stn_net(stn=not args.no_stn, fill=data.black)
     recipe = dataclasses.replace(
-        fast_cifar.FAST, stn_lr_scale=args.stn_lr_scale, stn_adam_lr=args.stn_adam_lr, batch_size=args.batch
+        fast_cifar.FAST, stn_lr_scale=args.stn_lr_scale, batch_size=args.batch
     )
     history = fast_cifar.train_fast(net, val, recipe, epochs=args.epochs, seed=args.seed, progress=False)
     pred = fast_cifar.predict_tta(net, val).argmax(1)
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_s": round(history.final.elapsed, 1),
     }
     if not args.no_stn:
-        theta = experiments.stn_thetas(net, val)["theta"]
+        theta = train.stn_thetas(net, val)["theta"]
         canvas = val.image_shape[-1]
         result["spread"] = {k: round(v, 3) for k, v in recovery.theta_spread(theta, canvas).items()}
         if args.offcentre:

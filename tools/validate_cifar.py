@@ -1,9 +1,9 @@
 """Score a CIFAR-10 recipe on a validation split of the *training* set (the test set is never loaded).
 
-Usage: python scripts/validate_cifar.py [--epochs 12] [--lr 0.1] [--stn-lr-scale 0.1] [--no-stn]
+Usage: python -m tools.validate_cifar [--epochs 12] [--lr 0.1] [--stn-lr-scale 0.1] [--no-stn]
                                         [--val 5000] [--seed 0]
 
-Trains ``models.cifar_stn_net`` with ``experiments.OURS_CIFAR``, overriding the given settings, on
+Trains ``models.cifar_stn_net`` with ``recipes.OURS_CIFAR``, overriding the given settings, on
 the first 45,000 training images, and prints the accuracy on the last 5,000 after every epoch.
 This is how notebook 3's learning rates were chosen. In the validation runs of 2026-11-22
 (the same recipe, run from an equivalent script that preceded this one), the whole network at a
@@ -19,26 +19,26 @@ import dataclasses
 
 import torch
 
-from stnlib import experiments, models
+from stnlib import models, recipes, train
 from stnlib.data import load_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--lr", type=float, default=experiments.OURS_CIFAR.lr)
-    parser.add_argument("--stn-lr-scale", type=float, default=experiments.OURS_CIFAR.stn_lr_scale)
+    parser.add_argument("--lr", type=float, default=recipes.OURS_CIFAR.lr)
+    parser.add_argument("--stn-lr-scale", type=float, default=recipes.OURS_CIFAR.stn_lr_scale)
     parser.add_argument("--no-stn", action="store_true", help="the backbone alone")
     parser.add_argument("--val", type=int, default=5000, help="validation images taken from the end of the train set")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     data = load_dataset("cifar10", profile="full").validation_split(args.val)
     print(data.info.describe())
-    recipe = dataclasses.replace(experiments.OURS_CIFAR, lr=args.lr, stn_lr_scale=args.stn_lr_scale)
+    recipe = dataclasses.replace(recipes.OURS_CIFAR, lr=args.lr, stn_lr_scale=args.stn_lr_scale)
     print(recipe.describe())
     torch.manual_seed(args.seed)
     net = models.cifar_stn_net(fill=data.black, stn=not args.no_stn)
-    history = experiments.train(net, data, recipe, epochs=args.epochs, seed=args.seed)
+    history = train.fit(net, data, recipe, epochs=args.epochs, seed=args.seed)
     print(f"validation accuracy after {args.epochs} epochs: {history.final.test_acc:.2f}%")
     return 0
 

@@ -7,8 +7,9 @@ runs ``make sync``, which rewrites everything derived from it:
 * the Colab setup cell at the top of every notebook in ``notebooks/``;
 * the results table in ``README.md``, from ``reports/metrics.json``.
 
-``python -m stnlib.project check`` (run by the tests) fails if any of these is stale,
-so nobody can hand-edit a number into the README.
+``python -m tools.readme check`` fails if any of these is stale (the tests check the same),
+so nobody can hand-edit a number into the README. A malformed ``reports/metrics.json`` or
+``reports/bench.json`` is reported by name, with what is wrong, and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from pathlib import Path
 
 import nbformat
 
-from .env import REPO_ROOT
-from .io import atomic_write_text
-from .runs import Metric, load_metrics
+from stnlib.env import REPO_ROOT
+from stnlib.recipes import COURSE_MODELS
+from stnlib.runs import MetricsFileError, atomic_write_text, load_metrics
 
-__all__ = ["BENCH_TITLES", "BRANCH", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "main", "render_readme"]
+__all__ = [
+    "BENCH_TITLES", "BRANCH", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "format_value", "main",
+    "render_readme", "stale_files", "sync",
+]  # fmt: skip
 
 #: The one place the repository URL is written. Change it in a fork, then run ``make sync``.
 REPO_URL = "https://github.com/stn-notebooks/stn-notebooks"
@@ -46,6 +50,8 @@ NOTEBOOK_SUMMARIES: dict[str, str] = {
 COLAB_TAG = "colab-setup"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 README = REPO_ROOT / "README.md"
+#: The committed full-profile results the README is rendered from (not ``$STNLIB_REPORTS``).
+REPORTS = REPO_ROOT / "reports"
 
 
 def _slug() -> str:
@@ -69,7 +75,7 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    REPO_URL = "{REPO_URL}"  # written by `make sync` from stnlib/project.py
+    REPO_URL = "{REPO_URL}"  # written by `make sync` from tools/readme.py
     subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "/content/{name}"], check=False)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/{name}"], check=True)
     sys.path.insert(0, "/content/{name}")  # the editable install is only seen after a restart
@@ -96,17 +102,31 @@ def render_index() -> str:
     rows = ["| # | Notebook | What you learn | Executed report | Colab |", "|---|---|---|---|---|"]
     for stem in notebook_stems():
         if stem not in NOTEBOOK_SUMMARIES:
-            raise ValueError(f"notebooks/{stem}.ipynb has no summary in stnlib.project.NOTEBOOK_SUMMARIES")
+            raise ValueError(f"notebooks/{stem}.ipynb has no summary in tools.readme.NOTEBOOK_SUMMARIES")
         num = stem.split("_", 1)[0]
         title = notebook_title(NOTEBOOKS_DIR / f"{stem}.ipynb")
         report = (
-            f"[report](reports/{stem}.ipynb)" if (REPO_ROOT / "reports" / f"{stem}.ipynb").exists() else "not yet run"
+            f"[report](reports/{stem}.ipynb)" if (REPORTS / f"{stem}.ipynb").exists() else "not yet run"
         )
         rows.append(
             f"| {num} | [{title}](notebooks/{stem}.ipynb) | {NOTEBOOK_SUMMARIES[stem]} "
             f"| {report} | {colab_badge(stem)} |"
         )
     return "\n".join(rows)
+
+
+def format_value(value: float | int, unit: str = "") -> str:
+    """A metric's value for the README: percent with 2 decimals, ints with thousands separators, else 4 digits.
+
+    >>> format_value(99.3456, "%"), format_value(60000), format_value(3.4e-06), format_value(12.345, "s")
+    ('99.35%', '60,000', '3.4e-06', '12.35 s')
+    """
+    suffix = f" {unit}" if unit else ""
+    if unit == "%":
+        return f"{value:.2f}%"
+    if isinstance(value, int):
+        return f"{value:,}{suffix}"
+    return (f"{value:.3g}" if (abs(value) < 1e-3 or abs(value) >= 1e4) and value != 0 else f"{value:.4g}") + suffix
 
 
 def render_results(metrics: dict) -> str:
@@ -117,9 +137,9 @@ def render_results(metrics: dict) -> str:
     for nb in sorted(metrics):
         entry = metrics[nb]
         for m in entry["metrics"]:
-            metric = Metric(**m)
             rows.append(
-                f"| [{nb}](reports/{nb}.ipynb) | {metric.label} | {metric.formatted()} | {entry['profile']} "
+                f"| [{nb}](reports/{nb}.ipynb) | {m['label']} | {format_value(m['value'], m.get('unit', ''))} "
+                f"| {entry['profile']} "
                 f"| {entry['data']} | {entry['seconds']:.0f} s, {entry['finished']} |"
             )
     return "\n".join(rows)
@@ -127,8 +147,6 @@ def render_results(metrics: dict) -> str:
 
 def render_cifar(metrics: dict) -> str:
     """Notebook 3's results: CIFAR-10 next to the course write-ups, and off-centre CIFAR-10 with and without STN."""
-    from .experiments import COURSE_MODELS  # torch import: only when rendering
-
     entry = metrics.get("03_stn_cifar10")
     if not entry:
         return "_No CIFAR-10 results yet: run `make execute`._"
@@ -151,8 +169,6 @@ def render_cifar(metrics: dict) -> str:
         if f"{key}_acc" in m:
             when = "" if train_s is None else (f"{train_s:.0f} s" if key == "cifar_ours_stn" else "same schedule")
             rows.append(f"| {name} | | {when} | {m[f'{key}_acc']:.2f}% | {m[f'{key}_acc_exact']:.2f}% |")
-    if budget is not None and "cifar_stn_train_s" not in m:  # the older layout: one shared budget
-        rows += ["", f"Every model trained for at most {budget:.0f} s on this machine (equal wall-clock budget)."]
     if "offcentre_stn_err" in m:
         rows += [
             "",
@@ -266,20 +282,10 @@ def _render_suite(name: str, r: dict) -> list[str]:
     return rows
 
 
-def upgrade_bench_layout(bench: dict) -> dict:
-    """``reports/bench.json`` in the per-suite layout; earlier versions held the MNIST suite at the top level."""
-    if "throughput" not in bench:
-        return bench
-    bench = dict(bench)
-    old = bench.pop("time_ratio_ours_over_tutorial", None)
-    return {"mnist": {**bench, "time_ratio": {"value": old, "bound": "exact" if old else "n/a"}}}
-
-
 def render_bench(bench: dict) -> str:
     """Markdown summary of ``reports/bench.json`` (written by ``make bench``): one section per suite."""
     if not bench:
         return "_No benchmark yet: run `make bench`._"
-    bench = upgrade_bench_layout(bench)
     rows: list[str] = []
     for name in sorted(bench, key=lambda k: list(BENCH_TITLES).index(k) if k in BENCH_TITLES else 99):
         rows += [*(_render_suite(name, bench[name])), ""]
@@ -291,7 +297,7 @@ def _replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
         raise ValueError(f"README.md lacks the markers {start} ... {end}")
-    note = "<!-- generated by `make sync` (python -m stnlib.project sync); do not edit by hand -->"
+    note = "<!-- generated by `make sync` (python -m tools.readme sync); do not edit by hand -->"
     return pattern.sub(lambda _: f"{start}\n{note}\n{body}\n{end}", text)
 
 
@@ -304,7 +310,8 @@ def render_readme(text: str, metrics: dict, bench: dict | None = None) -> str:
 
 
 def _inputs() -> tuple[dict, dict]:
-    return load_metrics(REPO_ROOT / "reports" / "metrics.json"), load_metrics(REPO_ROOT / "reports" / "bench.json")
+    """``reports/metrics.json`` and ``reports/bench.json``; :class:`~stnlib.runs.MetricsFileError` if malformed."""
+    return load_metrics(REPORTS / "metrics.json"), load_metrics(REPORTS / "bench.json", entries=False)
 
 
 def _synced_notebook(path: Path) -> tuple[nbformat.NotebookNode, bool]:
@@ -350,19 +357,36 @@ def sync() -> list[str]:
     return changed
 
 
+def _unmerged() -> list[Path]:
+    """Results ``run.record`` set aside because ``metrics.json`` was malformed, not merged back yet."""
+    return sorted(REPORTS.glob("metrics.json.*.recovered.json"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stnlib.project", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.readme", description=__doc__.splitlines()[0])
     parser.add_argument(
         "command", choices=["sync", "check"], help="sync: rewrite generated parts; check: fail if stale"
     )
     args = parser.parse_args(argv)
+    for saved in _unmerged():
+        shown = saved.relative_to(REPO_ROOT) if saved.is_relative_to(REPO_ROOT) else saved
+        print(f"note: {shown} holds results not in metrics.json yet; merge them with "
+              f"`python -m tools.execute --publish {shown}`", file=sys.stderr)  # fmt: skip
+    try:
+        changed = sync() if args.command == "sync" else stale_files()
+    except MetricsFileError as err:
+        print(
+            f"make {args.command}: cannot render the README. {err} Nothing was written. Restore the file "
+            "(`git checkout -- reports/metrics.json` or `reports/bench.json`) or rerun what wrote it "
+            "(`make execute NOTEBOOKS=...`, `make bench`), then run `make sync` again.",
+            file=sys.stderr,
+        )
+        return 1
     if args.command == "sync":
-        changed = sync()
         print("updated: " + ", ".join(changed) if changed else "everything already in sync")
         return 0
-    stale = stale_files()
-    if stale:
-        print("out of date (run `make sync`): " + ", ".join(stale), file=sys.stderr)
+    if changed:
+        print("out of date (run `make sync`): " + ", ".join(changed), file=sys.stderr)
         return 1
     print("README and notebooks are in sync")
     return 0

@@ -1,13 +1,13 @@
 """Score a distorted-MNIST design on a validation split of the *training* set (the test set is never loaded).
 
-Usage: python scripts/validate_mnist.py {rts,cluttered} [--cnn] [--epochs 6] [--family similarity]
+Usage: python -m tools.validate_mnist {rts,cluttered} [--cnn] [--epochs 6] [--family similarity]
            [--init-zoom 2] [--tutorial-localization] [--stn-lr-scale 0.3] [--val 10000] [--seed 0]
 
 Distorts MNIST's 60,000 training digits as notebook 2 does (seed 0), trains on the first 50,000
 and scores the last 10,000: validation error and, with a transformer, what it undoes (RTS: slope
 and R² of each component, see ``stnlib.recovery``) or where it looks (cluttered: median centre
 error, width ratio, spread of the region). Without options it trains notebook 2's design
-(``models.rts_stn_net`` / ``models.clutter_stn_net`` with ``experiments.OURS`` /
+(``models.rts_stn_net`` / ``models.clutter_stn_net`` with ``recipes.OURS`` /
 ``OURS_CLUTTER``); the options change one choice at a time.
 
 Notebook 2's designs were chosen on this split (seed 0, 2026-11-22; the first runs used an
@@ -32,8 +32,9 @@ import dataclasses
 
 import torch
 
-from stnlib import experiments, models, recovery
-from stnlib.data import black_value, distort_mnist, load_dataset
+from stnlib import models, recipes, recovery
+from stnlib.data import black_value, load_dataset
+from stnlib.distort import distort_mnist
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
             loc = models.conv_localization(1, canvas)
         net = models.mnist_stn_net(canvas, out_size=view, fill=black, localization=loc, family=family, init_zoom=zoom)
         print(f"transformer: {family}, starting zoom {zoom:g}, {models.count_parameters(net.stn):,} parameters")
-    recipe = experiments.OURS if args.kind == "rts" else experiments.OURS_CLUTTER
+    recipe = recipes.OURS if args.kind == "rts" else recipes.OURS_CLUTTER
     if args.stn_lr_scale is not None:
         recipe = dataclasses.replace(recipe, stn_lr_scale=args.stn_lr_scale)
     print(recipe.describe())
     torch.manual_seed(args.seed)
-    history = experiments.train(net, data, recipe, epochs=args.epochs, seed=args.seed)
+    history = train.fit(net, data, recipe, epochs=args.epochs, seed=args.seed)
     print(f"validation error after {args.epochs} epochs: {100 - history.final.test_acc:.2f}%")
     if not args.cnn:
-        theta = experiments.stn_thetas(net, data)["theta"]
+        theta = train.stn_thetas(net, data)["theta"]
         if args.kind == "rts":
             for name, pair in recovery.rts_components(theta, data.test_params).items():
                 print(f"  {name:>8} undone: {recovery.fit_line(*pair)}")

@@ -1,0 +1,368 @@
+"""Tests for stnlib.distort: distorted MNIST (RTS, cluttered) and off-centre CIFAR-10.
+
+Truth comes from outside the generators where possible: geometric moments (mass, centre,
+principal axis) of white shapes on black, backgrounds rebuilt with ``F.interpolate``, and a
+re-warp of each photo from the stored parameters alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from stnlib import affine
+from stnlib.data import CIFAR10_MEAN, MNIST_MEAN, black_value, load_dataset
+from stnlib.distort import (
+    DIGIT_SIZE,
+    OFFCENTRE_CANVAS,
+    TEST_SEED_OFFSET,
+    Distorted,
+    distort_cifar,
+    distort_mnist,
+    load_distorted_mnist,
+    load_offcentre_cifar,
+)
+from stnlib.recovery import attention_components, fit_line, rts_components
+from stnlib.samples import load_samples
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch):
+    monkeypatch.delenv("STNLIB_DATA", raising=False)
+
+
+def _fake_npz(folder: Path, name: str, n_train: int, n_test: int, **extra) -> None:
+    rng = np.random.default_rng(0)
+    hwc = (28, 28) if name == "mnist" else (32, 32, 3)
+    np.savez(
+        folder / f"{name}.npz",
+        x_train=rng.integers(0, 256, (n_train, *hwc), dtype=np.uint8),
+        y_train=rng.integers(0, 10, n_train).astype(np.uint8),
+        x_test=rng.integers(0, 256, (n_test, *hwc), dtype=np.uint8),
+        y_test=rng.integers(0, 10, n_test).astype(np.uint8),
+        **extra,
+    )
+
+
+@pytest.fixture
+def failing_download(monkeypatch):
+    """torchvision's MNIST/CIFAR10 raise as they do offline."""
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading: <urlopen error no network here>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+
+
+# ------------------------------------------------------------- distorted MNIST
+def _digits(n: int = 64) -> torch.Tensor:
+    return (load_samples("mnist").images[:n] * 255).round().to(torch.uint8)
+
+
+@pytest.mark.parametrize(("kind", "canvas"), [("rts", 42), ("cluttered", 60)])
+def test_distortion_shapes_determinism_and_prefix_stability(kind, canvas):
+    x = _digits()
+    a, b = distort_mnist(x, kind, seed=5), distort_mnist(x, kind, seed=5)
+    assert a.images.shape == (64, 1, canvas, canvas) and a.images.dtype == torch.uint8 and a.canvas == canvas
+    assert torch.equal(a.images, b.images) and torch.equal(a.tx, b.tx)
+    assert not torch.equal(a.images, distort_mnist(x, kind, seed=6).images)
+    head = distort_mnist(x[:10], kind, seed=5, clutter_source=x)
+    assert torch.equal(head.images, a.images[:10]) and torch.equal(head.ty, a.ty[:10])
+    # the digit's ink survives (nothing is lost off-canvas for most digits)
+    assert float(a.images.float().sum()) > 0.8 * float(x.float().sum())
+
+
+def test_rts_parameters_lie_in_their_documented_ranges():
+    d = distort_mnist(_digits(200), "rts", seed=0)
+    assert float(d.rotation.min()) >= -45 and float(d.rotation.max()) <= 45
+    assert float(d.rotation.min()) < -30 and float(d.rotation.max()) > 30  # really spread
+    assert float(d.scale.min()) >= 0.7 and float(d.scale.max()) <= 1.2
+    margin = (42 - 28 * d.scale) / 42  # normalized half-room for the scaled box
+    assert bool((d.tx.abs() <= margin + 1e-6).all()) and bool((d.ty.abs() <= margin + 1e-6).all())
+
+
+def _moments(images: torch.Tensor):
+    """Mass, centre (x, y) in pixels and covariance of each (N, 1, S, S) image."""
+    w = images[:, 0].double()
+    s = w.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(s, dtype=torch.double), torch.arange(s, dtype=torch.double), indexing="ij")
+    mass = w.sum((1, 2))
+    cx, cy = (w * xs).sum((1, 2)) / mass, (w * ys).sum((1, 2)) / mass
+    dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
+    cov = [(w * a * b).sum((1, 2)) / mass for a, b in ((dx, dx), (dy, dy), (dx, dy))]
+    return mass, cx, cy, cov
+
+
+def _inside_canvas(d, half_w: float, half_h: float) -> torch.Tensor:
+    """Whether the rotated, scaled box of half-size (half_w, half_h) px stays inside the 42 px canvas."""
+    a = torch.deg2rad(d.rotation.double())
+    s = d.scale.double()
+    extent_x = s * (half_w * a.cos().abs() + half_h * a.sin().abs())
+    extent_y = s * (half_w * a.sin().abs() + half_h * a.cos().abs())
+    return (d.tx.double().abs() * 21 + extent_x <= 20.5) & (d.ty.double().abs() * 21 + extent_y <= 20.5)
+
+
+def test_rts_square_mass_and_centre_follow_the_recorded_scale_and_shift():
+    square = torch.full((300, 1, 28, 28), 255, dtype=torch.uint8)
+    d = distort_mnist(square, "rts", seed=1)
+    mass, cx, cy, _ = _moments(d.images)
+    inside = _inside_canvas(d, 14, 14)
+    assert int(inside.sum()) >= 30
+    expected = 28 * 28 * d.scale.double() ** 2 * 255
+    assert bool(((mass / expected - 1).abs() < 0.10)[inside].all())
+    assert bool((mass <= expected * 1.10).all())  # clipped squares only lose mass
+    # content motion: the centre moves right/down by tx/ty (21 px per normalized unit on 42 px)
+    assert bool(((cx - (20.5 + 21 * d.tx.double())).abs() < 1.5)[inside].all())
+    assert bool(((cy - (20.5 + 21 * d.ty.double())).abs() < 1.5)[inside].all())
+
+
+def test_rts_bar_turns_counterclockwise_by_the_recorded_rotation():
+    bar = torch.zeros(200, 1, 28, 28, dtype=torch.uint8)
+    bar[:, :, 12:16, 2:26] = 255  # horizontal, 24 x 4 px
+    d = distort_mnist(bar, "rts", seed=2)
+    inside = _inside_canvas(d, 12, 2)
+    _, _, _, (cxx, cyy, cxy) = _moments(d.images)
+    # principal axis angle in image coordinates (y down); counterclockwise on screen is a negative angle here
+    axis = torch.rad2deg(0.5 * torch.atan2(2 * cxy, cxx - cyy))
+    assert bool(((axis + d.rotation.double()).abs() < 3.0)[inside].all())
+    major = 0.5 * (cxx + cyy) + torch.sqrt((0.5 * (cxx - cyy)) ** 2 + cxy**2)
+    length = torch.sqrt(12 * major)  # a uniform bar of length L has variance L^2 / 12
+    assert bool(((length / (24 * d.scale.double()) - 1).abs() < 0.06)[inside].all())
+
+
+def test_cluttered_digit_sits_at_the_recorded_offset_under_the_clutter():
+    x = _digits(100)
+    d = distort_mnist(x, "cluttered", seed=3)
+    assert bool((d.rotation == 0).all()) and bool((d.scale == 1).all())
+    left, top = d.tx.double() * 30 + 16, d.ty.double() * 30 + 16  # 30 px per unit; centred corner at 16
+    assert torch.allclose(left, left.round(), atol=1e-4) and torch.allclose(top, top.round(), atol=1e-4)
+    left, top = left.round().long(), top.round().long()
+    assert int(left.min()) >= 0 and int(left.max()) <= 32 and int(top.min()) >= 0 and int(top.max()) <= 32
+    assert len(set(left.tolist())) > 10  # positions really vary
+    for i in range(100):
+        crop = d.images[i, 0, top[i] : top[i] + 28, left[i] : left[i] + 28]
+        assert bool((crop >= x[i, 0]).all())  # max(digit, clutter) >= digit everywhere
+    assert bool(((d.images > 0).sum((1, 2, 3)) > (x > 0).sum((1, 2, 3))).all())  # clutter adds ink
+
+
+def test_cluttered_pieces_come_from_other_images_and_there_are_four():
+    n = 150
+    ids = torch.arange(1, n + 1, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+    d = distort_mnist(ids, "cluttered", seed=4)  # image i is filled with the value i + 1
+    left, top = (d.tx * 30 + 16).round().long(), (d.ty * 30 + 16).round().long()
+    for i in range(n):
+        outside = d.images[i, 0].clone()
+        outside[top[i] : top[i] + 28, left[i] : left[i] + 28] = 0
+        assert (i + 1) not in set(outside.unique().tolist())  # never clutter from the digit's own image
+        digit_box = d.images[i, 0, top[i] : top[i] + 28, left[i] : left[i] + 28]
+        assert bool((digit_box >= i + 1).all())
+    blank = torch.zeros(200, 1, 28, 28, dtype=torch.uint8)
+    full = torch.full((5, 1, 28, 28), 255, dtype=torch.uint8)
+    pieces = distort_mnist(blank, "cluttered", seed=5, clutter_source=full)
+    ink = (pieces.images > 0).sum((1, 2, 3)).double()
+    assert float(ink.min()) >= 64 and float(ink.max()) <= 4 * 64
+    assert float(ink.mean()) > 0.9 * 4 * 64  # four 8x8 pieces, overlapping only now and then
+    assert float(ink.max()) == 4 * 64
+
+
+def test_distort_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown distortion"):
+        distort_mnist(_digits(2), "zoom", seed=0)
+    with pytest.raises(ValueError, match="uint8"):
+        distort_mnist(_digits(2).float(), "rts", seed=0)
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        distort_mnist(torch.zeros(2, 1, 32, 32, dtype=torch.uint8), "rts", seed=0)
+
+
+def test_load_distorted_mnist_from_a_folder(tmp_path):
+    _fake_npz(tmp_path, "mnist", n_train=40, n_test=30)
+    rts = load_distorted_mnist("rts", data_dir=tmp_path, seed=4)
+    again = load_distorted_mnist("rts", data_dir=tmp_path, seed=4, limit_train=10, limit_test=12)
+    assert rts.info.dataset == "mnist-rts" and rts.train_images.shape == (40, 1, 42, 42)
+    assert rts.test_images.shape[0] == 30
+    assert torch.equal(again.test_images, rts.test_images[:12]) and torch.equal(
+        again.train_images, rts.train_images[:10]
+    )
+    assert len(again.test_params) == 12 and torch.equal(again.test_params.rotation, rts.test_params.rotation[:12])
+    assert rts.test_params.seed == 4 + TEST_SEED_OFFSET
+    assert torch.equal(rts.test_params.images, rts.test_images)
+    expected_train = distort_mnist(load_dataset("mnist", data_dir=tmp_path).train_images, "rts", seed=4)
+    assert torch.equal(rts.train_images, expected_train.images)
+    assert rts.mean == MNIST_MEAN and rts.black == pytest.approx(black_value("mnist"))
+    text = rts.info.describe()
+    assert text.startswith("MNIST-RTS from folder") and "train seed 4" in text and "test seed 1000007" in text
+    clut = load_distorted_mnist("cluttered", data_dir=tmp_path, limit_test=5)
+    assert clut.test_images.shape == (5, 1, 60, 60) and clut.info.dataset == "mnist-cluttered"
+    xb, _ = next(iter(clut.loaders(batch_size=5)[1]))
+    assert xb.shape == (5, 1, 60, 60)
+
+
+def test_load_distorted_mnist_quick_profile_uses_the_samples(failing_download):
+    data = load_distorted_mnist("rts", profile="quick", limit_train=16)
+    assert data.train_images.shape == (16, 1, 42, 42) and data.test_images.shape == (250, 1, 42, 42)
+    assert "bundled samples" in data.info.describe() and "TEST images" in data.info.describe()
+    assert math.isclose(float(data.test_params.scale.mean()), 0.95, abs_tol=0.05)
+
+
+# ------------------------------------------------------- off-centre CIFAR-10
+FIELDS = ("images", "rotation", "scale", "tx", "ty")
+
+
+def _photos(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def _white(n: int) -> torch.Tensor:
+    return torch.full((n, 3, 32, 32), 255, dtype=torch.uint8)
+
+
+def _black(n: int = 3) -> torch.Tensor:
+    return torch.zeros(n, 3, 32, 32, dtype=torch.uint8)
+
+
+def _theta(d: Distorted) -> torch.Tensor:
+    return affine.build_theta(rotation=d.rotation, scale_x=d.scale, scale_y=d.scale, tx=d.tx, ty=d.ty)
+
+
+def _moments64(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Mass (in white pixels), centroid (pixel centres at 0..63) and central second moments of channel 0."""
+    w = images[:, 0].double() / 255
+    ys, xs = torch.meshgrid(
+        torch.arange(64.0, dtype=torch.float64), torch.arange(64.0, dtype=torch.float64), indexing="ij"
+    )
+    mass = w.sum((1, 2))
+    cx, cy = (w * xs).sum((1, 2)) / mass, (w * ys).sum((1, 2)) / mass
+    dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
+    second = tuple((w * a).sum((1, 2)) / mass for a in (dx * dx, dy * dy, dx * dy))
+    return mass, cx, cy, second
+
+
+def test_offcentre_deterministic_seeded_and_prefix_stable():
+    x = _photos(20)
+    a, b = distort_cifar(x, seed=3), distort_cifar(x, seed=3)
+    assert a.images.shape == (20, 3, 64, 64) and a.images.dtype == torch.uint8
+    assert (a.kind, a.canvas, a.seed, a.object_size) == ("offcentre", 64, 3, 32)
+    assert all(torch.equal(getattr(a, k), getattr(b, k)) for k in FIELDS)
+    c = distort_cifar(x, seed=4)
+    assert not torch.equal(a.images, c.images) and not torch.equal(a.tx, c.tx)
+    head = distort_cifar(x[:7], seed=3, background_source=x)
+    assert all(torch.equal(getattr(head, k), getattr(a.head(7), k)) for k in FIELDS)
+
+
+def test_parameters_in_range_and_the_photo_never_reaches_the_canvas_border():
+    d = distort_cifar(_white(300), seed=1, background_source=_black())
+    assert float(d.rotation.abs().max()) <= 30 and float(d.rotation.min()) < -25 and float(d.rotation.max()) > 25
+    assert float(d.scale.min()) >= 0.5 and float(d.scale.max()) <= 1.0 and float(d.scale.max() - d.scale.min()) > 0.4
+    a = torch.deg2rad(d.rotation)
+    half = 16 * d.scale * (a.cos().abs() + a.sin().abs())  # the rotated square's half-extent in pixels
+    assert bool((d.tx.abs() * 32 + half <= 32).all()) and bool((d.ty.abs() * 32 + half <= 32).all())
+    assert float(d.tx.abs().max()) > 0.2 and float(d.ty.abs().max()) > 0.2  # positions really vary
+    border = torch.ones(64, 64, dtype=torch.bool)
+    border[1:-1, 1:-1] = False
+    assert int(d.images[:, :, border].max()) == 0
+    assert bool((d.images.flatten(1).amax(1) == 255).all())
+
+
+def test_stored_parameters_reproduce_each_image_and_background_is_another_blurred_photo():
+    x, source = _photos(20, seed=1), _photos(6, seed=2)
+    d = distort_cifar(x, seed=5, background_source=source)
+    theta = _theta(d)
+    photo = affine.warp(F.pad(x.float(), (16, 16, 16, 16)), theta)
+    mask = affine.warp(F.pad(torch.ones(20, 1, 32, 32), (16, 16, 16, 16)), theta)
+    inside = (mask > 1 - 1e-5).expand(-1, 3, -1, -1)
+    assert int(inside[:, 0].sum((1, 2)).min()) > 100
+    assert float((d.images.float() - photo.round())[inside].abs().max()) <= 1
+    blurred = F.interpolate(F.avg_pool2d(source.float(), 4), size=(64, 64), mode="bilinear", align_corners=False)
+    outside = (mask < 1e-6)[:, None]  # (20, 1, 1, 64, 64): pure background
+    diff = (d.images[:, None].float() - blurred.round()[None]).abs()  # (20, 6, 3, 64, 64): image i vs background j
+    err = torch.where(outside, diff, 0).flatten(2).amax(2)  # (20, 6)
+    assert bool((err.amin(1) <= 1).all()) and bool(((err <= 1).sum(1) == 1).all())
+    assert bool((err.argmin(1) != torch.arange(20)).all())  # never the photo's own image
+
+
+def test_white_square_centroid_area_and_orientation_match_the_parameters():
+    n = 100
+    d = distort_cifar(_white(n), seed=2, background_source=_black())
+    mass, cx, cy, _ = _moments64(d.images)
+    assert float((cx - (31.5 + 32 * d.tx.double())).abs().max()) < 0.5
+    assert float((cy - (31.5 + 32 * d.ty.double())).abs().max()) < 0.5
+    assert float((mass / (32 * d.scale.double()) ** 2 - 1).abs().max()) < 0.03
+    bar = _black(n)
+    bar[:, :, 14:18, 2:30] = 255  # horizontal, 28 x 4 px
+    d = distort_cifar(bar, seed=2, background_source=_black())
+    _, _, _, (cxx, cyy, cxy) = _moments64(d.images)
+    axis = torch.rad2deg(0.5 * torch.atan2(2 * cxy, cxx - cyy))  # y down: counterclockwise on screen is negative
+    assert float((axis + d.rotation.double()).abs().max()) < 3.0
+
+
+def test_recovery_readings_use_the_photo_size():
+    d = distort_cifar(_photos(50), seed=6)
+    undo = affine.compose(affine.invert(_theta(d)), affine.build_theta(scale_x=1.5, scale_y=1.5).expand(50, -1, -1))
+    for name, (applied, recovered) in rts_components(undo, d).items():
+        fit = fit_line(applied, recovered)
+        assert fit.slope == pytest.approx(-1.0, abs=1e-3) and fit.r2 == pytest.approx(1.0, abs=1e-4), name
+    s = 32 * d.scale / 64  # a region exactly the photo's box (32 * scale px wide)
+    zero = torch.zeros(50)
+    box = torch.stack([torch.stack([s, zero, d.tx], 1), torch.stack([zero, s, d.ty], 1)], 1)
+    m = attention_components(box, d)
+    assert float(m["centre_error_px"].max()) < 1e-5 and m["width_ratio"] == pytest.approx(torch.ones(50))
+    as_digit = attention_components(box, dataclasses.replace(d, object_size=DIGIT_SIZE))
+    assert as_digit["width_ratio"] == pytest.approx(torch.full((50,), 32 / 28))
+
+
+def test_offcentre_rejects_bad_input():
+    with pytest.raises(ValueError, match="uint8"):
+        distort_cifar(_photos(2).float(), seed=0)
+    with pytest.raises(ValueError, match="32, 32"):
+        distort_cifar(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), seed=0)
+    with pytest.raises(ValueError, match="at least one"):
+        distort_cifar(_photos(2), seed=0, background_source=_black(0))
+
+
+def test_load_offcentre_cifar_from_a_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("STNLIB_DATA", raising=False)
+    rng = np.random.default_rng(0)
+    exact = np.arange(30) < 10
+    np.savez(
+        tmp_path / "cifar10.npz",
+        x_train=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 40).astype(np.uint8),
+        x_test=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 30).astype(np.uint8),
+        test_is_exact=exact,
+    )
+    full = load_offcentre_cifar(data_dir=tmp_path, seed=4)
+    part = load_offcentre_cifar(data_dir=tmp_path, seed=4, limit_train=10, limit_test=12)
+    assert full.info.dataset == "cifar10-offcentre" and full.train_images.shape == (40, 3, OFFCENTRE_CANVAS, 64)
+    assert torch.equal(part.train_images, full.train_images[:10]) and torch.equal(
+        part.test_images, full.test_images[:12]
+    )
+    assert torch.equal(full.test_params.images, full.test_images) and full.test_params.seed == 4 + TEST_SEED_OFFSET
+    assert len(part.test_params) == 12 and torch.equal(part.test_params.tx, full.test_params.tx[:12])
+    base = load_dataset("cifar10", data_dir=tmp_path)
+    assert torch.equal(full.train_images, distort_cifar(base.train_images, seed=4).images)
+    assert torch.equal(full.train_labels, base.train_labels) and torch.equal(full.test_is_exact, torch.tensor(exact))
+    assert full.mean == CIFAR10_MEAN and full.black == pytest.approx(black_value("cifar10-offcentre"))
+    text = full.info.describe()
+    assert text.startswith("CIFAR-10 off-centre from folder") and "train seed 4, test seed 1000007" in text
+    assert "rotated ±30°" in text and "only the first 10 of 30" in text
+    xb, _ = next(iter(part.loaders(batch_size=5)[1]))
+    assert xb.shape == (5, 3, 64, 64)
+
+
+def test_offcentre_subset_description_fits_the_subset(tmp_path):
+    # regression (issue 10, defect 9): a 6-image test set used to say "only the first 10 of 30 ... are exact"
+    _fake_npz(tmp_path, "cifar10", n_train=8, n_test=30, test_is_exact=np.arange(30) < 10)
+    inside = load_offcentre_cifar(data_dir=tmp_path, limit_test=6).info.describe()
+    assert inside.split("; ")[0].endswith(": 8 train / 6 test (all exact)"), inside
+    assert "of 30" not in inside and "first 10" not in inside
+    beyond = load_offcentre_cifar(data_dir=tmp_path, limit_test=12).info.describe()
+    assert "12 test (10 exact)" in beyond and "only the first 10 of 12 test images are exact" in beyond
