@@ -1,19 +1,13 @@
-"""Theta algebra for spatial transformers: build, compose, invert, decompose, warp.
+"""Theta algebra for spatial transformers: build, compose, invert, decompose, warp. Conventions (tested):
 
-Conventions (tested in ``tests/test_affine.py``):
-
-* **Coordinates**: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` **down**, ``(0, 0)`` the centre;
-  with ``align_corners=False`` (the default) ``-1``/``+1`` are the outer edges of the border pixels: one pixel
-  is ``2 / W`` units.
-* **Theta** ``(B, 2, 3)`` maps **output** to **input** coordinates (as ``F.affine_grid`` does): output pixel
-  ``p`` shows the input at ``theta[:, :, :2] @ p + theta[:, :, 2]``, so the content moves *against* theta
-  (a theta shift of ``+0.2`` slides it **left**).
-* **Builder parameters** (:func:`build_theta`, :func:`decompose`) say what the content visibly does,
-  ``p_out = R(rotation) @ [[1, shear], [0, 1]] @ diag(scale_x, scale_y) @ p_in + (tx, ty)`` with the on-screen
-  (counterclockwise) ``R(a) = [[cos a, sin a], [-sin a, cos a]]``; theta is its inverse. ``2`` zooms in,
-  ``-1`` mirrors, ``tx``/``ty`` move right/down in normalized units.
-* **Composition**: ``compose(first, then)`` warps with ``first``, then ``then``: as 3x3 matrices ``first @ then``.
-"""
+* **Coordinates**: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` **down**, ``(0, 0)`` the centre; with
+  ``align_corners=False`` (the default) ``-1``/``+1`` are the border pixels' outer edges: one pixel is ``2 / W``.
+* **Theta** ``(B, 2, 3)`` maps **output** to **input** coordinates (as ``F.affine_grid``): output pixel ``p`` shows
+  the input at ``theta[:, :, :2] @ p + theta[:, :, 2]``, so content moves *against* theta (shift ``+0.2``: left).
+* **Builder parameters** (:func:`build_theta`, :func:`decompose`) say what the content visibly does: ``p_out =
+  R(rotation) @ [[1, shear], [0, 1]] @ diag(scale_x, scale_y) @ p_in + (tx, ty)``, ``R(a) = [[cos a, sin a], [-sin a,
+  cos a]]`` (counterclockwise on screen); theta: its inverse. ``2`` zooms in, ``-1`` mirrors, ``tx``/``ty``: right/down.
+* **Composition**: ``compose(first, then)`` warps with ``first``, then ``then``: as 3x3 matrices ``first @ then``."""
 
 from __future__ import annotations
 
@@ -25,18 +19,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["build_theta", "check_images", "check_theta", "compose", "decompose", "identity", "invert",
-           "normalized_to_pixels", "outside_share", "pixels_to_normalized", "sampling_outline", "warp",
-           "zoom"]  # fmt: skip
+           "normalized_to_pixels", "outside_share", "pixels_to_normalized", "sampling_outline", "warp", "zoom"]
 
 ParamLike = float | int | Tensor | Sequence[float | int]
 Device = torch.device | str | None
 
-#: Smallest ``|det| / (|column 1| * |column 2|)`` :func:`invert` accepts (1: a rotation or zoom; 0: a line).
-SINGULAR_TOL = 1e-6
+SINGULAR_TOL = 1e-6  #: smallest ``|det| / (|column 1| * |column 2|)`` :func:`invert` accepts (1: a rotation; 0: a line)
 
 
 def _check(t: object, name: str, shape: str, shape_ok) -> Tensor:
-    """The checks :func:`check_theta` and :func:`check_images` share; ``shape`` reads e.g. ``(B, 2, 3)``."""
     if not isinstance(t, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
     if not shape_ok(t):
@@ -83,15 +74,11 @@ def _as_batch(values: dict[str, ParamLike], batch_size: int | None, dtype: torch
     return {k: t.reshape(-1).expand(b) for k, t in tensors.items()}
 
 
-def build_theta(
-    rotation: ParamLike = 0.0, scale_x: ParamLike = 1.0, scale_y: ParamLike = 1.0, shear: ParamLike = 0.0,
-    tx: ParamLike = 0.0, ty: ParamLike = 0.0, *, batch_size: int | None = None, dtype: torch.dtype = torch.float32,
-    device: Device = None,
-) -> Tensor:  # fmt: skip
-    """Theta ``(B, 2, 3)`` from what the content should visibly do (module docstring), differentiably.
-
-    Each parameter is a number or a 1-D sequence of length ``B``. Theta is the *inverse* of the content's
-    motion: to move the content right by 0.2, every output pixel looks 0.2 to the left.
+def build_theta(rotation: ParamLike = 0.0, scale_x: ParamLike = 1.0, scale_y: ParamLike = 1.0, shear: ParamLike = 0.0,
+                tx: ParamLike = 0.0, ty: ParamLike = 0.0, *, batch_size: int | None = None,
+                dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:  # fmt: skip
+    """Theta ``(B, 2, 3)``, differentiably, from what the content should visibly do (module docstring; each a
+    number or length-``B`` sequence). It is the motion's *inverse*: content right 0.2, output pixels look 0.2 left.
 
     >>> build_theta(tx=0.2)
     tensor([[[ 1.0000,  0.0000, -0.2000],
@@ -109,8 +96,7 @@ def build_theta(
     zeros, ones = torch.zeros_like(p["shear"]), torch.ones_like(p["shear"])
     shear_m = torch.stack([torch.stack([ones, p["shear"]], -1), torch.stack([zeros, ones], -1)], -2)
     scale_m = torch.diag_embed(torch.stack([p["scale_x"], p["scale_y"]], -1))
-    forward_linear = rotation_m @ shear_m @ scale_m  # (B, 2, 2)
-    forward = torch.cat([forward_linear, torch.stack([p["tx"], p["ty"]], -1).unsqueeze(-1)], -1)
+    forward = torch.cat([rotation_m @ shear_m @ scale_m, torch.stack([p["tx"], p["ty"]], -1).unsqueeze(-1)], -1)
     return invert(forward)
 
 
@@ -136,8 +122,7 @@ def normalized_to_pixels(coords: Tensor, size: int, *, align_corners: bool = Fal
     return ((coords + 1) * size - 1) / 2
 
 
-def _to_3x3(theta: Tensor) -> Tensor:
-    """``(B, 2, 3) -> (B, 3, 3)`` homogeneous matrices (last row ``[0, 0, 1]``)."""
+def _to_3x3(theta: Tensor) -> Tensor:  # (B, 2, 3) -> (B, 3, 3), last row [0, 0, 1]
     last = torch.zeros_like(theta[:, :1, :])
     last[:, 0, 2] = 1
     return torch.cat([theta, last], dim=1)
@@ -160,9 +145,8 @@ def compose(first: Tensor, then: Tensor) -> Tensor:
 
 
 def invert(theta: Tensor) -> Tensor:
-    """The inverse theta ``(B, 2, 3)``: ``compose(theta, invert(theta))`` is the identity.
-
-    ``ValueError`` if singular: ``|det|`` at most :data:`SINGULAR_TOL` times the product of the column lengths.
+    """The inverse theta ``(B, 2, 3)``: ``compose(theta, invert(theta))`` is the identity. ``ValueError`` if
+    singular: ``|det|`` at most :data:`SINGULAR_TOL` times the product of the column lengths.
 
     >>> invert(build_theta(scale_x=2, scale_y=2))  # the content's own motion: zoom in 2x
     tensor([[[2., 0., 0.],
@@ -183,17 +167,15 @@ def invert(theta: Tensor) -> Tensor:
 
 
 def decompose(theta: Tensor) -> dict[str, Tensor]:
-    """The visible motion of theta ``(B, 2, 3)``: ``{"rotation", "scale_x", "scale_y", "shear", "tx", "ty"}``, each
-    ``(B,)``, with ``build_theta(**decompose(theta))`` equal to ``theta``. A QR factorisation of the forward map
-    ``R @ [[sx, k*sy], [0, sy]]`` with ``scale_x > 0`` and ``rotation`` in ``(-180, 180]``.
+    """Theta ``(B, 2, 3)``'s visible motion ``{"rotation", "scale_x", "scale_y", "shear", "tx", "ty"}``, each ``(B,)``,
+    undoing :func:`build_theta`: forward ``R @ [[sx, k*sy], [0, sy]]`` (QR), ``sx > 0``, rotation in ``(-180, 180]``.
 
     >>> parts = decompose(build_theta(rotation=30, scale_x=2, scale_y=0.5, shear=0.25, tx=0.1, ty=-0.3))
     >>> {k: round(float(v), 4) for k, v in parts.items()}
     {'rotation': 30.0, 'scale_x': 2.0, 'scale_y': 0.5, 'shear': 0.25, 'tx': 0.1, 'ty': -0.3}
     """
     forward = invert(theta)
-    m, t = forward[:, :, :2], forward[:, :, 2]
-    col0, col1 = m[:, :, 0], m[:, :, 1]
+    col0, col1, t = forward[:, :, 0], forward[:, :, 1], forward[:, :, 2]
     scale_x = torch.linalg.vector_norm(col0, dim=-1)
     rotation = torch.rad2deg(torch.atan2(-col0[:, 1], col0[:, 0]))  # col0 = scale_x * (cos a, -sin a)
     rotation = torch.where(rotation <= -180.0, rotation + 360.0, rotation)
@@ -215,9 +197,8 @@ def zoom(decomposed: dict[str, Tensor]) -> Tensor:
 
 
 def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
-    """Normalized corners ``(B, 5, 2)`` (closed) or ``(B, 4, 2)`` of the input region the output samples.
-
-    Order: the output's top-left, top-right, bottom-right, bottom-left (the identity gives the image border).
+    """Normalized corners ``(B, 5, 2)`` (closed) or ``(B, 4, 2)`` of the input region the output samples: the
+    output's top-left, top-right, bottom-right, bottom-left (the identity gives the image border).
 
     >>> sampling_outline(build_theta(scale_x=2, scale_y=2), closed=False).tolist()  # zoom in: the central half
     [[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]]
@@ -240,18 +221,14 @@ def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
     return (grid.abs() > 1).any(-1).flatten(1).float().mean(1)
 
 
-def warp(
-    images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = None,
-    mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear",
-    padding_mode: Literal["zeros", "border", "reflection"] = "zeros", align_corners: bool = False,
-    fill: float | Sequence[float] | Tensor | None = None, validate: bool = True,
-) -> Tensor:  # fmt: skip
-    """Resample ``images`` ``(B, C, H, W)`` through ``theta`` ``(B, 2, 3)`` -> ``(B, C, H', W')``.
-
-    ``out_size``: ``(H', W')``, default the input's. ``fill``: the value outside the input (a number or one per
-    channel; ``padding_mode="zeros"`` only). After ``Normalize(mean, std)`` black is ``-mean / std``, so zero
-    padding paints grey; ``fill`` is exact (``images - fill`` is sampled, then ``fill`` added back).
-    ``validate=False`` skips the shape and value checks (a device sync).
+def warp(images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = None,
+         mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear",
+         padding_mode: Literal["zeros", "border", "reflection"] = "zeros", align_corners: bool = False,
+         fill: float | Sequence[float] | Tensor | None = None, validate: bool = True) -> Tensor:  # fmt: skip
+    """Resample ``images`` ``(B, C, H, W)`` through ``theta`` ``(B, 2, 3)`` -> ``(B, C, H', W')`` (``out_size``,
+    default the input's). ``fill``: the value outside (a number or one per channel; ``padding_mode="zeros"`` only;
+    exact: ``images - fill`` is sampled, ``fill`` added back); after ``Normalize(mean, std)`` black is ``-mean / std``
+    (zeros paint grey). ``validate=False``: no checks (they sync a GPU).
 
     >>> x = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])  # (1, 1, 1, 4)
     >>> warp(x, build_theta(tx=pixels_to_normalized(1, 4)))  # content one pixel right; zeros enter
@@ -280,5 +257,4 @@ def warp(
     if fill_t.numel() not in (1, c):
         raise ValueError(f"fill must be a number or have one value per channel ({c}), got {fill_t.numel()} values")
     fill_t = fill_t.reshape(1, -1, 1, 1)
-    out = F.grid_sample(images - fill_t, grid, mode=mode, padding_mode="zeros", align_corners=align_corners)
-    return out + fill_t
+    return F.grid_sample(images - fill_t, grid, mode=mode, padding_mode="zeros", align_corners=align_corners) + fill_t

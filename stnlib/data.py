@@ -1,10 +1,9 @@
 """MNIST and CIFAR-10 as uint8 tensors, and batched loaders that normalize them.
 
-:func:`load_dataset` takes the first source that has the data: (1) the folder ``data_dir=``, else ``$STNLIB_DATA``,
-holding a Keras-style ``<name>.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``, optional bool ``test_is_exact``)
-or torchvision's layout; (2) torchvision, into ``<repo>/data``; (3) quick profile only: the 500 bundled real *test*
-images. Images are uint8 ``(N, C, H, W)``, labels int64 ``(N,)`` in ``0..9``; a model sees ``(x / 255 - mean) / std``
-per channel, so black is ``-mean / std`` (:func:`black_value`).
+:func:`load_dataset` takes the first source that has the data: (1) the folder ``data_dir=`` or ``$STNLIB_DATA``, with
+a Keras-style ``<name>.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``, optional bool ``test_is_exact``) or
+torchvision's layout; (2) torchvision, into ``<repo>/data``; (3) quick profile only: the 500 bundled real *test* images.
+Images uint8 ``(N, C, H, W)``, labels int64 ``(N,)`` in ``0..9``; models see ``(x / 255 - mean) / std`` per channel.
 
 >>> import tempfile
 >>> folder, zeros = tempfile.mkdtemp(), np.zeros((6, 28, 28), np.uint8)
@@ -69,7 +68,6 @@ def _display_path(path: Path) -> str:  # relative to the repository when inside 
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
     """Source, counts (set by :class:`ImageData`) and notes; ``exact_first``: the first ``n_test_exact`` are exact."""
-
     dataset: str
     source: str
     n_train: int = 0
@@ -99,10 +97,8 @@ class DataInfo:
 
 @dataclasses.dataclass
 class ImageData:
-    """A train/test split in memory: ``*_images`` uint8 ``(N, C, H, W)``, ``*_labels`` int64 ``(N,)``,
-    ``test_is_exact`` bool ``(N_test,)``, ``mean``/``std`` per channel, ``test_params`` the test set's
-    :class:`stnlib.distort.Distorted` for distorted sets, else ``None``."""
-
+    """A train/test split: ``*_images`` uint8 ``(N, C, H, W)``, ``*_labels`` int64 ``(N,)``, ``test_is_exact`` bool
+    ``(N_test,)``, per-channel ``mean``/``std``; ``test_params``: the test set's :class:`~stnlib.distort.Distorted`."""
     train_images: Tensor
     train_labels: Tensor
     test_images: Tensor
@@ -229,20 +225,11 @@ def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
                             f"{', '.join(_NPZ_KEYS)}) or torchvision's layout ({folder / layout})")  # fmt: skip
 
 
-def _from_samples(name: str) -> ImageData:
-    s, spec = load_samples(name), _SPEC[name]
-    x = (s.images * 255).round().to(torch.uint8)
-    info = DataInfo(name, "bundled samples (assets/samples)", remark="quick profile only: the bundled samples are real "
-                    "TEST images (even positions train, odd test), so the numbers only show that the code runs")
-    return ImageData(x[0::2].contiguous(), s.labels[0::2].clone(), x[1::2].contiguous(), s.labels[1::2].clone(),
-                     torch.ones(len(x[1::2]), dtype=torch.bool), tuple(s.classes), info, spec["mean"], spec["std"])
-
-
 def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | os.PathLike[str] | None = None,
                  download: bool = True, limit_train: int | None = None, limit_test: int | None = None) -> ImageData:
-    """``"mnist"`` or ``"cifar10"`` from the first source that has it (module docstring); ``limit_*`` keep the
-    first N images. Raises ``ValueError`` (unknown name or profile, damaged file), ``FileNotFoundError`` (a
-    named folder without the data), :class:`DatasetUnavailable` (full profile, no data)."""
+    """``"mnist"`` or ``"cifar10"`` from the first source that has it (module docstring); ``limit_*``: the first N
+    images. Raises ``ValueError`` (unknown name or profile, damaged file), ``FileNotFoundError`` (a named folder
+    without the data), :class:`DatasetUnavailable` (full profile, no data)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     profile_name = profile.name if isinstance(profile, Profile) else profile
@@ -262,14 +249,19 @@ def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | 
                 f"... or set ${DATA_ENV} to a folder holding {name}.npz (Keras layout) or torchvision's ("
                 f"{_SPEC[name]['layout']}); or download=True (needs internet); or, for a smoke test on the bundled "
                 'samples (numbers mean nothing), the quick profile (PROFILE = "quick" or STNLIB_PROFILE=quick).') from e
-        data = _from_samples(name)
+        s, spec = load_samples(name), _SPEC[name]  # quick profile: the bundled samples
+        x = (s.images * 255).round().to(torch.uint8)
+        info = DataInfo(name, "bundled samples (assets/samples)", remark="quick profile only: the bundled samples "
+                        "are real TEST images (even positions train, odd test), so the numbers only show that the "
+                        "code runs")
+        data = ImageData(x[0::2].contiguous(), s.labels[0::2].clone(), x[1::2].contiguous(), s.labels[1::2].clone(),
+                         torch.ones(len(x[1::2]), dtype=torch.bool), tuple(s.classes), info, spec["mean"], spec["std"])
     return data.subset(limit_train, limit_test)
 
 
 class ArrayDataset(Dataset):
     """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` as normalized batches: ``ds[indices]`` (slice, list,
     array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]`` batch before normalizing."""
-
     def __init__(self, images: Tensor, labels: Tensor, *, mean: Sequence[float], std: Sequence[float],
                  transform: Callable[[Tensor], Tensor] | None = None) -> None:  # fmt: skip
         labels = torch.as_tensor(labels, dtype=torch.int64)
@@ -293,10 +285,9 @@ class ArrayDataset(Dataset):
 
 def make_loader(images: Tensor, labels: Tensor, *, batch_size: int, shuffle: bool, mean: Sequence[float],
                 std: Sequence[float], transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0) -> DataLoader:
-    """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With
-    ``shuffle`` each epoch is a fresh permutation from a generator seeded with ``seed`` (same seed, same epochs)."""
+    """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With ``shuffle``
+    each epoch is a fresh permutation seeded by ``seed``; epochs' base seeds come from ``seed + 1``, not torch's RNG."""
     dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform)
     order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else range(len(dataset))
-    # the loader's own generator draws each epoch's base seed, which would otherwise come from torch's global RNG
     return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),
                       generator=torch.Generator().manual_seed(seed + 1))  # fmt: skip

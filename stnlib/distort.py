@@ -2,13 +2,11 @@
 
 * ``"rts"`` (Jaderberg et al., 2015): the digit, centred on a 42x42 canvas, rotated ``U[-45, 45]`` degrees, scaled
   ``U[0.7, 1.2]``, shifted ``U[-m, m]`` px per axis, ``m = (42 - 28 * scale) / 2`` (the scaled box stays inside).
-* ``"cluttered"``: the digit at a random position inside a 60x60 canvas, plus 4 random 8x8 crops of *other*
-  digits at random positions, combined with ``max``.
-* ``"offcentre"`` CIFAR-10: the photo on a 64x64 canvas, rotated ``U[-30, 30]`` degrees, scaled ``U[0.5, 1]``,
-  moved at random so the rotated square stays inside the outer pixel ring, over another photo average-pooled to
-  8x8 and upsampled (blurry blobs): ``warped photo + (1 - warped ones-mask) * background``.
+* ``"cluttered"``: the digit at a random place on a 60x60 canvas, plus 4 random 8x8 crops of *other* digits (``max``).
+* ``"offcentre"`` CIFAR-10: the photo on a 64x64 canvas, rotated ``U[-30, 30]`` degrees, scaled ``U[0.5, 1]``, moved
+  at random inside the outer pixel ring, over another photo average-pooled to 8x8 and upsampled (blurry blobs).
 
-Images are warped bilinearly and rounded to uint8. :class:`Distorted` records the content's visible motion, as in
+Images are warped bilinearly and rounded to uint8. :class:`Distorted` records the visible motion, as in
 :func:`stnlib.affine.build_theta`: ``rotation`` (degrees, counterclockwise), ``scale``, and ``tx``/``ty``, the
 object centre's offset from the canvas centre (normalized, right/down): what a perfect transformer undoes.
 
@@ -40,10 +38,8 @@ __all__ = ["CLUTTER_CANVAS", "CLUTTER_PIECES", "CLUTTER_SIZE", "DIGIT_SIZE", "DI
 DISTORTIONS: tuple[str, ...] = ("rts", "cluttered")
 DIGIT_SIZE, RTS_CANVAS, CLUTTER_CANVAS, CLUTTER_PIECES, CLUTTER_SIZE = 28, 42, 60, 4, 8
 RTS_ROTATION, RTS_SCALE = 45.0, (0.7, 1.2)  # degrees: U[-45, 45]; scale: U[0.7, 1.2]
-PHOTO_SIZE, OFFCENTRE_CANVAS = 32, 64
-OFFCENTRE_ROTATION, OFFCENTRE_SCALE = 30.0, (0.5, 1.0)  # visible photo width / 32 px: U[0.5, 1]
-#: The distorted test set uses ``seed + TEST_SEED_OFFSET``: fixed, and never the train seed.
-TEST_SEED_OFFSET = 1_000_003
+PHOTO_SIZE, OFFCENTRE_CANVAS, OFFCENTRE_ROTATION, OFFCENTRE_SCALE = 32, 64, 30.0, (0.5, 1.0)  # scale: width / 32 px
+TEST_SEED_OFFSET = 1_000_003  # the distorted test set uses seed + TEST_SEED_OFFSET: fixed, never the train seed
 _CHUNK_RTS, _CHUNK_CIFAR = 8192, 2048  # images per float chunk; (2048, 4, 64, 64) float32 is 134 MB
 
 
@@ -51,7 +47,6 @@ _CHUNK_RTS, _CHUNK_CIFAR = 8192, 2048  # images per float chunk; (2048, 4, 64, 6
 class Distorted:
     """``images`` uint8 ``(N, C, canvas, canvas)`` and the visible motion of each: ``rotation``, ``scale``, ``tx``,
     ``ty`` float32 ``(N,)`` (module docstring). ``object_size``: the object's side in pixels before scaling."""
-
     images: Tensor
     rotation: Tensor
     scale: Tensor
@@ -75,26 +70,22 @@ class Distorted:
         return dataclasses.replace(self, **parts)
 
 
-def _uniform(seed: int, n: int, k: int) -> Tensor:
-    """``(n, k)`` float64 uniforms in ``[0, 1)``; row ``i`` does not depend on ``n`` (prefixes are stable)."""
+def _uniform(seed: int, n: int, k: int) -> Tensor:  # (n, k) float64 in [0, 1); row i does not depend on n
     return torch.rand(n, k, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
 
 
-def _randint(u: Tensor, high: int) -> Tensor:
-    """Integers uniform in ``0..high-1`` from uniforms ``u`` in ``[0, 1)``."""
+def _randint(u: Tensor, high: int) -> Tensor:  # uniforms u in [0, 1) -> integers uniform in 0..high-1
     return (u * high).long().clamp_(max=high - 1)
 
 
-def _other(u: Tensor, m: int) -> Tensor:
-    """For item ``i``, an index in ``0..m-1`` other than ``i`` (uniform; ``0`` when ``m == 1``)."""
+def _other(u: Tensor, m: int) -> Tensor:  # for item i, a uniform index in 0..m-1 other than i (0 when m == 1)
     if m == 1:
         return torch.zeros(len(u), dtype=torch.long)
     j = _randint(u, m - 1)
     return j + (j >= torch.arange(len(u))).long()
 
 
-def _check(images: object, what: str, shape: tuple[int | None, ...]) -> Tensor:
-    """``images`` if uint8 ``(N, *shape)`` (``None`` in ``shape``: any size)."""
+def _check(images: object, what: str, shape: tuple[int | None, ...]) -> Tensor:  # uint8 (N, *shape); None: any size
     ok = isinstance(images, Tensor) and images.dtype == torch.uint8 and images.dim() == 1 + len(shape)
     if not ok or any(s is not None and s != t for s, t in zip(shape, images.shape[1:])):
         raise ValueError(f"{what} must be a uint8 tensor (N, {', '.join(map(str, shape))}), "
@@ -108,8 +99,7 @@ def _distort_rts(images: Tensor, seed: int) -> Distorted:
     rotation = (2 * u[:, 0] - 1) * RTS_ROTATION
     scale = RTS_SCALE[0] + (RTS_SCALE[1] - RTS_SCALE[0]) * u[:, 1]
     margin = (size - DIGIT_SIZE * scale) / 2  # pixels the scaled box may move each way
-    tx = pixels_to_normalized((2 * u[:, 2] - 1) * margin, size)
-    ty = pixels_to_normalized((2 * u[:, 3] - 1) * margin, size)
+    tx, ty = (pixels_to_normalized((2 * u[:, k] - 1) * margin, size) for k in (2, 3))
     out = torch.empty(n, 1, size, size, dtype=torch.uint8)
     for sl in (slice(i, i + _CHUNK_RTS) for i in range(0, n, _CHUNK_RTS)):
         canvas = F.pad(images[sl].float(), (pad, pad, pad, pad))
@@ -177,11 +167,9 @@ def distort_cifar(images: Tensor, *, seed: int, background_source: Tensor | None
     rotation = (2 * u[:, 0] - 1) * OFFCENTRE_ROTATION
     scale = OFFCENTRE_SCALE[0] + (OFFCENTRE_SCALE[1] - OFFCENTRE_SCALE[0]) * u[:, 1]
     angle = torch.deg2rad(rotation)
-    # half-extent of the rotated square plus bilinear's half-pixel fringe; the outer pixel ring stays background
-    half = (PHOTO_SIZE / 2 + 0.5) * scale * (angle.cos().abs() + angle.sin().abs())
-    margin = size / 2 - 0.5 - half  # pixels the photo centre may move each way
-    tx = pixels_to_normalized((2 * u[:, 2] - 1) * margin, size)
-    ty = pixels_to_normalized((2 * u[:, 3] - 1) * margin, size)
+    half = (PHOTO_SIZE / 2 + 0.5) * scale * (angle.cos().abs() + angle.sin().abs())  # + bilinear's half-pixel fringe
+    margin = size / 2 - 0.5 - half  # pixels the centre may move each way; the outer pixel ring stays background
+    tx, ty = (pixels_to_normalized((2 * u[:, k] - 1) * margin, size) for k in (2, 3))
     rotation, scale, j = rotation.float(), scale.float(), _other(u[:, 4], len(source))
     out = torch.empty(n, 3, size, size, dtype=torch.uint8)
     inner = slice(pad, pad + PHOTO_SIZE)
@@ -199,9 +187,8 @@ def distort_cifar(images: Tensor, *, seed: int, background_source: Tensor | None
 
 def distorted_set(base: ImageData, distort: Callable[[Tensor, int, Tensor], Distorted], *, name: str, how: str,
                   seed: int, limits: tuple[int | None, int | None] = (None, None)) -> ImageData:
-    """``base`` with both splits distorted by ``distort(images, seed, source)``: train with ``seed``, test with
-    ``seed + TEST_SEED_OFFSET``, ``source`` the split's full image set, so a ``limits`` (train, test) prefix is the
-    start of the full set. Keeps mean/std; the test set's :class:`Distorted` goes to ``test_params``."""
+    """Both splits of ``base`` through ``distort(images, seed, source)``; test seed ``seed + TEST_SEED_OFFSET``,
+    ``source`` the split's full set (``limits`` prefixes are stable); test :class:`Distorted` -> ``test_params``."""
     data, test_seed = base.subset(*limits), seed + TEST_SEED_OFFSET
     train = distort(data.train_images, seed, base.train_images)
     test = distort(data.test_images, test_seed, base.test_images)

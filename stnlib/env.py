@@ -53,8 +53,8 @@ def pending_metrics_path() -> Path | None:
 
 
 def reports_dir(profile_name: str = "full") -> Path:
-    """Folder (created on demand) for executed notebooks and ``metrics.json``: ``reports/`` (or
-    ``$STNLIB_REPORTS``) for the full profile, ``reports/quick/`` for quick runs, never overwriting full results."""
+    """Folder (created on demand) for executed notebooks and ``metrics.json``: ``reports/`` (or ``$STNLIB_REPORTS``)
+    for the full profile, ``reports/quick/`` for quick runs."""
     root = Path(_env(REPORTS_ENV) or REPO_ROOT / "reports")
     folder = root if profile_name == "full" else root / profile_name
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,9 +109,8 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: CUDA if available, else Apple MPS, else CPU. ``prefer`` (``"cuda"``, ``"cuda:1"``,
-    ``"mps"``, ``"cpu"`` or ``"auto"``) or, with ``prefer=None``, ``$STNLIB_DEVICE`` may force one;
-    ``ValueError`` if that device is unknown or not available here."""
+    """CUDA if available, else Apple MPS, else CPU; ``prefer`` (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``,
+    ``"auto"``) or, if ``None``, ``$STNLIB_DEVICE`` may force one (``ValueError`` if unknown or not available)."""
     flags = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
     available, source = [k for k, ok in flags.items() if ok], "prefer"
     if prefer is None and _env(DEVICE_ENV):

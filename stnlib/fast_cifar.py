@@ -1,28 +1,18 @@
-"""A fast CIFAR-10 network and its training recipe, after Keller Jordan's airbench (arXiv 2404.00498).
+"""A fast CIFAR-10 network and recipe after Keller Jordan's airbench (arXiv 2404.00498), on any device.
 
-What the fast recipes do, written for this repository (airbench itself targets CUDA only):
+* **Network** (:func:`fast_backbone`): a frozen 2x2 *whitening* convolution (eigenvectors of the
+  training patches' covariance over ``sqrt(eigenvalue)``, in ``+`` and ``-`` copies), GELU, three
+  groups ``conv3x3 -> maxpool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU`` (64, 256, 256 channels,
+  Dirac init, BN scale frozen at 1, momentum 0.4, eps 1e-12), a 3x3 max pool, a linear layer x 1/9.
+* **Recipe** (:class:`FastRecipe`, :func:`train_fast`): Nesterov SGD, batch 1024, lr and weight
+  decay written per 1024 images; BN shifts learn 64x faster; a triangular schedule (0.2 -> 1 at
+  23 % -> 0.07); label smoothing 0.2; the whitening bias trains for 3 epochs; *lookahead* pulls the
+  weights towards a slow average every 5 steps, which replaces them at the end.
+* **Augmentation**: shifts of up to 2 px (reflect padding); each image's flip alternates by epoch.
+* **Test time** (:func:`predict_tta`): logits averaged over six views (mirror, one-pixel shifts).
 
-* **Network** (:func:`fast_backbone`): a frozen 2x2 *whitening* convolution (its filters are
-  the eigenvectors of the training set's 2x2 patch covariance, scaled by ``1/sqrt(eigenvalue)``,
-  in ``+`` and ``-`` copies), GELU, then three conv groups ``conv3x3 -> maxpool 2 -> BN -> GELU ->
-  conv3x3 -> BN -> GELU`` with 64, 256, 256 channels, a 3x3 max pool, and a bias-free linear
-  layer scaled by 1/9. Batch norm keeps its scale fixed at 1 (only the shift learns), momentum
-  0.4 in PyTorch's convention, eps 1e-12. Convolutions start as the identity on their first
-  ``c_in`` channels (Dirac init).
-* **Recipe** (:class:`FastRecipe`, :func:`train_fast`): Nesterov SGD with batch 1024 and the
-  hyperparameters written per 1024 images and decoupled from momentum; batch-norm shifts learn
-  64x faster; a triangular learning-rate schedule (0.2 -> 1 at 23 % -> 0.07); label smoothing
-  0.2; the whitening bias trains for the first 3 epochs only; *lookahead*: every 5 steps the
-  weights are pulled towards a slow moving average, which at the end replaces them.
-* **Augmentation**: random translation by up to 2 pixels (reflect padding) and a horizontal
-  flip that alternates from epoch to epoch for each image (half of them flipped in even epochs,
-  the other half in odd ones).
-* **Test-time augmentation** (:func:`predict_tta`): average the logits of the image, its
-  mirror, and both shifted by one pixel diagonally (six views).
-
-Images here are normalized ``(B, 3, H, W)`` float tensors (``ImageData.mean``/``std``). A
-spatial transformer, when present, sits in front of the backbone (:func:`fast_stn_net`) and is
-trained with the backbone, its parameters in a group of their own.
+Images are normalized ``(B, 3, H, W)`` floats. A spatial transformer sits in front of the backbone
+(:func:`fast_stn_net`), trained with it in a parameter group of its own.
 """
 
 from __future__ import annotations
@@ -41,7 +31,7 @@ from tqdm.auto import tqdm
 from .data import ArrayDataset, ImageData
 from .env import pick_device
 from .models import SpatialTransformer, STNClassifier, bn_localization
-from .train import EpochStats, EvalMode, EvalPoint, History, autocast
+from .train import EpochStats, EvalPoint, History, autocast, over_batches
 
 __all__ = ["FAST", "FastRecipe", "exact_test_images", "fast_backbone", "fast_stn_net", "init_whitening",
            "predict_tta", "train_fast"]  # fmt: skip
@@ -80,33 +70,25 @@ class _Scale(nn.Module):
         return x * self.factor
 
 
-def fast_backbone(widths: Sequence[int] = WIDTHS, *, classes: int = 10) -> nn.Sequential:
-    """``(B, 3, 32, 32)`` normalized images -> ``(B, classes)`` logits (module docstring).
-
-    ``widths``: channels of the three conv groups (airbench94: 64, 256, 256; about 1.97 M
-    parameters). Module ``[0]`` is the whitening convolution; call :func:`init_whitening`
-    before training.
-    """
-    w1, w2, w3 = widths
+def fast_backbone() -> nn.Sequential:
+    """``(B, 3, 32, 32)`` normalized images -> ``(B, 10)`` logits, about 1.97 M parameters (module docstring).
+    Module ``[0]`` is the whitening convolution: :func:`train_fast` sets it with :func:`init_whitening`."""
+    w1, w2, w3 = WIDTHS
     whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)  # 2 x (3 * 2 * 2) filters
     whiten.weight.requires_grad_(False)
     nn.init.zeros_(whiten.bias)
     return nn.Sequential(
         whiten, nn.GELU(),
         _conv_group(24, w1), _conv_group(w1, w2), _conv_group(w2, w3),
-        nn.MaxPool2d(3), nn.Flatten(), nn.Linear(w3, classes, bias=False), _Scale(1 / 9),
+        nn.MaxPool2d(3), nn.Flatten(), nn.Linear(w3, 10, bias=False), _Scale(1 / 9),
     )  # fmt: skip
 
 
 @torch.no_grad()
 def init_whitening(conv: nn.Conv2d, images: Tensor, eps: float = 5e-4) -> None:
-    """Set ``conv`` (``2k`` filters of ``C x k x k``) to whiten ``images`` ``(N, C, H, W)``'s ``k x k`` patches.
-
-    Its first ``k`` filters are the patch covariance's eigenvectors (largest eigenvalue first)
-    divided by ``sqrt(eigenvalue + eps)``; the other ``k`` are their negatives (so a GELU
-    after it keeps both signs). On the training patches the first half's outputs then have
-    (nearly) identity covariance.
-    """
+    """Set ``conv`` (``2k`` filters of ``C x k x k``) to whiten ``images`` ``(N, C, H, W)``'s ``k x k`` patches:
+    the first ``k`` are the patch covariance's eigenvectors (largest first) over ``sqrt(eigenvalue + eps)``, so
+    their outputs have (nearly) identity covariance; the other ``k`` their negatives (a GELU keeps both signs)."""
     c, kh, kw = conv.weight.shape[1:]
     if conv.weight.shape[0] != 2 * c * kh * kw:
         raise ValueError(f"conv needs 2*{c}*{kh}*{kw} filters, has {conv.weight.shape[0]}")
@@ -125,10 +107,13 @@ def fast_stn_net(
 ) -> STNClassifier:
     """:func:`fast_backbone` with a spatial transformer in front (``stn=False``: the ablation).
 
-    ``in_size``: the input canvas (32 for CIFAR-10, 64 off-centre); ``view``: what the backbone
-    sees (the transformer's output, or the canvas resized to it without one). The localization
-    net is :func:`~stnlib.models.bn_localization` on the canvas pooled 2x (32 -> 16, 64 -> 32);
-    ``family``/``init_zoom``: see :class:`~stnlib.models.SpatialTransformer`; ``fill``: ``data.black``.
+    ``in_size``: the canvas (32, or 64 off-centre); ``view``: what the backbone sees (the transformer's output,
+    or the canvas resized without one). Localization: :func:`~stnlib.models.bn_localization` on the canvas
+    pooled 2x; ``family``/``init_zoom``: :class:`~stnlib.models.SpatialTransformer`; ``fill``: ``data.black``.
+
+    >>> net = fast_stn_net(fill=(0.0, 0.0, 0.0)).eval()  # the transformer starts as the identity
+    >>> net(torch.zeros(2, 3, 32, 32)).shape, net.stn.theta(torch.zeros(1, 3, 32, 32)).tolist()
+    (torch.Size([2, 10]), [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     """
     backbone = fast_backbone()
     if not stn:
@@ -158,12 +143,10 @@ class FastRecipe:
 
     def describe(self) -> str:
         stn = f", STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else ""
-        return (
-            f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
-            f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
-            f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead{stn}, "
-            f"{self.precision}"
-        )
+        return (f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
+                f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
+                f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead{stn}, "
+                f"{self.precision}")  # fmt: skip
 
 
 FAST = FastRecipe()
@@ -306,11 +289,9 @@ def train_fast(
 ) -> History:  # fmt: skip
     """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional).
 
-    After each epoch: test accuracy without test-time augmentation (on the exact test images
-    only when ``eval_exact`` and some are not exact: cheap and honest). Returns a
-    :class:`~stnlib.train.History` (``elapsed``: training seconds, evaluation excluded).
-    ``eval_every_steps``: also evaluate every that many steps (into ``History.evals``);
-    ``target_acc``: stop at the first evaluation that reaches it (``History.stopped_early``).
+    After each epoch (and every ``eval_every_steps``): test accuracy without test-time augmentation, on the exact
+    test images only if ``eval_exact``. Returns a :class:`~stnlib.train.History` (``elapsed``: training seconds,
+    evaluation excluded); ``target_acc`` stops at the first evaluation reaching it (``History.stopped_early``).
     """
     run = _FastRun(model, data, recipe, epochs, seed)
     evals = {"every": eval_every_steps, "exact": eval_exact, "target": target_acc}
@@ -328,7 +309,7 @@ def train_fast(
 
 def _seconds_since(t0: float, device: torch.device) -> float:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize()  # wait for queued GPU work
     return time.perf_counter() - t0
 
 
@@ -341,23 +322,18 @@ def _lookahead(model: nn.Module, slow: dict[str, Tensor], decay: float) -> None:
 
 
 @torch.inference_mode()
-def predict_tta(model: nn.Module, data: ImageData, *, tta: bool = True, batch_size: int = 1000) -> Tensor:
-    """Logits ``(N_test, classes)`` on ``data``'s test set, in fp32; ``tta``: averaged over six views."""
-    device = next(model.parameters(), torch.empty(0)).device
-    test = ArrayDataset(data.test_images, data.test_labels, mean=data.mean, std=data.std)
-    outs = []
-    with EvalMode(model):
-        for i in range(0, len(test), batch_size):
-            x = test[i : i + batch_size][0].to(device)
-            if not tta:
-                outs.append(model(x).float().cpu())
-                continue
-            mirror = lambda v: 0.5 * (model(v) + model(v.flip(-1)))  # noqa: E731
-            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            h, w = x.shape[-2:]
-            shifted = 0.5 * (mirror(padded[..., :h, :w]) + mirror(padded[..., 2:, 2:]))
-            outs.append((0.5 * mirror(x) + 0.5 * shifted).float().cpu())
-    return torch.cat(outs)
+def predict_tta(model: nn.Module, data: ImageData, *, tta: bool = True) -> Tensor:
+    """Logits ``(N_test, classes)`` on ``data``'s test set, in fp32 on the CPU; ``tta``: averaged over six views."""
+
+    def views(m: nn.Module, x: Tensor) -> Tensor:
+        if not tta:
+            return m(x).float().cpu()
+        mirror = lambda v: 0.5 * (m(v) + m(v.flip(-1)))  # noqa: E731
+        padded, (h, w) = F.pad(x, (1, 1, 1, 1), mode="reflect"), x.shape[-2:]
+        shifted = 0.5 * (mirror(padded[..., :h, :w]) + mirror(padded[..., 2:, 2:]))
+        return (0.5 * mirror(x) + 0.5 * shifted).float().cpu()
+
+    return torch.cat(over_batches(model, data.loaders(1000)[1], views)[0])
 
 
 def exact_test_images(data: ImageData) -> ImageData:

@@ -77,14 +77,13 @@ def fit_limits(ax: plt.Axes, size: tuple[int, int], xs: Sequence[float] = (), ys
 
 
 def theta_text(theta: Tensor, decimals: int = 2) -> str:
-    """``(1, 2, 3)`` or ``(2, 3)`` theta as a two-line matrix string.
+    """``(1, 2, 3)`` or ``(2, 3)`` theta as a two-line matrix string; rounded first, so ``-4e-8`` shows as ``+0.00``.
 
     >>> print(theta_text(affine.build_theta(rotation=90)))
     [+0.00  -1.00  +0.00]
     [+1.00  +0.00  +0.00]
     """
     t = theta.detach().cpu().reshape(2, 3).tolist()
-    # round first, then add 0.0, so that -4e-8 prints as +0.00 rather than -0.00
     return "\n".join("[" + "  ".join(f"{round(v, decimals) + 0.0:+.{decimals}f}" for v in row) + "]" for row in t)
 
 
@@ -204,13 +203,12 @@ def theta_trajectories(snapshots: Sequence, *, labels: Sequence[str] | None = No
     thetas = torch.stack([s.theta for s in snapshots]).detach().float().cpu()[:, :4]  # (S, <=4, 2, 3)
     if labels is not None and len(labels) != thetas.shape[1]:
         raise ValueError(f"labels needs one entry per image ({thetas.shape[1]}), got {len(labels)}")
-    steps = [s.step for s in snapshots]
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.0))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i in range(thetas.shape[1]):
         colour = colours[i % len(colours)]
         for ax, (key, values) in zip(axes, _theta_panels(affine.decompose(thetas[:, i])).items()):
-            ax.plot(steps, values.numpy(), marker=".", ms=4, lw=1.2, color=colour,
+            ax.plot([s.step for s in snapshots], values.numpy(), marker=".", ms=4, lw=1.2, color=colour,
                     label=labels[i] if labels is not None else f"example {i}")
             if targets is not None and key in targets:
                 ax.axhline(float(targets[key][i]), color=colour, lw=1, ls="--", alpha=0.8)

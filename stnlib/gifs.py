@@ -42,9 +42,8 @@ class Snapshot:
 
 
 class ThetaSnapshots(Callback):
-    """Record ``model.stn.transform(images)`` (eval mode, no gradients) before training, after each epoch and
-    every ``every_steps`` steps of epoch 1. ``images``: a fixed ``(B, C, H, W)`` batch, normalized as the model
-    sees it. A snapshot at the previous one's step (an epoch's end) replaces it."""
+    """Record ``model.stn.transform(images)`` (eval, no grad) before training, after each epoch and every
+    ``every_steps`` steps of epoch 1; ``images``: a fixed ``(B, C, H, W)`` batch, normalized as the model sees it."""
 
     def __init__(self, images: Tensor, *, every_steps: int | None = None) -> None:
         if not isinstance(images, Tensor) or images.ndim != 4 or every_steps is not None and every_steps < 1:
@@ -62,7 +61,7 @@ class ThetaSnapshots(Callback):
         return torch.stack([s.theta for s in self.snapshots])
 
     def record(self, model: nn.Module, step: int, epoch: int, test_acc: float | None = None) -> Snapshot:
-        """Take one snapshot now (also usable by hand, outside training)."""
+        """Take one snapshot now (also by hand, outside training); it replaces one at the same step (an epoch end)."""
         stn = getattr(model, "stn", None)
         if not callable(getattr(stn, "transform", None)):
             raise ValueError(f"{type(model).__name__} has no spatial transformer at .stn; theta snapshots need one")

@@ -1,11 +1,6 @@
-"""Spatial transformer and the classifiers it is compared with.
-
-:class:`SpatialTransformer` (localization net -> theta -> resampled image); :class:`STNClassifier`
-``classifier(stn(x))``, with ``stn=None`` the CNN baseline. Networks: :func:`tutorial_net` / :func:`course_net`
-(the PyTorch tutorial's, the course write-ups'); ours: :func:`mnist_stn_net`, :func:`rts_stn_net`,
-:func:`clutter_stn_net`, baseline :func:`mnist_cnn`; :func:`cifar_stn_net` for CIFAR-10.
-Shapes: inputs ``(B, C, H, W)``, logits ``(B, 10)``; thetas ``(B, 2, 3)`` as in :mod:`stnlib.affine`.
-"""
+"""Spatial transformer and classifiers: inputs ``(B, C, H, W)``, logits ``(B, 10)``, thetas ``(B, 2, 3)`` as in
+:mod:`stnlib.affine`. The tutorial's nets (:func:`tutorial_net`, :func:`course_net`); ours: :func:`mnist_stn_net`,
+:func:`rts_stn_net`, :func:`clutter_stn_net`, the baseline :func:`mnist_cnn`, and :func:`cifar_stn_net`."""
 
 from __future__ import annotations
 
@@ -19,14 +14,14 @@ from . import affine
 
 Ints = Sequence[int]
 Fill = float | Sequence[float] | None
+Size = tuple[int, int]
 
 __all__ = ["CLUTTER_VIEW", "RTS_VIEW", "THETA_FAMILIES", "Resize", "STNClassifier", "SpatialTransformer",
            "bn_localization", "cifar_stn_net", "clutter_stn_net", "conv_localization", "count_parameters", "course_net",
            "lenet_bn", "mnist_cnn", "mnist_stn_net", "resnet9", "rts_stn_net", "tutorial_net"]  # fmt: skip
 
 THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")  #: a SpatialTransformer's ``family``
-#: The classifier's view (pixels) of RTS MNIST's 42x42 and cluttered MNIST's 60x60 canvas, for ST-CNN and CNN alike.
-RTS_VIEW, CLUTTER_VIEW = 28, 20
+RTS_VIEW, CLUTTER_VIEW = 28, 20  #: the classifier's view (pixels) of RTS (42x42) and cluttered (60x60) MNIST
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -41,13 +36,11 @@ def count_parameters(module: nn.Module) -> int:
 class SpatialTransformer(nn.Module):
     """``(B, C, H, W) -> (B, C, H', W')``: predict theta (output -> input, float32 even under autocast), resample.
 
-    ``localization``: ``(B, C, H, W) -> (B, features)``, mapped to theta by a linear ``regressor``; if it has an
-    ``in_size`` ``(H, W)``, other input sizes are a ``ValueError``. ``out_size``: ``(H', W')``, default the
-    input's. ``fill``: the value outside the input (number or per channel): ``-mean/std`` is black on normalized
-    input; ``None`` pads zeros (grey, as the tutorial did). ``family`` (:data:`THETA_FAMILIES`): ``"affine"``
-    (six numbers), ``"similarity"`` (``[[a, -b, tx], [b, a, ty]]``), ``"attention"`` (``[[s, 0, tx], [0, s, ty]]``)
-    or ``"shift"`` (``(tx, ty)``, zoom fixed at ``init_zoom``). ``init_zoom``: the untrained zoom (the regressor
-    starts at zero weights; 1: identity, 2: the central half).
+    ``localization``: ``(B, C, H, W) -> (B, features)``, then a linear ``regressor``; its ``in_size`` ``(H, W)``,
+    if set, is enforced. ``out_size``: ``(H', W')``, default the input's. ``fill``: the value outside (number or
+    per channel; ``-mean/std`` is black on normalized input; ``None``: zeros). ``family``: ``"affine"`` (6 numbers),
+    ``"similarity"`` (``[[a, -b, tx], [b, a, ty]]``), ``"attention"`` (``[[s, 0, tx], [0, s, ty]]``) or ``"shift"``
+    (``(tx, ty)``, zoom fixed). ``init_zoom``: the untrained zoom (zero regressor weights; 2: the central half).
 
     >>> stn = SpatialTransformer(nn.Flatten(), 16, out_size=(2, 2))
     >>> out, theta = stn.transform(torch.arange(16.0).view(1, 1, 4, 4))
@@ -57,10 +50,8 @@ class SpatialTransformer(nn.Module):
     [[[[2.5, 4.5], [10.5, 12.5]]]]
     """
 
-    def __init__(
-        self, localization: nn.Module, features: int, *, out_size: tuple[int, int] | None = None, fill: Fill = None,
-        family: str = "affine", init_zoom: float = 1.0,
-    ) -> None:  # fmt: skip
+    def __init__(self, localization: nn.Module, features: int, *, out_size: Size | None = None, fill: Fill = None,
+                 family: str = "affine", init_zoom: float = 1.0) -> None:  # fmt: skip
         super().__init__()
         if family not in THETA_FAMILIES:
             raise ValueError(f"unknown theta family {family!r}; expected one of {', '.join(THETA_FAMILIES)}")
@@ -81,7 +72,8 @@ class SpatialTransformer(nn.Module):
         self.register_buffer("fill", fill_t, persistent=False)
         self.has_fill = fill is not None  # decided once: checking the buffer per batch would sync a GPU
 
-    def _check(self, x: Tensor) -> None:
+    def theta(self, x: Tensor) -> Tensor:
+        """The thetas ``(B, 2, 3)``, float32, this transformer applies to ``x`` ``(B, C, H, W)``."""
         if x.dim() != 4 or not x.is_floating_point():  # shapes and dtypes only: no device sync
             hint = " (add a batch axis: x.unsqueeze(0))" if x.dim() == 3 else ""
             hint += " (convert uint8 images with .float() / 255, then normalize)" if not x.is_floating_point() else ""
@@ -90,10 +82,6 @@ class SpatialTransformer(nn.Module):
         if self.in_size is not None and tuple(x.shape[-2:]) != tuple(self.in_size):
             (h, w), (got_h, got_w) = self.in_size, x.shape[-2:]
             raise ValueError(f"this SpatialTransformer was built for {h}x{w} inputs, got {got_h}x{got_w}")
-
-    def theta(self, x: Tensor) -> Tensor:
-        """The thetas ``(B, 2, 3)``, float32, this transformer applies to ``x`` ``(B, C, H, W)``."""
-        self._check(x)
         features = self.localization(x)
         with torch.autocast(x.device.type, enabled=False):  # fp32 even under bf16 autocast
             p = self.regressor(features.float())
@@ -125,7 +113,7 @@ class SpatialTransformer(nn.Module):
 class Resize(nn.Module):
     """Bilinear resize to ``size`` ``(H', W')``: samples exactly where the identity theta's grid does."""
 
-    def __init__(self, size: tuple[int, int]) -> None:
+    def __init__(self, size: Size) -> None:
         super().__init__()
         self.size = size
 
@@ -138,9 +126,7 @@ class Resize(nn.Module):
 class STNClassifier(nn.Module):
     """``classifier(stn(x))``; ``stn=None`` gives the plain CNN, which may ``resize`` (:class:`Resize`) first."""
 
-    def __init__(
-        self, classifier: nn.Module, stn: SpatialTransformer | None = None, *, resize: tuple[int, int] | None = None
-    ) -> None:
+    def __init__(self, classifier: nn.Module, stn: SpatialTransformer | None = None, *, resize: Size | None = None):
         super().__init__()
         if stn is not None and resize is not None:
             raise ValueError("resize is for the baseline only: a SpatialTransformer sets its own out_size")
@@ -163,19 +149,16 @@ def conv_localization(in_channels: int, in_size: int, channels: Ints = (8, 10), 
     for out_c, k in zip(channels, (7, 5)):
         layers += [nn.Conv2d(c, out_c, k), nn.MaxPool2d(2, stride=2), nn.ReLU(True)]
         c, s = out_c, (s - k + 1) // 2
-    layers += [nn.Flatten(), nn.Linear(c * s * s, hidden), nn.ReLU(True)]
-    net = nn.Sequential(*layers)
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * s * s, hidden), nn.ReLU(True))
     net.in_size = (in_size, in_size)
     return net, hidden
 
 
-def course_net(
-    in_channels: int = 3, in_size: int = 32, *, conv: Ints = (10, 20), hidden: int = 50, loc_conv: Ints = (8, 10),
-    loc_hidden: int = 32, stn: bool = True, fill: Fill = None,
-) -> STNClassifier:  # fmt: skip
-    """The PyTorch tutorial's STN network (10 classes), parametrised as the course write-ups reused it:
-    ``[conv k5 -> (Dropout2d) -> pool -> ReLU] x 2 -> fc -> ReLU -> Dropout -> fc -> log_softmax`` behind
-    :func:`conv_localization`; ``fill=None`` keeps the tutorial's zero padding (grey on normalized input)."""
+def course_net(in_channels: int = 3, in_size: int = 32, *, conv: Ints = (10, 20), hidden: int = 50,
+               loc_conv: Ints = (8, 10), loc_hidden: int = 32, stn: bool = True,
+               fill: Fill = None) -> STNClassifier:  # fmt: skip
+    """The PyTorch tutorial's STN net (10 classes) as the course write-ups reused it: :func:`conv_localization`,
+    then ``[conv k5 -> (Dropout2d) -> pool -> ReLU] x 2 -> fc -> ReLU -> Dropout -> fc -> log_softmax``."""
     s = ((in_size - 4) // 2 - 4) // 2
     classifier = nn.Sequential(
         nn.Conv2d(in_channels, conv[0], 5), nn.MaxPool2d(2), nn.ReLU(),
@@ -196,8 +179,8 @@ def tutorial_net(*, stn: bool = True, fill: float | None = None) -> STNClassifie
 
 
 def lenet_bn(in_size: int = 28) -> nn.Sequential:
-    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` divisible by 4: LeNet-style ``[conv k5
-    -> BN -> ReLU -> pool] x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast)."""
+    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` divisible by 4: ``[conv k5 -> BN -> ReLU
+    -> pool] x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast)."""
     if in_size % 4:
         raise ValueError(f"in_size must be divisible by 4, got {in_size}")
     s = in_size // 4
@@ -209,13 +192,11 @@ def lenet_bn(in_size: int = 28) -> nn.Sequential:
     )  # fmt: skip
 
 
-def mnist_stn_net(
-    in_size: int = 28, *, out_size: int | None = None, fill: float | None = None,
-    localization: tuple[nn.Module, int] | None = None, family: str = "affine", init_zoom: float = 1.0,
-) -> STNClassifier:  # fmt: skip
-    """Our MNIST ST-CNN, a :class:`SpatialTransformer` before :func:`lenet_bn`. ``in_size``: the canvas;
-    ``out_size``: the transformer's output and classifier's input (default ``in_size``); ``fill``: ``-mean/std``
-    for normalized input; ``localization``: ``(module, features)``, default :func:`conv_localization`."""
+def mnist_stn_net(in_size: int = 28, *, out_size: int | None = None, fill: float | None = None,
+                  localization: tuple[nn.Module, int] | None = None, family: str = "affine",
+                  init_zoom: float = 1.0) -> STNClassifier:  # fmt: skip
+    """Our MNIST ST-CNN: a :class:`SpatialTransformer` (``in_size`` canvas -> ``out_size`` view, default
+    ``in_size``; ``localization`` ``(module, features)``, default :func:`conv_localization`), then :func:`lenet_bn`."""
     size = out_size or in_size
     loc, feats = localization if localization is not None else conv_localization(1, in_size)
     stn = SpatialTransformer(loc, feats, out_size=(size, size), fill=fill, family=family, init_zoom=init_zoom)
@@ -236,9 +217,8 @@ def rts_stn_net(*, fill: float | None = None) -> STNClassifier:
 
 
 def clutter_stn_net(*, fill: float | None = None, init_zoom: float = 2.0) -> STNClassifier:
-    """Cluttered MNIST (60x60 -> 20x20 view): an ``"attention"`` transformer (zoom, move) starting 2x zoomed in.
-    From the identity it learns little attention (``init_zoom=1`` shows that collapse); from the central
-    30x30 it finds the digits. Localization: :func:`bn_localization`, 2x pooled, 5x5/16, 5x5/32, 64 hidden."""
+    """Cluttered MNIST (60x60 -> 20x20 view): an ``"attention"`` transformer (zoom, move) starting 2x zoomed in
+    (``init_zoom=1`` collapses); localization :func:`bn_localization`, 2x pooled, 5x5/16, 5x5/32, 64 hidden."""
     loc = bn_localization(1, 60, channels=(16, 32), hidden=64, kernel=5, downsample=2)
     view, family = CLUTTER_VIEW, "attention"
     return mnist_stn_net(60, out_size=view, fill=fill, localization=loc, family=family, init_zoom=init_zoom)
@@ -249,8 +229,6 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class _Residual(nn.Module):
-    """``x + f(x)``, ``f`` two 3x3 conv-BN-ReLU layers."""
-
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.f = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
@@ -260,25 +238,21 @@ class _Residual(nn.Module):
 
 
 def resnet9(width: int = 16) -> nn.Sequential:
-    """Myrtle.ai's DAWNBench ResNet-9, ``(B, 3, H, W) -> (B, 10)`` logits for ``H, W`` divisible by 8: channels
-    ``width * (1, 2, 4, 8)``, three 2x max-pools, two residual blocks, global max pool, one linear layer. The
-    original has ``width=64``; 16 (0.41 M parameters) suits a 2-core CPU."""
+    """Myrtle.ai's DAWNBench ResNet-9 (original ``width=64``), ``(B, 3, H, W) -> (B, 10)``, ``H, W`` divisible by 8:
+    channels ``width * (1, 2, 4, 8)``, three 2x max-pools, two residual blocks, global max pool, linear."""
     w = width
     return nn.Sequential(
-        _conv_bn(3, w),
-        _conv_bn(w, 2 * w), nn.MaxPool2d(2), _Residual(2 * w),
+        _conv_bn(3, w), _conv_bn(w, 2 * w), nn.MaxPool2d(2), _Residual(2 * w),
         _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
         _conv_bn(4 * w, 8 * w), nn.MaxPool2d(2), _Residual(8 * w),
         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * w, 10),
     )  # fmt: skip
 
 
-def bn_localization(
-    in_channels: int, in_size: int, *, channels: Ints = (8, 16), hidden: int = 32, kernel: int | Ints = 3, downsample=2
-) -> tuple[nn.Sequential, int]:
-    """A batch-norm localization net ``(B, C, S, S) -> (B, hidden)``, returned as ``(module, hidden)``:
-    ``downsample``-times average pooling (finding an object needs no full resolution), then ``[conv k -> BN
-    -> ReLU -> maxpool 2]`` per entry of ``channels`` (``kernel``: one or one per layer), ``fc -> ReLU``."""
+def bn_localization(in_channels: int, in_size: int, *, channels: Ints = (8, 16), hidden: int = 32,
+                    kernel: int | Ints = 3, downsample=2) -> tuple[nn.Sequential, int]:  # fmt: skip
+    """``(module, hidden)``, the module ``(B, C, S, S) -> (B, hidden)``: ``downsample``x average pooling, then
+    ``[conv k -> BN -> ReLU -> maxpool 2]`` per ``channels`` entry (``kernel``: one or per layer), ``fc -> ReLU``."""
     if in_size // downsample < 2 ** len(channels):
         raise ValueError(f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling")
     layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
@@ -295,12 +269,10 @@ def bn_localization(
     return net, hidden
 
 
-def cifar_stn_net(
-    *, stn: bool = True, fill: Fill = None, loc_downsample: int = 2, regressor_init_std: float = 0.0
-) -> STNClassifier:
-    """Our first CIFAR-10 ST-CNN: :func:`bn_localization` -> transformer -> :func:`resnet9` (3x32x32 input).
-    ``fill``: ``-mean/std`` for normalized input; ``stn=False``: the backbone alone; ``loc_downsample``: the
-    localization's pooling (2: it sees 16x16); ``regressor_init_std > 0``: regressor weights ``N(0, std^2)``."""
+def cifar_stn_net(*, stn: bool = True, fill: Fill = None, loc_downsample: int = 2,
+                  regressor_init_std: float = 0.0) -> STNClassifier:  # fmt: skip
+    """CIFAR-10 (3x32x32): :func:`bn_localization` (``loc_downsample``x pooled) -> transformer -> :func:`resnet9`;
+    ``stn=False``: the backbone alone; ``regressor_init_std > 0``: regressor weights ``N(0, std^2)``."""
     transformer = None
     if stn:
         loc, feats = bn_localization(3, 32, downsample=loc_downsample)

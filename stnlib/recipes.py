@@ -1,7 +1,4 @@
-"""Training recipes: :class:`Recipe` (how a model is trained) and the named ones the notebooks use.
-
-Keeping them here means notebooks 2-4 and ``make bench`` train the same way from the same
-code; :func:`stnlib.train.fit` reads a recipe whole.
+"""Training recipes: :class:`Recipe` (how :func:`stnlib.train.fit` trains a model) and the named ones notebooks use.
 
 >>> Recipe("demo", optimizer="sgd", lr=0.1, momentum=0.9, scheduler=None).describe()
 'demo: SGD (momentum 0.9) lr 0.1, constant lr, batch 128'
@@ -13,32 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 from . import models
 from .data import ImageData
 
 __all__ = ["COURSE_MODELS", "OURS", "OURS_CIFAR", "OURS_CLUTTER", "TUTORIAL", "CourseModel", "Recipe"]
 
-OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
-SCHEDULERS: tuple[str | None, ...] = ("onecycle", None)
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+OPTIMIZERS, SCHEDULERS, PRECISIONS = ("adam", "sgd"), ("onecycle", None), ("fp32", "bf16")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Recipe:
-    """How a model is trained; the number of epochs is chosen per experiment.
-
-    ``optimizer``: ``"adam"`` (``weight_decay`` as L2) or ``"sgd"`` (``momentum``, ``nesterov``;
-    momentum 0 is the PyTorch tutorial's plain SGD). ``scheduler``: ``"onecycle"`` (peak ``lr``,
-    rising for the ``warmup`` fraction of steps) or ``None`` (constant ``lr``). The transformer
-    (``model.stn``) learns at ``lr * stn_lr_scale``; ``stn_weight_decay=False`` exempts it from
-    weight decay. ``augment_pad`` > 0: random crop with that padding + horizontal flip, on
-    ``[0, 1]`` images before normalization. ``normalize``: one ``(mean, std)`` for every channel
-    instead of the dataset's (the course write-ups' ``Normalize(0.5, 0.5)``). ``precision``:
-    ``"fp32"`` or ``"bf16"`` (autocast; weights stay fp32); ``channels_last``: NHWC layout.
-    """
-
+    """How a model is trained (epochs: per experiment). ``optimizer``: ``"adam"`` (``weight_decay`` as L2) or ``"sgd"``
+    (``momentum``, ``nesterov``; momentum 0: the PyTorch tutorial's plain SGD). ``scheduler``: ``"onecycle"`` (peak
+    ``lr``, rising for the ``warmup`` fraction of steps) or ``None`` (constant ``lr``). The transformer (``model.stn``)
+    learns at ``lr * stn_lr_scale``; ``stn_weight_decay=False`` exempts it from weight decay. ``augment_pad`` > 0:
+    random crop with that padding + horizontal flip on ``[0, 1]`` images. ``normalize``: one ``(mean, std)`` for all
+    channels (the course write-ups' ``Normalize(0.5, 0.5)``). ``precision``: ``"fp32"`` or ``"bf16"`` (autocast;
+    weights stay fp32); ``channels_last``: NHWC layout."""
     name: str
     optimizer: str = "adam"
     lr: float = 3e-3
@@ -69,15 +58,13 @@ class Recipe:
         """One line for a notebook: optimizer, lr, schedule, batch and what differs from the defaults."""
         mom = f" ({'Nesterov ' if self.nesterov else ''}momentum {self.momentum})" if (
             self.optimizer == "sgd" and self.momentum) else ""  # fmt: skip
-        extras = [
-            f"weight decay {self.weight_decay:g}" if self.weight_decay else "",
-            f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
-            f"crop (pad {self.augment_pad}) + flip" if self.augment_pad else "",
-            f"Normalize({self.normalize[0]:g}, {self.normalize[1]:g})" if self.normalize else "",
-            f"STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else "",
-            "no weight decay on the STN" if self.weight_decay and not self.stn_weight_decay else "",
-            "bf16 autocast" if self.precision == "bf16" else "",
-        ]
+        extras = [f"weight decay {self.weight_decay:g}" if self.weight_decay else "",
+                  f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
+                  f"crop (pad {self.augment_pad}) + flip" if self.augment_pad else "",
+                  f"Normalize({self.normalize[0]:g}, {self.normalize[1]:g})" if self.normalize else "",
+                  f"STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else "",
+                  "no weight decay on the STN" if self.weight_decay and not self.stn_weight_decay else "",
+                  "bf16 autocast" if self.precision == "bf16" else ""]  # fmt: skip
         sched = f", {self.scheduler} schedule" if self.scheduler else ", constant lr"
         tail = "".join(f", {e}" for e in extras if e)
         return f"{self.name}: {self.optimizer.upper()}{mom} lr {self.lr:g}{sched}, batch {self.batch_size}{tail}"
@@ -90,22 +77,19 @@ class Recipe:
         return dataclasses.replace(data, mean=(self.normalize[0],) * c, std=(self.normalize[1],) * c)
 
 
-#: The PyTorch STN tutorial's recipe: plain SGD, lr 0.01, batch 64, no schedule.
 TUTORIAL = Recipe("PyTorch tutorial", optimizer="sgd", lr=0.01, momentum=0.0, scheduler=None, batch_size=64)
-#: Ours: Adam with a one-cycle schedule, batch 128 (chosen on a validation split, never the test set).
+#: Ours, chosen on a validation split (never the test set).
 OURS = Recipe("ours", optimizer="adam", lr=3e-3, scheduler="onecycle", batch_size=128)
-#: Ours on cluttered MNIST: the transformer learns at 0.3x the classifier's rate (validation split,
-#: ``tools/validate_mnist.py``: fewer errors and a closer region than at 1x after 3 epochs).
+#: Cluttered MNIST: STN lr 0.3x (``tools/validate_mnist.py``: fewer errors, closer region than 1x after 3 epochs).
 OURS_CLUTTER = dataclasses.replace(OURS, name="ours (cluttered)", stn_lr_scale=0.3)
 #: The CIFAR-10 course write-ups: the tutorial's plain SGD, inputs ``Normalize(0.5, 0.5)`` (to [-1, 1]).
 COURSE_BATCH64 = dataclasses.replace(TUTORIAL, name="course (batch 64)", normalize=(0.5, 0.5))
 COURSE_BATCH32 = dataclasses.replace(COURSE_BATCH64, name="course (batch 32)", batch_size=32)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CourseModel:
     """One CIFAR-10 course write-up: its :func:`~stnlib.models.course_net` arguments, recipe and reported result."""
-
     name: str
     net: dict
     recipe: Recipe

@@ -1,37 +1,29 @@
 """Did the transformer undo the distortion? Recovered vs applied transform, per component.
 
-:class:`stnlib.distort.Distorted` records per object its ``rotation`` (degrees, counterclockwise), ``scale`` and
-centre offset ``tx``, ``ty`` (normalized, right/down); a transformer's theta ``(N, 2, 3)`` maps its output to the
-canvas (:mod:`stnlib.affine`). :func:`rts_components` reads what the transformer does to the content in the
-distortion's units (``scale`` as log zoom, shifts in canvas pixels), so a **perfect undo scores slope -1** (R² 1)
-in :func:`fit_line`. :func:`attention_components` compares the sampled region with the object's box
-(``object_size * scale`` pixels): centre error in pixels, width relative to the box.
+:class:`Distorted` holds each object's ``rotation`` (degrees, counterclockwise), ``scale``, centre offset ``tx``,
+``ty`` (normalized, right/down); theta ``(N, 2, 3)`` maps the output to the canvas. In :func:`rts_components`' units
+(log zoom, canvas pixels) a **perfect undo scores slope -1** (R² 1) in :func:`fit_line`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from . import affine
-
-if TYPE_CHECKING:
-    from .distort import Distorted
+from .distort import Distorted
 
 __all__ = ["RTS_UNITS", "LineFit", "attention_components", "digit_centre_px", "fit_line", "region_centre_px",
            "rts_components", "theta_spread", "within_group_fit"]  # fmt: skip
 
-#: RTS components, in the order they are plotted, with their units.
-RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "pixels", "ty": "pixels"}
+RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "pixels", "ty": "pixels"}  # plot order
 
 
 @dataclass(frozen=True)
 class LineFit:
     """Least-squares line ``y = slope * x + intercept`` and its coefficient of determination ``r2``."""
-
     slope: float
     intercept: float
     r2: float
@@ -103,9 +95,8 @@ def rts_components(theta: Tensor, applied: Distorted) -> dict[str, tuple[Tensor,
 def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]:
     """``(N,)`` each: ``centre_error_px`` (region centre to box centre, canvas pixels), ``width_ratio`` (the side of a
     square of the region's area / ``applied.object_size * scale``), ``tx``, ``ty`` (region centre, normalized)."""
-    theta = _float_theta(theta, applied)
-    centre = region_centre_px(theta, applied.canvas)
-    width = torch.linalg.det(theta[:, :, :2]).abs().sqrt() * applied.canvas
+    theta, canvas = _float_theta(theta, applied), applied.canvas
+    centre, width = region_centre_px(theta, canvas), torch.linalg.det(theta[:, :, :2]).abs().sqrt() * canvas
     return {"centre_error_px": (centre - digit_centre_px(applied)).norm(dim=1),
             "width_ratio": width / (applied.object_size * applied.scale), "tx": theta[:, 0, 2], "ty": theta[:, 1, 2]}
 

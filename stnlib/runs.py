@@ -61,7 +61,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Pretty-printed, key-sorted JSON (stable diffs), written atomically; ``ValueError`` for NaN/infinity."""
+    """Pretty-printed, key-sorted JSON (stable diffs), written atomically; ``ValueError`` for NaN/infinity.
+
+    >>> p = atomic_write_json(Path(tempfile.mkdtemp()) / "m.json", {"b": 1, "a": [0.5]})
+    >>> p.read_text().split(), sorted(f.name for f in p.parent.iterdir())  # keys sorted; no temporary left
+    (['{', '"a":', '[', '0.5', '],', '"b":', '1', '}'], ['m.json'])
+    """
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 

@@ -17,7 +17,6 @@ __all__ = ["SampleSet", "load_samples"]
 @dataclass(frozen=True)
 class SampleSet:
     """``images``: ``(N, C, H, W)`` float32 in ``[0, 1]``; ``labels``: ``(N,)`` int64; ``test_indices``: test rows."""
-
     name: str
     images: torch.Tensor
     labels: torch.Tensor

@@ -20,10 +20,9 @@ __all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "ThetaExplorer", "explore_foo
            "fooling_gallery", "place_on_canvas", "preset_gallery"]  # fmt: skip
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
-PRESETS: dict[str, dict[str, float]] = {
-    "identity": {}, "zoom in": {"scale_x": 2.0, "scale_y": 2.0}, "zoom out": {"scale_x": 0.5, "scale_y": 0.5},
-    "rotate": {"rotation": 30.0}, "shear": {"shear": 0.5}, "flip": {"scale_x": -1.0}, "translate": {"tx": 0.5},
-}  # fmt: skip
+PRESETS: dict[str, dict[str, float]] = {"identity": {}, "zoom in": {"scale_x": 2.0, "scale_y": 2.0},
+                                        "zoom out": {"scale_x": 0.5, "scale_y": 0.5}, "rotate": {"rotation": 30.0},
+                                        "shear": {"shear": 0.5}, "flip": {"scale_x": -1.0}, "translate": {"tx": 0.5}}
 #: Slider ranges (min, max, step) of the decomposed parameters, and of the raw entries.
 PARAM_RANGES = {"rotation": (-180.0, 180.0, 1.0), "scale_x": (-3.0, 3.0, 0.01), "scale_y": (-3.0, 3.0, 0.01),
                 "shear": (-1.5, 1.5, 0.01), "tx": (-1.5, 1.5, 0.01), "ty": (-1.5, 1.5, 0.01)}
@@ -54,11 +53,9 @@ class ThetaExplorer:
     """Sliders for one image ``(1, C, H, W)`` or a dict of named ones (default: bundled samples): the visible
     motion (``params``: rotation, scale, shear, shift) and the raw entries (``raw``, 2x3), kept in sync; presets;
     the input with the sampled region, the ``output``, the exact ``theta`` ``(1, 2, 3)``; ``widget`` to display.
-
-    A front end snaps values the kernel sets to the slider step and sends them back (ipywidgets 8.1): pushed
-    values are rounded, and a change within half a step of one is an echo. Messages may come on another
-    thread: handlers hold a lock and draw on a plain :class:`~matplotlib.figure.Figure`, not pyplot.
-    """
+    A front end snaps values the kernel sets to the slider step and sends them back (ipywidgets 8.1): pushed values
+    are rounded, and a change within half a step of one is an echo. Messages may come on another thread: handlers
+    hold a lock and draw on a plain :class:`~matplotlib.figure.Figure`, not pyplot."""
 
     def __init__(self, images: dict[str, Tensor] | Tensor | None = None) -> None:
         if images is None:
@@ -72,7 +69,6 @@ class ThetaExplorer:
         self._set_theta(affine.identity(), source="params")
 
     def _build(self):
-        """Create the sliders, buttons and pictures, wire their handlers; return the box to display."""
         self.params = {name: _slider(name, 1.0 if name.startswith("scale") else 0.0, limits,
                                      ".0f" if name == "rotation" else ".2f")
                        for name, limits in PARAM_RANGES.items()}
@@ -227,7 +223,6 @@ class FoolTheSTN(ThetaExplorer):
         fig = Figure(figsize=(10, 2.6), layout="tight")
         self.draw_row(fig.subplots(1, 4), output, "distorted input")
         return fig
-
 
 #: :func:`fooling_gallery`'s rows: name -> :func:`stnlib.affine.build_theta` keywords.
 DISTORTIONS = {"as is": {}, "rotate 45°": {"rotation": 45}, "rotate -70°": {"rotation": -70},
