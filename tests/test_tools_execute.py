@@ -88,6 +88,8 @@ def test_kernel_gets_the_profile_explicitly_and_metrics_follow_the_report(tmp_pa
     entry = load_metrics(tmp_path / "reports" / "quick" / "metrics.json")["99_tiny"]
     assert entry["profile"] == "quick" and entry["metrics"][0]["value"] == 1
     assert "metrics staged" in out.read_text()  # record() staged; the executor published after saving
+    meta = json.loads(out.read_text())["metadata"]["papermill"]  # no absolute paths of this machine
+    assert (meta["input_path"], meta["output_path"]) == ("99_tiny.ipynb", "99_tiny.ipynb")
 
 
 # --------------------------------------------- defect 3: no numbers without their report

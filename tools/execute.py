@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import papermill as pm
 
-from stnlib.env import PENDING_ENV, PROFILE_ENV, PROFILES, reports_dir, resolve_profile
+from stnlib.env import PENDING_ENV, PROFILE_ENV, PROFILES, REPO_ROOT, reports_dir, resolve_profile
 from stnlib.runs import MetricsFileError, load_metrics, merge_metrics
 
 __all__ = ["decide_profile", "execute_notebook", "main", "publish"]
@@ -110,10 +111,20 @@ def execute_notebook(source: Path, profile: str, *, out_dir: Path | None = None,
             if partial.exists():
                 os.replace(partial, failed)
             raise
+        _relative_paths(partial, source, final)
         os.replace(partial, final)
         failed.unlink(missing_ok=True)
         publish(staged, reports_dir(profile) / "metrics.json")  # only now: the report exists
     return final
+
+
+def _relative_paths(report: Path, source: Path, final: Path) -> None:
+    """Papermill records absolute input/output paths in the report's metadata; keep them relative to the clone."""
+    nb = json.loads(report.read_text())
+    meta = nb.get("metadata", {}).get("papermill", {})
+    for key, path in (("input_path", source), ("output_path", final)):
+        meta[key] = os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path.name
+    report.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def _publish_saved(saved: Path) -> int:

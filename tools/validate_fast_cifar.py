@@ -5,7 +5,7 @@ Usage: python -m tools.validate_fast_cifar [--offcentre] [--no-stn] [--epochs 12
 
 Trains ``fast_cifar.fast_stn_net`` with ``fast_cifar.FAST`` on the training images minus the last
 ``--val`` (optionally only the first ``--train`` of them) and scores the held-out ones with
-test-time augmentation. ``--offcentre``: off-centre CIFAR-10 (``stnlib.offcentre``, seed 0; the
+test-time augmentation. ``--offcentre``: off-centre CIFAR-10 (``stnlib.distort``, seed 0; the
 backbone sees a 32x32 view, the transformer starts zoomed in ``--init-zoom``) and, with a
 transformer, what it undoes on the held-out photos (slope of each component, median centre
 error). With a transformer it prints the spread of theta (``recovery.theta_spread``).
