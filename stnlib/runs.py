@@ -8,7 +8,7 @@ import json
 import math
 import os
 import platform
-import tempfile
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +20,6 @@ import torch
 from .env import Profile, pending_metrics_path, reports_dir, resolve_profile, seed_everything
 
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
-os.umask(_UMASK := os.umask(0))  # read the process umask (restored at once) for atomic_write_bytes
 
 __all__ = ["Metric", "MetricsFileError", "NotebookRun", "atomic_write_bytes", "atomic_write_json",
            "atomic_write_text", "load_metrics", "merge_metrics", "start_run"]  # fmt: skip
@@ -41,16 +40,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         with contextlib.suppress(OSError):
             if old.stat().st_mtime < time.time() - STALE_TMP_S:
                 old.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # normal permissions: 0666 minus the umask
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -63,6 +62,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Pretty-printed, key-sorted JSON (stable diffs), written atomically; ``ValueError`` for NaN/infinity.
 
+    >>> import tempfile
     >>> p = atomic_write_json(Path(tempfile.mkdtemp()) / "m.json", {"b": 1, "a": [0.5]})
     >>> p.read_text().split(), sorted(f.name for f in p.parent.iterdir())  # keys sorted; no temporary left
     (['{', '"a":', '[', '0.5', '],', '"b":', '1', '}'], ['m.json'])
