@@ -26,9 +26,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## Create .venv and install stnlib with the dev tools (first use only)
+# JupyterLab in .venv saves widget state with the notebook, so a reopened notebook shows its widgets' last
+# state (the explorers' sliders and matrix) instead of "model not found".
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): tools/lab-settings/overrides.json $(STAMP)
+	mkdir -p $(dir $@) && cp $< $@
 
-test: $(STAMP)  ## Unit tests, doctests, lint, notebooks in the quick profile (papermill) and nbval on the reports
+install: $(STAMP) $(LAB_SETTINGS)  ## Create .venv and install stnlib with the dev tools (first use only)
+
+test: $(STAMP) $(LAB_SETTINGS)  ## Unit tests, doctests, lint, notebooks in the quick profile (papermill) and nbval on the reports
 	STNLIB_PROFILE=quick $(PY) -m pytest tests stnlib $(REPORTS) --doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider --durations=8
 
 lint: $(STAMP)  ## ruff over stnlib/, tools/, tests/ and the notebooks
@@ -51,7 +57,7 @@ sync: $(STAMP)  ## Rewrite generated parts (README index/results, Colab cells) f
 strip: $(STAMP)  ## Remove outputs and execution counts from notebooks/ (sources stay clean)
 	$(PY) -m jupyter nbconvert --clear-output --inplace --log-level=WARN $(NOTEBOOKS)
 
-lab: $(STAMP)  ## Start JupyterLab on the notebooks
+lab: $(STAMP) $(LAB_SETTINGS)  ## Start JupyterLab on the notebooks
 	STNLIB_WIDGETS=auto $(VENV)/bin/jupyter lab notebooks
 
 clean:  ## Remove quick-profile outputs and caches (keeps .venv and the committed reports)

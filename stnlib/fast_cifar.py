@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .data import ArrayDataset, ImageData
 from .env import pick_device
 from .models import SpatialTransformer, STNClassifier, bn_localization
+from .progress import progress_bar
 from .train import EpochStats, EvalPoint, History, autocast, over_batches
 
 __all__ = ["FAST", "FastRecipe", "exact_test_images", "fast_backbone", "fast_stn_net", "init_whitening",
@@ -252,26 +252,26 @@ class _FastRun:
         self.model.classifier[0].bias.requires_grad_(epoch <= self.recipe.whiten_bias_epochs)
         self.model.train()
         t0, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-        bar = tqdm(total=min(self.steps_per_epoch, self.total - self.step), desc=f"epoch {epoch}/{epochs}",
-                   leave=False, disable=not progress)  # fmt: skip
-        for xb, yb in _batches(self.x, self.y, self.recipe, epoch, self.gen, self.flip):
-            if self.step >= self.total:
-                break
-            loss, out = self.train_step(xb, yb)
-            loss_sum, correct, seen = loss_sum + loss.item(), correct + int((out.argmax(1) == yb).sum()), seen + len(yb)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", refresh=False)
-            if evals["every"] and self.step % evals["every"] == 0 and self.step < self.total:
-                now = self.elapsed + _seconds_since(t0, self.device)
-                acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
-                self.model.train()
-                self.history.evals.append(EvalPoint(self.step, now, acc))
-                t0 = time.perf_counter() - (now - self.elapsed)  # evaluation time is not training time
-                if evals["target"] is not None and acc >= evals["target"]:
-                    self.history.stopped_early = f"target {evals['target']:g}% reached after {self.step} steps " + (
-                        f"({now:.1f} s)")  # fmt: skip
+        steps = min(self.steps_per_epoch, self.total - self.step)
+        with progress_bar(steps, f"epoch {epoch}/{epochs}", enabled=progress) as bar:
+            for xb, yb in _batches(self.x, self.y, self.recipe, epoch, self.gen, self.flip):
+                if self.step >= self.total:
                     break
-        bar.close()
+                loss, out = self.train_step(xb, yb)
+                loss_sum, seen = loss_sum + loss.item(), seen + len(yb)
+                correct += int((out.argmax(1) == yb).sum())
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", refresh=False)
+                if evals["every"] and self.step % evals["every"] == 0 and self.step < self.total:
+                    now = self.elapsed + _seconds_since(t0, self.device)
+                    acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
+                    self.model.train()
+                    self.history.evals.append(EvalPoint(self.step, now, acc))
+                    t0 = time.perf_counter() - (now - self.elapsed)  # evaluation time is not training time
+                    if evals["target"] is not None and acc >= evals["target"]:
+                        self.history.stopped_early = f"target {evals['target']:g}% reached after {self.step} steps " + (
+                            f"({now:.1f} s)")  # fmt: skip
+                        break
         seconds = _seconds_since(t0, self.device)
         self.elapsed += seconds
         acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)

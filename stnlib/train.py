@@ -12,7 +12,6 @@ as logits or log-probabilities (``log_softmax`` is idempotent: the same loss).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +22,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
-from tqdm.auto import tqdm
 
 from . import affine
 from .augment import RandomCropFlip
 from .data import ImageData
-from .env import pick_device, seed_everything, widgets_rendered
+from .env import pick_device, seed_everything
+from .progress import live_bars, progress_bar
 from .recipes import PRECISIONS, Recipe
 
 __all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "evaluate", "fit",
@@ -270,18 +269,6 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: R
     return value, out.detach()
 
 
-def _live_bars() -> bool:
-    """A live bar renders in a terminal or a notebook front end that shows widgets."""
-    from IPython import get_ipython  # ipywidgets' dependency, always installed
-
-    if getattr(get_ipython(), "kernel", None) is None:
-        return sys.stderr.isatty()
-    try:
-        return widgets_rendered()
-    except ValueError:
-        return False
-
-
 class _Run:
     """:func:`fit`'s state between steps: step count, training clock, history, last evaluation."""
 
@@ -321,8 +308,7 @@ class _Run:
         self.model.train()
         loss_sum, correct, seen, stop, start = 0.0, 0, 0, None, self.clock.total
         lr_used = self.opt.param_groups[0]["lr"]
-        bar_args = {"desc": f"epoch {epoch}/{epochs}", "leave": False, "disable": not bars, "unit": "batch"}
-        with tqdm(total=len(loader), **bar_args) as bar:
+        with progress_bar(len(loader), f"epoch {epoch}/{epochs}", enabled=bars) as bar:
             self.clock.start()
             for i, (x, y) in enumerate(loader):
                 x, y = _layout(x.to(self.device, non_blocking=True), self.recipe.channels_last), y.to(self.device)
@@ -384,7 +370,7 @@ def fit(
     for cb in run.callbacks:
         cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):
-        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress and _live_bars())
+        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress and live_bars())
         if progress:
             print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
                   f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "

@@ -1,14 +1,19 @@
 """Widgets: the theta explorer (notebook 1) and "fool the STN" (notebook 2), each a static gallery where no
-front end renders ipywidgets (:func:`stnlib.env.widgets_rendered`), so executed reports keep pictures."""
+front end renders ipywidgets (:func:`stnlib.env.widgets_rendered`), so executed reports keep pictures.
+
+Shown live, an explorer is two outputs: the controls (a widget: sliders, presets, the matrix) and its picture
+(a plain PNG output updated in place), so a saved notebook reopened without the widgets' state still shows the
+picture of the last state, theta in its title."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
+from IPython.display import Image, display
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -16,8 +21,9 @@ from . import affine, figures
 from .env import widgets_rendered
 from .samples import load_samples
 
-__all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "ThetaExplorer", "explore_fooling", "explore_theta",
-           "fooling_gallery", "place_on_canvas", "preset_gallery"]  # fmt: skip
+__all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "Picture", "ThetaExplorer", "explore_fooling",
+           "explore_theta", "format_entry", "fooling_cases", "fooling_gallery", "place_on_canvas", "preset_gallery",
+           "theta_table"]  # fmt: skip
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
 PRESETS: dict[str, dict[str, float]] = {"identity": {}, "zoom in": {"scale_x": 2.0, "scale_y": 2.0},
@@ -41,6 +47,49 @@ def preset_gallery(image: Tensor) -> Figure:
     thetas = torch.cat([affine.build_theta(**kw) for kw in PRESETS.values()])
     images = image.expand(len(PRESETS), -1, -1, -1)
     return figures.show_before_after(images, thetas, affine.warp(images, thetas), list(PRESETS))
+
+
+def format_entry(value: float) -> str:
+    """A theta entry as the matrix shows it: signed, 3 decimals, never ``-0.000``.
+
+    >>> [format_entry(v) for v in (0.5, -0.0001, -0.0, 2.0)]
+    ['+0.500', '+0.000', '+0.000', '+2.000']
+    """
+    return f"{round(value, 3) + 0.0:+.3f}"
+
+
+def theta_table(theta: Tensor) -> str:
+    """HTML for theta ``(1, 2, 3)``: a ``<table class="stn-theta">`` of 2 rows x 3 cells (:func:`format_entry`)."""
+    rows = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{format_entry(v)}</td>" for v in row) + "</tr>"
+                   for row in theta[0].tolist())
+    return f"<b>theta</b><table class='stn-theta' style='font-family:monospace'>{rows}</table>"
+
+
+def _title_with_theta(fig: Figure, theta: Tensor) -> None:
+    """Theta ``(1, 2, 3)`` as the figure's title, so a saved picture says which state it shows."""
+    rows = ("[" + ", ".join(map(format_entry, row)) + "]" for row in theta[0].tolist())
+    fig.suptitle("theta = " + "  ".join(rows), fontsize=9, family="monospace")
+
+
+class Picture:
+    """An explorer's picture: PNG bytes in ``value``. After :meth:`show` it is a plain image output of the cell,
+    replaced in place on every change (a display handle), so the saved notebook holds the last picture."""
+
+    def __init__(self) -> None:
+        self._value, self._handle = b"", None
+
+    @property
+    def value(self) -> bytes:
+        return self._value
+
+    @value.setter
+    def value(self, png: bytes) -> None:
+        self._value = png
+        if self._handle is not None:
+            self._handle.update(Image(data=png, format="png"))
+
+    def show(self) -> None:
+        self._handle = display(Image(data=self._value, format="png"), display_id=True)
 
 
 def _slider(description: str, value: float, limits: tuple[float, float, float], fmt: str = ".2f") -> W.FloatSlider:
@@ -75,16 +124,22 @@ class ThetaExplorer:
         self.raw = [[_slider(f"θ[{i},{j}]", float(i == j), RAW_RANGE) for j in range(3)] for i in range(2)]
         self.image_choice = W.Dropdown(options=list(self.images), description="image", layout=W.Layout(width="420px"))
         self.buttons = [W.Button(description=name, layout=W.Layout(width="auto")) for name in PRESETS]
-        self.picture, self.matrix, self.message = W.Image(format="png"), W.HTML(), W.HTML()
+        self.picture, self.matrix, self.message = Picture(), W.HTML(), W.HTML()
         for s in [*self.params.values(), *self.raw[0], *self.raw[1]]:
             s.observe(self._on_slider, names="value")
         self.image_choice.observe(lambda _change: self.render(), names="value")
         for b in self.buttons:
             b.on_click(lambda button: self.apply_preset(button.description))
+        wrap = W.Layout(flex_flow="row wrap")
         sliders = W.HBox([W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
-                          W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for r in self.raw for s in r)])])
-        return W.VBox([self.image_choice, W.HBox(self.buttons), sliders,
-                       W.HBox([self.picture, W.VBox([self.matrix, self.message])])])
+                          W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for r in self.raw for s in r)]),
+                          W.VBox([self.matrix, self.message])], layout=wrap)  # fmt: skip
+        return W.VBox([self.image_choice, W.HBox(self.buttons, layout=wrap), sliders])
+
+    def show(self) -> None:
+        """Display the controls, then the picture below them (two outputs of the current cell)."""
+        display(self.widget)
+        self.picture.show()
 
     def apply_preset(self, name: str) -> None:
         """Set the sliders to a preset from :data:`PRESETS`."""
@@ -101,8 +156,10 @@ class ThetaExplorer:
         return shown is not None and abs(slider.value - shown) < slider.step / 2
 
     def _push(self, slider, value: float) -> None:
-        """Show ``value`` on ``slider``, rounded to its step and clamped to its range."""
-        snapped = min(max(round(value / slider.step) * slider.step, slider.min), slider.max)
+        """Show ``value`` on ``slider``, rounded to its step; the range widens (to whole numbers) to hold it, so
+        a slider never shows a clamped value beside a matrix that says otherwise."""
+        snapped = round(value / slider.step) * slider.step
+        slider.min, slider.max = min(slider.min, math.floor(snapped)), max(slider.max, math.ceil(snapped))
         self._shown[id(slider)] = snapped
         slider.value = snapped
 
@@ -149,7 +206,8 @@ class ThetaExplorer:
 
     def draw(self, image: Tensor, output: Tensor) -> Figure:
         """The picture for one state: input with the sampled region, and the output. Subclasses add panels."""
-        fig = Figure(figsize=(6.4, 3.2), layout="tight")  # not pyplot: handlers may run on another thread
+        fig = Figure(figsize=(6.4, 3.5), layout="tight")  # not pyplot: handlers may run on another thread
+        _title_with_theta(fig, self.theta)
         a0, a1 = fig.subplots(1, 2)
         figures.imshow(a0, image, "input + sampled region")
         figures.draw_sampling_outline(a0, self.theta, tuple(image.shape[-2:]))
@@ -162,9 +220,7 @@ class ThetaExplorer:
             image = self.images[self.image_choice.value]
             self.output = affine.warp(image, self.theta)
             self.picture.value = figures.figure_to_png(self.draw(image, self.output))
-            rows = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{v:+.3f}</td>" for v in row) + "</tr>"
-                           for row in self.theta[0].tolist())
-            self.matrix.value = f"<b>theta</b><table style='font-family:monospace'>{rows}</table>"
+            self.matrix.value = theta_table(self.theta)
 
 
 def explore_theta(image: Tensor | None = None, *, interactive: bool | None = None) -> ThetaExplorer | Figure:
@@ -172,7 +228,7 @@ def explore_theta(image: Tensor | None = None, *, interactive: bool | None = Non
     front end renders widgets (or ``interactive=True``), else :func:`preset_gallery`."""
     if interactive or (interactive is None and widgets_rendered()):
         explorer = ThetaExplorer(image)
-        display(explorer.widget)
+        explorer.show()
         return explorer
     print("No widget front end detected (headless run): showing the presets as a static gallery. "
           "In Jupyter, call explore_theta(interactive=True) to force the sliders.")
@@ -195,8 +251,9 @@ def place_on_canvas(digits: Tensor, canvas: int) -> Tensor:
 
 
 class FoolTheSTN(ThetaExplorer):
-    """Distort ``digits`` (name -> ``(1, 1, H, W)`` in ``[0, 1]``) with the sliders; see the top-3 ``probs`` of
-    ``stn_model`` (has a ``.stn``) and ``cnn_model``, both trained on ``Normalize(mean, std)`` inputs."""
+    """Distort ``digits`` (name -> ``(1, 1, H, W)`` in ``[0, 1]``) with the sliders; see where the transformer of
+    ``stn_model`` (has a ``.stn``) looks, what it hands its classifier, and the top-3 ``probs`` of ``stn_model``
+    and ``cnn_model``, both trained on ``Normalize(mean, std)`` inputs."""
 
     def __init__(self, digits: dict[str, Tensor], stn_model: torch.nn.Module, cnn_model: torch.nn.Module, *,
                  mean: tuple[float, ...], std: tuple[float, ...], classes: tuple[str, ...]) -> None:
@@ -205,51 +262,95 @@ class FoolTheSTN(ThetaExplorer):
         super().__init__(digits)
 
     @torch.inference_mode()
-    def draw_row(self, axes, distorted: Tensor, title: str) -> None:
-        """Four panels on ``axes``: the distorted input, the STN's view, top-3 with and without STN."""
+    def classify(self, distorted: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """``(probs, stn_view, stn_theta)`` for a batch ``(B, 1, H, W)`` in [0, 1]: ``probs`` name -> ``(B, K)``."""
         x = (distorted - torch.tensor(self.mean).view(1, -1, 1, 1)) / torch.tensor(self.std).view(1, -1, 1, 1)
-        self.probs = {name: torch.softmax(m(x), dim=1)[0] for name, m in self.models.items()}
-        stn_view, _ = self.models["with STN"].stn.transform(x)
-        figures.imshow(axes[0], distorted, title)
-        figures.imshow(axes[1], stn_view, "STN output", mean=self.mean, std=self.std)
-        for ax, (name, p) in zip(axes[2:], self.probs.items()):  # top 3, most probable on top
-            top, idx = p.detach().cpu().topk(3)
+        probs = {name: torch.softmax(m(x), dim=1).float().cpu() for name, m in self.models.items()}
+        view, theta = self.models["with STN"].stn.transform(x)
+        return probs, view.float().cpu(), theta.float().cpu()
+
+    def draw_row(self, axes, image: Tensor, theta: Tensor, title: str) -> None:
+        """Five panels on ``axes`` for ``image`` ``(1, 1, H, W)`` distorted by ``theta`` ``(1, 2, 3)``: the digit
+        with the region the distortion samples; the distorted input with the region the transformer samples; the
+        transformer's output; top-3 probabilities (as numbers too) with and without the transformer."""
+        distorted = affine.warp(image, theta)
+        probs, view, stn_theta = self.classify(distorted)
+        self.probs = {name: p[0] for name, p in probs.items()}
+        size = tuple(image.shape[-2:])
+        figures.imshow(axes[0], image, title)
+        figures.draw_sampling_outline(axes[0], theta, size)
+        figures.imshow(axes[1], distorted, "input + transformer's region")
+        figures.draw_sampling_outline(axes[1], stn_theta, size, color="#2ca02c")
+        figures.imshow(axes[2], view, "transformer output", mean=self.mean, std=self.std)
+        for ax, (name, p) in zip(axes[3:], self.probs.items()):  # top 3, most probable on top
+            top, idx = p.topk(3)
             ax.barh([str(self.classes[i]) for i in idx.tolist()][::-1], top.tolist()[::-1], color="#1f77b4")
+            for y, v in enumerate(top.tolist()[::-1]):
+                ax.text(min(v, 0.62) + 0.03, y, f"{v:.2f}", va="center", fontsize=8)
             ax.set_xlim(0, 1)
             ax.tick_params(labelsize=8)
             ax.set_title(name, fontsize=9)
 
     def draw(self, image: Tensor, output: Tensor) -> Figure:
-        fig = Figure(figsize=(10, 2.6), layout="tight")
-        self.draw_row(fig.subplots(1, 4), output, "distorted input")
+        fig = Figure(figsize=(12, 2.9), layout="tight")
+        _title_with_theta(fig, self.theta)
+        self.draw_row(fig.subplots(1, 5), image, self.theta, "your distortion")
         return fig
 
-#: :func:`fooling_gallery`'s rows: name -> :func:`stnlib.affine.build_theta` keywords.
-DISTORTIONS = {"as is": {}, "rotate 45°": {"rotation": 45}, "rotate -70°": {"rotation": -70},
+
+#: Distortions :func:`fooling_gallery` tries on every digit: name -> :func:`stnlib.affine.build_theta` keywords.
+DISTORTIONS = {"rotate 45°": {"rotation": 45}, "rotate -45°": {"rotation": -45}, "rotate 70°": {"rotation": 70},
+               "rotate -70°": {"rotation": -70}, "rotate 100°": {"rotation": 100},
                "shrink 0.6x, move": {"scale_x": 0.6, "scale_y": 0.6, "tx": 0.3, "ty": -0.3},
-               "shear 0.6": {"shear": 0.6}}
+               "zoom out 0.5x": {"scale_x": 0.5, "scale_y": 0.5}, "shear 0.6": {"shear": 0.6},
+               "move to a corner": {"tx": 0.35, "ty": 0.35}}  # fmt: skip
 
 
-def fooling_gallery(digit: Tensor, stn_model: torch.nn.Module, cnn_model: torch.nn.Module, *,
-                    mean: tuple[float, ...], std: tuple[float, ...], classes: tuple[str, ...]) -> Figure:
-    """Static version of :class:`FoolTheSTN` for one digit ``(1, 1, H, W)``: one row per :data:`DISTORTIONS`."""
-    fig = Figure(figsize=(10, 2.3 * len(DISTORTIONS)), layout="tight")
-    axes = fig.subplots(len(DISTORTIONS), 4, squeeze=False)
-    explorer = FoolTheSTN({"digit": digit}, stn_model, cnn_model, mean=mean, std=std, classes=classes)
-    for row, (name, kw) in zip(axes, DISTORTIONS.items()):
-        explorer.draw_row(row, affine.warp(digit, affine.build_theta(**kw)), name)
-    return fig
+def fooling_cases(explorer: FoolTheSTN, labels: dict[str, int]) -> list[dict]:
+    """Every digit of ``explorer`` under every :data:`DISTORTIONS`: dicts with ``digit``, ``distortion``,
+    ``stn_ok``/``cnn_ok`` (top-1 equals ``labels[digit]``) and ``margin`` (STN's minus CNN's probability of
+    the label: large where the transformer rescues the CNN)."""
+    cases = []
+    for name, image in explorer.images.items():
+        thetas = torch.cat([affine.build_theta(**kw) for kw in DISTORTIONS.values()])
+        probs, _, _ = explorer.classify(affine.warp(image.expand(len(thetas), -1, -1, -1), thetas))
+        stn, cnn, y = probs["with STN"], probs["CNN, no STN"], labels[name]
+        for k, distortion in enumerate(DISTORTIONS):
+            cases.append({"digit": name, "distortion": distortion, "stn_ok": int(stn[k].argmax()) == y,
+                          "cnn_ok": int(cnn[k].argmax()) == y, "margin": float(stn[k, y] - cnn[k, y])})
+    return cases
 
 
-def explore_fooling(digits: dict[str, Tensor], stn_model: torch.nn.Module, cnn_model: torch.nn.Module, *,
-                    mean: tuple[float, ...], std: tuple[float, ...], classes: tuple[str, ...],
-                    interactive: bool | None = None) -> FoolTheSTN | Figure:
-    """:class:`FoolTheSTN` where widgets render (or ``interactive=True``), else :func:`fooling_gallery`."""
+def fooling_gallery(digits: dict[str, Tensor], labels: dict[str, int], stn_model: torch.nn.Module,
+                    cnn_model: torch.nn.Module, *, mean: tuple[float, ...], std: tuple[float, ...],
+                    classes: tuple[str, ...]) -> tuple[Figure, list[dict]]:
+    """Static version of :class:`FoolTheSTN`: for each digit, the distortion from :data:`DISTORTIONS` where the
+    transformer helps most (largest ``margin``); ``(figure, all cases)`` (see :func:`fooling_cases`)."""
+    explorer = FoolTheSTN(digits, stn_model, cnn_model, mean=mean, std=std, classes=classes)
+    cases = fooling_cases(explorer, labels)
+    fig = Figure(figsize=(12, 2.5 * len(digits)), layout="tight")
+    for row, name in zip(fig.subplots(len(digits), 5, squeeze=False), digits):
+        best = max((c for c in cases if c["digit"] == name), key=lambda c: c["margin"])
+        verdict = f"STN {'✓' if best['stn_ok'] else '✗'}  CNN {'✓' if best['cnn_ok'] else '✗'}"
+        explorer.draw_row(row, explorer.images[name], affine.build_theta(**DISTORTIONS[best["distortion"]]),
+                          f"{name}\n{best['distortion']}: {verdict}")
+    return fig, cases
+
+
+def explore_fooling(digits: dict[str, Tensor], labels: dict[str, int], stn_model: torch.nn.Module,
+                    cnn_model: torch.nn.Module, *, mean: tuple[float, ...], std: tuple[float, ...],
+                    classes: tuple[str, ...], interactive: bool | None = None) -> FoolTheSTN | Figure:
+    """:class:`FoolTheSTN` where widgets render (or ``interactive=True``), else :func:`fooling_gallery` and a
+    count of who is right over all its cases. ``labels``: digit name -> true class index."""
     if interactive or (interactive is None and widgets_rendered()):
         explorer = FoolTheSTN(digits, stn_model, cnn_model, mean=mean, std=std, classes=classes)
-        display(explorer.widget)
+        explorer.show()
         return explorer
     print("No widget front end detected (headless run): showing fixed distortions instead of sliders.")
-    fig = fooling_gallery(next(iter(digits.values())), stn_model, cnn_model, mean=mean, std=std, classes=classes)
+    fig, cases = fooling_gallery(digits, labels, stn_model, cnn_model, mean=mean, std=std, classes=classes)
+    count = {(s, c): sum(1 for x in cases if (x["stn_ok"], x["cnn_ok"]) == (s, c)) for s in (1, 0) for c in (1, 0)}
+    print(f"{len(digits)} digits x {len(DISTORTIONS)} distortions = {len(cases)} cases: transformer right and CNN "
+          f"wrong {count[1, 0]}, CNN right and transformer wrong {count[0, 1]}, both right {count[1, 1]}, "
+          f"both wrong {count[0, 0]}")  # fmt: skip
     display(fig)
     return fig

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from stnlib import affine
 from stnlib.env import widgets_rendered
-from stnlib.widgets import PRESETS, ThetaExplorer, explore_theta, preset_gallery
+from stnlib.widgets import DISTORTIONS, PRESETS, ThetaExplorer, explore_theta, preset_gallery
 
 
 @pytest.fixture
@@ -192,8 +192,47 @@ def test_fool_the_stn_shows_both_models_predictions():
     for p in fool.probs.values():
         assert p.shape == (10,) and float(p.sum()) == pytest.approx(1.0, abs=1e-5)
     assert torch.allclose(fool.output, affine.warp(digit, affine.build_theta(rotation=40)))
-    fig = fooling_gallery(digit, stn, cnn, **kw)
-    assert len(fig.axes) == 5 * 4
+    fig, cases = fooling_gallery({"a": digit, "b": digit.flip(-1)}, {"a": 3, "b": 5}, stn, cnn, **kw)
+    assert len(fig.axes) == 2 * 5 and len(cases) == 2 * len(DISTORTIONS)
+
+
+def test_fooling_cases_judge_each_model_on_the_distorted_digit_against_the_label():
+    from stnlib.models import mnist_cnn, mnist_stn_net
+    from stnlib.widgets import FoolTheSTN, fooling_cases, fooling_gallery
+
+    torch.manual_seed(0)
+    digits = {"a": torch.rand(1, 1, 42, 42), "b": torch.rand(1, 1, 42, 42)}
+    stn, cnn = mnist_stn_net(42, out_size=28).eval(), mnist_cnn(42, out_size=28).eval()
+    kw = dict(mean=(0.5,), std=(0.25,), classes=tuple("0123456789"))
+    labels = {"a": 3, "b": 7}
+    cases = fooling_cases(FoolTheSTN(digits, stn, cnn, **kw), labels)
+    for c in cases:  # recomputed here one case at a time, straight from the models
+        x = (affine.warp(digits[c["digit"]], affine.build_theta(**DISTORTIONS[c["distortion"]])) - 0.5) / 0.25
+        with torch.no_grad():
+            p_stn, p_cnn = stn(x).softmax(1)[0], cnn(x).softmax(1)[0]
+        y = labels[c["digit"]]
+        assert c["stn_ok"] == (int(p_stn.argmax()) == y) and c["cnn_ok"] == (int(p_cnn.argmax()) == y)
+        assert c["margin"] == pytest.approx(float(p_stn[y] - p_cnn[y]), abs=1e-5)
+    fig, _ = fooling_gallery(digits, labels, stn, cnn, **kw)
+    for name, ax in zip(digits, fig.axes[::5]):  # each row shows the digit's largest-margin distortion
+        best = max((c for c in cases if c["digit"] == name), key=lambda c: c["margin"])
+        assert ax.get_title().startswith(f"{name}\n{best['distortion']}: ")
+
+
+def test_fool_the_stn_outlines_both_regions_even_when_zoomed_out():
+    from stnlib.models import mnist_cnn, mnist_stn_net
+    from stnlib.widgets import FoolTheSTN
+
+    fool = FoolTheSTN({"d": torch.rand(1, 1, 42, 42)}, mnist_stn_net(42, out_size=28), mnist_cnn(42, out_size=28),
+                      mean=(0.0,), std=(1.0,), classes=tuple("0123456789"))
+    fool.apply_preset("zoom out")
+    fig = fool.draw(fool.images["d"], fool.output)
+    for ax in fig.axes[:2]:  # your distortion's region, the transformer's region
+        xs = [x for line in ax.lines for x in line.get_xdata()]
+        (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+        assert xs and x0 <= min(xs) and max(xs) <= x1
+    xs = fig.axes[0].lines[0].get_xdata()  # zoom out 0.5x: theta = 2 I samples twice the image's width
+    assert max(xs) - min(xs) == pytest.approx(2 * 42, abs=1e-3)
 
 
 class FixedProbs(torch.nn.Module):
@@ -215,7 +254,39 @@ def test_fool_the_stn_bars_show_the_three_most_probable_classes_best_on_top():
     fool = FoolTheSTN({"d": torch.zeros(1, 1, 42, 42)}, mnist_stn_net(42, out_size=28), FixedProbs(probs),
                       mean=(0.0,), std=(1.0,), classes=tuple("0123456789"))
     fig = fool.draw(fool.images["d"], fool.output)
-    bars = fig.axes[3]  # input, STN view, with STN, without STN
+    bars = fig.axes[4]  # digit, distorted input, STN view, with STN, without STN
     assert bars.get_title() == "CNN, no STN" and bars.get_xlim() == (0, 1)
     assert [round(p.get_width(), 6) for p in bars.patches] == [0.12, 0.15, 0.3]  # barh draws bottom-up
     assert [t.get_text() for t in bars.get_yticklabels()] == ["8", "3", "1"]
+    assert [t.get_text() for t in bars.texts] == ["0.12", "0.15", "0.30"]  # the probabilities as numbers
+
+
+def test_raw_sliders_widen_to_show_what_the_matrix_says(explorer):
+    explorer.params["scale_x"].value = 0.2  # the content shrinks 5x: theta[0,0] = 1/0.2
+    raw = explorer.raw[0][0]
+    assert raw.value == pytest.approx(5.0) and raw.max >= 5.0
+    assert "+5.000" in explorer.matrix.value
+    explorer.raw[0][0].value = 0.25  # and back: the decomposed scale slider widens to 4
+    assert explorer.params["scale_x"].value == pytest.approx(4.0) and explorer.params["scale_x"].max >= 4.0
+
+
+def test_the_matrix_never_prints_negative_zero(explorer):
+    explorer.params["rotation"].value = 180.0  # cos 180 and sin 180 round to -1 and -0.000...
+    assert "-0.000" not in explorer.matrix.value and explorer.matrix.value.count("<td") == 6
+
+
+def test_a_shown_explorer_keeps_its_picture_as_a_plain_image_output(explorer, monkeypatch):
+    import stnlib.widgets as w
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    monkeypatch.setattr(w, "display", lambda obj, display_id=None: shown.append((obj, display_id)) or Handle())
+    explorer.show()
+    assert shown[0][0] is explorer.widget and shown[1][1] is True  # controls, then the picture with a handle
+    assert shown[1][0].data == explorer.picture.value
+    explorer.apply_preset("rotate")
+    assert updates and updates[-1].data == explorer.picture.value and updates[-1].format == "png"

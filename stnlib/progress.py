@@ -1,0 +1,61 @@
+"""Training progress bars that leave nothing dead behind in a saved notebook.
+
+A finished ipywidgets bar is a widget output whose model is gone: reopened, or after a browser refresh, the
+notebook shows "Error displaying widget: model not found" in its place. :func:`progress_bar` shows the bar
+through a display handle and, when it closes, replaces that output with empty text, so the saved notebook
+keeps only the lines the training loop prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm as text_tqdm
+
+from .env import widgets_rendered
+
+__all__ = ["live_bars", "progress_bar"]
+
+
+def _kernel() -> object | None:
+    """The running IPython kernel, or ``None`` (plain Python, terminal IPython)."""
+    from IPython import get_ipython  # ipywidgets' dependency, always installed
+
+    return getattr(get_ipython(), "kernel", None)
+
+
+def live_bars() -> bool:
+    """A live bar renders in a terminal or a notebook front end that shows widgets (never in papermill/CI)."""
+    if _kernel() is None:
+        return sys.stderr.isatty()
+    try:
+        return widgets_rendered()
+    except ValueError:
+        return False
+
+
+@contextmanager
+def progress_bar(total: int, desc: str, *, enabled: bool = True, unit: str = "batch") -> Iterator[text_tqdm]:
+    """A tqdm bar over ``total`` steps: a widget in a notebook front end (its output emptied on exit), text on
+    a terminal, disabled (still a tqdm, so ``update``/``set_postfix`` work) when ``enabled`` is false or
+    nothing would render it."""
+    if not (enabled and live_bars()):
+        with text_tqdm(total=total, disable=True) as bar:
+            yield bar
+        return
+    if _kernel() is None:
+        with text_tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr) as bar:
+            yield bar
+        return
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    bar = notebook_tqdm(total=total, desc=desc, unit=unit, leave=False, display=False)
+    handle = display(bar.container, display_id=True)
+    try:
+        yield bar
+    finally:
+        handle.update({"text/plain": ""}, raw=True)  # the saved notebook keeps no widget entry for the bar
+        bar.close()
