@@ -11,17 +11,20 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from torch import Tensor
 
 from . import affine
 from .recovery import fit_line
 
-__all__ = ["OUTLINE_STYLE", "attention_summary", "compare_bars", "draw_sampling_outline", "figure_to_png",
-           "figure_to_rgb", "fit_limits", "image_row", "imshow", "plot_histories", "recovery_scatter",
+__all__ = ["OUTLINE_STYLE", "PLAIN_NUMBERS", "attention_summary", "compare_bars", "draw_sampling_outline",
+           "figure_to_png", "figure_to_rgb", "fit_limits", "image_row", "imshow", "plot_histories", "recovery_scatter",
            "show_before_after", "show_normalized_coordinates", "show_sampling_grid", "theta_histograms", "theta_text",
            "theta_trajectories", "to_numpy_image"]  # fmt: skip
 
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)  #: the sampled region's outline on input images
+#: Tick labels as plain numbers, without an offset or a power of ten: ``0.997``, ``-0.004``, ``2``, ``50``.
+PLAIN_NUMBERS = FuncFormatter(lambda v, _pos: f"{round(v, 10) + 0.0:.4g}")
 _PANEL_TITLES = {"zoom": "zoom (>1 = zoom in)", "rotation": "rotation (deg, counterclockwise)",
                  "tx": "shift right tx", "ty": "shift down ty"}  # fmt: skip
 
@@ -191,6 +194,9 @@ def theta_histograms(decomposed: dict[str, Tensor], *, title: str = "") -> plt.F
         ax.hist(v, bins=40, range=(lo - 5e-3, hi + 5e-3) if hi - lo < 1e-3 else None, color="#ff7f0e")
         ax.set_title(_PANEL_TITLES[key], fontsize=9)
         ax.axvline(float(values.median()), color="k", lw=1, ls="--")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # few ticks, so labels like -0.004 never touch
+        ax.xaxis.set_major_formatter(PLAIN_NUMBERS)
+        ax.tick_params(axis="x", labelsize=8, labelrotation=30)
     return _finish(fig, title)
 
 
@@ -231,13 +237,14 @@ def compare_bars(ax: plt.Axes, measured: dict[str, float], *, reported: dict[str
     yerr = [errors.get(n, 0.0) for n in names] if errors else None
     bars = ax.bar([x - shift for x in xs], [measured[n] for n in names], width, yerr=yerr, capsize=3,
                   color="#ff7f0e", label="measured here")
-    ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
+    ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)  # above the error bar's cap where there is one
     if reported:
         rx = [x + shift for x, n in zip(xs, names) if n in reported]
         rb = ax.bar(rx, [reported[n] for n in names if n in reported], width, color="#bbbbbb", label="reported")
         ax.bar_label(rb, fmt="%.1f", fontsize=8, padding=2)
         ax.legend(fontsize=8, loc="upper left", ncol=2)
-    ax.set_ylim(0, max([*measured.values(), *reported.values()]) * 1.22)  # room for the labels and the legend
+    tops = [measured[n] + (yerr[i] if yerr else 0.0) for i, n in enumerate(names)]
+    ax.set_ylim(0, max([*tops, *reported.values()]) * 1.22)  # room for the labels and the legend
     ax.set_xticks(list(xs), names, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title, fontsize=10)

@@ -208,3 +208,35 @@ def test_theta_trajectories_plot_the_decomposed_thetas():
     assert np.allclose(epoch_ends, [[7, 7]])  # only the snapshot with a test accuracy
     with pytest.raises(ValueError, match="labels needs one entry per image"):
         figures.theta_trajectories(snaps, labels=["a"])
+
+
+def _tick_labels_overlap(fig, ax) -> bool:
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_theta_histogram_tick_labels_are_plain_and_do_not_run_together():
+    # a near-identity transformer like notebook 3's: tx spread over +-0.004 around 0, zoom just under 1
+    gen = torch.Generator().manual_seed(0)
+    n = 10_000
+    theta = affine.build_theta(scale_x=0.997, scale_y=0.997, ty=-0.062).repeat(n, 1, 1)
+    theta[:, 0, 2] = 0.001 * torch.randn(n, generator=gen).clamp(-4, 4)
+    theta[:, 1, 2] += 0.002 * torch.randn(n, generator=gen)
+    fig = figures.theta_histograms(affine.decompose(theta))
+    for ax in fig.axes:
+        assert not _tick_labels_overlap(fig, ax), [t.get_text() for t in ax.get_xticklabels()]
+        assert all("e" not in t.get_text() and "×" not in t.get_text() for t in ax.get_xticklabels())
+        assert ax.xaxis.get_offset_text().get_text() == ""  # no "+1e-3"-style offset above the axis
+
+
+def test_compare_bars_puts_each_value_above_its_error_cap():
+    fig, ax = plt.subplots()
+    figures.compare_bars(ax, {"x": 50.0, "y": 60.0}, errors={"x": 5.0, "y": 0.5})
+    fig.canvas.draw()
+    labels = {t.get_text(): t for t in ax.texts}
+    assert set(labels) == {"50.0", "60.0"}
+    for name, cap in (("50.0", 55.0), ("60.0", 60.5)):  # value + its error: the upper cap
+        label_bottom = ax.transData.inverted().transform(labels[name].get_window_extent().p0)[1]
+        assert label_bottom >= cap
+    assert ax.get_ylim()[1] >= 60.5

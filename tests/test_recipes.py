@@ -1,13 +1,23 @@
 """Training recipes (stnlib.recipes): validation, descriptions, and training a named recipe on real (tiny) data."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
 
 from stnlib import affine, models, train
 from stnlib.data import load_dataset
-from stnlib.recipes import COURSE_BATCH32, COURSE_BATCH64, OURS, OURS_CIFAR, OURS_CLUTTER, TUTORIAL, Recipe
+from stnlib.recipes import (
+    COURSE_BATCH32,
+    COURSE_BATCH64,
+    OURS,
+    OURS_CIFAR,
+    OURS_CIFAR_QUICK,
+    OURS_CLUTTER,
+    TUTORIAL,
+    Recipe,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +88,24 @@ def test_fit_runs_a_named_recipe(tiny_mnist):
     n_steps = -(-len(tiny_mnist.train_labels) // TUTORIAL.batch_size)
     assert len(h.epochs) == 1 and h.final.step == n_steps and h.final.test_acc is not None
     assert h.final.lr == pytest.approx(TUTORIAL.lr)  # constant lr
+
+
+def test_quick_cifar_recipe_changes_only_batch_and_lr():
+    changed = {f.name for f in dataclasses.fields(Recipe)
+               if getattr(OURS_CIFAR_QUICK, f.name) != getattr(OURS_CIFAR, f.name)}  # fmt: skip
+    assert changed == {"name", "lr", "batch_size"}
+    assert OURS_CIFAR_QUICK.lr < OURS_CIFAR.lr and OURS_CIFAR_QUICK.batch_size < OURS_CIFAR.batch_size
+
+
+def test_quick_cifar_recipe_lets_the_loss_fall_where_the_full_one_blows_up():
+    # the quick profile's CIFAR-10 run: a few hundred images, two epochs, the quarter ResNet-9 with its transformer
+    data = load_dataset("cifar10", profile="quick")
+    data = data.subset(1500, 300) if len(data.train_labels) > 1500 else data
+    losses = {}
+    for recipe in (OURS_CIFAR, OURS_CIFAR_QUICK):
+        net = models.cifar_stn_net(fill=recipe.prepare(data).black)
+        h = train.fit(net, data, recipe, epochs=2, seed=0, device="cpu", progress=False)
+        losses[recipe.name] = [e.train_loss for e in h.epochs]
+    full, quick = losses[OURS_CIFAR.name], losses[OURS_CIFAR_QUICK.name]
+    assert max(full) > 2 * math.log(10), losses  # lr 0.1 after a step or two of warm-up: far above chance
+    assert quick[1] < quick[0] and quick[1] < 1.5 * math.log(10), losses

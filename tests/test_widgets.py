@@ -229,8 +229,9 @@ def test_fool_the_stn_outlines_both_regions_even_when_zoomed_out():
     fig = fool.draw(fool.images["d"], fool.output)
     for ax in fig.axes[:2]:  # your distortion's region, the transformer's region
         xs = [x for line in ax.lines for x in line.get_xdata()]
-        (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
-        assert xs and x0 <= min(xs) and max(xs) <= x1
+        ys = [y for line in ax.lines for y in line.get_ydata()]
+        (x0, x1), (y_bottom, y_top) = ax.get_xlim(), ax.get_ylim()  # image axes: y grows downwards
+        assert xs and x0 <= min(xs) and max(xs) <= x1 and y_top <= min(ys) and max(ys) <= y_bottom
     xs = fig.axes[0].lines[0].get_xdata()  # zoom out 0.5x: theta = 2 I samples twice the image's width
     assert max(xs) - min(xs) == pytest.approx(2 * 42, abs=1e-3)
 
