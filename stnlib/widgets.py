@@ -1,19 +1,20 @@
 """Widgets: the theta explorer (notebook 1) and "fool the STN" (notebook 2), each a static gallery where no
 front end renders ipywidgets (:func:`stnlib.env.widgets_rendered`), so executed reports keep pictures.
 
-Shown live, an explorer is two outputs: the controls (a widget: sliders, presets, the matrix) and its picture
-(a plain PNG output updated in place), so a saved notebook reopened without the widgets' state still shows the
-picture of the last state, theta in its title."""
+An explorer's output also carries its picture as ``image/png``, which front ends without the widget show
+instead; JupyterLab shows a reopened explorer from the widget state saved with the notebook (``make lab``
+saves it). Each picture has theta in its title, so a saved picture says which state it shows."""
 
 from __future__ import annotations
 
+import base64
 import math
 import threading
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import Image, display
+from IPython.display import display
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -21,7 +22,7 @@ from . import affine, figures
 from .env import widgets_rendered
 from .samples import load_samples
 
-__all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "Picture", "ThetaExplorer", "explore_fooling",
+__all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "ThetaExplorer", "explore_fooling",
            "explore_theta", "format_entry", "fooling_cases", "fooling_gallery", "place_on_canvas", "preset_gallery",
            "theta_table"]  # fmt: skip
 
@@ -71,27 +72,6 @@ def _title_with_theta(fig: Figure, theta: Tensor) -> None:
     fig.suptitle("theta = " + "  ".join(rows), fontsize=9, family="monospace")
 
 
-class Picture:
-    """An explorer's picture: PNG bytes in ``value``. After :meth:`show` it is a plain image output of the cell,
-    replaced in place on every change (a display handle), so the saved notebook holds the last picture."""
-
-    def __init__(self) -> None:
-        self._value, self._handle = b"", None
-
-    @property
-    def value(self) -> bytes:
-        return self._value
-
-    @value.setter
-    def value(self, png: bytes) -> None:
-        self._value = png
-        if self._handle is not None:
-            self._handle.update(Image(data=png, format="png"))
-
-    def show(self) -> None:
-        self._handle = display(Image(data=self._value, format="png"), display_id=True)
-
-
 def _slider(description: str, value: float, limits: tuple[float, float, float], fmt: str = ".2f") -> W.FloatSlider:
     lo, hi, step = limits
     return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description, continuous_update=True,
@@ -124,7 +104,8 @@ class ThetaExplorer:
         self.raw = [[_slider(f"θ[{i},{j}]", float(i == j), RAW_RANGE) for j in range(3)] for i in range(2)]
         self.image_choice = W.Dropdown(options=list(self.images), description="image", layout=W.Layout(width="420px"))
         self.buttons = [W.Button(description=name, layout=W.Layout(width="auto")) for name in PRESETS]
-        self.picture, self.matrix, self.message = Picture(), W.HTML(), W.HTML()
+        fit = W.Layout(width="auto", max_width="100%")  # shrinks with the notebook, never clipped
+        self.picture, self.matrix, self.message = W.Image(format="png", layout=fit), W.HTML(), W.HTML()
         for s in [*self.params.values(), *self.raw[0], *self.raw[1]]:
             s.observe(self._on_slider, names="value")
         self.image_choice.observe(lambda _change: self.render(), names="value")
@@ -134,12 +115,13 @@ class ThetaExplorer:
         sliders = W.HBox([W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
                           W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for r in self.raw for s in r)]),
                           W.VBox([self.matrix, self.message])], layout=wrap)  # fmt: skip
-        return W.VBox([self.image_choice, W.HBox(self.buttons, layout=wrap), sliders])
+        return W.VBox([self.image_choice, W.HBox(self.buttons, layout=wrap), sliders, self.picture])
 
     def show(self) -> None:
-        """Display the controls, then the picture below them (two outputs of the current cell)."""
-        display(self.widget)
-        self.picture.show()
+        """Display the widget; its output also holds the current picture as ``image/png`` (for front ends that
+        cannot render the widget)."""
+        bundle = self.widget._repr_mimebundle_()
+        display({**bundle, "image/png": base64.b64encode(self.picture.value).decode("ascii")}, raw=True)
 
     def apply_preset(self, name: str) -> None:
         """Set the sliders to a preset from :data:`PRESETS`."""

@@ -276,18 +276,15 @@ def test_the_matrix_never_prints_negative_zero(explorer):
     assert "-0.000" not in explorer.matrix.value and explorer.matrix.value.count("<td") == 6
 
 
-def test_a_shown_explorer_keeps_its_picture_as_a_plain_image_output(explorer, monkeypatch):
+def test_a_shown_explorer_carries_its_picture_for_front_ends_without_widgets(explorer, monkeypatch):
+    import base64
+
     import stnlib.widgets as w
 
-    shown, updates = [], []
-
-    class Handle:
-        def update(self, obj):
-            updates.append(obj)
-
-    monkeypatch.setattr(w, "display", lambda obj, display_id=None: shown.append((obj, display_id)) or Handle())
-    explorer.show()
-    assert shown[0][0] is explorer.widget and shown[1][1] is True  # controls, then the picture with a handle
-    assert shown[1][0].data == explorer.picture.value
+    shown = []
+    monkeypatch.setattr(w, "display", lambda obj, raw=False: shown.append((obj, raw)))
     explorer.apply_preset("rotate")
-    assert updates and updates[-1].data == explorer.picture.value and updates[-1].format == "png"
+    explorer.show()
+    (bundle, raw), = shown
+    assert raw and bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    assert base64.b64decode(bundle["image/png"]) == explorer.picture.value  # the state shown: rotated

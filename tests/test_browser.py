@@ -1,0 +1,387 @@
+"""The notebook widgets in a real browser: JupyterLab in headless Chromium runs notebooks 1 and 2 (quick profile,
+live widgets), then a test drags sliders, types into a readout and clicks presets the way a student would, and checks
+the matrix against :func:`stnlib.affine.build_theta`, the picture against the matrix, the layout at 1400x1000 with
+the file browser open, and that saving, reloading and shutting the kernel down leave no dead widgets.
+
+Skipped only when Playwright or a Chromium executable is missing (``pip install -e '.[dev]'``, ``apt-get install
+chromium``; never ``playwright install``). Deselect with ``-m "not browser"``. Screenshots go to
+``$STN_BROWSER_SHOTS`` if set, else to pytest's temporary folder (printed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stnlib import affine
+from stnlib.env import REPO_ROOT
+from tests import browser_helpers as bh
+
+pytestmark = pytest.mark.browser
+
+NB01, NB02 = "01_affine_intuition.ipynb", "02_stn_mnist.ipynb"
+EXPLORER, FOOLING = "explore_theta(", "explore_fooling("  # the widget cells, found by their source
+RUN_TIMEOUT = 300.0  # seconds for Run All (notebook 2 trains a few tiny models on 2 cores)
+THETA_TOL = 1.5e-3  # the table shows 3 decimals
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not importable (it comes with the dev extra: pip install -e '.[dev]')")
+    path = bh.find_chromium()
+    if path is None:
+        pytest.skip(f"no Chromium executable: searched PATH for {', '.join(bh.CHROMIUM_NAMES)} and "
+                    f"{', '.join(bh.CHROMIUM_PATHS)} (install it with: apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("STN_BROWSER_SHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(chromium, tmp_path_factory):
+    """JupyterLab serving copies of notebooks 1 and 2, with live widgets in the quick profile; always stopped."""
+    home = tmp_path_factory.mktemp("lab")
+    root = home / "notebooks"
+    root.mkdir()
+    for name in (NB01, NB02):
+        shutil.copy(REPO_ROOT / "notebooks" / name, root / name)
+    env = {"STNLIB_PROFILE": "quick", "STNLIB_WIDGETS": "interactive", "STNLIB_REPORTS": str(home / "reports")}
+    if os.environ.get("STNLIB_DATA"):
+        env["STNLIB_DATA"] = os.environ["STNLIB_DATA"]
+    server = bh.start_lab(root, home, env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, lab, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=chromium, args=bh.CHROMIUM_ARGS,
+            headless=True, viewport=bh.VIEWPORT)  # fmt: skip
+        yield context
+        context.close()
+
+
+@dataclass
+class Opened:
+    """A notebook page after Run All: the page, the last kernel state, seconds Run All took."""
+
+    name: str
+    page: object
+    state: dict
+    seconds: float
+
+
+def _open_and_run(browser, lab, name: str, shots: Path):
+    for other in browser.pages:  # one notebook page at a time
+        other.close()
+    page = browser.new_page()
+    bh.open_notebook(page, lab, name)
+    start = time.monotonic()
+    state = bh.run_all_cells(page, RUN_TIMEOUT)
+    opened = Opened(name, page, state, time.monotonic() - start)
+    print(f"{name}: Run All took {opened.seconds:.1f} s")
+    yield opened
+    if not page.is_closed():
+        page.close()
+    print(f"screenshots in {shots}")
+
+
+@pytest.fixture(scope="module")
+def nb01(browser, lab, shots):
+    yield from _open_and_run(browser, lab, NB01, shots)
+
+
+@pytest.fixture(scope="module")
+def nb02(browser, lab, shots):
+    data = os.environ.get("STNLIB_DATA", "")
+    if not data or not (Path(data) / "mnist.npz").exists():
+        pytest.skip(f"notebook 2 needs MNIST: no mnist.npz in $STNLIB_DATA ({data or 'unset'})")
+    yield from _open_and_run(browser, lab, NB02, shots)
+
+
+# ---- checks shared by both notebooks ------------------------------------------------------------------------------
+
+
+def shoot(locator, path: Path) -> None:
+    bh.show(locator)
+    locator.screenshot(path=str(path))
+
+
+def assert_ran_cleanly(opened: Opened) -> None:
+    errors = bh.cell_errors(opened.page)
+    assert not errors, "cells with an error output:\n" + "\n".join(f"code cell {e['i']}: {e['text'][-1500:]}"
+                                                                     for e in errors)  # fmt: skip
+    unrun = [i for i, p in enumerate(opened.state["prompts"]) if not p.strip("[]: ").isdigit()]
+    assert not unrun, f"code cells {unrun} did not run (prompts {[opened.state['prompts'][i] for i in unrun]})"
+
+
+def assert_theta(snap: bh.Snapshot, expected: torch.Tensor, what: str) -> None:
+    assert snap.theta is not None, f"{what}: no theta table in the cell's output"
+    np.testing.assert_allclose(snap.theta, expected[0].numpy(), atol=THETA_TOL, err_msg=what)
+
+
+def readout_value(page, cell, description: str) -> float:
+    return bh.parse_number(bh.slider(page, cell, description).locator(".widget-readout").inner_text())
+
+
+def identity_state(page, cell) -> bh.Snapshot:
+    """Click the identity preset and return the settled state (the matrix must be the identity)."""
+    bh.click_button(cell, "identity")
+    snap = bh.settled(page, cell, lambda s: s.theta is not None and s.png is not None)
+    assert_theta(snap, affine.identity(), "after the identity preset")
+    return snap
+
+
+def changed_from(before: bh.Snapshot):
+    return lambda s: s.key() != before.key()
+
+
+def content_moves_x(theta: np.ndarray) -> int:
+    """Which way stnlib's warp with ``theta`` moves a bright dot in the middle of a dark 21x21 image: +1 right, -1
+    left (an independent check of the picture, from the library's own warp)."""
+    dot = torch.zeros(1, 1, 21, 21)
+    dot[..., 10, 10] = 1.0
+    moved = affine.warp(dot, torch.tensor(theta, dtype=torch.float32)[None])[0, 0]
+    xs = torch.arange(21, dtype=torch.float32)
+    shift = float((moved.sum(0) * xs).sum() / moved.sum()) - 10.0
+    assert abs(shift) > 1.0, f"the dot did not move sideways under theta {theta.tolist()}"
+    return 1 if shift > 0 else -1
+
+
+def assert_moved_as_matrix_says(before: bh.Snapshot, after: bh.Snapshot, panel: int, what: str, shots: Path) -> None:
+    """``after`` shows ``theta`` with a shift in x: the bright content of dark panel ``panel`` (0: leftmost, -1:
+    rightmost) must move the way the matrix says (against theta's shift) and the way stnlib's warp moves a dot."""
+    for label, snap in (("before", before), ("after", after)):
+        (shots / f"{what.replace(' ', '_')}-{label}.png").write_bytes(snap.png)
+    boxes0, boxes1 = bh.dark_boxes(before.image()), bh.dark_boxes(after.image())
+    assert boxes0 and boxes1, f"{what}: no dark image panel found in the picture ({boxes0}, {boxes1})"
+    box0, box1 = boxes0[panel], boxes1[panel]
+    aspect0, aspect1 = ((x1 - x0) / (y1 - y0) for x0, x1, y0, y1 in (box0, box1))
+    assert abs(aspect0 / aspect1 - 1) < 0.1, f"{what}: panel {panel} changed shape ({box0} -> {box1}): not the same one"
+    (x0, y0), (x1, y1) = bh.bright_centroid(before.image(), box0), bh.bright_centroid(after.image(), box1)
+    by_hand = -int(np.sign(after.theta[0, 2]))  # theta maps output -> input: content moves against its shift
+    by_warp = content_moves_x(after.theta)
+    assert by_hand == by_warp, f"theta[0,2]={after.theta[0, 2]:+.3f}: hand rule says {by_hand}, warp says {by_warp}"
+    dx = x1 - x0
+    print(f"{what}: theta[0,2]={after.theta[0, 2]:+.3f}, content centroid x {x0:.3f} -> {x1:.3f} (panel widths)")
+    assert np.sign(dx) == by_warp and 0.08 < abs(dx) < 0.4, (
+        f"{what}: the picture's content moved by {dx:+.3f} panel widths; the matrix (theta[0,2]="
+        f"{after.theta[0, 2]:+.3f}) says it moves {'right' if by_warp > 0 else 'left'} by up to 0.25")
+    assert abs(y1 - y0) < 0.05, f"{what}: the content also moved vertically ({y0:.3f} -> {y1:.3f})"
+
+
+def wait_outputs_rendered(page, marker: str, timeout: float = 30.0) -> None:
+    """After a reload: wait for an idle kernel (or none) and output text that stays the same for 2 s."""
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < deadline:
+        text = bh.output_texts(page) + str(bh.snapshot(bh.code_cell(page, marker)).n_img)
+        if text != last:
+            last, since = text, time.monotonic()
+        elif time.monotonic() - since >= 2.0:
+            return
+        time.sleep(0.25)
+
+
+def dom_summary(page, marker: str) -> str:
+    """What the widget cell's output area holds, for failure messages."""
+    return bh.code_cell(page, marker).element_handle().evaluate("""c => [...c.querySelectorAll(
+        '.jp-OutputArea-output')].map(o => `${o.dataset.mimeType || '?'}: ${o.textContent.slice(0, 200)} ` +
+        `[${o.querySelectorAll('img').length} img]`).join(' | ')""")
+
+
+def assert_no_dead_widgets(page, marker: str, when: str) -> None:
+    wait_outputs_rendered(page, marker)
+    dead = bh.dead_widget_texts(page)
+    override = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    saving = "saveState" in override.read_text() if override.exists() else False
+    assert not dead, (f"{when}: outputs say {dead[:5]} ({len(dead)} in all); the widget cell shows: "
+                      f"{dom_summary(page, marker)}; widget state saved with the notebook: {saving} ({override}, "
+                      f"installed by make from tools/lab-settings)")
+    snap = bh.snapshot(bh.code_cell(page, marker))
+    assert snap.n_img >= 1, f"{when}: the widget cell shows no picture; it shows: {dom_summary(page, marker)}"
+
+
+def check_save_and_reload(opened: Opened, lab: bh.Lab, marker: str, shots: Path) -> None:
+    """Save, reload (the kernel still runs): no dead widgets, the picture is there, and a preset still works."""
+    page, stem = opened.page, Path(opened.name).stem
+    try:
+        bh.menu(page, "File", "Save Notebook")
+        page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
+                               timeout=30_000)  # fmt: skip
+        saved = json.loads((lab.root / opened.name).read_text())
+        errors = [c["source"][:1] for c in saved["cells"]
+                  if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        assert not errors, f"the saved notebook has error outputs in cells starting {errors}"
+        page.reload()
+        bh.wait_notebook_ready(page, lab.root / opened.name)
+        assert_no_dead_widgets(page, marker, "after saving and reloading")
+        cell = bh.code_cell(page, marker)
+        before = bh.settled(page, cell)
+        bh.click_button(cell, "rotate")  # the kernel still runs: the reloaded widget must still answer
+        after = bh.settled(page, cell, changed_from(before))
+        assert_theta(after, affine.build_theta(rotation=30), "rotate preset after the reload")
+        assert not after.same_picture(before), (
+            "after the reload the rotate preset changed the matrix but not the picture (it still shows the state "
+            "from before the reload): the picture no longer follows the controls")
+    finally:
+        shoot(bh.code_cell(page, marker), shots / f"{stem}-widget-reloaded.png")
+
+
+def check_shutdown_and_reload(opened: Opened, lab: bh.Lab, marker: str, shots: Path) -> None:
+    """Kernel > Shut Down Kernel, reload: no dead widgets, the picture is there."""
+    page, stem = opened.page, Path(opened.name).stem
+    try:
+        kernel = bh.notebook_kernel_id(lab, opened.name)
+        bh.menu(page, "Kernel", "Shut Down Kernel")
+        deadline = time.monotonic() + 30
+        while kernel in (running := [k["id"] for k in lab.api("/api/kernels")]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert kernel not in running, f"kernel {kernel} still runs after Kernel > Shut Down Kernel"
+        page.reload()
+        bh.wait_notebook_ready(page, lab.root / opened.name)
+        assert_no_dead_widgets(page, marker, "after shutting the kernel down and reloading")
+        disconnected = bh.code_cell(page, marker).locator(".jupyter-widgets-disconnected").count()
+        print(f"{opened.name}: after the shutdown and reload, {disconnected} controls show as disconnected")
+    finally:
+        shoot(bh.code_cell(page, marker), shots / f"{stem}-widget-kernel-shut-down-reloaded.png")
+        page.screenshot(path=str(shots / f"{stem}-end.png"))
+
+
+# ---- notebook 1: the theta explorer ------------------------------------------------------------------------------
+
+
+def test_01_runs_without_errors(nb01):
+    assert_ran_cleanly(nb01)
+
+
+def test_01_dragging_a_slider_changes_picture_and_matrix(nb01):
+    page = nb01.page
+    cell = bh.code_cell(page, EXPLORER)
+    before = identity_state(page, cell)
+    bh.drag_handle(page, bh.slider(page, cell, "rotation"), 40)
+    after = bh.settled(page, cell, changed_from(before))
+    rotation = readout_value(page, cell, "rotation")
+    assert rotation != 0, "the drag did not move the rotation slider"
+    assert not after.same_picture(before), "the picture did not change when the rotation slider was dragged"
+    assert np.abs(after.image() - before.image()).max() > 0.2, "the picture's pixels did not change"
+    assert_theta(after, affine.build_theta(rotation=rotation), f"after dragging rotation to {rotation}")
+
+
+def test_01_rotation_30_typed_into_readout(nb01):
+    page = nb01.page
+    cell = bh.code_cell(page, EXPLORER)
+    before = identity_state(page, cell)
+    bh.type_readout(page, bh.slider(page, cell, "rotation"), "30")
+    after = bh.settled(page, cell, changed_from(before))
+    assert readout_value(page, cell, "rotation") == 30
+    expected = affine.build_theta(rotation=30)
+    assert_theta(after, expected, "rotation 30")
+    assert after.theta[0, 1] == pytest.approx(-0.5, abs=5e-4)  # by hand: theta is the inverse rotation, -sin 30°
+    assert float(expected[0, 0, 1]) == pytest.approx(-0.5, abs=1e-6)
+    assert not after.same_picture(before), "the picture did not change when rotation was set to 30"
+
+
+def test_01_translate_preset_moves_content_as_matrix_says(nb01, shots):
+    page = nb01.page
+    cell = bh.code_cell(page, EXPLORER)
+    before = identity_state(page, cell)
+    bh.click_button(cell, "translate")
+    after = bh.settled(page, cell, changed_from(before))
+    assert_theta(after, affine.build_theta(tx=0.5), "translate preset")
+    assert_moved_as_matrix_says(before, after, -1, "explorer output panel", shots)
+    shoot(cell, shots / "01_explorer_translate.png")
+
+
+def test_01_save_and_reload_keep_a_live_explorer(nb01, lab, shots):
+    check_save_and_reload(nb01, lab, EXPLORER, shots)
+
+
+def test_01_kernel_shutdown_and_reload_keep_the_picture(nb01, lab, shots):
+    check_shutdown_and_reload(nb01, lab, EXPLORER, shots)
+
+
+# ---- notebook 2: fool the STN ------------------------------------------------------------------------------------
+
+
+def test_02_runs_without_errors(nb02):
+    assert_ran_cleanly(nb02)
+
+
+def test_02_fool_the_stn_slider_and_preset(nb02, shots):
+    page = nb02.page
+    cell = bh.code_cell(page, FOOLING)
+    before = identity_state(page, cell)
+    boxes = bh.dark_boxes(before.image())
+    assert boxes, "no dark image panel in the fool-the-STN picture"
+    bars = slice(boxes[-1][1] + 5, None)  # right of the last image panel: the probability charts
+    bh.drag_handle(page, bh.slider(page, cell, "rotation"), 60)
+    turned = bh.settled(page, cell, changed_from(before))
+    rotation = readout_value(page, cell, "rotation")
+    assert rotation != 0, "the drag did not move the rotation slider"
+    assert_theta(turned, affine.build_theta(rotation=rotation), f"after dragging rotation to {rotation}")
+    assert not turned.same_picture(before), "the picture did not change when the rotation slider was dragged"
+    assert np.abs(turned.image()[:, bars] - before.image()[:, bars]).max() > 0.2, (
+        f"the probabilities shown did not change when the digit was turned by {rotation}°")
+    bh.click_button(cell, "translate")
+    moved = bh.settled(page, cell, changed_from(turned))
+    assert_theta(moved, affine.build_theta(tx=0.5), "translate preset")
+    assert_moved_as_matrix_says(before, moved, 1, "fool-the-STN distorted input", shots)
+
+
+def test_02_fool_the_stn_fits_beside_the_file_browser(nb02):
+    page = nb02.page
+    if not page.locator("#jp-left-stack").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']").click()
+    assert page.locator(".jp-FileBrowser").is_visible(), "the file browser sidebar is not open"
+    cell = bh.code_cell(page, FOOLING)
+    cell.scroll_into_view_if_needed()
+    geometry = cell.element_handle().evaluate("""c => {
+      const panel = c.closest('.jp-WindowedPanel-outer') || c.closest('.jp-Notebook');
+      const p = panel.getBoundingClientRect();
+      const box = e => { if (!e) return null; const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+      const area = c.querySelector('.jp-OutputArea');
+      const table = area.querySelector('table.stn-theta') || area.querySelector('table');
+      const imgs = [...area.querySelectorAll('img')].sort((a, b) => b.naturalWidth * b.naturalHeight -
+                                                                    a.naturalWidth * a.naturalHeight);
+      const overflow = [area, ...area.querySelectorAll('.jp-OutputArea-child, .jp-OutputArea-output')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1)
+        .map(e => `${e.className}: scrollWidth ${e.scrollWidth} > clientWidth ${e.clientWidth}`);
+      return {panel: [p.left, p.left + panel.clientWidth], table: box(table), img: box(imgs[0]), overflow};
+    }""")
+    left, right = geometry["panel"]
+    print(f"layout: notebook visible x {left:.0f}..{right:.0f}, matrix {geometry['table']}, picture {geometry['img']}")
+    for what in ("table", "img"):
+        assert geometry[what] is not None, f"no {what} in the fool-the-STN output"
+        x0, x1 = geometry[what]
+        assert left - 0.5 <= x0 and x1 <= right + 0.5, (
+            f"the {'matrix' if what == 'table' else 'picture'} spans x {x0:.0f}..{x1:.0f}, outside the notebook's "
+            f"visible {left:.0f}..{right:.0f} (1400x1000 window, file browser open)")
+    assert not geometry["overflow"], f"the output area scrolls sideways: {geometry['overflow']}"
+
+
+def test_02_save_and_reload_keep_a_live_widget(nb02, lab, shots):
+    check_save_and_reload(nb02, lab, FOOLING, shots)
+
+
+def test_02_kernel_shutdown_and_reload_leave_no_dead_widgets(nb02, lab, shots):
+    check_shutdown_and_reload(nb02, lab, FOOLING, shots)
