@@ -1,5 +1,6 @@
 """README, Colab cells and packaging stay consistent with their single sources (tools.readme)."""
 
+import json
 import re
 import subprocess
 import sys
@@ -9,14 +10,14 @@ import pytest
 import yaml
 
 from stnlib.env import REPO_ROOT
-from stnlib.runs import Metric
+from stnlib.runs import Metric, load_metrics
 from tools import readme
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_generated_parts_are_in_sync():
-    # README index/results and notebook Colab cells equal what `make sync` would write
+    # README.md, CONTRIBUTING.md and the notebooks' Colab cells equal what `make sync` would write
     assert readme.stale_files() == []
 
 
@@ -33,40 +34,162 @@ def test_repo_url_is_written_in_one_place():
     assert sorted(set(hand_written)) == ["tools/readme.py"]
 
 
-def test_results_table_is_rendered_from_metrics():
+def test_every_metric_is_listed_with_its_provenance_once():
     metrics = {
-        "02_x": {
+        "02_stn_mnist": {
             "profile": "full",
             "data": "MNIST (exact)",
+            "seed": 0,
             "seconds": 61.2,
             "finished": "2026-01-01 00:00 UTC",
-            "metrics": [Metric("acc", "Test accuracy", 99.31, "%").__dict__],
+            "metrics": [Metric("mnist_stn_acc", "Test accuracy", 99.31, "%").__dict__,
+                        Metric("gif_kb", "GIF size", 363.5, "KB").__dict__],
         }
-    }
-    table = readme.render_results(metrics)
-    assert "| [02_x](reports/02_x.ipynb) | Test accuracy | 99.31% | full | MNIST (exact) | 61 s," in table
-    assert readme.render_results({}).startswith("_No results yet")
+    }  # fmt: skip
+    text = readme.render_all_metrics(metrics)
+    assert "| `mnist_stn_acc` | Test accuracy | 99.31% | yes |" in text  # a README row reads it
+    assert "| `gif_kb` | GIF size | 363.5 KB |  |" in text  # engineering numbers are kept here
+    assert text.count("MNIST (exact)") == 1 and "full profile, seed 0, 61 s, finished 2026-01-01 00:00 UTC" in text
+    assert readme.render_all_metrics({}).startswith("_No results yet")
 
 
-def test_readme_lacking_markers_is_an_error():
-    with pytest.raises(ValueError, match="notebooks:start"):
+def test_pages_lacking_markers_are_an_error():
+    with pytest.raises(ValueError, match="README.md lacks the markers <!-- start-here:start -->"):
         readme.render_readme("# no markers", {})
+    with pytest.raises(ValueError, match="CONTRIBUTING.md lacks the markers <!-- runs:start -->"):
+        readme.render_contributing("# no markers", {})
 
 
-def test_readme_names_the_two_commands_near_the_top():
-    top = "\n".join((REPO_ROOT / "README.md").read_text().splitlines()[:40])
-    assert "make execute" in top and "make test" in top
+def _committed() -> dict:
+    return load_metrics(readme.REPORTS / "metrics.json")
 
 
-def test_readme_links_resolve():
-    text = (REPO_ROOT / "README.md").read_text()
+def _section(text: str, name: str) -> str:
+    return text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
+
+
+def test_results_rows_are_short_and_give_the_run_once_per_caption():
+    metrics = _committed()
+    results = _section(readme.render_readme(readme.README.read_text(), metrics), "results")
+    sections = {s.split(" ", 1)[0]: s for s in results.split("\n### ")[1:]}
+    assert sorted(sections) == [stem[:2] for stem in readme.notebook_stems()]
+    for stem in readme.notebook_stems():
+        section, entry = sections[stem[:2]], metrics[stem]
+        rows = [line for line in section.splitlines() if line.startswith("|")]
+        captions = [line for line in section.splitlines() if line.startswith("*") and "profile" in line]
+        provenance = readme.short_provenance(entry["data"])
+        assert len(rows) > 2 and len(captions) == 1, stem
+        assert all(len(row) < 400 for row in rows), [len(r) for r in rows]
+        assert provenance in captions[0] and section.count(provenance) == 1, stem
+        assert f"seed {entry['seed']}" in captions[0] and entry["finished"][:10] in captions[0]
+        assert not any(provenance in row or entry["data"] in row for row in rows)
+
+
+def _nb2(**changes: float) -> dict:
+    entry = dict(_committed()["02_stn_mnist"])
+    entry["metrics"] = [{**m, "value": changes.get(m["key"], m["value"])} for m in entry["metrics"]]
+    return entry
+
+
+def _row(text: str, label_start: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {label_start}"))
+
+
+def test_what_a_number_means_follows_from_its_value():
+    render = readme.render_notebook_results
+    low = render("02_stn_mnist", _nb2(mnist_stn_acc=98.0))
+    high = render("02_stn_mnist", _nb2(mnist_stn_acc=99.9, padding_0_zoom=1.4, padding_1_zoom=1.4))
+    assert "MISSED (target ≥ 99.5%)" in _row(low, "Plain MNIST") and "met (target ≥ 99.5%)" in _row(high, "Plain MNIST")
+    identity = render("02_stn_mnist", _nb2(padding_0_zoom=1.03, padding_1_zoom=0.97))
+    assert "≈ identity: the transformer does nothing here" in _row(identity, "The PyTorch tutorial")
+    assert "zooms in 1.40x" in _row(high, "The PyTorch tutorial") and "identity" not in _row(high, "The PyTorch")
+    centre = render("02_stn_mnist", _nb2(cluttered_centre_err=2.5, cluttered_width_ratio=2.0))
+    assert "centre met (target ≤ 3 px); width MISSED (target 0.8-1.5x)" in _row(centre, "Cluttered: where")
+    assert readme.zoom_words(0.96).startswith("≈ identity") and not readme.zoom_words(0.94).startswith("≈")
+    assert readme.spread_words(0.5, "photo").startswith("≈ one fixed warp")
+    assert "looks for each one" in readme.spread_words(1.5, "photo")
+
+
+def test_a_missing_metric_leaves_its_row_out_with_a_note():
+    entry = _nb2()
+    entry["metrics"] = [m for m in entry["metrics"] if m["key"] not in {"padding_0_zoom", "rts_scale_r2"}]
+    text = readme.render_notebook_results("02_stn_mnist", entry)
+    assert "The PyTorch tutorial" not in text and "RTS: zoom undone" not in text and "RTS: turn undone" in text
+    assert "_Rows left out: `reports/metrics.json` has no `rts_scale_r2`, `padding_0_zoom` for this notebook" in text
+    not_run = readme.render_notebook_results("02_stn_mnist", None)
+    assert not_run.startswith("### 02 · ")
+    assert "_Not run yet: `make execute NOTEBOOKS=notebooks/02_stn_mnist.ipynb`._" in not_run
+
+
+def test_every_row_renders_from_its_own_keys():
+    for stem, rows in readme.RESULT_ROWS.items():
+        for row in rows:
+            measured, meaning = row.render(*(0.5 for _ in row.keys))
+            assert measured and meaning, (stem, row.label)
+
+
+@pytest.mark.parametrize("stem", sorted(readme.TARGETS))
+def test_targets_are_the_notebooks_own(stem):
+    # the README's met/MISSED repeats the checks of the notebook's Results section (the first code cell after
+    # its "## Results" heading): each target must still be written there
+    cells = nbformat.read(REPO_ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells
+    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Results"))
+    cell = next(c.source for c in cells[start:] if c.cell_type == "code")
+    written = [t for t in readme.TARGETS[stem].values() if re.search(rf"(?<![\d.]){re.escape(f'{t:g}')}(?!\d)", cell)]
+    assert written == list(readme.TARGETS[stem].values())
+
+
+def test_data_needed_matches_what_each_run_used():
+    metrics = _committed()
+    for stem in readme.notebook_stems():
+        assert set(readme.NOTEBOOK_DATA[stem]) == readme.datasets_used(metrics[stem]["data"]), stem
+        assert set(readme.NOTEBOOK_DATA[stem]) <= set(readme.DOWNLOAD_SIZE)
+
+
+def test_run_times_come_from_the_reports_papermill_metadata(tmp_path, monkeypatch):
+    monkeypatch.setattr(readme, "REPORTS", tmp_path)
+    nb = {"cells": [], "metadata": {"papermill": {"duration": 1815.5, "parameters": {"PROFILE": "full"}}}}
+    (tmp_path / "02_stn_mnist.ipynb").write_text(json.dumps(nb))
+    nb["metadata"]["papermill"]["parameters"]["PROFILE"] = "quick"
+    (tmp_path / "03_stn_cifar10.ipynb").write_text(json.dumps(nb))
+    assert readme.report_seconds("02_stn_mnist") == 1815.5
+    assert readme.report_seconds("03_stn_cifar10") is None and readme.report_seconds("01_affine_intuition") is None
+    index = readme.render_index({"02_stn_mnist": {"gpu_seconds": 95.0}})
+    assert "| [STN on MNIST](reports/02_stn_mnist.ipynb) |" in index and "| CPU 30 min; GPU 2 min |" in index
+    assert "| CPU not measured; GPU not measured |" in index and "(not run yet)" in index
+    assert f"about 30 min of CPU for 1 of {len(readme.notebook_stems())} notebooks" in readme.render_instructors()
+
+
+def test_the_first_screen_is_short_and_starts_students_on_notebook_1():
+    text = readme.README.read_text()
+    first, rest = text.split("\n## Results", 1)
+    assert "(reports/01_affine_intuition.ipynb)" in first and "https://arxiv.org/abs/1506.02025" in first
+    assert readme.colab_badge("01_affine_intuition") in first and "| # | Notebook (executed report) |" in first
+    assert "make execute" not in first  # regenerating is for instructors, further down
+    prose = [line for line in first.splitlines() if line.strip() and not line.startswith(("|", "<!--"))]
+    assert len(prose) <= 25, len(prose)
+    instructors = rest.split("## Instructors", 1)[1]
+    assert "make execute" in instructors and "make test" in instructors
+    assert "For contributors: [CONTRIBUTING.md](CONTRIBUTING.md)" in rest
+
+
+@pytest.mark.parametrize("page", ["README.md", "CONTRIBUTING.md"])
+def test_page_links_resolve(page):
+    text = (REPO_ROOT / page).read_text()
     for target in re.findall(r"\]\(((?!https?://)[^)#]+)\)", text):
-        assert (REPO_ROOT / target).exists(), f"README links to missing {target}"
+        assert (REPO_ROOT / target).exists(), f"{page} links to missing {target}"
+    headings = [re.sub(r"[^\w\- ]", "", h).lower().replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.M)]
+    for anchor in re.findall(r"\]\(#([^)]+)\)", text):
+        assert anchor in headings, f"{page} links to missing section #{anchor}"
+    for anchor in re.findall(r"\]\(CONTRIBUTING\.md#([^)]+)\)", text):
+        other = (REPO_ROOT / "CONTRIBUTING.md").read_text()
+        assert re.search(rf"^## {anchor}$", other, re.M | re.I), f"{page} links to missing CONTRIBUTING.md#{anchor}"
 
 
-def test_ci_calls_the_readme_test_command():
+def test_ci_calls_the_documented_test_command():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "make test" in (REPO_ROOT / "README.md").read_text()
+    assert "`.ci/run`, which runs `make test`" in (REPO_ROOT / "CONTRIBUTING.md").read_text()
 
 
 def _requirements_from_pyproject():
@@ -273,11 +396,13 @@ def test_metric_formatting(value, unit, text):
 # ----------------------------------------------- defect 2: a malformed metrics.json stops sync with a message
 @pytest.fixture
 def readme_copy(tmp_path, monkeypatch):
-    """tools.readme pointed at a copy of README.md and an empty reports folder in ``tmp_path``."""
+    """tools.readme pointed at copies of README.md and CONTRIBUTING.md and an empty reports folder in ``tmp_path``."""
     (tmp_path / "reports").mkdir()
-    copy = tmp_path / "README.md"
+    copy, contributing = tmp_path / "README.md", tmp_path / "CONTRIBUTING.md"
     copy.write_text(readme.README.read_text())
+    contributing.write_text(readme.CONTRIBUTING.read_text())
     monkeypatch.setattr(readme, "README", copy)
+    monkeypatch.setattr(readme, "CONTRIBUTING", contributing)
     monkeypatch.setattr(readme, "REPORTS", tmp_path / "reports")
     return copy
 
