@@ -1,4 +1,5 @@
-"""README, Colab cells and packaging stay consistent with their single sources (tools.readme)."""
+"""README, Colab cells and packaging stay consistent with their single sources (tools.readme, tools.results,
+tools.contributing, tools.notebook_info)."""
 
 import json
 import re
@@ -11,7 +12,7 @@ import yaml
 
 from stnlib.env import REPO_ROOT
 from stnlib.runs import Metric, load_metrics
-from tools import readme
+from tools import contributing, notebook_info, readme, results
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -46,11 +47,11 @@ def test_every_metric_is_listed_with_its_provenance_once():
                         Metric("gif_kb", "GIF size", 363.5, "KB").__dict__],
         }
     }  # fmt: skip
-    text = readme.render_all_metrics(metrics)
+    text = contributing.render_all_metrics(metrics)
     assert "| `mnist_stn_acc` | Test accuracy | 99.31% | yes |" in text  # a README row reads it
     assert "| `gif_kb` | GIF size | 363.5 KB |  |" in text  # engineering numbers are kept here
     assert text.count("MNIST (exact)") == 1 and "full profile, seed 0, 61 s, finished 2026-01-01 00:00 UTC" in text
-    assert readme.render_all_metrics({}).startswith("_No results yet")
+    assert contributing.render_all_metrics({}).startswith("_No results yet")
 
 
 def test_pages_lacking_markers_are_an_error():
@@ -72,12 +73,12 @@ def test_results_rows_are_short_and_give_the_run_once_per_caption():
     metrics = _committed()
     results = _section(readme.render_readme(readme.README.read_text(), metrics), "results")
     sections = {s.split(" ", 1)[0]: s for s in results.split("\n### ")[1:]}
-    assert sorted(sections) == [stem[:2] for stem in readme.notebook_stems()]
-    for stem in readme.notebook_stems():
+    assert sorted(sections) == [stem[:2] for stem in notebook_info.notebook_stems()]
+    for stem in notebook_info.notebook_stems():
         section, entry = sections[stem[:2]], metrics[stem]
         rows = [line for line in section.splitlines() if line.startswith("|")]
         captions = [line for line in section.splitlines() if line.startswith("*") and "profile" in line]
-        provenance = readme.short_provenance(entry["data"])
+        provenance = notebook_info.short_provenance(entry["data"])
         assert len(rows) > 2 and len(captions) == 1, stem
         assert all(len(row) < 400 for row in rows), [len(r) for r in rows]
         assert provenance in captions[0] and section.count(provenance) == 1, stem
@@ -96,7 +97,7 @@ def _row(text: str, label_start: str) -> str:
 
 
 def test_what_a_number_means_follows_from_its_value():
-    render = readme.render_notebook_results
+    render = results.render_notebook_results
     low = render("02_stn_mnist", _nb2(mnist_stn_acc=98.0))
     high = render("02_stn_mnist", _nb2(mnist_stn_acc=99.9, padding_0_zoom=1.4, padding_1_zoom=1.4))
     assert "MISSED (target ≥ 99.5%)" in _row(low, "Plain MNIST") and "met (target ≥ 99.5%)" in _row(high, "Plain MNIST")
@@ -105,44 +106,44 @@ def test_what_a_number_means_follows_from_its_value():
     assert "zooms in 1.40x" in _row(high, "The PyTorch tutorial") and "identity" not in _row(high, "The PyTorch")
     centre = render("02_stn_mnist", _nb2(cluttered_centre_err=2.5, cluttered_width_ratio=2.0))
     assert "centre met (target ≤ 3 px); width MISSED (target 0.8-1.5x)" in _row(centre, "Cluttered: where")
-    assert readme.zoom_words(0.96).startswith("≈ identity") and not readme.zoom_words(0.94).startswith("≈")
-    assert readme.spread_words(0.5, "photo").startswith("≈ one fixed warp")
-    assert "looks for each one" in readme.spread_words(1.5, "photo")
+    assert results.zoom_words(0.96).startswith("≈ identity") and not results.zoom_words(0.94).startswith("≈")
+    assert results.spread_words(0.5, "photo").startswith("≈ one fixed warp")
+    assert "looks for each one" in results.spread_words(1.5, "photo")
 
 
 def test_a_missing_metric_leaves_its_row_out_with_a_note():
     entry = _nb2()
     entry["metrics"] = [m for m in entry["metrics"] if m["key"] not in {"padding_0_zoom", "rts_scale_r2"}]
-    text = readme.render_notebook_results("02_stn_mnist", entry)
+    text = results.render_notebook_results("02_stn_mnist", entry)
     assert "The PyTorch tutorial" not in text and "RTS: zoom undone" not in text and "RTS: turn undone" in text
     assert "_Rows left out: `reports/metrics.json` has no `rts_scale_r2`, `padding_0_zoom` for this notebook" in text
-    not_run = readme.render_notebook_results("02_stn_mnist", None)
+    not_run = results.render_notebook_results("02_stn_mnist", None)
     assert not_run.startswith("### 02 · ")
     assert "_Not run yet: `make execute NOTEBOOKS=notebooks/02_stn_mnist.ipynb`._" in not_run
 
 
 def test_every_row_renders_from_its_own_keys():
-    for stem, rows in readme.RESULT_ROWS.items():
+    for stem, rows in results.RESULT_ROWS.items():
         for row in rows:
             measured, meaning = row.render(*(0.5 for _ in row.keys))
             assert measured and meaning, (stem, row.label)
 
 
-@pytest.mark.parametrize("stem", sorted(readme.TARGETS))
+@pytest.mark.parametrize("stem", sorted(results.TARGETS))
 def test_targets_are_the_notebooks_own(stem):
     # the README's met/MISSED repeats the checks of the notebook's Results section (the first code cell after
     # its "## Results" heading): each target must still be written there
     cells = nbformat.read(REPO_ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells
     start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Results"))
     cell = next(c.source for c in cells[start:] if c.cell_type == "code")
-    written = [t for t in readme.TARGETS[stem].values() if re.search(rf"(?<![\d.]){re.escape(f'{t:g}')}(?!\d)", cell)]
-    assert written == list(readme.TARGETS[stem].values())
+    written = [t for t in results.TARGETS[stem].values() if re.search(rf"(?<![\d.]){re.escape(f'{t:g}')}(?!\d)", cell)]
+    assert written == list(results.TARGETS[stem].values())
 
 
 def test_data_needed_matches_what_each_run_used():
     metrics = _committed()
-    for stem in readme.notebook_stems():
-        assert set(readme.NOTEBOOK_DATA[stem]) == readme.datasets_used(metrics[stem]["data"]), stem
+    for stem in notebook_info.notebook_stems():
+        assert set(readme.NOTEBOOK_DATA[stem]) == notebook_info.datasets_used(metrics[stem]["data"]), stem
         assert set(readme.NOTEBOOK_DATA[stem]) <= set(readme.DOWNLOAD_SIZE)
 
 
@@ -157,7 +158,8 @@ def test_run_times_come_from_the_reports_papermill_metadata(tmp_path, monkeypatc
     index = readme.render_index({"02_stn_mnist": {"gpu_seconds": 95.0}})
     assert "| [STN on MNIST](reports/02_stn_mnist.ipynb) |" in index and "| CPU 30 min; GPU 2 min |" in index
     assert "| CPU not measured; GPU not measured |" in index and "(not run yet)" in index
-    assert f"about 30 min of CPU for 1 of {len(readme.notebook_stems())} notebooks" in readme.render_instructors()
+    stems = notebook_info.notebook_stems()
+    assert f"about 30 min of CPU for 1 of {len(stems)} notebooks" in readme.render_instructors()
 
 
 def test_the_first_screen_is_short_and_starts_students_on_notebook_1():
@@ -254,7 +256,7 @@ def test_bench_summary_is_rendered_from_bench_json():
         "time_ratio": {"value": 61.0 / 900.0, "bound": "upper"},
     }
     cifar = {**suite, "data": "CIFAR-10", "target": 66.0, "time_ratio": {"value": 0.25, "bound": "exact"}}
-    text = readme.render_bench({"cifar10": cifar, "mnist": suite})
+    text = contributing.render_bench({"cifar10": cifar, "mnist": suite})
     assert text.index("**MNIST**") < text.index("**CIFAR-10**")  # fixed order, whatever the JSON order
     assert "| ours + STN | 128 | 1,234 |" in text
     assert "STN share of a training step: tutorial 25.0%, ours 10.0%." in text
@@ -262,7 +264,7 @@ def test_bench_summary_is_rendered_from_bench_json():
     assert "| ours + STN | ours | 61 s | 99.10% |" in text
     assert "Time to 99%, ours / theirs: **below 0.07**." in text
     assert "Time to 66%, ours / theirs: **0.25**." in text
-    assert readme.render_bench({}).startswith("_No benchmark yet")
+    assert contributing.render_bench({}).startswith("_No benchmark yet")
 
 
 def _cifar_bench_with_compute() -> dict:
@@ -317,7 +319,7 @@ def _cifar_bench_with_compute() -> dict:
 
 
 def test_bench_compute_and_two_targets_are_rendered():
-    text = readme.render_bench({"cifar10": _cifar_bench_with_compute()})
+    text = contributing.render_bench({"cifar10": _cifar_bench_with_compute()})
     assert (
         "| CIFAR-10 model | batch | precision | training images/s (median) | GFLOP / training image "
         "| achieved GFLOP/s | share of the matmul peak (same precision) |"
@@ -339,7 +341,7 @@ def test_bench_compute_and_two_targets_are_rendered():
     assert (
         "This CPU's matmul peak, measured in the same run (`torch.mm`, 4096 x 4096, median of 5): "
         "bf16 1,000 GFLOP/s, fp32 187 GFLOP/s."
-    ) in readme.render_bench({"cifar10": without_headline})
+    ) in contributing.render_bench({"cifar10": without_headline})
 
 
 def test_bench_layout_without_compute_renders_as_before():
@@ -352,7 +354,7 @@ def test_bench_layout_without_compute_renders_as_before():
     for t in old["time_to_target"].values():
         del t["seconds_to"]
         t.pop("epochs", None)
-    text = readme.render_bench({"cifar10": old})
+    text = contributing.render_bench({"cifar10": old})
     assert "| CIFAR-10 model | batch | training images/s (median) |\n|---|---|---|\n" in text
     assert "| ours: fast network + STN | 1024 | 1,010 |" in text
     assert "Compute" not in text and "GFLOP" not in text and "exact test images" not in text
@@ -376,7 +378,7 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
              "offcentre_stn_err": 20.0, "offcentre_cnn_err": 25.0, "offcentre_err_ratio": 0.8,
              "offcentre_centre_err_px": 9.25, "cifar_stn_shift_spread_px": 0.04,
              "offcentre_shift_spread_px": 7.5}  # fmt: skip
-    text = readme.render_cifar(_nb3_entry(keys))
+    text = contributing.render_cifar(_nb3_entry(keys))
     assert "| course: tutorial net | 57% after 50 epochs | 150 s | 51.00% | 51.00% |" in text
     assert "| ours + STN | | 750 s | 90.12% | 93.40% |" in text
     assert "| ours, no STN (ablation) | | same schedule | 90.00% | 93.00% |" in text
@@ -390,7 +392,7 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
      (0.0, "", "0")],  # fmt: skip
 )
 def test_metric_formatting(value, unit, text):
-    assert readme.format_value(value, unit) == text
+    assert contributing.format_value(value, unit) == text
 
 
 # ----------------------------------------------- defect 2: a malformed metrics.json stops sync with a message
@@ -398,11 +400,11 @@ def test_metric_formatting(value, unit, text):
 def readme_copy(tmp_path, monkeypatch):
     """tools.readme pointed at copies of README.md and CONTRIBUTING.md and an empty reports folder in ``tmp_path``."""
     (tmp_path / "reports").mkdir()
-    copy, contributing = tmp_path / "README.md", tmp_path / "CONTRIBUTING.md"
+    copy, contributing_copy = tmp_path / "README.md", tmp_path / "CONTRIBUTING.md"
     copy.write_text(readme.README.read_text())
-    contributing.write_text(readme.CONTRIBUTING.read_text())
+    contributing_copy.write_text(readme.CONTRIBUTING.read_text())
     monkeypatch.setattr(readme, "README", copy)
-    monkeypatch.setattr(readme, "CONTRIBUTING", contributing)
+    monkeypatch.setattr(readme, "CONTRIBUTING", contributing_copy)
     monkeypatch.setattr(readme, "REPORTS", tmp_path / "reports")
     return copy
 

@@ -57,7 +57,7 @@ from stnlib.env import reports_dir, seed_everything  # noqa: E402
 from stnlib.fast_cifar import FastRecipe  # noqa: E402
 from stnlib.runs import atomic_write_bytes, atomic_write_json, load_metrics  # noqa: E402
 from stnlib.train import History  # noqa: E402
-from tools.readme import BENCH_TITLES  # noqa: E402
+from tools.contributing import BENCH_TITLES  # noqa: E402
 
 __all__ = [
     "SUITES",

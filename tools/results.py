@@ -1,0 +1,415 @@
+"""The students' results tables in ``README.md``: one per notebook, each row a measured value and what it means.
+
+* :data:`TARGETS`: the targets the notebooks' Results cells check, repeated so a row can say "met" or "MISSED";
+* the thresholds (:data:`IDENTITY_ZOOM`, :data:`FIXED_WARP_PX`, ...) and the rule functions (:func:`verdict`,
+  :func:`zoom_words`, :func:`undone_words`, ...) that turn a value into words;
+* :class:`Row` and :data:`RESULT_ROWS`: per notebook, the rows a student cares about and the metric keys each reads;
+* :func:`render_student_results`: the README's results block (:func:`caption` names the run once per table).
+
+:mod:`tools.readme` puts the rendered block into the page; this module never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from stnlib.recipes import COURSE_MODELS
+from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems, notebook_title, short_provenance
+
+__all__ = [
+    "CHANCE_P", "DIGIT_BOX_PX", "FIXED_WARP_PX", "FLOAT_AGREE", "IDENTITY_ZOOM", "NOTHING_UNDONE", "RESULT_FIGURES",
+    "RESULT_ROWS", "TARGETS", "Row", "caption", "chance_words", "errors_words", "one_in", "render_notebook_results",
+    "render_student_results", "spread_words", "undone_words", "verdict", "zoom_words",
+]  # fmt: skip
+
+#: Images shown beside a notebook's results (markdown), e.g. the GIFs notebook 4 makes.
+RESULT_FIGURES: dict[str, str] = {
+    "04_stn_learning_gif": "![A spatial transformer learning where to look: on cluttered 60x60 MNIST canvases it "
+    "moves its sampling region (orange) onto each digit; below, the 20x20 view its classifier gets]"
+    "(assets/stn_learning_mnist_cluttered.gif)\n\nThe other two films: [an RTS transformer turning and "
+    "centring digits](assets/stn_learning_mnist_rts.gif), [a quiet one on CIFAR-10](assets/stn_learning_cifar10.gif).",
+}
+
+
+# -------------------------------------------------------------------------- what a number means: the rules
+#: The targets the notebooks' Results cells check (``[met]`` / ``[MISSED]``), repeated here so the README can
+#: say which were reached. ``tests/test_project.py`` checks each still appears in its notebook's Results cell.
+TARGETS: dict[str, dict[str, float]] = {
+    "02_stn_mnist": {"plain_acc": 99.5, "rts_err": 1.0, "slope": -0.8, "r2": 0.8, "clutter_ratio": 0.5,
+                     "centre_px": 3, "width_lo": 0.8, "width_hi": 1.5},
+    "03_stn_cifar10": {"exact_acc": 93.0, "train_s": 1200, "offcentre_ratio": 0.7, "offcentre_centre_px": 4.0},
+}  # fmt: skip
+IDENTITY_ZOOM = 0.05  #: |median zoom - 1| below this: the transformer leaves images as they are
+FIXED_WARP_PX = 1.0  #: region centre moving less than this (std, px) between images: one warp for all (notebook 3)
+NOTHING_UNDONE = 0.1  #: undone share (-slope) below this: nothing undone
+FLOAT_AGREE = 1e-4  #: largest difference (pixels in [0, 1], or theta entries) that still counts as float rounding
+CHANCE_P = 0.05  #: McNemar p below this: the difference is unlikely to be chance
+DIGIT_BOX_PX = 28  #: an MNIST digit's box; a region centre within half of it lies on the digit
+
+
+def verdict(ok: bool, target: str) -> str:
+    """``met (target ...)``, or ``MISSED (target ...)``: a missed target reads as one.
+
+    >>> verdict(True, "≤ 1%"), verdict(False, "≤ 3 px")
+    ('met (target ≤ 1%)', 'MISSED (target ≤ 3 px)')
+    """
+    return f"{'met' if ok else 'MISSED'} (target {target})"
+
+
+def zoom_words(zoom: float) -> str:
+    """A median zoom in words: within :data:`IDENTITY_ZOOM` of 1 the transformer does nothing.
+
+    >>> zoom_words(1.036), zoom_words(1.4), zoom_words(0.8)
+    ('≈ identity: the transformer does nothing here', 'zooms in 1.40x', 'zooms out to 0.80x, showing padding')
+    """
+    if abs(zoom - 1) < IDENTITY_ZOOM:
+        return "≈ identity: the transformer does nothing here"
+    return f"zooms in {zoom:.2f}x" if zoom > 1 else f"zooms out to {zoom:.2f}x, showing padding"
+
+
+def spread_words(px: float, what: str) -> str:
+    """How much the sampled region moves between images, in words (rule: :data:`FIXED_WARP_PX`)."""
+    if px < FIXED_WARP_PX:
+        return f"≈ one fixed warp for every {what}: the transformer does nothing {what}-specific"
+    return f"moves from {what} to {what}: it looks for each one"
+
+
+def undone_words(slope: float, what: str) -> str:
+    """A slope of undone against applied (-1: all of it) as the share undone (rule: :data:`NOTHING_UNDONE`).
+
+    >>> undone_words(-0.72, "turn"), undone_words(-0.02, "turn")
+    ('undoes about 72% of a turn', '≈ nothing: it does not undo a turn')
+    """
+    if -slope < NOTHING_UNDONE:
+        return f"≈ nothing: it does not undo a {what}"
+    return f"undoes about {-slope:.0%} of a {what}"
+
+
+def errors_words(with_stn: float, without: float) -> str:
+    """Test error with the transformer relative to without it."""
+    ratio = with_stn / without if without else float("inf")
+    return f"{ratio:.2f}x the errors without it: " + ("fewer mistakes" if ratio < 1 else "no better")
+
+
+def one_in(error_pct: float, what: str) -> str:
+    """A test error as "about 1 in N".
+
+    >>> one_in(3.36, "digit"), one_in(0.0, "digit")
+    ('about 1 test digit in 30 misread', 'no test digit misread')
+    """
+    return f"no test {what} misread" if error_pct <= 0 else f"about 1 test {what} in {100 / error_pct:.0f} misread"
+
+
+def chance_words(p: float) -> str:
+    """A McNemar p-value in words (rule: :data:`CHANCE_P`)."""
+    words = "unlikely to be chance" if p < CHANCE_P else "could well be chance"
+    return f"{words} (McNemar p = {p:.3f})"
+
+
+def _pct(v: float) -> str:
+    return f"{v:.2f}%"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a notebook's README results table: ``render(*values of keys)`` gives the measured value and
+    what it means. A row with a key missing from ``metrics.json`` is left out, and a note names the key."""
+
+    label: str
+    keys: tuple[str, ...]
+    render: Callable[..., tuple[str, str]]
+
+
+# ------------------------------------------------------------------------- the rows, notebook by notebook
+# Each function takes the values of its row's keys, in order, and returns (measured, what it means).
+_T2, _T3 = TARGETS["02_stn_mnist"], TARGETS["03_stn_cifar10"]
+_SLOPE = f"slope ≤ {_T2['slope']:g}"
+
+
+def _agree(diff: float) -> tuple[str, str]:
+    ok = diff < FLOAT_AGREE
+    return f"{diff:.1e} (pixels in 0-1)", (
+        "agree to float precision: theta works as this notebook says" if ok
+        else "DISAGREE: a convention here differs from torchvision's")  # fmt: skip
+
+
+def _roundtrip(err: float) -> tuple[str, str]:
+    ok = err < FLOAT_AGREE
+    return f"{err:.1e}", (
+        "exact up to float rounding: reading theta back loses nothing" if ok
+        else "DIFFERS: reading theta back loses information")  # fmt: skip
+
+
+def _with_without(stn: float, cnn: float) -> str:
+    return f"with STN {_pct(stn)}, without {_pct(cnn)}"
+
+
+def _plain_mnist(stn: float, cnn: float) -> tuple[str, str]:
+    met = verdict(stn >= _T2["plain_acc"], f"≥ {_T2['plain_acc']:g}%")
+    return _with_without(stn, cnn), f"{met}; the STN changes accuracy by {stn - cnn:+.2f} points"
+
+
+def _rts_error(stn: float, cnn: float) -> tuple[str, str]:
+    met = verdict(stn <= _T2["rts_err"], f"≤ {_T2['rts_err']:g}%")
+    return _with_without(stn, cnn), f"{met}; {errors_words(stn, cnn)}"
+
+
+def _rts_shift(tx: float, ty: float) -> tuple[str, str]:
+    worse = max(tx, ty)
+    meaning = f"{verdict(worse <= _T2['slope'], _SLOPE)}; {undone_words(worse, 'shift')} (the less undone of x, y)"
+    return f"x {tx:.2f}, y {ty:.2f}", meaning
+
+
+def _rts_turn(slope: float, r2: float, within: float) -> tuple[str, str]:
+    met = verdict(slope <= _T2["slope"] and r2 >= _T2["r2"], f"{_SLOPE} with R² ≥ {_T2['r2']:g}")
+    return (f"{slope:.2f}, R² {r2:.2f}; within a digit {within:.2f}",
+            f"{met}; {undone_words(within, 'turn')} once the digit's own slant is taken out")  # fmt: skip
+
+
+def _rts_zoom(slope: float, r2: float) -> tuple[str, str]:
+    return f"{slope:.2f}, R² {r2:.2f}", f"{verdict(slope <= _T2['slope'], _SLOPE)}; {undone_words(slope, 'zoom')}"
+
+
+def _clutter_error(stn: float, cnn: float) -> tuple[str, str]:
+    ratio = _T2["clutter_ratio"]
+    met = verdict(stn <= ratio * cnn, f"≤ {ratio:g}x the errors without it")
+    return _with_without(stn, cnn), f"{met}; {errors_words(stn, cnn)}"
+
+
+def _clutter_where(centre: float, width: float) -> tuple[str, str]:
+    lo, hi, px = _T2["width_lo"], _T2["width_hi"], _T2["centre_px"]
+    return (
+        f"centre {centre:.2f} px from the digit's; {width:.2f}x the digit box's width",
+        f"centre {verdict(centre <= px, f'≤ {px:g} px')}; width {verdict(lo <= width <= hi, f'{lo:g}-{hi:g}x')}",
+    )
+
+
+def _padding(zoom0: float, zoom1: float, acc0: float, acc1: float) -> tuple[str, str]:
+    words0, words1 = zoom_words(zoom0), zoom_words(zoom1)
+    meaning = f"{words0}, with either padding" if words0 == words1 else f"zero: {words0}; black: {words1}"
+    return f"zoom {zoom0:.3f} vs {zoom1:.3f}; accuracy {_pct(acc0)} vs {_pct(acc1)}", meaning
+
+
+def _cifar_ours(exact: float, every: float, train_s: float) -> tuple[str, str]:
+    acc = verdict(exact >= _T3["exact_acc"], f"≥ {_T3['exact_acc']:g}% on the exact photos")
+    time = verdict(train_s <= _T3["train_s"], f"≤ {format_duration(_T3['train_s'])}")
+    return f"{_pct(exact)} on the exact test photos ({_pct(every)} on all), after {train_s:.0f} s", (
+        f"accuracy {acc}; training time {time}"
+    )
+
+
+def _cifar_ablation(exact: float, every: float, stn_exact: float, stn_every: float, p: float) -> tuple[str, str]:
+    """McNemar's test compares the two networks on all test photos (notebook 3)."""
+    return (f"{_pct(exact)} on the exact test photos ({_pct(every)} on all)",
+            f"with the STN {stn_exact - exact:+.2f} points on the exact photos, {stn_every - every:+.2f} on all; "
+            f"on all, {chance_words(p)}")  # fmt: skip
+
+
+def _spread(what: str) -> Callable[[float], tuple[str, str]]:
+    return lambda px: (f"{px:.2f} px", spread_words(px, what))
+
+
+def _offcentre_error(stn: float, cnn: float, ratio: float) -> tuple[str, str]:
+    met = verdict(ratio <= _T3["offcentre_ratio"], f"≤ {_T3['offcentre_ratio']:g}x the errors without it")
+    return _with_without(stn, cnn), f"{met}; {errors_words(stn, cnn)}"
+
+
+def _offcentre_where(centre: float) -> tuple[str, str]:
+    px = _T3["offcentre_centre_px"]
+    return f"{centre:.2f} px", verdict(centre <= px, f"≤ {px:g} px")
+
+
+def _offcentre_shift(tx: float, ty: float) -> tuple[str, str]:
+    return f"x {tx:.2f}, y {ty:.2f}", f"x: {undone_words(tx, 'shift')}; y: {undone_words(ty, 'shift')}"
+
+
+def _course(budget: float, *exact: float) -> tuple[str, str]:
+    got = ", ".join(f"{c.name} {_pct(a)}" for c, a in zip(COURSE_MODELS, exact))
+    epochs = sorted({c.reported_epochs for c in COURSE_MODELS})
+    reported = ", ".join(f"{c.reported_acc:g}%" + ("" if len(epochs) == 1 else f" ({c.reported_epochs} epochs)")
+                         for c in COURSE_MODELS)  # fmt: skip
+    if len(epochs) == 1:
+        reported += f" after {epochs[0]} epochs"
+    return (
+        f"{got} (exact photos), after {budget:.0f} s each",
+        f"they reported {reported}: a {budget:.0f} s run here is a snapshot, not their final accuracy",
+    )
+
+
+def _error_in_words(what: str) -> Callable[[float], tuple[str, str]]:
+    return lambda err: (_pct(err), one_in(err, what))
+
+
+def _accuracy_in_words(what: str) -> Callable[[float], tuple[str, str]]:
+    return lambda acc: (_pct(acc), one_in(100 - acc, what))
+
+
+def _clutter_found(centre: float, width: float) -> tuple[str, str]:
+    on = "on the digit" if centre <= DIGIT_BOX_PX / 2 else "OFF the digit"
+    lo, hi = _T2["width_lo"], _T2["width_hi"]
+    size = ("narrower than the digit: it cuts it off" if width < lo else "about the digit's size: zoomed onto it"
+            if width <= hi else "much wider than the digit: hardly zoomed")  # fmt: skip
+    return f"centre {centre:.2f} px from the digit's; {width:.2f}x its width", f"the region ends {on}, {size}"
+
+
+def _cifar_gif(exact: float, every: float) -> tuple[str, str]:
+    return (
+        f"{_pct(exact)} on the exact test photos ({_pct(every)} on all)",
+        f"about {exact / 10:.0f} photos in 10 right",
+    )
+
+
+def _film_times(*seconds: float) -> tuple[str, str]:
+    names = ("cluttered", "RTS", "CIFAR-10")
+    return (
+        ", ".join(f"{n} {s:.0f} s" for n, s in zip(names, seconds)),
+        f"{format_duration(sum(seconds))} of training for the {len(seconds)} films on this CPU",
+    )
+
+
+def _course_keys() -> tuple[str, ...]:
+    return tuple(f"cifar_course{i}_acc_exact" for i in range(1, len(COURSE_MODELS) + 1))
+
+
+#: Each notebook's README results table (file stem -> rows): the results a student cares about.
+RESULT_ROWS: dict[str, list[Row]] = {
+    "01_affine_intuition": [
+        Row(
+            "stnlib's warp against torchvision's affine (an independent implementation), on random transforms "
+            "of real photos: largest difference",
+            ("torchvision_max_abs_diff",),
+            _agree,
+        ),
+        Row(
+            "Reading theta back (`decompose`) and rebuilding it: largest error",
+            ("decompose_roundtrip_max_err",),
+            _roundtrip,
+        ),
+    ],
+    "02_stn_mnist": [
+        Row("Plain MNIST (centred digits): test accuracy", ("mnist_stn_acc", "mnist_cnn_acc"), _plain_mnist),
+        Row("Rotated, scaled and shifted (RTS) MNIST: test error", ("rts_stcnn_err", "rts_cnn_err"), _rts_error),
+        Row(
+            "RTS: shift undone (slope of undone against applied; -1 = all of it)",
+            ("rts_tx_slope", "rts_ty_slope"),
+            _rts_shift,
+        ),
+        Row(
+            "RTS: turn undone (slope, R²; then within one digit, its slant fixed)",
+            ("rts_rotation_slope", "rts_rotation_r2", "rts_rotation_within_slope"),
+            _rts_turn,
+        ),
+        Row("RTS: zoom undone (slope, R²)", ("rts_scale_slope", "rts_scale_r2"), _rts_zoom),
+        Row(
+            "Cluttered MNIST (a digit somewhere on a larger canvas, among clutter): test error",
+            ("cluttered_stcnn_err", "cluttered_cnn_err"),
+            _clutter_error,
+        ),
+        Row(
+            "Cluttered: where the STN looks (median over test digits)",
+            ("cluttered_centre_err", "cluttered_width_ratio"),
+            _clutter_where,
+        ),
+        Row(
+            "The PyTorch tutorial's net, zero vs black padding (mean over seeds): median zoom, test accuracy",
+            ("padding_0_zoom", "padding_1_zoom", "padding_0_acc", "padding_1_acc"),
+            _padding,
+        ),
+    ],
+    "03_stn_cifar10": [
+        Row(
+            "CIFAR-10 test accuracy, our network with an STN",
+            ("cifar_ours_stn_acc_exact", "cifar_ours_stn_acc", "cifar_stn_train_s"),
+            _cifar_ours,
+        ),
+        Row(
+            "The same network without the STN",
+            (
+                "cifar_ours_nostn_acc_exact",
+                "cifar_ours_nostn_acc",
+                "cifar_ours_stn_acc_exact",
+                "cifar_ours_stn_acc",
+                "cifar_stn_mcnemar_p",
+            ),
+            _cifar_ablation,
+        ),
+        Row(
+            "CIFAR-10: how far the STN's region moves from photo to photo (std of its centre)",
+            ("cifar_stn_shift_spread_px",),
+            _spread("photo"),
+        ),
+        Row(
+            "Off-centre CIFAR-10 (each photo shrunk, turned, placed at random on a larger canvas): test error",
+            ("offcentre_stn_err", "offcentre_cnn_err", "offcentre_err_ratio"),
+            _offcentre_error,
+        ),
+        Row(
+            "Off-centre: how far the region moves from photo to photo", ("offcentre_shift_spread_px",), _spread("photo")
+        ),
+        Row(
+            "Off-centre: shift undone (slope; -1 = all of it)",
+            ("offcentre_tx_slope", "offcentre_ty_slope"),
+            _offcentre_shift,
+        ),
+        Row("Off-centre: region centre to photo centre (median)", ("offcentre_centre_err_px",), _offcentre_where),
+        Row("The course write-ups' STN models, test accuracy", ("cifar_budget_s", *_course_keys()), _course),
+    ],
+    "04_stn_learning_gif": [
+        Row("Cluttered MNIST (the film above): test error at the end", ("clutter_err",), _error_in_words("digit")),
+        Row(
+            "Cluttered: where the region ends (median over test digits)",
+            ("clutter_centre_err", "clutter_width_ratio"),
+            _clutter_found,
+        ),
+        Row("RTS MNIST (second film): test accuracy at the end", ("rts_acc",), _accuracy_in_words("digit")),
+        Row(
+            "RTS: turn undone at the end (slope; -1 = all of it)",
+            ("rts_rotation_slope",),
+            lambda slope: (f"{slope:.2f}", undone_words(slope, "turn")),
+        ),
+        Row("CIFAR-10 (third film): test accuracy at the end", ("cifar_acc_exact", "cifar_acc"), _cifar_gif),
+        Row("Training time of each film", ("clutter_train_s", "rts_train_s", "cifar_train_s"), _film_times),
+    ],
+}
+
+
+# ----------------------------------------------------------------------------- rendering the results tables
+def caption(stem: str, entry: Mapping) -> str:
+    """The one line that says which run a notebook's results come from: profile, data (short form), seed, date."""
+    seed = f" · seed {entry['seed']}" if "seed" in entry else ""
+    return (f"*{entry['profile'].capitalize()} profile · {short_provenance(entry['data'])}{seed} · "
+            f"run {str(entry['finished'])[:10]} · [executed report](reports/{stem}.ipynb)*")  # fmt: skip
+
+
+def render_notebook_results(stem: str, entry: Mapping | None) -> str:
+    """One notebook's section: heading, caption, figure, and its :data:`RESULT_ROWS` table."""
+    if stem not in RESULT_ROWS:
+        raise ValueError(f"notebooks/{stem}.ipynb has no results rows in tools.results.RESULT_ROWS")
+    title = notebook_title(NOTEBOOKS_DIR / f"{stem}.ipynb")
+    lines = [f"### {stem[:2]} · {title}", ""]
+    if not entry:
+        return "\n".join(lines + [f"_Not run yet: `make execute NOTEBOOKS=notebooks/{stem}.ipynb`._"])
+    lines += [caption(stem, entry), ""]
+    if stem in RESULT_FIGURES:
+        lines += [RESULT_FIGURES[stem], ""]
+    values = {m["key"]: m["value"] for m in entry["metrics"]}
+    table, missing = ["| Result | Measured | What it means |", "|---|---|---|"], []
+    for row in RESULT_ROWS[stem]:
+        lacking = [k for k in row.keys if k not in values]
+        if lacking:
+            missing += [k for k in lacking if k not in missing]
+            continue
+        measured, meaning = row.render(*(values[k] for k in row.keys))
+        table.append(f"| {row.label} | {measured} | {meaning} |")
+    lines += table if len(table) > 2 else []
+    if missing:
+        keys = ", ".join(f"`{k}`" for k in missing)
+        lines += ["", f"_Rows left out: `reports/metrics.json` has no {keys} for this notebook "
+                  f"(rerun `make execute NOTEBOOKS=notebooks/{stem}.ipynb`)._"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def render_student_results(metrics: Mapping) -> str:
+    """The README's results: one section per notebook (:func:`render_notebook_results`)."""
+    return "\n\n".join(render_notebook_results(stem, metrics.get(stem)) for stem in notebook_stems())
