@@ -18,9 +18,9 @@ from . import affine
 from .recovery import fit_line
 
 __all__ = ["OUTLINE_STYLE", "PLAIN_NUMBERS", "attention_summary", "compare_bars", "draw_sampling_outline",
-           "figure_to_png", "figure_to_rgb", "fit_limits", "image_row", "imshow", "plot_histories", "recovery_scatter",
-           "show_before_after", "show_normalized_coordinates", "show_sampling_grid", "theta_histograms", "theta_text",
-           "theta_trajectories", "to_numpy_image"]  # fmt: skip
+           "figure_to_png", "figure_to_rgb", "fit_limits", "format_entry", "image_row", "imshow", "plot_histories",
+           "recovery_scatter", "show_before_after", "show_normalized_coordinates", "show_sampling_grid",
+           "theta_histograms", "theta_text", "theta_trajectories", "to_numpy_image"]  # fmt: skip
 
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)  #: the sampled region's outline on input images
 #: Tick labels as plain numbers, without an offset or a power of ten: ``0.997``, ``-0.004``, ``2``, ``50``.
@@ -79,15 +79,24 @@ def fit_limits(ax: plt.Axes, size: tuple[int, int], xs: Sequence[float] = (), ys
     return x0, x1, y0, y1
 
 
+def format_entry(value: float, decimals: int = 3) -> str:
+    """One theta entry: signed, rounded first, so it never reads ``-0.000``.
+
+    >>> [format_entry(v) for v in (0.5, -0.0001, -0.0, 2.0)]
+    ['+0.500', '+0.000', '+0.000', '+2.000']
+    """
+    return f"{round(value, decimals) + 0.0:+.{decimals}f}"
+
+
 def theta_text(theta: Tensor, decimals: int = 2) -> str:
-    """``(1, 2, 3)`` or ``(2, 3)`` theta as a two-line matrix string; rounded first, so ``-4e-8`` shows as ``+0.00``.
+    """``(1, 2, 3)`` or ``(2, 3)`` theta as a two-line matrix string of :func:`format_entry` values.
 
     >>> print(theta_text(affine.build_theta(rotation=90)))
     [+0.00  -1.00  +0.00]
     [+1.00  +0.00  +0.00]
     """
     t = theta.detach().cpu().reshape(2, 3).tolist()
-    return "\n".join("[" + "  ".join(f"{round(v, decimals) + 0.0:+.{decimals}f}" for v in row) + "]" for row in t)
+    return "\n".join("[" + "  ".join(format_entry(v, decimals) for v in row) + "]" for row in t)
 
 
 def show_before_after(images: Tensor, thetas: Tensor, outputs: Tensor, titles: Sequence[str] | None = None, *,

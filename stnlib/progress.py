@@ -16,7 +16,7 @@ from tqdm import tqdm as text_tqdm
 
 from .env import widgets_rendered
 
-__all__ = ["live_bars", "progress_bar"]
+__all__ = ["progress_bar"]
 
 
 def _kernel() -> object | None:
@@ -26,7 +26,7 @@ def _kernel() -> object | None:
     return getattr(get_ipython(), "kernel", None)
 
 
-def live_bars() -> bool:
+def _live_bars() -> bool:
     """A live bar renders in a terminal or a notebook front end that shows widgets (never in papermill/CI)."""
     if _kernel() is None:
         return sys.stderr.isatty()
@@ -41,7 +41,7 @@ def progress_bar(total: int, desc: str, *, enabled: bool = True, unit: str = "ba
     """A tqdm bar over ``total`` steps: a widget in a notebook front end (its output emptied on exit), text on
     a terminal, disabled (still a tqdm, so ``update``/``set_postfix`` work) when ``enabled`` is false or
     nothing would render it."""
-    if not (enabled and live_bars()):
+    if not (enabled and _live_bars()):
         with text_tqdm(total=total, disable=True) as bar:
             yield bar
         return

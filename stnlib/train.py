@@ -27,7 +27,7 @@ from . import affine
 from .augment import RandomCropFlip
 from .data import ImageData
 from .env import pick_device, seed_everything
-from .progress import live_bars, progress_bar
+from .progress import progress_bar
 from .recipes import PRECISIONS, Recipe
 
 __all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "evaluate", "fit",
@@ -370,7 +370,7 @@ def fit(
     for cb in run.callbacks:
         cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):
-        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress and live_bars())
+        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress)
         if progress:
             print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
                   f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "

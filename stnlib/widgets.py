@@ -23,7 +23,7 @@ from .env import widgets_rendered
 from .samples import load_samples
 
 __all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "ThetaExplorer", "explore_fooling",
-           "explore_theta", "format_entry", "fooling_cases", "fooling_gallery", "place_on_canvas", "preset_gallery",
+           "explore_theta", "fooling_cases", "fooling_gallery", "place_on_canvas", "preset_gallery",
            "theta_table"]  # fmt: skip
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
@@ -50,26 +50,18 @@ def preset_gallery(image: Tensor) -> Figure:
     return figures.show_before_after(images, thetas, affine.warp(images, thetas), list(PRESETS))
 
 
-def format_entry(value: float) -> str:
-    """A theta entry as the matrix shows it: signed, 3 decimals, never ``-0.000``.
-
-    >>> [format_entry(v) for v in (0.5, -0.0001, -0.0, 2.0)]
-    ['+0.500', '+0.000', '+0.000', '+2.000']
-    """
-    return f"{round(value, 3) + 0.0:+.3f}"
-
-
 def theta_table(theta: Tensor) -> str:
-    """HTML for theta ``(1, 2, 3)``: a ``<table class="stn-theta">`` of 2 rows x 3 cells (:func:`format_entry`)."""
-    rows = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{format_entry(v)}</td>" for v in row) + "</tr>"
+    """HTML for theta ``(1, 2, 3)``: a ``<table class="stn-theta">`` of 2 rows x 3 cells
+    (:func:`stnlib.figures.format_entry`, 3 decimals)."""
+    rows = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in row)
+                   + "</tr>"
                    for row in theta[0].tolist())
     return f"<b>theta</b><table class='stn-theta' style='font-family:monospace'>{rows}</table>"
 
 
 def _title_with_theta(fig: Figure, theta: Tensor) -> None:
     """Theta ``(1, 2, 3)`` as the figure's title, so a saved picture says which state it shows."""
-    rows = ("[" + ", ".join(map(format_entry, row)) + "]" for row in theta[0].tolist())
-    fig.suptitle("theta = " + "  ".join(rows), fontsize=9, family="monospace")
+    fig.suptitle("theta = " + figures.theta_text(theta, decimals=3).replace("\n", "  "), fontsize=9, family="monospace")
 
 
 def _slider(description: str, value: float, limits: tuple[float, float, float], fmt: str = ".2f") -> W.FloatSlider:
@@ -292,9 +284,8 @@ def fooling_cases(explorer: FoolTheSTN, labels: dict[str, int]) -> list[dict]:
     """Every digit of ``explorer`` under every :data:`DISTORTIONS`: dicts with ``digit``, ``distortion``,
     ``stn_ok``/``cnn_ok`` (top-1 equals ``labels[digit]``) and ``margin`` (STN's minus CNN's probability of
     the label: large where the transformer rescues the CNN)."""
-    cases = []
+    cases, thetas = [], torch.cat([affine.build_theta(**kw) for kw in DISTORTIONS.values()])
     for name, image in explorer.images.items():
-        thetas = torch.cat([affine.build_theta(**kw) for kw in DISTORTIONS.values()])
         probs, _, _ = explorer.classify(affine.warp(image.expand(len(thetas), -1, -1, -1), thetas))
         stn, cnn, y = probs["with STN"], probs["CNN, no STN"], labels[name]
         for k, distortion in enumerate(DISTORTIONS):
