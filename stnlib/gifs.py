@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_limits, imshow
 from .runs import atomic_write_bytes
-from .train import Callback, EpochStats, EvalMode, _model_device
+from .train import Callback, EpochStats, transform_batch
 
 __all__ = ["EPOCH_MS", "FRAME_MS", "GIF_MAX_MS", "GIF_MIN_MS", "HOLD_LAST_MS", "GifInfo", "Snapshot", "ThetaSnapshots",
            "gif_info", "learning_gif", "snapshot_frame", "write_gif"]  # fmt: skip
@@ -65,11 +65,10 @@ class ThetaSnapshots(Callback):
         stn = getattr(model, "stn", None)
         if not callable(getattr(stn, "transform", None)):
             raise ValueError(f"{type(model).__name__} has no spatial transformer at .stn; theta snapshots need one")
-        with EvalMode(stn), torch.no_grad():
-            out, theta = stn.transform(self.images.to(_model_device(stn)))
+        out, theta = transform_batch(model, self.images)
         if self.snapshots and self.snapshots[-1].step == step:
             self.snapshots.pop()
-        self.snapshots.append(Snapshot(step, epoch, theta.detach().cpu(), out.detach().cpu(), test_acc))
+        self.snapshots.append(Snapshot(step, epoch, theta, out, test_acc))
         return self.snapshots[-1]
 
     def on_train_begin(self, model: nn.Module) -> None:

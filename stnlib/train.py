@@ -31,7 +31,8 @@ from .progress import progress_bar
 from .recipes import PRECISIONS, Recipe
 
 __all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "evaluate", "fit",
-           "make_optimizer", "make_scheduler", "over_batches", "predict", "stn_thetas", "train_step"]  # fmt: skip
+           "make_optimizer", "make_scheduler", "model_device", "over_batches", "predict", "stn_thetas", "to_cpu",
+           "train_step", "transform_batch"]  # fmt: skip
 
 TEST_BATCH = 1000
 
@@ -126,8 +127,33 @@ def autocast(device: torch.device, precision: str = "fp32"):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter or buffer (CPU for a model with neither)."""
     return next((t.device for t in [*model.parameters(), *model.buffers()]), torch.device("cpu"))
+
+
+def to_cpu(t: Tensor) -> Tensor:
+    """A result back on the CPU as fp32 (detached): what figures, numbers and records read."""
+    return t.detach().float().cpu()
+
+
+@torch.no_grad()
+def transform_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(view (B, C, h, w), theta (B, 2, 3))`` of ``model.stn`` on a batch ``x`` ``(B, C, H, W)`` normalized as the
+    model sees it: ``x`` goes to the model's device, the transformer runs in eval mode (no gradients), and both
+    come back on the CPU in fp32, wherever the model lives.
+
+    >>> from stnlib import models
+    >>> view, theta = transform_batch(models.mnist_stn_net(), torch.zeros(2, 1, 28, 28))
+    >>> tuple(view.shape), theta[0].tolist()
+    ((2, 1, 28, 28), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    """
+    stn = getattr(model, "stn", None)
+    if not callable(getattr(stn, "transform", None)):
+        raise ValueError(f"{type(model).__name__} has no spatial transformer at .stn")
+    with EvalMode(stn):
+        view, theta = stn.transform(x.to(model_device(stn)))
+    return to_cpu(view), to_cpu(theta)
 
 
 def _layout(x: Tensor, channels_last: bool) -> Tensor:
@@ -162,7 +188,7 @@ def over_batches(
 
     Batches go to the model's device and stay there; submodules' train/eval modes are restored.
     """
-    device = _model_device(model)
+    device = model_device(model)
     outs, labels = [], []
     with EvalMode(model), torch.no_grad(), autocast(device, precision):
         for x, y in loader:
@@ -191,7 +217,7 @@ def predict(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> 
     """Class probabilities ``(N, classes)`` and predictions ``(N,)`` on the test set (CPU, fp32).
 
     Pass the ``recipe`` the model was trained with when it normalizes differently from ``data``."""
-    outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: torch.softmax(m(x), dim=1).cpu())
+    outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: to_cpu(torch.softmax(m(x), dim=1)))
     p = torch.cat(outs)
     return p, p.argmax(1)
 
@@ -202,7 +228,7 @@ def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) 
     ``{"theta": (N, 2, 3), "rotation": (N,), "scale_x": (N,), "tx": (N,), ...}``; ``scale > 1`` zooms in."""
     if getattr(model, "stn", None) is None:
         raise ValueError("model has no spatial transformer (.stn is None)")
-    outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: m.stn.theta(x).cpu())
+    outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: to_cpu(m.stn.theta(x)))
     thetas = torch.cat(outs)
     return {"theta": thetas, **affine.decompose(thetas)}
 
@@ -276,7 +302,7 @@ class _Run:
                  test_loader: Iterable, callbacks: list[Callback], limits: dict) -> None:  # fmt: skip
         self.model, self.opt, self.sched, self.recipe, self.test_loader = model, opt, sched, recipe, test_loader
         self.callbacks, self.limits = callbacks, limits
-        self.device = _model_device(model)
+        self.device = model_device(model)
         self.clock, self.history, self.step = _Clock(self.device), History(), 0
         self.last_eval: tuple[int, float, float] | None = None  # (step, loss, acc)
 

@@ -21,10 +21,11 @@ from torch import Tensor
 from . import affine, figures
 from .env import widgets_rendered
 from .samples import load_samples
+from .train import model_device, to_cpu, transform_batch
 
 __all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "ThetaExplorer", "explore_fooling",
            "explore_theta", "fooling_cases", "fooling_gallery", "place_on_canvas", "preset_gallery",
-           "theta_table"]  # fmt: skip
+           "theta_table", "widget_bundle"]  # fmt: skip
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
 PRESETS: dict[str, dict[str, float]] = {"identity": {}, "zoom in": {"scale_x": 2.0, "scale_y": 2.0},
@@ -57,6 +58,21 @@ def theta_table(theta: Tensor) -> str:
                    + "</tr>"
                    for row in theta[0].tolist())
     return f"<b>theta</b><table class='stn-theta' style='font-family:monospace'>{rows}</table>"
+
+
+def widget_bundle(widget: W.Widget, *, png: bytes | None = None) -> dict:
+    """The display bundle of ``widget`` (ipywidgets 7.7 and 8 alike: both front ends read view protocol 2.0),
+    with ``png`` as ``image/png`` for front ends that cannot render widgets (GitHub, nbviewer, a closed kernel).
+
+    >>> sorted(widget_bundle(W.HTML("hi"), png=b"x"))
+    ['application/vnd.jupyter.widget-view+json', 'image/png', 'text/plain']
+    """
+    bundle = {"text/plain": repr(widget),
+              "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                          "model_id": widget.model_id}}  # fmt: skip
+    if png is not None:
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    return bundle
 
 
 def _title_with_theta(fig: Figure, theta: Tensor) -> None:
@@ -112,8 +128,7 @@ class ThetaExplorer:
     def show(self) -> None:
         """Display the widget; its output also holds the current picture as ``image/png`` (for front ends that
         cannot render the widget)."""
-        bundle = self.widget._repr_mimebundle_()
-        display({**bundle, "image/png": base64.b64encode(self.picture.value).decode("ascii")}, raw=True)
+        display(widget_bundle(self.widget, png=self.picture.value), raw=True)
 
     def apply_preset(self, name: str) -> None:
         """Set the sliders to a preset from :data:`PRESETS`."""
@@ -237,11 +252,12 @@ class FoolTheSTN(ThetaExplorer):
 
     @torch.inference_mode()
     def classify(self, distorted: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-        """``(probs, stn_view, stn_theta)`` for a batch ``(B, 1, H, W)`` in [0, 1]: ``probs`` name -> ``(B, K)``."""
+        """``(probs, stn_view, stn_theta)`` for a batch ``(B, 1, H, W)`` in [0, 1]: ``probs`` name -> ``(B, K)``;
+        the models run on their own devices, results come back on the CPU."""
         x = (distorted - torch.tensor(self.mean).view(1, -1, 1, 1)) / torch.tensor(self.std).view(1, -1, 1, 1)
-        probs = {name: torch.softmax(m(x), dim=1).float().cpu() for name, m in self.models.items()}
-        view, theta = self.models["with STN"].stn.transform(x)
-        return probs, view.float().cpu(), theta.float().cpu()
+        probs = {name: to_cpu(torch.softmax(m(x.to(model_device(m))), dim=1)) for name, m in self.models.items()}
+        view, theta = transform_batch(self.models["with STN"], x)
+        return probs, view, theta
 
     def draw_row(self, axes, image: Tensor, theta: Tensor, title: str) -> None:
         """Five panels on ``axes`` for ``image`` ``(1, 1, H, W)`` distorted by ``theta`` ``(1, 2, 3)``: the digit
