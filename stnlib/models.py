@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -12,13 +13,21 @@ from torch import Tensor, nn
 
 from . import affine
 
+
+def full_precision(device: torch.device) -> AbstractContextManager:
+    """Autocast off on ``device`` (fp32 inside a mixed-precision region); nothing to turn off on a device type
+    without autocast (``meta``, for example)."""
+    available = torch.amp.is_autocast_available(device.type)
+    return torch.autocast(device.type, enabled=False) if available else nullcontext()
+
 Ints = Sequence[int]
 Fill = float | Sequence[float] | None
 Size = tuple[int, int]
 
 __all__ = ["CLUTTER_VIEW", "RTS_VIEW", "THETA_FAMILIES", "Resize", "STNClassifier", "SpatialTransformer",
            "bn_localization", "cifar_stn_net", "clutter_stn_net", "conv_localization", "count_parameters", "course_net",
-           "lenet_bn", "mnist_cnn", "mnist_stn_net", "resnet9", "rts_stn_net", "tutorial_net"]  # fmt: skip
+           "full_precision", "lenet_bn", "mnist_cnn", "mnist_stn_net", "resnet9", "rts_stn_net",
+           "tutorial_net"]  # fmt: skip
 
 THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")  #: a SpatialTransformer's ``family``
 RTS_VIEW, CLUTTER_VIEW = 28, 20  #: the classifier's view (pixels) of RTS (42x42) and cluttered (60x60) MNIST
@@ -83,7 +92,7 @@ class SpatialTransformer(nn.Module):
             (h, w), (got_h, got_w) = self.in_size, x.shape[-2:]
             raise ValueError(f"this SpatialTransformer was built for {h}x{w} inputs, got {got_h}x{got_w}")
         features = self.localization(x)
-        with torch.autocast(x.device.type, enabled=False):  # fp32 even under bf16 autocast
+        with full_precision(x.device):  # fp32 even under bf16 autocast
             p = self.regressor(features.float())
             if self.family == "affine":
                 return p.view(-1, 2, 3)
@@ -101,7 +110,7 @@ class SpatialTransformer(nn.Module):
     def transform(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(warped (B, C, H', W'), theta (B, 2, 3))``; sampled on a float32 grid."""
         theta = self.theta(x)
-        with torch.autocast(x.device.type, enabled=False):
+        with full_precision(x.device):
             fill = self.fill if self.has_fill else None
             out = affine.warp(x, theta, out_size=self.out_size, fill=fill, validate=False)
         return out, theta
