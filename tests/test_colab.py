@@ -127,7 +127,8 @@ def _widget_views(nb: nbformat.NotebookNode) -> int:
 
 
 def _installed_stnlib(python: Path, cwd: Path) -> str:
-    code = "from importlib import metadata; print([d.read_text('direct_url.json') for d in metadata.distributions(name='stnlib')])"
+    code = ("from importlib import metadata; "
+            "print([d.read_text('direct_url.json') for d in metadata.distributions(name='stnlib')])")
     return subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True, cwd=cwd).stdout
 
 

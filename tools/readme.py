@@ -116,7 +116,7 @@ if "google.colab" in sys.modules:
     if str(CLONE) not in sys.path:
         sys.path.insert(0, str(CLONE))  # stnlib is importable from the clone now: no restart needed
     installed = [d.read_text("direct_url.json") or "" for d in metadata.distributions(name="stnlib")]
-    if not any(CLONE.as_uri() in url for url in installed):  # first run: install stnlib from the clone, and anything the runtime lacks
+    if not any(CLONE.as_uri() in url for url in installed):  # first run: install it, and what the runtime lacks
         loaded = {{d: metadata.version(d) for d in ("ipywidgets", "torch", "numpy", "matplotlib", "tqdm")
                   if d in sys.modules}}
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(CLONE)], check=True)
