@@ -22,7 +22,7 @@ from .env import Profile, pending_metrics_path, reports_dir, resolve_profile, se
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
 
 __all__ = ["Metric", "MetricsFileError", "NotebookRun", "atomic_write_bytes", "atomic_write_json",
-           "atomic_write_text", "load_metrics", "merge_metrics", "start_run"]  # fmt: skip
+           "atomic_write_text", "check_entry", "load_metrics", "merge_metrics", "start_run"]  # fmt: skip
 
 STALE_TMP_S = 3600  #: seconds after which a temporary file counts as a killed writer's
 
@@ -80,43 +80,124 @@ class Metric:
     unit: str = ""
 
 
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool): what a metric's value may be, in memory and in the file."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_entry(name: object, entry: object) -> None:
+    """``ValueError`` unless ``entry`` is one run's record under the notebook ``name``: ``profile``, ``data``,
+    ``finished`` (strings), ``seconds`` (a finite number) and ``metrics``, a non-empty list of
+    ``{"key", "label", "value"[, "unit"]}`` with distinct non-empty string keys and finite numbers as values.
+    Other fields (``seed``, ``machine``, ``gpu_seconds``) may be there. The message names what is wrong.
+
+    >>> check_entry("01_a", {"profile": "full", "data": "d", "seconds": 1, "finished": "x",
+    ...                      "metrics": [{"key": "k", "label": "K", "value": True}]})
+    Traceback (most recent call last):
+    ...
+    ValueError: the entry '01_a': metric 'k' has the value True; expected a finite number
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"an entry's name must be a non-empty string (the notebook's name), got {name!r}")
+    where = f"the entry {name!r}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be an object with profile, data, seconds, finished and metrics, "
+                         f"got {type(entry).__name__} {entry!r}")  # fmt: skip
+    missing = [k for k in ("profile", "data", "seconds", "finished", "metrics") if k not in entry]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}")
+    for k in ("profile", "data", "finished"):
+        if not isinstance(entry[k], str):
+            raise ValueError(f"{where}: {k!r} must be a string, got {entry[k]!r}")
+    if not _is_number(entry["seconds"]):
+        raise ValueError(f"{where}: 'seconds' must be a finite number, got {entry['seconds']!r}")
+    metrics = entry["metrics"]
+    if not isinstance(metrics, list) or not metrics:
+        raise ValueError(f"{where} has a malformed 'metrics' list: expected a non-empty list, got {metrics!r}")
+    seen: set[str] = set()
+    for m in metrics:
+        if not isinstance(m, dict) or not {"key", "label", "value"} <= m.keys():
+            raise ValueError(f"{where} has a malformed 'metrics' list: {m!r} lacks key, label or value")
+        key = m["key"]
+        if not isinstance(key, str) or not key.strip() or key in seen:
+            what = "is repeated" if key in seen else "must be a non-empty string"
+            raise ValueError(f"{where}: the metric key {key!r} {what}")
+        seen.add(key)
+        if not isinstance(m["label"], str) or not isinstance(m.get("unit", ""), str):
+            raise ValueError(f"{where}: metric {key!r} needs a string label and unit, got {m['label']!r}, "
+                             f"{m.get('unit')!r}")  # fmt: skip
+        if not _is_number(m["value"]):
+            raise ValueError(f"{where}: metric {key!r} has the value {m['value']!r}; expected a finite number")
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"it holds {name}, which JSON does not allow and no metric may be")
+
+
 def load_metrics(path: str | os.PathLike[str], *, entries: bool = True) -> dict[str, Any]:
     """``metrics.json`` as ``{notebook: entry}``, ``{}`` if missing; :class:`MetricsFileError` if it is not a
-    JSON object or (``entries=True``) an entry lacks a field or a metric's key, label or value."""
+    JSON object (NaN and Infinity are not JSON) or (``entries=True``) an entry fails :func:`check_entry`:
+    reading accepts exactly what writing does."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text() or "null") if path.exists() else {}
-    except (OSError, ValueError) as err:  # ValueError: bad JSON or bad UTF-8
+        text = path.read_text() if path.exists() else "{}"
+        data = json.loads(text or "null", parse_constant=_refuse_constant)
+    except (OSError, ValueError) as err:  # ValueError: bad JSON, bad UTF-8, NaN or Infinity
         raise MetricsFileError(f"{path} cannot be read as JSON ({err}).") from None
     if not isinstance(data, dict):
         what = "is empty" if data is None else f"holds a JSON {type(data).__name__}"
         raise MetricsFileError(f"{path} {what}, not an object keyed by name.")
     for name, entry in data.items() if entries else ():
-        fields = ("profile", "data", "seconds", "finished", "metrics")
-        missing = [k for k in fields if k not in entry] if isinstance(entry, dict) else fields
-        if missing or not isinstance(entry["metrics"], list) or not all(
-                isinstance(m, dict) and {"key", "label", "value"} <= m.keys() for m in entry["metrics"]):
-            what = f"lacks {', '.join(missing)}" if missing else "has a malformed 'metrics' list"
-            raise MetricsFileError(f"{path}: the entry {name!r} {what}.")
+        try:
+            check_entry(name, entry)
+        except ValueError as err:
+            raise MetricsFileError(f"{path}: {err}.") from None
     return data
 
 
+def _restore_advice(path: Path) -> str:
+    """How to get a usable metrics file back: quick-profile results are not committed, the others are."""
+    if path.parent.name == "quick":
+        return f"repair or delete it (quick-profile results are not committed: `rm {path}`)"
+    return f"repair or restore it (`git checkout -- {path}`, or delete it)"
+
+
+def _set_aside(path: Path, entries: dict[str, Any], problem: str) -> MetricsFileError:
+    """Save ``entries`` beside ``path`` as ``<name>.<notebooks>.recovered.json``; the error to raise, saying how
+    to publish them. If even that cannot be written, the error carries the entries themselves."""
+    saved = path.with_name(f"{path.name}.{'+'.join(entries)}.recovered.json")
+    try:
+        atomic_write_json(saved, entries)
+    except (OSError, ValueError) as err:
+        return MetricsFileError(f"{problem} The new results could not be saved either ({err}); here they are, "
+                                f"to keep: {json.dumps(entries, sort_keys=True)}")  # fmt: skip
+    return MetricsFileError(f"{problem} The new results are in {saved}. To recover, {_restore_advice(path)}, then "
+                            f"run `python -m tools.execute --publish {saved}`.")  # fmt: skip
+
+
 def merge_metrics(path: str | os.PathLike[str], entries: dict[str, Any]) -> Path:
-    """Merge ``{notebook: entry}`` into the metrics file ``path`` (locked, atomic); returns ``path``. A malformed
-    ``path`` stays as it is: ``entries`` go to ``<path>.<names>.recovered.json``, :class:`MetricsFileError` says why."""
+    """Merge ``{notebook: entry}`` into the metrics file ``path`` (locked, atomic); returns ``path``.
+
+    ``entries`` are checked first (:func:`check_entry`; ``ValueError``, nothing written). If ``path`` is malformed
+    or cannot be written, it stays as it is: ``entries`` go to ``<path>.<names>.recovered.json`` and
+    :class:`MetricsFileError` says why and how to publish them. A finished run never loses its numbers."""
+    if not isinstance(entries, dict) or not entries:
+        raise ValueError(f"entries must be a non-empty {{notebook: entry}} dict, got {entries!r}")
+    for name, entry in entries.items():
+        check_entry(name, entry)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:  # the lock is released when this file closes
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            current = load_metrics(path)
-        except MetricsFileError as err:
-            saved = atomic_write_json(path.with_name(f"{path.name}.{'+'.join(entries)}.recovered.json"), entries)
-            raise MetricsFileError(f"{err} It was left untouched; the new results are in {saved}. To recover, repair "
-                                   f"or restore it (`git checkout -- {path}`, or delete it), then run "
-                                   f"`python -m tools.execute --publish {saved}`.") from None
-        return atomic_write_json(path, {**current, **entries})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as lock:  # released when this file closes
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = load_metrics(path)
+            except MetricsFileError as err:
+                raise _set_aside(path, entries, f"{err} It was left untouched.") from None
+            return atomic_write_json(path, {**current, **entries})
+    except OSError as err:  # a full disk, a read-only folder: the file is as it was; the numbers go beside it
+        raise _set_aside(path, entries, f"{path} could not be written ({err}); it is as it was.") from None
 
 
 @dataclass
@@ -135,15 +216,20 @@ class NotebookRun:
     def record(self, metrics: list[Metric], *, data: str) -> Path:
         """Add these metrics (measured on ``data``) to ``metrics.json``, or stage them (module docstring); its path.
         ``ValueError`` for no metrics or a value that is not a finite number (the message names its key)."""
-        if not metrics:
-            raise ValueError("record() needs at least one Metric")
+        if not isinstance(metrics, (list, tuple)) or not metrics:
+            raise ValueError(f"record() needs a non-empty list of Metric, got {metrics!r}")
         for m in metrics:
-            if not isinstance(m.value, (int, float)) or not math.isfinite(m.value):
+            if not isinstance(m, Metric):
+                raise TypeError(f"record() takes Metric(key, label, value, unit) objects, got {m!r}")
+            if not _is_number(m.value):
                 raise ValueError(f"metric {m.key!r} has the value {m.value!r}; only finite numbers can be recorded")
+        if not isinstance(data, str) or not data.strip():
+            raise ValueError(f"record() needs data=: where the numbers were measured, in words; got {data!r}")
         entry = {"profile": self.profile.name, "data": data, "seed": self.seed, "seconds": round(self.elapsed(), 1),
                  "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
                  "metrics": [m.__dict__ for m in metrics]}  # fmt: skip
+        check_entry(self.name, entry)  # keys: non-empty, distinct strings
         path, pending = reports_dir(self.profile.name) / "metrics.json", pending_metrics_path()
         if pending is None:
             return merge_metrics(path, {self.name: entry})
@@ -154,6 +240,10 @@ class NotebookRun:
 
 def start_run(name: str, profile: str = "full", *, seed: int = 0) -> NotebookRun:
     """Resolve the profile (``$STNLIB_PROFILE`` wins), seed everything, start the clock, say so."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"start_run needs the notebook's name (e.g. '02_stn_mnist'), got {name!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in 0 .. 2**32 - 1, got {seed!r}")
     run = NotebookRun(name=name, profile=resolve_profile(profile), seed=seed)
     seed_everything(seed)
     print(f"{name}: profile {run.profile}, seed {seed}, torch {torch.__version__}")

@@ -3,6 +3,7 @@
 The notebooks here are tiny generated ones (one kernel start each, a few seconds)."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import papermill as pm
@@ -151,3 +152,111 @@ def test_publish_cli_merges_recovered_results_once_the_file_is_repaired(tmp_path
     target.write_text(json.dumps({"01_a": _entry(1.0)}))  # repaired
     assert execute.main(["--publish", str(saved)]) == 0
     assert sorted(load_metrics(target)) == ["01_a", "02_b"] and not saved.exists()
+
+
+# ------------------------------------------------ a finished run never loses its numbers (issue: bad input)
+def test_a_nan_in_the_metrics_file_costs_no_run(tmp_path):
+    """Written by hand or an older version: reading refuses what writing would refuse, so the numbers go aside."""
+    metrics = tmp_path / "reports" / "quick" / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    broken = json.dumps({"01_a": _entry(1.0)}).replace("1.0", "NaN")
+    metrics.write_text(broken)
+    with pytest.raises(MetricsFileError, match="NaN"):
+        execute.execute_notebook(tiny_notebook(tmp_path / "nb"), "quick", out_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "99_tiny.ipynb").exists() and metrics.read_text() == broken
+    assert load_metrics(metrics.with_name("metrics.json.99_tiny.recovered.json"))["99_tiny"]["metrics"][0]["value"] == 1
+
+
+def _fake_papermill(monkeypatch, kill_at: str | None = None):
+    """papermill stand-in: writes the report and stages an entry as the notebook would; ``kill_at`` ("replace":
+    between the report and its metrics, "merge": while merging) raises SystemExit there, as a kill would stop it."""
+    def run(source, output, *, parameters, **kw):
+        import os
+
+        from stnlib.runs import atomic_write_json
+        atomic_write_json(os.environ["STNLIB_PENDING"], {"99_tiny": _entry(2.0)})
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("new report")]), output)
+
+    monkeypatch.setattr(execute.pm, "execute_notebook", run)
+    if kill_at == "merge":
+        monkeypatch.setattr(execute, "publish", lambda *a: (_ for _ in ()).throw(SystemExit("killed")))
+    if kill_at == "replace":
+        real = execute.os.replace
+
+        def replace(src, dst):
+            real(src, dst)
+            if str(dst).endswith("99_tiny.ipynb"):
+                raise SystemExit("killed")
+
+        monkeypatch.setattr(execute.os, "replace", replace)
+
+
+def _pair(tmp_path):
+    report = tmp_path / "out" / "99_tiny.ipynb"
+    metrics = load_metrics(tmp_path / "reports" / "quick" / "metrics.json")
+    value = metrics.get("99_tiny", {}).get("metrics", [{}])[0].get("value")
+    return ("new report" in report.read_text()) if report.exists() else None, value
+
+
+@pytest.mark.parametrize("kill_at", ["replace", "merge"])
+def test_a_kill_between_report_and_metrics_is_finished_by_the_next_run(tmp_path, monkeypatch, kill_at):
+    out = tmp_path / "out"
+    nb = tiny_notebook(tmp_path / "nb")
+    _fake_papermill(monkeypatch, kill_at)
+    with pytest.raises(SystemExit):
+        execute.execute_notebook(nb, "quick", out_dir=out)
+    assert (out / ".99_tiny.publish.json").exists()  # past the commit point: the journal says what is owed
+    monkeypatch.undo()
+    monkeypatch.setenv("STNLIB_REPORTS", str(tmp_path / "reports"))
+    done = execute.finish_interrupted(out, "99_tiny")  # what the next run does first, under the lock
+    assert done and _pair(tmp_path) == (True, 2.0)  # the new report with its own numbers
+    assert {p.name for p in out.iterdir()} - {".99_tiny.lock"} == {"99_tiny.ipynb"}  # no journal, no leftovers
+
+
+def test_a_kill_during_the_run_leaves_the_old_pair_and_no_leftovers(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    nb = tiny_notebook(tmp_path / "nb")
+    _fake_papermill(monkeypatch)
+    execute.execute_notebook(nb, "quick", out_dir=out)  # an earlier, complete run
+    assert _pair(tmp_path) == (True, 2.0)
+
+    def killed(source, output, **kw):  # the notebook dies mid-run, after staging and a partial report
+        import os
+        (out / ".99_tiny.partial.ipynb").write_text("half")
+        Path(os.environ["STNLIB_PENDING"]).write_text('{"99_tiny": ')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(execute.pm, "execute_notebook", killed)
+    with pytest.raises(KeyboardInterrupt):
+        execute.execute_notebook(nb, "quick", out_dir=out)
+    assert _pair(tmp_path) == (True, 2.0)  # the old pair, untouched
+    names = {p.name for p in out.iterdir()}
+    assert not {".99_tiny.pending", ".99_tiny.partial.ipynb", ".99_tiny.publish.json"} & names
+    # a SIGKILL skips all cleanup: the next run removes what it left
+    (out / ".99_tiny.pending").mkdir()
+    (out / ".99_tiny.partial.ipynb").write_text("half")
+    assert len(execute.finish_interrupted(out, "99_tiny")) == 2 and _pair(tmp_path) == (True, 2.0)
+    assert not {".99_tiny.pending", ".99_tiny.partial.ipynb"} & {p.name for p in out.iterdir()}
+
+
+def test_nothing_is_left_in_the_temp_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("stnlib-pending-*"))
+    _fake_papermill(monkeypatch)
+    execute.execute_notebook(tiny_notebook(tmp_path / "nb"), "quick", out_dir=tmp_path / "out")
+    assert set(Path(tempfile.gettempdir()).glob("stnlib-pending-*")) == before  # staging lives beside the report
+
+
+def test_finish_cli_completes_a_killed_publish(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STNLIB_REPORTS", str(tmp_path / "reports"))
+    out = tmp_path / "reports" / "quick"
+    _fake_papermill(monkeypatch, "merge")
+    with pytest.raises(SystemExit):
+        execute.execute_notebook(tiny_notebook(tmp_path / "nb"), "quick")
+    monkeypatch.undo()
+    monkeypatch.setenv("STNLIB_REPORTS", str(tmp_path / "reports"))
+    assert (out / ".99_tiny.publish.json").exists()
+    assert execute.main(["--profile", "quick", "--finish"]) == 0
+    assert "published 99_tiny" in capsys.readouterr().err and not (out / ".99_tiny.publish.json").exists()
+    assert load_metrics(out / "metrics.json")["99_tiny"]["metrics"][0]["value"] == 2.0

@@ -13,16 +13,20 @@ saved, so ``metrics.json`` never holds numbers of a run whose report was not wri
 
 ``python -m tools.execute --publish reports/metrics.json.<name>.recovered.json`` merges results
 that ``record`` had to set aside (because ``metrics.json`` was malformed) once the file is repaired.
+A run killed after its notebook finished leaves a journal; the next run of that notebook, or
+``python -m tools.execute --finish``, saves its report and merges its metrics.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
+import shutil
+import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +34,11 @@ from pathlib import Path
 import papermill as pm
 
 from stnlib.env import PENDING_ENV, PROFILE_ENV, PROFILES, REPO_ROOT, reports_dir, resolve_profile
-from stnlib.runs import MetricsFileError, load_metrics, merge_metrics
+from stnlib.runs import MetricsFileError, atomic_write_json, load_metrics, merge_metrics
 
-__all__ = ["decide_profile", "execute_notebook", "main", "publish"]
+fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
+
+__all__ = ["decide_profile", "execute_notebook", "finish_interrupted", "main", "publish"]
 
 
 def decide_profile(profile: str) -> str:
@@ -80,10 +86,57 @@ def publish(staged: str | os.PathLike[str], target: str | os.PathLike[str]) -> l
     return sorted(entries)
 
 
+def _journal(out_dir: Path, stem: str) -> Path:
+    return out_dir / f".{stem}.publish.json"
+
+
+def finish_interrupted(out_dir: Path, stem: str) -> list[str]:
+    """Bring ``out_dir``'s ``<stem>`` report and its metrics back to a consistent pair after a run was killed;
+    returns what it did. Call it with the notebook's lock held (:func:`execute_notebook` does).
+
+    Past the commit point (a journal ``.<stem>.publish.json`` exists) the publish is finished: the saved
+    report replaces the old one and its staged metrics are merged. Before it, nothing was published, and
+    the leftovers (a partial report, a staging folder) are removed."""
+    journal, done = _journal(out_dir, stem), []
+    partial, pending = out_dir / f".{stem}.partial.ipynb", out_dir / f".{stem}.pending"
+    if journal.exists():
+        plan = json.loads(journal.read_text())
+        if partial.exists():
+            os.replace(partial, out_dir / f"{stem}.ipynb")
+            done.append(f"saved the report {stem}.ipynb")
+        staged = pending / "metrics.json"
+        if staged.exists():
+            try:
+                done += [f"published {', '.join(publish(staged, plan['metrics']))}"]
+            except MetricsFileError:  # set aside, and the error says where: nothing is lost, nothing owed
+                journal.unlink()
+                raise
+        journal.unlink()
+    for leftover in (partial, pending):
+        if leftover.exists():
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            done.append(f"removed {leftover.name}")
+    return done
+
+
+@contextlib.contextmanager
+def _notebook_lock(out_dir: Path, stem: str) -> Iterator[None]:
+    """One run of ``stem`` into ``out_dir`` at a time (a second waits); leftovers of a killed run are dealt with."""
+    with open(out_dir / f".{stem}.lock", "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        for line in finish_interrupted(out_dir, stem):
+            print(f"an earlier run of {stem} was interrupted: {line}", file=sys.stderr)
+        yield
+
+
 def execute_notebook(source: Path, profile: str, *, out_dir: Path | None = None, **parameters: object) -> Path:
     """Run ``source`` with ``PROFILE=profile`` (plus ``parameters``), publish its metrics; return the report's path.
 
     Raises ``ValueError`` (see :func:`decide_profile`) before running anything if the profile is contested.
+    The metrics are staged in ``out_dir/.<stem>.pending/`` while the notebook runs. Once it has finished, a
+    journal is written (the commit point), then the report is saved and the metrics merged, then the journal
+    is removed: a kill anywhere leaves either the old pair or a journal that the next run completes.
     """
     profile = decide_profile(profile)
     source = Path(source).resolve()
@@ -91,30 +144,25 @@ def execute_notebook(source: Path, profile: str, *, out_dir: Path | None = None,
         raise FileNotFoundError(f"notebook {source} not found")
     out_dir = Path(out_dir or reports_dir(profile))
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / source.name
-    partial = out_dir / f".{source.stem}.partial.ipynb"
-    failed = out_dir / f"{source.stem}.failed.ipynb"
+    final, stem = out_dir / source.name, source.stem
+    partial, failed = out_dir / f".{stem}.partial.ipynb", out_dir / f"{stem}.failed.ipynb"
+    pending, target = out_dir / f".{stem}.pending", reports_dir(profile) / "metrics.json"
     os.environ.setdefault("STNLIB_WIDGETS", "static")
-    with tempfile.TemporaryDirectory(prefix="stnlib-pending-") as tmp:
-        staged = Path(tmp) / f"{source.stem}.json"
+    with _notebook_lock(out_dir, stem):
+        pending.mkdir()
         try:
-            with _environment(**{PROFILE_ENV: profile, PENDING_ENV: str(staged)}):
-                pm.execute_notebook(
-                    str(source),
-                    str(partial),
-                    parameters={"PROFILE": profile, **parameters},
-                    cwd=str(source.parent),
-                    kernel_name="python3",
-                    progress_bar=False,
-                )
-        except BaseException:
+            with _environment(**{PROFILE_ENV: profile, PENDING_ENV: str(pending / "metrics.json")}):
+                pm.execute_notebook(str(source), str(partial), parameters={"PROFILE": profile, **parameters},
+                                    cwd=str(source.parent), kernel_name="python3", progress_bar=False)  # fmt: skip
+            _relative_paths(partial, source, final)
+        except BaseException:  # a failed cell, Ctrl-C, SIGTERM (main turns it into SystemExit)
             if partial.exists():
                 os.replace(partial, failed)
+            shutil.rmtree(pending, ignore_errors=True)
             raise
-        _relative_paths(partial, source, final)
-        os.replace(partial, final)
+        atomic_write_json(_journal(out_dir, stem), {"report": final.name, "metrics": str(target)})  # commit point
+        finish_interrupted(out_dir, stem)  # the report, then its metrics, then the journal goes
         failed.unlink(missing_ok=True)
-        publish(staged, reports_dir(profile) / "metrics.json")  # only now: the report exists
     return final
 
 
@@ -144,10 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, default="full")
     parser.add_argument("--publish", type=Path, metavar="FILE", help="merge FILE (a *.recovered.json) into the "
                         "metrics.json beside it, then remove FILE; runs no notebook")  # fmt: skip
+    parser.add_argument("--finish", action="store_true", help="complete the publishing of runs that were killed "
+                        "after they finished (their journals .NAME.publish.json in reports/); runs no notebook")
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a polite kill cleans up like Ctrl-C
     if args.publish:
         return _publish_saved(args.publish)
+    if args.finish:
+        for journal in sorted(reports_dir(args.profile).glob(".*.publish.json")):
+            stem = journal.name[1 : -len(".publish.json")]
+            with _notebook_lock(journal.parent, stem):  # finishes it, and says what it did
+                pass
+        return 0
     if not args.notebooks:
         parser.error("name at least one notebook (or --publish FILE)")
     try:

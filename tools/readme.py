@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         "command", choices=["sync", "check"], help="sync: rewrite generated parts; check: fail if stale"
     )
     args = parser.parse_args(argv)
+    for journal in sorted(REPORTS.glob(".*.publish.json")):
+        print(f"note: a run was killed while publishing ({journal.name}); finish it with "
+              "`python -m tools.execute --finish`", file=sys.stderr)  # fmt: skip
     for saved in _unmerged():
         shown = saved.relative_to(REPO_ROOT) if saved.is_relative_to(REPO_ROOT) else saved
         print(f"note: {shown} holds results not in metrics.json yet; merge them with "
