@@ -1,4 +1,5 @@
-"""What a run takes from its surroundings: environment variables (read here only), folders, profiles, seeds, devices.
+"""What a run takes from its surroundings: environment variables (read here only), folders, profiles, seeds, devices
+and the precision a device computes in (:func:`resolve_precision`, :func:`autocast`).
 
 * ``STNLIB_DATA``: folder with ``mnist.npz`` / ``cifar10.npz``; unset: torchvision downloads (:func:`data_dir`).
 * ``STNLIB_PROFILE``: ``"full"`` or ``"quick"``, overriding a notebook's ``PROFILE`` (:func:`resolve_profile`).
@@ -6,15 +7,20 @@
 * ``STNLIB_WIDGETS``: ``"interactive"``, ``"static"`` or ``"auto"`` (:func:`widgets_rendered`).
 * ``STNLIB_DEVICE``: ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"cpu"`` or ``"auto"`` (:func:`pick_device`).
 * ``STNLIB_PENDING``: set by ``tools/execute.py``, where ``run.record`` stages metrics (:func:`pending_metrics_path`).
+* ``STNLIB_PRECISION``: ``"auto"``, ``"bf16"``, ``"fp16"`` or ``"fp32"``, overriding a recipe's mixed precision
+  (:func:`resolve_precision`).
 
 >>> resolve_profile("quick").choose(None, quick=1, full=20)
 1
 >>> pick_device("cpu")
 device(type='cpu')
+>>> resolve_precision("fp32", pick_device("cpu"))
+('fp32', 'fp32: as requested')
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -25,16 +31,20 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-__all__ = ["ASSETS", "PROFILES", "REPO_ROOT", "SAMPLES", "Profile", "data_dir", "pending_metrics_path", "pick_device",
-           "published_dir", "reports_dir", "resolve_profile", "seed_everything", "widgets_rendered"]  # fmt: skip
+__all__ = ["ASSETS", "PRECISIONS", "PROFILES", "REPO_ROOT", "SAMPLES", "Profile", "autocast", "data_dir", "native_bf16",
+           "pending_metrics_path", "pick_device", "precision_note", "published_dir", "reports_dir", "resolve_precision",
+           "resolve_profile", "seed_everything", "synchronize", "widgets_rendered"]  # fmt: skip
 
-DATA_ENV, PROFILE_ENV, REPORTS_ENV, WIDGETS_ENV, DEVICE_ENV, PENDING_ENV = (
-    "STNLIB_DATA", "STNLIB_PROFILE", "STNLIB_REPORTS", "STNLIB_WIDGETS", "STNLIB_DEVICE", "STNLIB_PENDING")
+DATA_ENV, PROFILE_ENV, REPORTS_ENV, WIDGETS_ENV, DEVICE_ENV, PENDING_ENV, PRECISION_ENV = (
+    "STNLIB_DATA", "STNLIB_PROFILE", "STNLIB_REPORTS", "STNLIB_WIDGETS", "STNLIB_DEVICE", "STNLIB_PENDING",
+    "STNLIB_PRECISION")  # fmt: skip
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent  #: the clone (``stnlib`` is installed editable from one)
 ASSETS: Path = REPO_ROOT / "assets"
 SAMPLES: Path = ASSETS / "samples"
 PROFILES: tuple[str, ...] = ("full", "quick")
+#: What a recipe may ask for: ``"auto"`` (mixed precision where the hardware has it natively), or one of the three.
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp16", "fp32")
 T = TypeVar("T")
 
 
@@ -130,6 +140,93 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"{source}={prefer!r}: only {torch.cuda.device_count()} CUDA device(s) on this machine")
     return device
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (CUDA, MPS; the CPU runs synchronously): before reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _cpu_bf16_units() -> list[str]:
+    """This CPU's bf16 matrix units: ``"AVX-512-BF16"`` and/or ``"AMX"`` (private torch probes; none if absent)."""
+    probes = {"AVX-512-BF16": "_is_avx512_bf16_supported", "AMX": "_is_amx_tile_supported"}
+    return [unit for unit, probe in probes.items() if getattr(torch.cpu, probe, lambda: False)()]
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively (fast), not by emulation: a CPU with AVX-512-BF16 or AMX, a CUDA
+    GPU of compute capability 8.0 (Ampere) or newer, an Apple GPU under macOS 14 or newer (MPS has bf16 from there)."""
+    if device.type == "cpu":
+        return bool(_cpu_bf16_units())
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    return device.type == "mps" and torch.backends.mps.is_macos_or_newer(14, 0)
+
+
+def _hardware(device: torch.device) -> str:
+    """``device`` in words for :func:`resolve_precision`'s reasons."""
+    if device.type == "cuda":
+        return "this GPU (compute capability {}.{})".format(*torch.cuda.get_device_capability(device))
+    return {"cpu": "this CPU", "mps": "this Apple GPU"}.get(device.type, f"this {device.type} device")
+
+
+def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, str]:
+    """``(precision, reason)``: what to compute in on ``device`` (``"bf16"``, ``"fp16"`` or ``"fp32"``), and why.
+
+    ``"auto"`` (what the CIFAR-10 recipes ask for) is mixed precision where the hardware has it natively, since
+    emulated bf16 is slower than fp32 (a CPU without AVX-512-BF16 or AMX: 3 to 9x): bf16 where :func:`native_bf16`,
+    else fp16 with a gradient scaler on a CUDA GPU (compute capability below 8.0, e.g. a T4), else fp32.
+    ``"bf16"`` and ``"fp16"`` are honoured as asked. ``$STNLIB_PRECISION`` (``bf16``, ``fp16``, ``fp32``; unset or
+    ``auto``: no override) replaces any of these three; ``"fp32"`` always stays fp32. ``ValueError`` for unknown names.
+    """
+    device = torch.device(device)
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; use one of {', '.join(PRECISIONS)}")
+    forced = _env(PRECISION_ENV).lower()
+    if forced not in ("", *PRECISIONS):
+        raise ValueError(f"${PRECISION_ENV} must be one of {', '.join(PRECISIONS)} (or unset), got "
+                         f"{_env(PRECISION_ENV)!r}")  # fmt: skip
+    override, scaled = forced not in ("", "auto"), " with a gradient scaler"
+    if requested == "fp32" or (requested != "auto" and not override):
+        return requested, f"{requested}{scaled if requested == 'fp16' else ''}: as requested"
+    if override:
+        return forced, f"{forced}{scaled if forced == 'fp16' else ''}: forced by ${PRECISION_ENV}={forced}"
+    where = _hardware(device)
+    if native_bf16(device):
+        units = " and ".join(_cpu_bf16_units()) if device.type == "cpu" else ""
+        return "bf16", f"bf16: {where} has native bf16" + (f" ({units})" if units else "")
+    if device.type == "cuda":
+        return "fp16", f"fp16{scaled}: {where} has no native bf16"
+    if device.type == "mps":
+        return "fp32", f"fp32: {where} has no bf16 before macOS 14"
+    why = " (no AVX-512-BF16 or AMX)" if device.type == "cpu" else ""
+    return "fp32", f"fp32: {where} has no native bf16{why}, and bf16 there would be slower"
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """``torch.autocast`` to what ``precision`` resolves to on ``device`` (:func:`resolve_precision`):
+    bfloat16 or float16 (weights stay fp32), a no-op for fp32.
+
+    A :class:`~stnlib.models.SpatialTransformer` computes theta and samples in fp32 even here."""
+    precision = resolve_precision(precision, device)[0]
+    if precision == "fp32" and not torch.amp.is_autocast_available(device.type):
+        return contextlib.nullcontext()  # nothing to turn off where there is no autocast (``meta``)
+    return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16,
+                          enabled=precision != "fp32")  # fmt: skip
+
+
+def precision_note(recipe: object, device: torch.device | str | None = None) -> str:
+    """One line for a notebook: the precision ``recipe`` (anything with a ``.precision``, or a precision name)
+    trains in on ``device`` (default: :func:`pick_device`), and why (:func:`resolve_precision`).
+
+    >>> precision_note("fp32", "cpu")
+    'precision fp32: as requested'
+    """
+    requested = recipe if isinstance(recipe, str) else recipe.precision
+    return "precision " + resolve_precision(requested, device if device is not None else pick_device())[1]
 
 
 def widgets_rendered() -> bool:

@@ -10,6 +10,8 @@
   weights towards a slow average every 5 steps, which replaces them at the end.
 * **Augmentation**: shifts of up to 2 px (reflect padding); each image's flip alternates by epoch.
 * **Test time** (:func:`predict_tta`): logits averaged over six views (mirror, one-pixel shifts).
+* **Precision** ``"auto"``: bf16 autocast where the device has it natively, fp16 with a gradient scaler on older
+  CUDA GPUs, else fp32 (:func:`~stnlib.env.resolve_precision`); evaluation runs in fp32.
 
 Images are normalized ``(B, 3, H, W)`` floats. A spatial transformer sits in front of the backbone
 (:func:`fast_stn_net`), trained with it in a parameter group of its own.
@@ -28,10 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data import ArrayDataset, ImageData
-from .env import pick_device
+from .env import PRECISIONS, autocast, pick_device, resolve_precision, synchronize
 from .models import SpatialTransformer, STNClassifier, bn_localization
 from .progress import progress_bar
-from .train import EpochStats, EvalPoint, History, autocast, over_batches
+from .recipes import precision_words
+from .train import EpochStats, EvalPoint, History, backward_step, grad_scaler, over_batches, to_cpu
 
 __all__ = ["FAST", "FastRecipe", "exact_test_images", "fast_backbone", "fast_stn_net", "init_whitening",
            "predict_tta", "train_fast"]  # fmt: skip
@@ -126,7 +129,8 @@ def fast_stn_net(
 
 @dataclass(frozen=True)
 class FastRecipe:
-    """The fast recipe's hyperparameters (module docstring); ``lr`` and ``weight_decay`` are per 1024 images."""
+    """The fast recipe's hyperparameters (module docstring); ``lr`` and ``weight_decay`` are per 1024 images;
+    ``precision``: as a :class:`~stnlib.recipes.Recipe`'s (``"auto"``, ``"bf16"``, ``"fp16"``, ``"fp32"``)."""
 
     name: str = "fast (airbench-style)"
     batch_size: int = 1024
@@ -138,15 +142,19 @@ class FastRecipe:
     whiten_bias_epochs: int = 3
     translate: int = 2
     stn_lr_scale: float = 1.0
-    precision: str = "bf16"
+    precision: str = "auto"
     channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"FastRecipe {self.name!r}: unknown precision {self.precision!r}; use one of {PRECISIONS}")
 
     def describe(self) -> str:
         stn = f", STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else ""
         return (f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
                 f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
                 f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead{stn}, "
-                f"{self.precision}")  # fmt: skip
+                f"{precision_words(self.precision) or 'fp32'}")  # fmt: skip
 
 
 FAST = FastRecipe()
@@ -226,7 +234,10 @@ class _FastRun:
         self.opt = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=recipe.momentum, nesterov=True)
         self.slow = {k: v.detach().clone() for k, v in model.state_dict().items()}  # lookahead's slow weights
         self.flip = torch.rand(len(x), generator=self.gen) < 0.5
-        self.amp = autocast(self.device, recipe.precision)
+        self.precision = resolve_precision(recipe.precision, self.device)[0]
+        self.amp = autocast(self.device, self.precision)
+        if self.precision == "fp16":  # the loss is a sum over the batch: scale it that much less than a mean
+            grad_scaler(self.opt, self.device, init_scale=2.0**16 / recipe.batch_size)
         self.history, self.step, self.elapsed = History(), 0, 0.0
 
     def train_step(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
@@ -238,9 +249,7 @@ class _FastRun:
         with self.amp:
             out = self.model(xb)
         loss = F.cross_entropy(out.float(), yb, label_smoothing=self.recipe.label_smoothing, reduction="sum")
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        backward_step(loss, self.opt, self.precision)
         self.step += 1
         if self.step % 5 == 0 or self.step == self.total:
             decay = 1.0 if self.step == self.total else 0.95**5 * (self.step / self.total) ** 3
@@ -308,8 +317,7 @@ def train_fast(
 
 
 def _seconds_since(t0: float, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()  # wait for queued GPU work
+    synchronize(device)  # wait for queued GPU work
     return time.perf_counter() - t0
 
 
@@ -327,11 +335,11 @@ def predict_tta(model: nn.Module, data: ImageData, *, tta: bool = True) -> Tenso
 
     def views(m: nn.Module, x: Tensor) -> Tensor:
         if not tta:
-            return m(x).float().cpu()
+            return to_cpu(m(x))
         mirror = lambda v: 0.5 * (m(v) + m(v.flip(-1)))  # noqa: E731
         padded, (h, w) = F.pad(x, (1, 1, 1, 1), mode="reflect"), x.shape[-2:]
         shifted = 0.5 * (mirror(padded[..., :h, :w]) + mirror(padded[..., 2:, 2:]))
-        return (0.5 * mirror(x) + 0.5 * shifted).float().cpu()
+        return to_cpu(0.5 * mirror(x) + 0.5 * shifted)
 
     return torch.cat(over_batches(model, data.loaders(1000)[1], views)[0])
 

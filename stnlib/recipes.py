@@ -1,4 +1,5 @@
-"""Training recipes: :class:`Recipe` (how :func:`stnlib.train.fit` trains a model) and the named ones notebooks use.
+"""Training recipes: :class:`Recipe` (how :func:`stnlib.train.fit` trains a model), the named ones notebooks use,
+and what a recipe builds for a model: its optimizer (:func:`make_optimizer`) and schedule (:func:`make_scheduler`).
 
 >>> Recipe("demo", optimizer="sgd", lr=0.1, momentum=0.9, scheduler=None).describe()
 'demo: SGD (momentum 0.9) lr 0.1, constant lr, batch 128'
@@ -11,13 +12,28 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
 from . import models
 from .data import ImageData
+from .env import PRECISIONS
 
-__all__ = ["COURSE_MODELS", "OURS", "OURS_CIFAR", "OURS_CIFAR_QUICK", "OURS_CLUTTER", "TUTORIAL", "CourseModel",
-           "Recipe"]
+__all__ = ["COURSE_MODELS", "OURS", "OURS_CIFAR", "OURS_CIFAR_QUICK", "OURS_CLUTTER", "PRECISIONS", "TUTORIAL",
+           "CourseModel", "Recipe", "make_optimizer", "make_scheduler", "precision_words"]  # fmt: skip
 
-OPTIMIZERS, SCHEDULERS, PRECISIONS = ("adam", "sgd"), ("onecycle", None), ("fp32", "bf16")
+OPTIMIZERS, SCHEDULERS = ("adam", "sgd"), ("onecycle", None)
+#: How :meth:`Recipe.describe` (and the fast recipe's) names each precision; fp32 is the unremarked default.
+_PRECISION_WORDS = {"auto": "mixed precision where native (auto)", "bf16": "bf16 autocast",
+                    "fp16": "fp16 autocast + gradient scaler", "fp32": ""}  # fmt: skip
+
+
+def precision_words(precision: str) -> str:
+    """A recipe's precision in a description's words (``""`` for fp32); the choice itself:
+    :func:`~stnlib.env.resolve_precision`."""
+    return _PRECISION_WORDS[precision]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +43,9 @@ class Recipe:
     ``lr``, rising for the ``warmup`` fraction of steps) or ``None`` (constant ``lr``). The transformer (``model.stn``)
     learns at ``lr * stn_lr_scale``; ``stn_weight_decay=False`` exempts it from weight decay. ``augment_pad`` > 0:
     random crop with that padding + horizontal flip on ``[0, 1]`` images. ``normalize``: one ``(mean, std)`` for all
-    channels (the course write-ups' ``Normalize(0.5, 0.5)``). ``precision``: ``"fp32"`` or ``"bf16"`` (autocast;
-    weights stay fp32); ``channels_last``: NHWC layout."""
+    channels (the course write-ups' ``Normalize(0.5, 0.5)``). ``precision``: ``"fp32"``, ``"auto"`` (bf16 autocast where
+    the hardware has it natively, else fp16 + gradient scaler on older CUDA GPUs, else fp32), ``"bf16"`` or ``"fp16"``
+    (always; weights stay fp32), as :func:`~stnlib.env.resolve_precision` decides; ``channels_last``: NHWC layout."""
     name: str
     optimizer: str = "adam"
     lr: float = 3e-3
@@ -65,7 +82,7 @@ class Recipe:
                   f"Normalize({self.normalize[0]:g}, {self.normalize[1]:g})" if self.normalize else "",
                   f"STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else "",
                   "no weight decay on the STN" if self.weight_decay and not self.stn_weight_decay else "",
-                  "bf16 autocast" if self.precision == "bf16" else ""]  # fmt: skip
+                  precision_words(self.precision)]  # fmt: skip
         sched = f", {self.scheduler} schedule" if self.scheduler else ", constant lr"
         tail = "".join(f", {e}" for e in extras if e)
         return f"{self.name}: {self.optimizer.upper()}{mom} lr {self.lr:g}{sched}, batch {self.batch_size}{tail}"
@@ -113,8 +130,43 @@ COURSE_MODELS: tuple[CourseModel, ...] = (
 #: Ours on CIFAR-10 for the quarter ResNet-9 (chosen on a validation split of the training set, never the test set).
 OURS_CIFAR = Recipe("ours (CIFAR-10)", optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, stn_lr_scale=0.1,
                     weight_decay=5e-4, warmup=0.25, batch_size=256, label_smoothing=0.1, augment_pad=4,
-                    precision="bf16", channels_last=True)  # fmt: skip
+                    precision="auto", channels_last=True)  # fmt: skip
 #: :data:`OURS_CIFAR` for the quick profile only (a few hundred images, one or two epochs: a few dozen steps). There
 #: the one-cycle warm-up lasts a step or two, lr 0.1 arrives while batch norm's statistics are still settling, and the
 #: loss climbs far above chance (ln 10); batch 32 at lr 0.003 lets it fall. The full profile keeps OURS_CIFAR.
 OURS_CIFAR_QUICK = dataclasses.replace(OURS_CIFAR, name="ours (CIFAR-10, quick profile)", lr=0.003, batch_size=32)
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
+    """The recipe's optimizer over the trainable parameters; ``model.stn`` gets its own group.
+
+    The transformer's group has learning rate ``lr * stn_lr_scale`` (kept as ``"lr_scale"``,
+    which :func:`make_scheduler` keeps) and no weight decay if ``stn_weight_decay`` is off.
+    """
+    params: list = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters")
+    stn = getattr(model, "stn", None)
+    if (recipe.stn_lr_scale != 1.0 or not recipe.stn_weight_decay) and isinstance(stn, nn.Module):
+        ids = {id(p) for p in stn.parameters()}
+        own = {"params": [p for p in params if id(p) in ids], "lr": recipe.lr * recipe.stn_lr_scale}
+        own |= {"lr_scale": recipe.stn_lr_scale} | ({} if recipe.stn_weight_decay else {"weight_decay": 0.0})
+        groups = [{"params": [p for p in params if id(p) not in ids], "lr_scale": 1.0}, own]
+        params = [g for g in groups if g["params"]]
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov)  # fmt: skip
+
+
+def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LRScheduler | None:
+    """The recipe's schedule, stepped once per optimizer step (``total_steps`` of them), or ``None``."""
+    if recipe.scheduler is None:
+        return None
+    d, warmup = optimizer.defaults, recipe.warmup
+    if total_steps >= 4:  # OneCycleLR divides by each phase's length: keep both >= 1.5 steps
+        warmup = min(max(warmup, 1.5 / total_steps), 1 - 1.5 / total_steps)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
+        total_steps=total_steps, cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)), pct_start=warmup,
+    )  # fmt: skip

@@ -4,6 +4,9 @@
   training time excludes evaluation and callbacks, so time-to-accuracy compares models fairly.
 * :func:`train_step` is one optimizer step (``make bench`` times the same function).
 * :func:`evaluate`, :func:`predict`, :func:`stn_thetas` share one test-set loop, :func:`over_batches`.
+* Precision: a recipe's ``precision`` is resolved for the device (:func:`~stnlib.env.resolve_precision`: ``"auto"``
+  is bf16 where it is native); :func:`~stnlib.env.autocast` computes in it, :func:`backward_step` scales fp16
+  gradients, :func:`~stnlib.env.precision_note` says in one line what was chosen and why.
 
 Shapes: images ``(B, C, H, W)`` normalized as the data says, labels ``(B,)``, outputs ``(B, classes)``
 as logits or log-probabilities (``log_softmax`` is idempotent: the same loss).
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -26,13 +30,13 @@ from torch.optim.lr_scheduler import LRScheduler
 from . import affine
 from .augment import RandomCropFlip
 from .data import ImageData
-from .env import pick_device, seed_everything
+from .env import autocast, pick_device, precision_note, resolve_precision, seed_everything, synchronize
 from .progress import progress_bar
-from .recipes import PRECISIONS, Recipe
+from .recipes import Recipe, make_optimizer, make_scheduler
 
-__all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "evaluate", "fit",
-           "make_optimizer", "make_scheduler", "model_device", "over_batches", "predict", "stn_thetas", "to_cpu",
-           "train_step", "transform_batch"]  # fmt: skip
+__all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "backward_step", "evaluate",
+           "fit", "grad_scaler", "make_optimizer", "make_scheduler", "model_device", "over_batches", "precision_note",
+           "predict", "stn_thetas", "to_cpu", "train_step", "transform_batch"]  # fmt: skip
 
 TEST_BATCH = 1000
 
@@ -118,13 +122,29 @@ class EvalMode:
             m.training = mode
 
 
-def autocast(device: torch.device, precision: str = "fp32"):
-    """``torch.autocast`` to bfloat16 for ``"bf16"`` (weights stay fp32), a no-op for ``"fp32"``.
+_SCALERS: weakref.WeakKeyDictionary[Optimizer, torch.amp.GradScaler] = weakref.WeakKeyDictionary()
 
-    A :class:`~stnlib.models.SpatialTransformer` computes theta and samples in fp32 even here."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+def grad_scaler(opt: Optimizer, device: torch.device, init_scale: float = 2.0**16) -> torch.amp.GradScaler:
+    """The gradient scaler of fp16 steps with ``opt``: made on first use (starting at ``init_scale``), kept (its
+    scale too) as long as ``opt``."""
+    if opt not in _SCALERS:
+        _SCALERS[opt] = torch.amp.GradScaler(device.type, init_scale=init_scale)
+    return _SCALERS[opt]
+
+
+def backward_step(loss: Tensor, opt: Optimizer, precision: str) -> None:
+    """Gradients of ``loss`` and one ``opt`` step; for a resolved ``precision`` of ``"fp16"`` through ``opt``'s
+    :func:`grad_scaler` (the loss scaled up so small fp16 gradients survive, the step skipped if one overflowed)."""
+    opt.zero_grad(set_to_none=True)
+    if precision != "fp16":
+        loss.backward()
+        opt.step()
+        return
+    scaler = grad_scaler(opt, loss.device)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -172,10 +192,7 @@ class _Clock:
 
     def stop(self) -> None:
         if self._since is not None:
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            elif self.device.type == "mps":
-                torch.mps.synchronize()
+            synchronize(self.device)
             self.total += time.perf_counter() - self._since
             self._since = None
 
@@ -233,45 +250,11 @@ def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) 
     return {"theta": thetas, **affine.decompose(thetas)}
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
-    """The recipe's optimizer over the trainable parameters; ``model.stn`` gets its own group.
-
-    The transformer's group has learning rate ``lr * stn_lr_scale`` (kept as ``"lr_scale"``,
-    which :func:`make_scheduler` keeps) and no weight decay if ``stn_weight_decay`` is off.
-    """
-    params: list = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError(f"{type(model).__name__} has no trainable parameters")
-    stn = getattr(model, "stn", None)
-    if (recipe.stn_lr_scale != 1.0 or not recipe.stn_weight_decay) and isinstance(stn, nn.Module):
-        ids = {id(p) for p in stn.parameters()}
-        own = {"params": [p for p in params if id(p) in ids], "lr": recipe.lr * recipe.stn_lr_scale}
-        own |= {"lr_scale": recipe.stn_lr_scale} | ({} if recipe.stn_weight_decay else {"weight_decay": 0.0})
-        groups = [{"params": [p for p in params if id(p) not in ids], "lr_scale": 1.0}, own]
-        params = [g for g in groups if g["params"]]
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                           nesterov=recipe.nesterov)  # fmt: skip
-
-
-def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LRScheduler | None:
-    """The recipe's schedule, stepped once per optimizer step (``total_steps`` of them), or ``None``."""
-    if recipe.scheduler is None:
-        return None
-    d, warmup = optimizer.defaults, recipe.warmup
-    if total_steps >= 4:  # OneCycleLR divides by each phase's length: keep both >= 1.5 steps
-        warmup = min(max(warmup, 1.5 / total_steps), 1 - 1.5 / total_steps)
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
-        total_steps=total_steps, cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)), pct_start=warmup,
-    )  # fmt: skip
-
-
 def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: Recipe,
                sched: LRScheduler | None = None) -> tuple[float, Tensor]:  # fmt: skip
-    """One optimizer step on a batch on the model's device: ``(loss, outputs (B, classes))``.
-    Raises ``FloatingPointError`` on a non-finite loss, before the bad step is applied.
+    """One optimizer step on a batch on the model's device, in the recipe's precision resolved for that device
+    (:func:`backward_step`): ``(loss, outputs (B, classes))``. Raises ``FloatingPointError`` on a non-finite loss,
+    before the bad step is applied.
 
     >>> model, plain_sgd = nn.Linear(2, 2, bias=False), Recipe("sgd", "sgd", lr=1.0, momentum=0.0, scheduler=None)
     >>> _ = nn.init.zeros_(model.weight)  # both logits 0: the loss is log 2, its gradient softmax - one-hot
@@ -280,16 +263,15 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: R
     >>> round(loss, 4), model.weight.tolist()
     (0.6931, [[0.5, 0.0], [-0.5, 0.0]])
     """
-    with autocast(x.device, recipe.precision):
+    precision = resolve_precision(recipe.precision, x.device)[0]
+    with autocast(x.device, precision):
         out = model(x)
     loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.label_smoothing)
     value = loss.item()
     if not math.isfinite(value):
         raise FloatingPointError(f"loss is {value} (lr {opt.param_groups[0]['lr']:.3g}): the weights diverged "
                                  "or the data has NaN/inf; try a lower lr")  # fmt: skip
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    backward_step(loss, opt, precision)
     if sched is not None:
         sched.step()
     return value, out.detach()

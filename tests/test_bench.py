@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from stnlib import fast_cifar, recipes
+from stnlib import env, fast_cifar, recipes
 from stnlib.data import load_dataset
 from tools import bench
 
@@ -62,13 +62,16 @@ def test_exact_test_images_keeps_only_exact_ones():
     assert torch.equal(exact.test_images, data.test_images[:4])
 
 
-def test_fast_network_throughput_runs_through_train_fast():
+@pytest.mark.parametrize(("native", "precision"), [(True, "bf16"), (False, "fp32")])
+def test_fast_network_throughput_runs_through_train_fast(monkeypatch, native, precision):
+    monkeypatch.delenv("STNLIB_PRECISION", raising=False)
+    monkeypatch.setattr(env, "native_bf16", lambda device: native)  # the recipe's "auto", resolved by the hardware
     data = load_dataset("cifar10", profile="quick", data_dir=None).subset(64, 8)
     recipe = dataclasses.replace(bench.FAST_RECIPE, batch_size=16)
     factories = {"fast, no STN": (lambda: fast_cifar.fast_stn_net(stn=False), recipe)}
     tp = bench.throughput(factories, data, rounds=1, fast_steps=2)
     r = tp["fast, no STN"]
-    assert r["images_per_s"] > 0 and r["batch_size"] == 16 and r["steps"] == 2 and r["precision"] == "bf16"
+    assert r["images_per_s"] > 0 and r["batch_size"] == 16 and r["steps"] == 2 and r["precision"] == precision
 
 
 def test_quick_bench_writes_json_and_figure(tmp_path):

@@ -28,7 +28,7 @@ def tiny_mnist():
 @pytest.mark.parametrize(
     ("field", "value"),
     [("optimizer", "adamw"), ("optimizer", "Adam"), ("scheduler", "cosine"), ("scheduler", "step"),
-     ("precision", "fp8"), ("precision", "fp16")],
+     ("precision", "fp8"), ("precision", "FP16")],
 )  # fmt: skip
 def test_recipe_rejects_unknown_names_and_names_itself(field, value):
     with pytest.raises(ValueError, match=rf"Recipe 'mine': unknown {field} '{value}'; use one of"):
@@ -46,7 +46,7 @@ def test_recipe_rejects_a_non_positive_stn_lr_scale(scale):
 def test_recipe_accepts_every_allowed_name():
     for optimizer in ("adam", "sgd"):
         for scheduler in ("onecycle", None):
-            for precision in ("fp32", "bf16"):
+            for precision in ("fp32", "bf16", "fp16", "auto"):
                 r = Recipe("ok", optimizer=optimizer, scheduler=scheduler, precision=precision, stn_lr_scale=1e-3)
                 assert (r.optimizer, r.scheduler, r.precision) == (optimizer, scheduler, precision)
 
@@ -59,7 +59,7 @@ def test_recipes_describe_themselves():
     assert COURSE_BATCH32.batch_size == 32 and COURSE_BATCH32.normalize == (0.5, 0.5)
     assert OURS_CIFAR.describe() == (
         "ours (CIFAR-10): SGD (Nesterov momentum 0.9) lr 0.1, onecycle schedule, batch 256, weight decay 0.0005, "
-        "label smoothing 0.1, crop (pad 4) + flip, STN lr x0.1, bf16 autocast"
+        "label smoothing 0.1, crop (pad 4) + flip, STN lr x0.1, mixed precision where native (auto)"
     )
     assert "no weight decay on the STN" in dataclasses.replace(OURS_CIFAR, stn_weight_decay=False).describe()
 

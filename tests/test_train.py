@@ -54,6 +54,7 @@ def _one_thread():
 @pytest.fixture(autouse=True)
 def _no_device_env(monkeypatch):
     monkeypatch.delenv("STNLIB_DEVICE", raising=False)
+    monkeypatch.delenv("STNLIB_PRECISION", raising=False)
 
 
 @pytest.fixture

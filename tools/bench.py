@@ -8,7 +8,7 @@ measured together in one run; a suite run alone replaces only its own part of th
   rounds (every model runs a few steps per round, so machine noise hits all of them alike);
   medians over rounds. The STN's share of a training step is ``1 - (img/s with) / (img/s without)``.
   The fast CIFAR-10 network is timed inside :func:`~stnlib.fast_cifar.train_fast` itself (its
-  training seconds for a few steps: augmentation, bf16 autocast, channels-last, batch 1024, SGD
+  training seconds for a few steps: augmentation, autocast (bf16 where native), channels-last, batch 1024, SGD
   step, lookahead), i.e. exactly the step notebook 3 trains with.
 * **compute**: FLOPs per training image of every model (:func:`train_flops_per_image`: forward
   + backward of cross-entropy, convolutions and matrix products as counted by
@@ -53,7 +53,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from stnlib import fast_cifar, models, recipes, train  # noqa: E402
 from stnlib.data import ArrayDataset, ImageData, black_value, load_dataset  # noqa: E402
-from stnlib.env import reports_dir, seed_everything  # noqa: E402
+from stnlib.env import pick_device, reports_dir, resolve_precision, seed_everything  # noqa: E402
 from stnlib.fast_cifar import FastRecipe  # noqa: E402
 from stnlib.runs import atomic_write_bytes, atomic_write_json, load_metrics  # noqa: E402
 from stnlib.train import History  # noqa: E402
@@ -181,12 +181,18 @@ def throughput(
         name: {
             "images_per_s": statistics.median(rates[name]),
             "batch_size": recipe.batch_size,
-            "precision": recipe.precision,
+            "precision": _precision(recipe),
             "rounds": rounds,
             "steps": runners[name][1],
         }
         for name, (_, recipe) in factories.items()
     }
+
+
+def _precision(recipe: recipes.Recipe | FastRecipe) -> str:
+    """The precision ``recipe`` trains in here (``"auto"`` resolved): the fast recipe on :func:`pick_device`, the
+    others on the CPU (:func:`_recipe_stepper` keeps them there)."""
+    return resolve_precision(recipe.precision, pick_device() if isinstance(recipe, FastRecipe) else "cpu")[0]
 
 
 def train_flops_per_image(model: nn.Module, input_shape: Sequence[int], *, batch: int = 4) -> float:
@@ -238,10 +244,10 @@ def _compute(factories: Factories, data: ImageData, tp: dict[str, dict], quick: 
     peaks = {"bf16": matmul_peak(torch.bfloat16, size=size, repeats=repeats)}
     peaks["fp32"] = matmul_peak(torch.float32, size=size, repeats=repeats)
     shape = tuple(data.train_images.shape[1:])
-    for name, (make, recipe) in factories.items():
+    for name, (make, _) in factories.items():
         seed_everything(0)
         flops = train_flops_per_image(make(), shape)
-        tp[name].update(achieved_compute(tp[name]["images_per_s"], flops, peaks.get(recipe.precision)))
+        tp[name].update(achieved_compute(tp[name]["images_per_s"], flops, peaks.get(tp[name]["precision"])))
     return {"size": size, "repeats": repeats, "gflop_per_s": peaks}
 
 
