@@ -9,7 +9,8 @@ which rewrites everything derived from it or from the committed results in ``rep
   and the instructors' commands;
 * ``CONTRIBUTING.md``: every recorded number with the full provenance of its run, notebook 3's CIFAR-10
   detail, and the benchmarks (``reports/bench.json``), rendered by :mod:`tools.contributing`;
-* the Colab setup cell at the top of every notebook in ``notebooks/``.
+* the Colab setup cell at the top of every notebook in ``notebooks/``, its links into the repository (absolute,
+  from :data:`REPO_URL`) and the Run-all time in its first Markdown cell (also in the committed reports).
 
 ``python -m tools.readme check`` fails if any of these is stale (the tests check the same), so nobody
 can hand-edit a number into either page. A malformed ``reports/metrics.json`` or ``reports/bench.json``
@@ -65,6 +66,11 @@ NOTEBOOK_DATA: dict[str, tuple[str, ...]] = {
     "02_stn_mnist": ("MNIST",),
     "03_stn_cifar10": ("CIFAR-10",),
     "04_stn_learning_gif": ("MNIST", "CIFAR-10"),
+}
+#: What else a notebook's Run-all time depends on (file stem -> one sentence), shown after it.
+RUN_TIME_CAVEATS: dict[str, str] = {
+    "03_stn_cifar10": "That CPU has native bf16, which the CIFAR-10 networks train in; on a CPU without it they "
+    "train in fp32 instead (the line printed under the parameters says which, and why), and Run all takes longer.",
 }
 #: Approximate size of torchvision's download of each dataset (a property of the dataset, not a result).
 DOWNLOAD_SIZE = {"MNIST": "~11 MB", "CIFAR-10": "~170 MB"}
@@ -289,6 +295,8 @@ def run_time_note(stem: str, metrics: Mapping | None = None) -> str:
             else "not measured yet on a CPU")  # fmt: skip
     gpu_text = f"about {format_duration(gpu)} on a GPU" if gpu is not None else "not measured yet on a GPU"
     note = f"**Run all** with the default parameters (the full profile) takes {full}; {gpu_text}."
+    if stem in RUN_TIME_CAVEATS:
+        note += " " + RUN_TIME_CAVEATS[stem]
     if not NOTEBOOK_DATA.get(stem):  # nothing to train: no shorter run worth having
         return note
     return (f"{note} For a short run, set `PROFILE = \"quick\"` in the parameters cell: every cell runs, on a few "
@@ -318,6 +326,24 @@ def _synced_notebook(path: Path, metrics: Mapping | None = None) -> tuple[nbform
     return nb, nbformat.writes(nb) != before
 
 
+def _synced_report(stem: str, metrics: Mapping) -> str | None:
+    """The committed report ``reports/<stem>.ipynb`` with the run-time note of its first Markdown cell up to date
+    (a report cannot hold its own run time when it runs), as text; ``None`` if there is nothing to update."""
+    path = REPORTS / f"{stem}.ipynb"
+    if not path.exists():
+        return None
+    text = path.read_text()
+    nb = json.loads(text)
+    first = next((c for c in nb.get("cells", []) if c.get("cell_type") == "markdown"), None)
+    source = "".join(first["source"]) if first else ""
+    if "<!-- run-time:start -->" not in source:
+        return None
+    new = _replace_block(source, "run-time", run_time_note(stem, metrics), f"reports/{stem}.ipynb")
+    first["source"] = new.splitlines(keepends=True)
+    updated = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"  # as tools.execute writes reports
+    return updated if updated != text else None
+
+
 def stale_files() -> list[str]:
     """Generated files that differ from what :func:`sync` would write."""
     metrics, bench = _inputs()
@@ -325,6 +351,8 @@ def stale_files() -> list[str]:
     for stem in notebook_stems():
         if _synced_notebook(NOTEBOOKS_DIR / f"{stem}.ipynb", metrics)[1]:
             stale.append(f"notebooks/{stem}.ipynb")
+        if _synced_report(stem, metrics) is not None:
+            stale.append(f"reports/{stem}.ipynb")
     return stale
 
 
@@ -343,6 +371,10 @@ def sync() -> list[str]:
         if was_changed:
             atomic_write_text(path, nbformat.writes(nb) + "\n")
             changed.append(f"notebooks/{stem}.ipynb")
+        report = _synced_report(stem, metrics)
+        if report is not None:
+            atomic_write_text(REPORTS / f"{stem}.ipynb", report)
+            changed.append(f"reports/{stem}.ipynb")
     return changed
 
 
