@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -120,11 +121,23 @@ KERNEL_STATE_JS = """() => ({
 })"""
 
 
-def open_notebook(page, lab: Lab, name: str, timeout: float = 90.0) -> None:
-    """Load notebook ``name`` in a workspace of its own (so no other notebook is restored beside it) and wait until
-    all its cells are there and its kernel is idle."""
-    page.goto(f"{lab.url}/lab/workspaces/{Path(name).stem}/tree/{name}")
+#: The front ends one server offers (Notebook 7 is a server extension beside JupyterLab): name -> notebook URL path.
+UIS = {"lab": "/lab/workspaces/{stem}/tree/{name}", "notebook7": "/notebooks/{name}"}
+
+
+def open_notebook(page, lab: Lab, name: str, timeout: float = 90.0, ui: str = "lab") -> None:
+    """Load notebook ``name`` in front end ``ui`` (:data:`UIS`; JupyterLab in a workspace of its own, so no other
+    notebook is restored beside it) and wait until all its cells are there and its kernel is idle. Notebook 7 is
+    built from JupyterLab's parts: the same selectors and menus work in both."""
+    page.goto(lab.url + UIS[ui].format(stem=Path(name).stem, name=name))
     wait_notebook_ready(page, lab.root / name, timeout)
+    deadline = time.monotonic() + timeout  # a small notebook is drawn before its kernel starts: wait for that too
+    while not any(s.get("path") == name and (s.get("kernel") or {}).get("execution_state") == "idle"
+                  for s in lab.api("/api/sessions")):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no idle kernel for {name} after {timeout:.0f} s: {lab.api('/api/sessions')}")
+        time.sleep(0.25)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout * 1000)
 
 
 CELLS_JS = """() => { const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')];
@@ -372,3 +385,131 @@ def bright_centroid(image: np.ndarray, box: tuple[int, int, int, int], bright: f
     ys, xs = np.nonzero((panel @ np.array([0.299, 0.587, 0.114]) > bright) & grey)
     assert len(xs) > 0, f"no bright pixels inside the panel {box}"
     return float(xs.mean()) / (x1 - x0), float(ys.mean()) / (y1 - y0)
+
+
+# ---- fast drags: does a widget settle? ---------------------------------------------------------------------------
+
+WATCH_JS = """(cell) => {
+  // Times (performance.now(), ms) of every redraw of a picture in the cell's output (an <img> gets a new src or is
+  // added), of every other change there (matrix text, readouts, handles), and of every user input on the page.
+  if (window.__stnWatch) { window.__stnWatch.observer.disconnect(); }
+  const log = {redraws: [], changes: [], inputs: []};
+  const area = cell.querySelector('.jp-OutputArea');
+  log.observer = new MutationObserver(records => {
+    const now = performance.now();
+    for (const r of records) {
+      const img = r.target.tagName === 'IMG' || [...r.addedNodes].some(n => n.tagName === 'IMG');
+      (img ? log.redraws : log.changes).push(now);
+    }
+  });
+  log.observer.observe(area, {subtree: true, childList: true, attributes: true, characterData: true});
+  if (!window.__stnInputs) {
+    window.__stnInputs = true;
+    const note = e => { if (e.type !== 'pointermove' || e.buttons) window.__stnWatch.inputs.push(performance.now()); };
+    for (const type of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'click']) {
+      document.addEventListener(type, note, true);
+    }
+  }
+  window.__stnWatch = log;
+}"""
+
+WATCH_LOG_JS = """() => { const w = window.__stnWatch;
+  return {redraws: w.redraws, changes: w.changes, inputs: w.inputs, now: performance.now()}; }"""
+
+
+def watch(cell) -> None:
+    """Start logging (page clock) the redraws and other changes in ``cell``'s output and every input on its page;
+    :func:`quiet_after_input` reads the log."""
+    cell.element_handle().evaluate(WATCH_JS)
+
+
+@dataclass
+class Quiet:
+    """What changed in a widget's output after the last input, in seconds since it: ``redraws`` (picture updates),
+    ``changes`` (anything else); ``settled_in``: when the last came (0: nothing); ``late``: those after ``limit``."""
+
+    redraws: list[float]
+    changes: list[float]
+    limit: float
+
+    @property
+    def settled_in(self) -> float:
+        return max([0.0, *self.redraws, *self.changes])
+
+    @property
+    def late(self) -> list[float]:
+        """Redraws and changes later than ``limit`` after the last input."""
+        return sorted(t for t in [*self.redraws, *self.changes] if t > self.limit)
+
+
+def quiet_after_input(page, limit: float = 1.0, guard: float = 0.5, timeout: float = 30.0) -> Quiet:
+    """Wait until ``limit + guard`` seconds have passed since the last input on the page (inputs made while waiting
+    count too) and return what changed after that input (:class:`Quiet`); changes later than ``limit`` are
+    :attr:`Quiet.late`, and ``guard`` is how long we keep looking for them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = page.evaluate(WATCH_LOG_JS)
+        last = max(log["inputs"], default=0.0)
+        left = (last + 1000 * (limit + guard) - log["now"]) / 1000
+        if left <= 0 or time.monotonic() > deadline:
+            break
+        time.sleep(min(left + 0.02, 0.5))
+
+    def after(times: list[float]) -> list[float]:
+        return [(t - last) / 1000 for t in times if t > last]
+
+    return Quiet(after(log["redraws"]), after(log["changes"]), limit)
+
+
+def fast_drag(page, handle, dx: float, steps: int = 10) -> None:
+    """Drag ``handle`` (a locator, already in view) ``dx`` pixels sideways with the mouse in ``steps`` moves and no
+    pause anywhere: press, move, release, as fast as Playwright sends the events."""
+    box = handle.bounding_box()
+    assert box is not None, "slider handle is not visible"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=steps)
+    page.mouse.up()
+
+
+SLIDERS_JS = """cell => [...cell.querySelectorAll('.widget-slider')].map(s => {
+  // the handle's exact value and range from noUiSlider's API on its target (aria-valuenow is rounded)
+  const h = s.querySelector('.noUi-handle'), api = s.querySelector('.noUi-target').noUiSlider;
+  const r = s.getBoundingClientRect(), hb = h.getBoundingClientRect();
+  return {label: s.querySelector('.widget-label').textContent, readout: s.querySelector('.widget-readout').textContent,
+          min: api.options.range.min, max: api.options.range.max, now: Number(api.get()),
+          visible: hb.top >= 0 && hb.bottom <= innerHeight && r.width > 0};
+})"""
+
+
+@dataclass
+class SliderState:
+    """One slider as the page shows it: ``label``, ``readout`` (its number), and its handle's range and value."""
+
+    label: str
+    readout: float
+    min: float
+    max: float
+    now: float
+    visible: bool
+
+
+def slider_states(cell) -> dict[str, SliderState]:
+    """Every slider in ``cell`` by label (:class:`SliderState`)."""
+    return {s["label"]: SliderState(s["label"], parse_number(s["readout"]), s["min"], s["max"], s["now"], s["visible"])
+            for s in cell.element_handle().evaluate(SLIDERS_JS)}
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The ``tEXt`` chunks of a PNG file: keyword -> text (Latin-1)."""
+    png = bytes(png)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    out, at = {}, 8
+    while at + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        if kind == b"tEXt":
+            key, _, text = png[at + 8 : at + 8 + length].partition(b"\0")
+            out[key.decode("latin-1")] = text.decode("latin-1")
+        at += 12 + length
+    return out

@@ -3,6 +3,11 @@ live widgets), then a test drags sliders, types into a readout and clicks preset
 the matrix against :func:`stnlib.affine.build_theta`, the picture against the matrix, the layout at 1400x1000 with
 the file browser open, and that saving, reloading and shutting the kernel down leave no dead widgets.
 
+The theta explorer must also settle under fast drags, in JupyterLab (notebook 1) and in Notebook 7 (the same server,
+a notebook holding only the explorer): rounds of 10-step mouse drags with no pause over random sliders of both
+families, after each of which the picture must stop changing within 1 s of the last input, and the picture (the
+theta its PNG text states), the matrix and every slider must agree.
+
 Skipped only when Playwright or a Chromium executable is missing (``pip install -e '.[dev]'``, ``apt-get install
 chromium``; never ``playwright install``). Deselect with ``-m "not browser"``. Screenshots go to
 ``$STN_BROWSER_SHOTS`` if set, else to pytest's temporary folder (printed)."""
@@ -11,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import shutil
 import sys
 import time
@@ -28,6 +35,7 @@ from tests import browser_helpers as bh
 pytestmark = pytest.mark.browser
 
 NB01, NB02 = "01_affine_intuition.ipynb", "02_stn_mnist.ipynb"
+RACE_NB = "explorer_race.ipynb"  # only notebook 1's explorer, for Notebook 7 (written by the lab fixture)
 EXPLORER, FOOLING = "explore_theta(", "explore_fooling("  # the widget cells, found by their source
 RUN_TIMEOUT = 300.0  # seconds for Run All (notebook 2 trains a few tiny models on 2 cores)
 THETA_TOL = 1.5e-3  # the table shows 3 decimals
@@ -61,6 +69,7 @@ def lab(chromium, tmp_path_factory):
     root.mkdir()
     for name in (NB01, NB02):
         shutil.copy(REPO_ROOT / "notebooks" / name, root / name)
+    write_race_notebook(root / RACE_NB)
     env = {"STNLIB_PROFILE": "quick", "STNLIB_WIDGETS": "interactive", "STNLIB_REPORTS": str(home / "reports")}
     if os.environ.get("STNLIB_DATA"):
         env["STNLIB_DATA"] = os.environ["STNLIB_DATA"]
@@ -91,15 +100,24 @@ class Opened:
     seconds: float
 
 
-def _open_and_run(browser, lab, name: str, shots: Path):
+def write_race_notebook(path: Path) -> None:
+    """A notebook whose one cell is notebook 1's explorer cell (Notebook 7 runs it without notebook 1's setup)."""
+    import nbformat
+
+    source = "from stnlib.widgets import explore_theta\n\nexplorer = explore_theta()  # as in notebook 1"
+    metadata = json.loads((REPO_ROOT / "notebooks" / NB01).read_text())["metadata"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)], metadata=metadata), path)
+
+
+def _open_and_run(browser, lab, name: str, shots: Path, ui: str = "lab"):
     for other in browser.pages:  # one notebook page at a time
         other.close()
     page = browser.new_page()
-    bh.open_notebook(page, lab, name)
+    bh.open_notebook(page, lab, name, ui=ui)
     start = time.monotonic()
     state = bh.run_all_cells(page, RUN_TIMEOUT)
     opened = Opened(name, page, state, time.monotonic() - start)
-    print(f"{name}: Run All took {opened.seconds:.1f} s")
+    print(f"{name} ({ui}): Run All took {opened.seconds:.1f} s")
     yield opened
     if not page.is_closed():
         page.close()
@@ -109,6 +127,12 @@ def _open_and_run(browser, lab, name: str, shots: Path):
 @pytest.fixture(scope="module")
 def nb01(browser, lab, shots):
     yield from _open_and_run(browser, lab, NB01, shots)
+
+
+@pytest.fixture(scope="module")
+def race_nb7(browser, lab, shots):
+    """The explorer alone, in Notebook 7's UI (``/notebooks/...``) on the same server."""
+    yield from _open_and_run(browser, lab, RACE_NB, shots, ui="notebook7")
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +291,129 @@ def check_shutdown_and_reload(opened: Opened, lab: bh.Lab, marker: str, shots: P
         page.screenshot(path=str(shots / f"{stem}-end.png"))
 
 
+# ---- fast drags: the explorer settles and agrees -----------------------------------------------------------------
+
+SETTLE_LIMIT = 1.0  # seconds after the last input by which the picture (and everything else) must stop changing
+GUARD = 0.4  # seconds we keep watching after that
+RACE_ROUNDS = int(os.environ.get("STN_RACE_ROUNDS", "20"))
+DRAGS_PER_ROUND = 2
+PARAMS = ("rotation", "scale_x", "scale_y", "shear", "tx", "ty")
+RAW = tuple(f"θ[{i},{j}]" for i in range(2) for j in range(3))
+
+
+def step_of(label: str) -> float:
+    return 1.0 if label == "rotation" else 0.01
+
+
+def disagreements(cell) -> list[str]:
+    """How the explorer's picture, matrix and sliders disagree (empty: they agree). The picture states the exact
+    theta and parameters it shows (PNG text ``theta``, ``params``; its title is ``Title``); the matrix must show
+    theta to 3 decimals, each slider its value rounded to its step, inside its range."""
+    snap, sliders = bh.snapshot(cell), bh.slider_states(cell)
+    if snap.png is None or snap.theta is None:
+        return [f"no picture or no matrix: {snap}"]
+    meta = bh.png_text(snap.png)
+    if not {"Title", "theta", "params"} <= set(meta):
+        return [f"the picture does not state its theta (PNG text {sorted(meta)})"]
+    theta, params = np.array(json.loads(meta["theta"])).reshape(2, 3), json.loads(meta["params"])
+    title = np.array([bh.parse_number(v) for v in re.findall(r"[+-]\d+\.\d+", meta["Title"])])
+    problems = []
+    if title.shape != (6,) or not np.array_equal(title.reshape(2, 3), snap.theta):
+        problems.append(f"picture title {meta['Title']!r} but matrix {snap.theta.tolist()}")
+    if np.abs(snap.theta - theta).max() > 5e-4 + 1e-6:
+        problems.append(f"matrix {snap.theta.tolist()} but the picture's theta {theta.round(4).tolist()}")
+    rebuilt = affine.build_theta(**params)[0].numpy()
+    if np.abs(rebuilt - theta).max() > 1e-3 * max(1.0, np.abs(theta).max()):
+        problems.append(f"the picture's parameters {params} do not rebuild its theta {theta.round(4).tolist()}")
+    exact = {**params, **{label: theta.flat[k] for k, label in enumerate(RAW)}}
+    for label in (*PARAMS, *RAW):
+        s, step = sliders[label], step_of(label)
+        if abs(s.readout - exact[label]) > step / 2 + 1e-6:
+            problems.append(f"slider {label} reads {s.readout} but the picture says {exact[label]:.4f}")
+        if not (s.min <= s.now <= s.max) or abs(s.now - s.readout) > step / 2 + 1e-6:
+            problems.append(f"slider {label}: handle at {s.now} in {s.min}..{s.max}, readout {s.readout}")
+    return problems
+
+
+def race_view(page, cell) -> dict:
+    """Scroll the explorer so that all its sliders are on screen; their handles by label."""
+    bh.show(bh.slider(page, cell, "shear"))
+    states = bh.slider_states(cell)
+    hidden = [label for label in (*PARAMS, *RAW) if not states[label].visible]
+    assert not hidden, f"sliders {hidden} are off screen at 1400x1000"
+    return {label: bh.slider(page, cell, label).locator(".noUi-handle") for label in (*PARAMS, *RAW)}
+
+
+def check_settled(page, cell, what: str) -> tuple[bh.Quiet, list[str]]:
+    """Watch until :data:`SETTLE_LIMIT` + :data:`GUARD` after the last input; problems: late changes, disagreements."""
+    quiet = bh.quiet_after_input(page, SETTLE_LIMIT, GUARD)
+    problems = [f"{len(quiet.late)} changes later than {SETTLE_LIMIT} s after the last input (at "
+                f"{', '.join(f'{t:.2f}' for t in quiet.late[:8])} s)"] if quiet.late else []  # fmt: skip
+    problems += disagreements(cell)
+    return quiet, [f"{what}: {p}" for p in problems]
+
+
+def check_fixed_drags(page, cell, ui: str, shots: Path) -> list[str]:
+    """The bug report's sequences: from the identity, θ[0,2] dragged 70 px twice, then tx dragged 70 px twice (no
+    pause): the dragged slider keeps its range (ranges only ever widen, and not while a handle is held), its value
+    moves right inside it, and everything agrees. Returns the problems."""
+    problems = []
+    for label in ("θ[0,2]", "tx"):
+        identity_state(page, cell)
+        handles = race_view(page, cell)
+        before = bh.slider_states(cell)[label]
+        bh.watch(cell)
+        bh.fast_drag(page, handles[label], 70)
+        bh.fast_drag(page, handles[label], 70)
+        quiet, found = check_settled(page, cell, f"{label} dragged 70 px twice")
+        state = bh.slider_states(cell)[label]
+        print(f"{ui}: {label} dragged 70 px twice: {before.readout} -> {state.readout} (range {state.min}.."
+              f"{state.max}), settled {quiet.settled_in:.2f} s after the last input, {len(quiet.redraws)} redraws")
+        if not (before.readout < state.readout <= state.max and (state.min, state.max) == (before.min, before.max)):
+            found.append(f"{label} dragged 70 px twice: from {before.readout} in {before.min}..{before.max} to "
+                         f"{state.readout} in {state.min}..{state.max}")
+        problems += found
+    if problems:
+        shoot(cell, shots / f"race-fixed-{ui.replace(' ', '_')}.png")
+    return problems
+
+
+def check_drag_race(page, cell, ui: str, shots: Path) -> list[list[str]]:
+    """:data:`RACE_ROUNDS` rounds of :data:`DRAGS_PER_ROUND` fast 10-step drags (random sliders of both families,
+    20 to 90 px either way, no pause), then a last round of 20 drags in a row; after each round the explorer must
+    stop changing within :data:`SETTLE_LIMIT` s of the last input and agree (:func:`disagreements`). Returns the
+    failed rounds' problems."""
+    rng = random.Random(1506)
+    identity_state(page, cell)
+    handles = race_view(page, cell)
+    failed, settle, redraws = [], [], []
+    for r in range(RACE_ROUNDS + 1):
+        bh.watch(cell)
+        for _ in range(20 if r == RACE_ROUNDS else DRAGS_PER_ROUND):
+            bh.fast_drag(page, handles[rng.choice([*PARAMS, *RAW])], rng.choice((-1, 1)) * rng.uniform(20, 90))
+        quiet, problems = check_settled(page, cell, f"round {r + 1}")
+        settle.append(quiet.settled_in)
+        redraws.append(len(quiet.redraws))
+        if problems:
+            failed.append(problems)
+            shoot(cell, shots / f"race-{ui.replace(' ', '_')}-round{r + 1}.png")
+            handles = race_view(page, cell)
+    print(f"{ui}: {RACE_ROUNDS + 1 - len(failed)}/{RACE_ROUNDS + 1} drag rounds settled and agreed (the last of 20 "
+          f"drags in a row); settled {np.median(settle):.2f} s after the last input (median, max {max(settle):.2f} "
+          f"s); redraws after it: median {np.median(redraws):.0f}, max {max(redraws)}")
+    return failed
+
+
+def check_fast_drags(opened: Opened, ui: str, shots: Path) -> None:
+    """:func:`check_fixed_drags`, then :func:`check_drag_race` (both run, whatever the first finds)."""
+    cell = bh.code_cell(opened.page, EXPLORER)
+    fixed = check_fixed_drags(opened.page, cell, ui, shots)
+    failed = check_drag_race(opened.page, cell, ui, shots)
+    assert not fixed and not failed, (
+        f"{ui}: the explorer did not settle or its parts disagree:\n" + "\n".join(fixed) + "\n"
+        f"{len(failed)} of {RACE_ROUNDS + 1} drag rounds failed:\n" + "\n".join(p for f in failed[:5] for p in f[:6]))
+
+
 # ---- notebook 1: the theta explorer ------------------------------------------------------------------------------
 
 
@@ -312,12 +459,21 @@ def test_01_translate_preset_moves_content_as_matrix_says(nb01, shots):
     shoot(cell, shots / "01_explorer_translate.png")
 
 
+def test_01_explorer_settles_after_fast_drags_in_jupyterlab(nb01, shots):
+    check_fast_drags(nb01, "JupyterLab", shots)
+
+
 def test_01_save_and_reload_keep_a_live_explorer(nb01, lab, shots):
     check_save_and_reload(nb01, lab, EXPLORER, shots)
 
 
 def test_01_kernel_shutdown_and_reload_keep_the_picture(nb01, lab, shots):
     check_shutdown_and_reload(nb01, lab, EXPLORER, shots)
+
+
+def test_01_explorer_settles_after_fast_drags_in_notebook7(race_nb7, shots):
+    assert_ran_cleanly(race_nb7)
+    check_fast_drags(race_nb7, "Notebook 7", shots)
 
 
 # ---- notebook 2: fool the STN ------------------------------------------------------------------------------------

@@ -1,19 +1,23 @@
 """The theta explorer, driven the way a front end drives it: by setting slider values."""
 
+import json
 import math
+import threading
 
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from stnlib import affine
+from stnlib import affine, figures
 from stnlib.env import widgets_rendered
-from stnlib.widgets import DISTORTIONS, PRESETS, ThetaExplorer, explore_theta, preset_gallery
+from stnlib.widgets import DISTORTIONS, PRESETS, ThetaExplorer, explore_theta, preset_gallery, theta_table
+from tests.browser_helpers import png_text
 
 
 @pytest.fixture
 def explorer():
-    return ThetaExplorer()
+    """An explorer that settles on every input (no timer), as a script would drive it."""
+    return ThetaExplorer(settle_delay=0)
 
 
 def raw_values(e):
@@ -186,7 +190,7 @@ def test_fool_the_stn_shows_both_models_predictions():
     assert digit.shape == (1, 1, 42, 42) and float(digit[..., :7, :].abs().sum()) == 0.0  # centred, black border
     stn, cnn = mnist_stn_net(42, out_size=28), mnist_cnn(42, out_size=28)
     kw = dict(mean=(0.1307,), std=(0.3081,), classes=tuple("0123456789"))
-    fool = FoolTheSTN({"d": digit}, stn, cnn, **kw)
+    fool = FoolTheSTN({"d": digit}, stn, cnn, **kw, settle_delay=0)
     fool.params["rotation"].value = 40.0
     assert set(fool.probs) == {"with STN", "CNN, no STN"}
     for p in fool.probs.values():
@@ -288,3 +292,214 @@ def test_a_shown_explorer_carries_its_picture_for_front_ends_without_widgets(exp
     (bundle, raw), = shown
     assert raw and bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
     assert base64.b64decode(bundle["image/png"]) == explorer.picture.value  # the state shown: rotated
+
+
+# ---- settling: a browser drags faster than the kernel draws -------------------------------------------------------
+
+
+@pytest.fixture
+def debounced():
+    """An explorer whose settle timer never fires by itself (the test calls ``flush()``) and that draws no live
+    pictures while input comes: deterministic, no sleeping."""
+    e = ThetaExplorer(settle_delay=3600, live_interval=math.inf)
+    yield e
+    e.flush()  # cancels the timer
+
+
+def user_sets(slider, value):
+    """What a front end does when the user moves ``slider``: a state update from the browser (ipywidgets'
+    ``set_state``, the path a comm message takes; it answers with an echo_update of its own)."""
+    slider.set_state({"value": value})
+
+
+class KernelWrites:
+    """Every value the kernel pushes to the explorer's sliders, in order: ``(slider, value)``."""
+
+    def __init__(self, e):
+        self.log, push = [], e._push
+        e._push = lambda slider, value: (self.log.append((slider, value)), push(slider, value))
+
+    def values(self, slider=None):
+        return [v for s, v in self.log if slider is None or s is slider]
+
+
+def snapped_echo(value, slider):
+    """What the browser sends back for a pushed ``value``: noUiSlider's ``min + k * step`` (float noise)."""
+    return slider.min + round((value - slider.min) / slider.step) * slider.step
+
+
+def assert_settled_and_agreeing(e):
+    """Picture, matrix and both slider families agree with the exact theta; nothing is left to settle."""
+    assert not e.pending
+    for s in e._sliders():  # each slider shows its exact value rounded to its step, inside its range
+        target = e._target(s)
+        assert abs(s.value - target) <= s.step / 2 + 1e-9, (s.description, s.value, target)
+        assert s.min <= s.value <= s.max
+    for (i, j), s in zip([(i, j) for i in range(2) for j in range(3)], e._sliders()[6:]):
+        assert e._target(s) == float(e.theta[0, i, j])
+    assert torch.allclose(affine.build_theta(**e.values), e.theta, atol=1e-4)  # the params rebuild theta
+    assert e.matrix.value == theta_table(e.theta)
+    meta = png_text(e.picture.value)
+    assert json.loads(meta["theta"]) == e.theta[0].flatten().tolist()
+    assert meta["Title"] == "theta = " + figures.theta_text(e.theta, decimals=3).replace("\n", "  ")
+    image = e.images[e.image_choice.value]
+    assert torch.equal(e.output, affine.warp(image, e.theta))
+
+
+def test_no_slider_is_written_while_input_comes_in(debounced):
+    e = debounced
+    writes, drawn = KernelWrites(e), e.redraws
+    theta02, tx = e.raw[0][2], e.params["tx"]
+    ranges = [(s.min, s.max) for s in e._sliders()]
+    for k in range(1, 41):  # a fast drag of θ[0,2] to 2.0: every slider keeps its value and its range
+        user_sets(theta02, snapped_echo(k * 0.05, theta02))
+        assert e.theta[0, 0, 2] == pytest.approx(k * 0.05, abs=1e-6) and e.pending
+    assert writes.log == [] and [(s.min, s.max) for s in e._sliders()] == ranges
+    assert tx.value == 0.0 and e.redraws == drawn  # the other family waits; no live pictures (live_interval=inf)
+    e.flush()  # quiet: the other family follows, the picture is drawn once
+    assert writes.values() == [pytest.approx(-2.0)] and writes.values(tx) == [pytest.approx(-2.0)]
+    assert (tx.min, tx.max) == (-2.0, 1.5)  # widened to hold it
+    assert e.redraws == drawn + 1
+    assert_settled_and_agreeing(e)
+    seen = len(writes.log)
+    e.flush()  # nothing left: no writes, no redraw
+    assert len(writes.log) == seen and e.redraws == drawn + 1
+
+
+def test_late_and_out_of_order_echoes_are_not_taken_for_input(debounced):
+    # Each settle pushes a new tx; the browser's echoes of them come back late, after newer pushes, in any order.
+    # Only the last pushed value was remembered before: an older echo looked like input and moved theta.
+    e, tx, theta02 = debounced, debounced.params["tx"], debounced.raw[0][2]
+    pushed = []
+    for v in (0.1, 0.2, 0.3):
+        user_sets(theta02, v)
+        e.flush()
+        pushed.append(tx.value)
+    assert pushed == pytest.approx([-0.1, -0.2, -0.3])
+    exact, drawn = e.theta.clone(), e.redraws
+    for k in (1, 0, 2):  # -0.2 first, then -0.1 (both older than the last push), then -0.3
+        user_sets(tx, snapped_echo(pushed[k], tx))
+        assert torch.equal(e.theta, exact), f"the echo of {pushed[k]} was taken for input"
+    e.flush()
+    assert e.redraws == drawn and tx.value == pytest.approx(-0.3)
+    assert_settled_and_agreeing(e)
+    user_sets(tx, snapped_echo(pushed[0], tx))  # an old echo comes last: the slider shows -0.1 ...
+    assert torch.equal(e.theta, exact) and e.pending
+    e.flush()  # ... so settling sets it back to what theta says
+    assert tx.value == pytest.approx(-0.3) and e.redraws == drawn
+    assert_settled_and_agreeing(e)
+    now = e.clock()
+    e.clock = lambda: now + 10  # later, the user types -0.1, pushed earlier (not last) but long ago: input
+    user_sets(tx, -0.1)
+    assert e.values["tx"] == pytest.approx(-0.1) and e.theta[0, 0, 2] == pytest.approx(0.1, abs=1e-6)
+
+
+def test_a_drag_burst_with_late_echoes_settles_and_agrees(debounced):
+    import random
+
+    e = debounced
+    rng = random.Random(7)
+    writes = KernelWrites(e)
+    sliders = e._sliders()
+    pending_echoes = {id(s): [] for s in sliders}  # what the browser will send back for each push, not yet sent
+
+    def deliver(slider):  # the browser's echoes for one slider, in a random order (handler threads may reorder)
+        echoes = pending_echoes[id(slider)]
+        rng.shuffle(echoes)
+        while echoes:
+            user_sets(slider, echoes.pop())
+
+    for _ in range(300):
+        seen = len(writes.log)
+        slider = rng.choice(sliders)
+        if rng.random() < 0.1:
+            e.flush()  # the user paused long enough
+        elif rng.random() < 0.3:
+            deliver(slider)  # late echoes arrive
+        else:
+            deliver(slider)  # the browser sends a slider's echoes before a later move of that slider
+            lo, hi = max(slider.min, -2.5), min(slider.max, 2.5)
+            user_sets(slider, snapped_echo(rng.uniform(lo, hi), slider))
+        for s, value in writes.log[seen:]:
+            pending_echoes[id(s)].append(snapped_echo(value, s))
+    e.flush()
+    for s in sliders:  # the remaining echoes: they change nothing
+        deliver(s)
+    drawn, theta = e.redraws, e.theta.clone()
+    e.flush()
+    assert torch.equal(e.theta, theta) and e.redraws == drawn
+    assert_settled_and_agreeing(e)
+
+
+def test_ranges_widen_only_when_settling_and_never_on_the_moved_slider(debounced):
+    e = debounced
+    scale_x, raw00 = e.params["scale_x"], e.raw[0][0]
+    user_sets(scale_x, 0.2)  # theta[0,0] = 1 / 0.2 = 5, outside the raw slider's -3..3
+    assert (raw00.min, raw00.max, raw00.value) == (-3.0, 3.0, 1.0)
+    e.flush()
+    assert raw00.value == pytest.approx(5.0) and (raw00.min, raw00.max) == (-3.0, 5.0)
+    assert (scale_x.min, scale_x.max, scale_x.value) == (-3.0, 3.0, 0.2)
+    assert_settled_and_agreeing(e)
+
+
+def test_a_wider_range_reaches_the_front_end_before_the_value(debounced):
+    # A front end applying a value before the range that holds it clamps it and sends the clamped value back
+    # (as input: it was never pushed). Both go in one message, range first (the front end applies them in order).
+    e, raw00 = debounced, debounced.raw[0][0]
+    sent = []
+    raw00._send = lambda msg, buffers=None: sent.append(msg)
+    user_sets(e.params["scale_x"], 0.2)
+    e.flush()
+    updates = [m["state"] for m in sent if m.get("method") == "update"]
+    assert updates and list(updates[0]) == ["min", "max", "value"] and updates[0]["max"] == 5.0
+    assert all(u == {k: updates[0][k] for k in u} for u in updates[1:])  # any repeat says the same
+
+
+def test_a_refused_move_is_undone_when_settling(debounced):
+    e = debounced
+    user_sets(e.params["scale_y"], 0.0)
+    assert "scale 0" in e.message.value and torch.equal(e.theta, affine.identity())
+    e.flush()
+    assert e.params["scale_y"].value == 1.0 and "scale 0" in e.message.value  # the message stays to explain
+    assert_settled_and_agreeing(e)
+    user_sets(e.params["scale_y"], 0.5)
+    assert e.message.value == ""
+
+
+def test_settles_by_itself_after_the_delay():
+    e = ThetaExplorer(settle_delay=0.05)
+    e.raw[0][2].value = 0.25
+    assert e.pending and e.params["tx"].value == 0.0
+    for _ in range(500):  # the timer thread settles it; wait up to 10 s (normally 0.05 s)
+        if not e.pending:
+            break
+        threading.Event().wait(0.02)
+    with e._lock:
+        assert e.params["tx"].value == pytest.approx(-0.25)
+        assert_settled_and_agreeing(e)
+
+
+def test_input_pushes_the_settle_back(debounced):
+    e = debounced
+    e.raw[0][2].value = 0.25
+    timer = e._timer
+    e.raw[0][2].value = 0.5  # more input: the pending settle is cancelled, a new one starts
+    assert timer.finished.is_set() and e._timer is not timer and e.pending
+
+
+def test_a_flip_stays_a_flip_when_rotated(explorer):
+    # the sliders keep the parameters the user set (scale_x -1), not theta's canonical decomposition
+    # (scale_x +1, rotation 180, scale_y -1), so rotating a flipped image does not jump
+    explorer.apply_preset("flip")
+    assert explorer.params["scale_x"].value == -1.0 and explorer.params["rotation"].value == 0.0
+    explorer.params["rotation"].value = 10.0
+    assert torch.allclose(explorer.theta, affine.build_theta(rotation=10, scale_x=-1), atol=1e-6)
+    assert_settled_and_agreeing(explorer)
+
+
+def test_the_picture_says_which_theta_it_shows(explorer):
+    explorer.apply_preset("rotate")
+    meta = png_text(explorer.picture.value)
+    assert meta["Title"] == "theta = [+0.866  -0.500  +0.000]  [+0.500  +0.866  +0.000]"
+    assert json.loads(meta["theta"]) == explorer.theta[0].flatten().tolist()
+    assert json.loads(meta["params"])["rotation"] == 30.0
