@@ -11,61 +11,83 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["build_theta", "check_images", "check_theta", "compose", "decompose", "identity", "invert",
-           "normalized_to_pixels", "outside_share", "pixels_to_normalized", "sampling_outline", "warp", "zoom"]
+from . import checks
+from .checks import check_bool, check_float, check_floats, check_int, check_ints, check_tensor
+
+__all__ = ["MODES", "PADDING_MODES", "build_theta", "check_fill", "check_images", "check_theta", "compose",
+           "decompose", "identity", "invert", "normalized_to_pixels", "outside_share", "pixels_to_normalized",
+           "sampling_outline", "warp", "zoom"]  # fmt: skip
 
 ParamLike = float | int | Tensor | Sequence[float | int]
 Device = torch.device | str | None
 
 SINGULAR_TOL = 1e-6  #: smallest ``|det| / (|column 1| * |column 2|)`` :func:`invert` accepts (1: a rotation; 0: a line)
-
-
-def _check(t: object, name: str, shape: str, shape_ok) -> Tensor:
-    if not isinstance(t, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
-    if not shape_ok(t):
-        hint = f" (add a batch axis: {name}.unsqueeze(0))" if t.dim() == shape.count(",") else ""
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}{hint}")
-    if not t.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype} (convert with .float())")
-    if t.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}): need at least one item")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} must be finite, got NaN or inf")
-    return t
+MODES, PADDING_MODES = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")  #: :func:`warp`'s options
 
 
 def check_theta(theta: object, *, name: str = "theta") -> Tensor:
-    """Return ``theta`` if it is a finite float tensor of shape ``(B, 2, 3)``, else raise ``ValueError``."""
-    return _check(theta, name, "(B, 2, 3)", lambda t: t.dim() == 3 and tuple(t.shape[1:]) == (2, 3))
+    """Return ``theta`` if it is a finite float tensor of shape ``(B, 2, 3)``, ``B >= 1``, else raise ``ValueError``
+    (:class:`~stnlib.checks.ArgumentTypeError`, also a ``TypeError``, for a non-tensor or a non-float dtype)."""
+    return check_tensor(theta, name, shape=("B", 2, 3), kind="float", nonempty=True, finite=True)
 
 
 def check_images(images: object, *, name: str = "images") -> Tensor:
-    """Return ``images`` if it is a finite float tensor of shape ``(B, C, H, W)``, else raise ``ValueError``."""
-    return _check(images, name, "(B, C, H, W)", lambda t: t.dim() == 4)
+    """Return ``images`` if it is a finite float tensor of shape ``(B, C, H, W)``, ``B >= 1``, else raise as
+    :func:`check_theta` does."""
+    return check_tensor(images, name, shape=("B", "C", "H", "W"), kind="float", nonempty=True, finite=True)
+
+
+def check_fill(fill: object, *, name: str = "fill") -> Tensor:
+    """``fill`` (a finite number, or one per channel: a sequence or tensor) as a flat float32 tensor.
+
+    >>> check_fill((0.0, -1.0))
+    tensor([ 0., -1.])
+    """
+    if not isinstance(fill, Tensor):
+        return torch.tensor(check_floats(fill, name))
+    check_tensor(fill, name, kind="real")
+    if fill.numel() == 0 or not bool(torch.isfinite(fill).all()):
+        raise ValueError(f"{name} must be finite (a NaN or inf fill spreads over the whole output) and hold at "
+                         f"least one value, got {fill!r}")  # fmt: skip
+    return fill.detach().float().reshape(-1)
+
+
+def _check_dtype(dtype: object, options: tuple[torch.dtype, ...] | None = None) -> torch.dtype:
+    checks.check_type(dtype, "dtype", torch.dtype, "a torch.dtype such as torch.float32")
+    if not dtype.is_floating_point or (options and dtype not in options):  # type: ignore[union-attr]
+        raise ValueError(f"dtype must be {'float32 or float64' if options else 'a floating-point dtype'}, got "
+                         f"{dtype} (theta holds fractions{'; torch.linalg has no half kernels' if options else ''})")
+    return dtype  # type: ignore[return-value]
 
 
 def identity(batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:
-    """The identity theta, shape ``(batch_size, 2, 3)``."""
-    eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype, device=device)
+    """The identity theta, shape ``(batch_size, 2, 3)`` (``batch_size`` 0: an empty batch)."""
+    batch_size, dtype = check_int(batch_size, "batch_size", min=0), _check_dtype(dtype)
+    eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype, device=checks.check_device(device))
     return eye.expand(batch_size, 2, 3).clone()
 
 
 def _as_batch(values: dict[str, ParamLike], batch_size: int | None, dtype: torch.dtype, device) -> dict[str, Tensor]:
     """Numbers or 1-D sequences (length 1 or B) -> ``{name: (B,) tensor}``."""
+    for k, v in values.items():
+        if not isinstance(v, Tensor):
+            check_floats(v, k)  # numbers, lists, tuples, arrays: types, 1-D, finite
+        elif v.dim() > 1 or v.numel() == 0:
+            raise ValueError(f"{k} must be a number or a non-empty 1-D sequence of length B, got {tuple(v.shape)}")
+        else:
+            check_tensor(v, k, kind="real")
     tensors = {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in values.items()}
     for k, t in tensors.items():
-        if t.dim() > 1:
-            raise ValueError(f"{k} must be a number or a 1-D sequence of length B, got shape {tuple(t.shape)}")
         if not torch.isfinite(t).all():
-            raise ValueError(f"{k} must be finite, got {t.tolist()}")
+            raise ValueError(f"{k} must be finite (in {dtype}), got {t.tolist()}")
     sizes = {t.numel() for t in tensors.values() if t.dim() == 1} | ({batch_size} if batch_size is not None else set())
     sizes.discard(1)
     if len(sizes) > 1:
@@ -84,8 +106,8 @@ def build_theta(rotation: ParamLike = 0.0, scale_x: ParamLike = 1.0, scale_y: Pa
     tensor([[[ 1.0000,  0.0000, -0.2000],
              [ 0.0000,  1.0000,  0.0000]]])
     """
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"build_theta needs dtype float32 or float64, got {dtype} (torch.linalg has no half kernels)")
+    dtype, device = _check_dtype(dtype, (torch.float32, torch.float64)), checks.check_device(device)
+    batch_size = None if batch_size is None else check_int(batch_size, "batch_size", min=1)
     params = dict(rotation=rotation, scale_x=scale_x, scale_y=scale_y, shear=shear, tx=tx, ty=ty)
     p = _as_batch(params, batch_size, dtype, device)
     if (p["scale_x"] == 0).any() or (p["scale_y"] == 0).any():
@@ -97,7 +119,7 @@ def build_theta(rotation: ParamLike = 0.0, scale_x: ParamLike = 1.0, scale_y: Pa
     shear_m = torch.stack([torch.stack([ones, p["shear"]], -1), torch.stack([zeros, ones], -1)], -2)
     scale_m = torch.diag_embed(torch.stack([p["scale_x"], p["scale_y"]], -1))
     forward = torch.cat([rotation_m @ shear_m @ scale_m, torch.stack([p["tx"], p["ty"]], -1).unsqueeze(-1)], -1)
-    return invert(forward)
+    return _invert(forward, "the motion from scale_x, scale_y and shear (a shear far above the scales)")
 
 
 def pixels_to_normalized(pixels: ParamLike, size: int, *, align_corners: bool = False) -> Tensor:
@@ -106,8 +128,8 @@ def pixels_to_normalized(pixels: ParamLike, size: int, *, align_corners: bool = 
     >>> pixels_to_normalized(1, 4), pixels_to_normalized(1, 5, align_corners=True)  # 2/4 and 2/(5-1)
     (tensor(0.5000), tensor(0.5000))
     """
-    if size < 2:
-        raise ValueError(f"size must be at least 2 pixels, got {size}")
+    size, align_corners = check_int(size, "size", min=2), check_bool(align_corners, "align_corners")
+    _check_real(pixels, "pixels")
     return torch.as_tensor(pixels, dtype=torch.float32) * (2.0 / (size - 1 if align_corners else size))
 
 
@@ -117,9 +139,23 @@ def normalized_to_pixels(coords: Tensor, size: int, *, align_corners: bool = Fal
     >>> normalized_to_pixels(torch.tensor([-1.0, 0.0, 1.0]), 28)  # -1: the first pixel's outer edge
     tensor([-0.5000, 13.5000, 27.5000])
     """
+    size, align_corners = check_int(size, "size", min=1), check_bool(align_corners, "align_corners")
+    _check_real(coords, "coords")
     if align_corners:
         return (coords + 1) * (size - 1) / 2
     return ((coords + 1) * size - 1) / 2
+
+
+def _check_real(value: object, name: str) -> None:  # finite real numbers: a number, nested sequences, array, tensor
+    if isinstance(value, Sequence | np.ndarray) and not isinstance(value, checks.TEXT):
+        try:
+            value = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError):
+            raise checks.ArgumentTypeError(f"{name} must be numbers, got {checks.describe(value)}") from None
+    if isinstance(value, Tensor):
+        check_tensor(value, name, kind="real", finite=True)
+    else:
+        check_float(value, name)
 
 
 def _to_3x3(theta: Tensor) -> Tensor:  # (B, 2, 3) -> (B, 3, 3), last row [0, 0, 1]
@@ -141,6 +177,8 @@ def compose(first: Tensor, then: Tensor) -> Tensor:
         raise ValueError(f"first is {first.dtype} but then is {then.dtype}: convert one, e.g. then.to(first.dtype)")
     if first.shape[0] != then.shape[0] and 1 not in (first.shape[0], then.shape[0]):
         raise ValueError(f"batch size mismatch: first has {first.shape[0]} matrices, then has {then.shape[0]}")
+    if first.device != then.device:
+        raise ValueError(f"first is on {first.device} but then is on {then.device}: move one, then.to(first.device)")
     return (_to_3x3(first) @ _to_3x3(then))[:, :2, :]
 
 
@@ -155,13 +193,18 @@ def invert(theta: Tensor) -> Tensor:
     check_theta(theta)
     if theta.dtype not in (torch.float32, torch.float64):
         raise ValueError(f"theta must be float32 or float64 for matrix inversion, got {theta.dtype}: use .float()")
+    return _invert(theta, "theta")
+
+
+def _invert(theta: Tensor, what: str) -> Tensor:
     linear, shift = theta[:, :, :2], theta[:, :, 2:]
     det = torch.linalg.det(linear)
     size = linear.norm(dim=1).prod(dim=-1)  # |column 1| * |column 2| >= |det| (Hadamard)
-    bad = (det.abs() <= SINGULAR_TOL * size) | (size == 0)
+    bad = (det.abs() <= SINGULAR_TOL * size) | (size == 0) | ~torch.isfinite(size)
     if bad.any():
         idx = bad.nonzero().flatten().tolist()
-        raise ValueError(f"theta is singular (|det| <= {SINGULAR_TOL:g} x its column lengths) at batch index {idx}")
+        raise ValueError(f"{what} is singular (|det| <= {SINGULAR_TOL:g} x its column lengths, or overflows) at "
+                         f"batch index {idx}")  # fmt: skip
     inv_linear = torch.linalg.inv(linear)
     return torch.cat([inv_linear, -inv_linear @ shift], dim=-1)
 
@@ -193,7 +236,15 @@ def zoom(decomposed: dict[str, Tensor]) -> Tensor:
     >>> zoom(decompose(build_theta(scale_x=2, scale_y=0.5)))
     tensor([1.])
     """
-    return (decomposed["scale_x"] * decomposed["scale_y"]).abs().sqrt()
+    if not isinstance(decomposed, Mapping) or not {"scale_x", "scale_y"} <= decomposed.keys():
+        fix = " (pass decompose(theta), not theta)" if isinstance(decomposed, Tensor) else ""
+        cls, keys = (ValueError, f" with keys {sorted(map(str, decomposed))}") if isinstance(decomposed, Mapping) else (
+            checks.ArgumentTypeError, "")  # fmt: skip
+        raise cls(f"decomposed must be decompose()'s dict with 'scale_x' and 'scale_y', got "
+                  f"{type(decomposed).__name__}{keys}{fix}")  # fmt: skip
+    sx = check_tensor(decomposed["scale_x"], "decomposed['scale_x']", kind="float")
+    sy = check_tensor(decomposed["scale_y"], "decomposed['scale_y']", shape=tuple(sx.shape), kind="float")
+    return (sx * sy).abs().sqrt()
 
 
 def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
@@ -204,6 +255,7 @@ def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
     [[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]]
     """
     check_theta(theta)
+    check_bool(closed, "closed")
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], dtype=theta.dtype, device=theta.device)
     if closed:
         corners = torch.cat([corners, corners[:1]])
@@ -217,6 +269,7 @@ def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
     tensor([0.7500])
     """
     check_theta(theta)
+    out_size = check_ints(out_size, "out_size", length=2, min=1)
     grid = F.affine_grid(theta, [theta.shape[0], 1, *out_size], align_corners=False)
     return (grid.abs() > 1).any(-1).flatten(1).float().mean(1)
 
@@ -237,15 +290,10 @@ def warp(images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = No
     tensor([[[[-1.0000,  1.5000,  3.5000, -1.0000]]]])
     """
     if validate:
-        check_images(images)
-        check_theta(theta)
-        if theta.shape[0] != images.shape[0]:
-            raise ValueError(f"batch size mismatch: theta has {theta.shape[0]} matrices, images {images.shape[0]}")
-        if fill is not None and not bool(torch.isfinite(torch.as_tensor(fill, dtype=torch.float64)).all()):
-            raise ValueError(f"fill must be finite (a NaN or inf fill spreads over the whole output), got {fill!r}")
-    pair = isinstance(out_size, (tuple, list)) and len(out_size) == 2
-    if out_size is not None and not (pair and all(isinstance(v, int) and v > 0 for v in out_size)):
-        raise ValueError(f"out_size must be a pair of positive ints (H, W), got {out_size!r}")
+        _check_warp(images, theta, mode, padding_mode, align_corners)
+        if fill is not None:
+            check_fill(fill)
+    out_size = None if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
     b, c, h, w = images.shape
     out_h, out_w = out_size if out_size is not None else (h, w)
     grid = F.affine_grid(theta.to(images.dtype), [b, c, out_h, out_w], align_corners=align_corners)
@@ -258,3 +306,14 @@ def warp(images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = No
         raise ValueError(f"fill must be a number or have one value per channel ({c}), got {fill_t.numel()} values")
     fill_t = fill_t.reshape(1, -1, 1, 1)
     return F.grid_sample(images - fill_t, grid, mode=mode, padding_mode="zeros", align_corners=align_corners) + fill_t
+
+
+def _check_warp(images: object, theta: object, mode: object, padding_mode: object, align_corners: object) -> None:
+    images, theta = check_images(images), check_theta(theta)
+    if theta.shape[0] != images.shape[0]:
+        raise ValueError(f"batch size mismatch: theta has {theta.shape[0]} matrices, images {images.shape[0]}")
+    if theta.device != images.device:
+        raise ValueError(f"theta is on {theta.device} but images on {images.device}: use theta.to(images.device)")
+    checks.check_choice(mode, "mode", MODES)
+    checks.check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    check_bool(align_corners, "align_corners")

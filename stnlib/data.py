@@ -29,6 +29,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
+from . import checks
+from .checks import check_bool, check_floats, check_int, check_tensor
 from .env import DATA_ENV, PROFILES, REPO_ROOT, Profile
 from .env import data_dir as env_data_dir
 from .samples import load_samples
@@ -55,8 +57,10 @@ class DatasetUnavailable(RuntimeError):
 
 def black_value(name: str) -> tuple[float, ...]:
     """``-mean / std`` per channel for ``"mnist"``, ``"cifar10"`` or a distorted set (``"mnist-rts"``: MNIST's)."""
+    checks.check_type(name, "name", str, "a dataset name such as 'mnist' or 'mnist-rts'")
     if (base := name.split("-", 1)[0]) not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+        raise ValueError(f"name must be one of {', '.join(DATASETS)}, optionally with a suffix ('mnist-rts'), got "
+                         f"{name!r} (unknown dataset)")  # fmt: skip
     return tuple(-m / s for m, s in zip(_SPEC[base]["mean"], _SPEC[base]["std"]))
 
 
@@ -111,6 +115,7 @@ class ImageData:
     test_params: Any = None
 
     def __post_init__(self) -> None:  # the counts in info always describe the tensors held
+        _check_split(self)
         exact, n = self.test_is_exact, int(self.test_is_exact.sum())
         self.info = dataclasses.replace(self.info, n_train=len(self.train_labels), n_test=len(exact), n_test_exact=n,
                                         exact=n == len(exact), exact_first=bool(exact[:n].all()))  # fmt: skip
@@ -127,10 +132,7 @@ class ImageData:
 
     def subset(self, limit_train: int | None = None, limit_test: int | None = None) -> ImageData:
         """The first ``limit_train`` / ``limit_test`` images (``None``: all)."""
-        for n in (limit_train, limit_test):
-            if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0):
-                raise ValueError(f"limits must be None or a non-negative int, got {n!r}")
-        n, m = limit_train, limit_test  # [:None] keeps everything
+        n, m = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")  # [:None] keeps everything
         params = None if self.test_params is None else self.test_params.head(m)
         return dataclasses.replace(self, train_images=self.train_images[:n], train_labels=self.train_labels[:n],
                                    test_images=self.test_images[:m], test_labels=self.test_labels[:m],
@@ -139,8 +141,7 @@ class ImageData:
     def validation_split(self, n_val: int) -> ImageData:
         """The last ``n_val`` *training* images as the test set (for tuning); the real test set is dropped."""
         n = len(self.train_labels)
-        if not 0 < n_val < n:
-            raise ValueError(f"n_val must be in (0, {n}), got {n_val}")
+        n_val = check_int(n_val, "n_val", min=1, max=n - 1)
         remark = f"validation split: last {n_val:,} training images (test set unused)"
         info = dataclasses.replace(self.info, remark=f"{self.info.remark}; {remark}" if self.info.remark else remark)
         x, y, k = self.train_images, self.train_labels, n - n_val
@@ -150,10 +151,50 @@ class ImageData:
     def loaders(self, batch_size: int, test_batch_size: int | None = None,
                 transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0) -> tuple[DataLoader, DataLoader]:
         """:func:`make_loader` for train (shuffled by ``seed``, ``transform``) and test (in order), this mean/std."""
+        if test_batch_size is not None:
+            check_int(test_batch_size, "test_batch_size", min=1)
         return (make_loader(self.train_images, self.train_labels, batch_size=batch_size, shuffle=True, mean=self.mean,
                             std=self.std, transform=transform, seed=seed),
                 make_loader(self.test_images, self.test_labels, batch_size=test_batch_size or batch_size, shuffle=False,
                             mean=self.mean, std=self.std))  # fmt: skip
+
+
+def _limit(n: object, name: str) -> int | None:
+    return None if n is None else check_int(n, name, min=0)
+
+
+def _check_split(d: ImageData) -> None:
+    """Types, shapes and ranges of an :class:`ImageData`'s fields (no pass over the images: cheap)."""
+    checks.check_type(d.classes, "classes", tuple | list, "a tuple of class names")
+    for split in ("train", "test"):
+        x = check_tensor(getattr(d, f"{split}_images"), f"{split}_images", shape=("N", "C", "H", "W"), kind="uint8")
+        if tuple(x.shape[1:]) != tuple(d.train_images.shape[1:]):
+            raise ValueError(f"test_images must be (N, {', '.join(map(str, d.train_images.shape[1:]))}) as "
+                             f"train_images are, got {tuple(x.shape)}")  # fmt: skip
+        _check_labels(getattr(d, f"{split}_labels"), f"{split}_labels", len(x), len(d.classes))
+    check_tensor(d.test_is_exact, "test_is_exact", shape=(len(d.test_images),), kind="bool")
+    c = int(d.train_images.shape[1])
+    check_floats(d.mean, "mean", length=c)
+    check_floats(d.std, "std", length=c, positive=True)
+
+
+def _check_labels(labels: object, name: str, n: int, classes: int = 10) -> Tensor:
+    """``labels`` (an integer tensor, array or list) as int64 ``(n,)`` with values in ``0 .. classes - 1``."""
+    if not isinstance(labels, Tensor):
+        listed = isinstance(labels, np.ndarray | Sequence) and not isinstance(labels, checks.TEXT)
+        array = np.asarray(labels) if listed else None
+        if array is None or (array.dtype.kind not in "iuf" and array.size):
+            raise checks.ArgumentTypeError(f"{name} must be integers (a tensor, array or list), got "
+                                           f"{checks.describe(labels)}")  # fmt: skip
+        labels = torch.as_tensor(array if array.size else array.astype(np.int64))
+    labels = check_tensor(labels, name, shape=(n,), kind="real")
+    if labels.is_floating_point() and not bool((labels == labels.round()).all()):  # NaN too
+        raise ValueError(f"{name} must be whole numbers (class indices), got {checks.describe(labels)} with fractions")
+    labels = labels.long()
+    if n and not (0 <= int(labels.min()) and int(labels.max()) < classes):
+        raise ValueError(f"{name} must lie in 0..{classes - 1} (one class index per image), got values in "
+                         f"[{int(labels.min())}, {int(labels.max())}]")  # fmt: skip
+    return labels
 
 
 def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> ImageData:
@@ -184,6 +225,11 @@ def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> I
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of a Keras-style ``.npz`` (never unpickled), else ``ValueError`` saying what is wrong."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith(b"PK"):  # every .npz is a zip archive; numpy would call anything else a pickle
+        what = "it is empty" if not head else f"it starts with {head!r}, not a zip archive's 'PK'"
+        raise ValueError(f"it is damaged or not a .npz file ({what}: is it a text or HTML page saved under this name?)")
     try:
         with np.load(path, allow_pickle=False) as d:
             files, arrays = d.files, {k: d[k] for k in (*_NPZ_KEYS, "test_is_exact") if k in d.files}
@@ -230,12 +276,13 @@ def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | 
     """``"mnist"`` or ``"cifar10"`` from the first source that has it (module docstring); ``limit_*``: the first N
     images. Raises ``ValueError`` (unknown name or profile, damaged file), ``FileNotFoundError`` (a named folder
     without the data), :class:`DatasetUnavailable` (full profile, no data)."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-    profile_name = profile.name if isinstance(profile, Profile) else profile
-    if profile_name not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
-    folder, origin = (Path(data_dir), "data_dir=") if data_dir is not None else (env_data_dir(), f"${DATA_ENV}")
+    checks.check_choice(name, "name", DATASETS)
+    checks.check_type(profile, "profile", str | Profile, "a profile name ('quick' or 'full') or a Profile")
+    profile_name = profile.name if isinstance(profile, Profile) else checks.check_choice(profile, "profile", PROFILES)
+    check_bool(download, "download")
+    limit_train, limit_test = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")
+    folder, origin = (checks.check_path(data_dir, "data_dir"), "data_dir=") if data_dir is not None else (
+        env_data_dir(), f"${DATA_ENV}")  # fmt: skip
     if folder is not None:
         return _from_folder(name, folder.expanduser(), origin).subset(limit_train, limit_test)
     root = REPO_ROOT / "data"
@@ -264,13 +311,13 @@ class ArrayDataset(Dataset):
     array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]`` batch before normalizing."""
     def __init__(self, images: Tensor, labels: Tensor, *, mean: Sequence[float], std: Sequence[float],
                  transform: Callable[[Tensor], Tensor] | None = None) -> None:  # fmt: skip
-        labels = torch.as_tensor(labels, dtype=torch.int64)
-        self.mean, self.std = (torch.as_tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
-        if not (isinstance(images, Tensor) and images.dtype == torch.uint8 and images.dim() == 4
-                and labels.shape == images.shape[:1] and self.mean.numel() == self.std.numel() == images.shape[1]):
-            raise ValueError(f"need uint8 images (N, C, H, W), labels (N,) and one mean/std per channel; got "
-                             f"{getattr(images, 'shape', images)}, {tuple(labels.shape)}, {mean}, {std}")  # fmt: skip
-        self.images, self.labels, self.transform = images, labels, transform
+        images = check_tensor(images, "images", shape=("N", "C", "H", "W"), kind="uint8")
+        labels = _check_labels(labels, "labels", len(images))
+        c = int(images.shape[1])
+        mean, std = check_floats(mean, "mean", length=c), check_floats(std, "std", length=c, positive=True)
+        self.mean, self.std = (torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
+        self.images, self.labels = images, labels
+        self.transform = checks.check_callable(transform, "transform", optional=True)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -287,6 +334,8 @@ def make_loader(images: Tensor, labels: Tensor, *, batch_size: int, shuffle: boo
                 std: Sequence[float], transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0) -> DataLoader:
     """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With ``shuffle``
     each epoch is a fresh permutation seeded by ``seed``; epochs' base seeds come from ``seed + 1``, not torch's RNG."""
+    batch_size, shuffle = check_int(batch_size, "batch_size", min=1), check_bool(shuffle, "shuffle")
+    seed = checks.check_seed(seed)
     dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform)
     order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else range(len(dataset))
     return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),

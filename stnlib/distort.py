@@ -22,11 +22,14 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import checks
 from .affine import build_theta, pixels_to_normalized, warp
+from .checks import check_int, check_seed
 from .data import ImageData, load_dataset
 from .env import Profile
 
@@ -62,10 +65,19 @@ class Distorted:
 
     def head(self, n: int | None) -> Distorted:
         """The first ``n`` items (all if ``None``)."""
-        return self if n is None else self.select(slice(0, n))
+        return self if n is None else self.select(slice(0, check_int(n, "n", min=0)))
 
     def select(self, index: slice | Tensor) -> Distorted:
-        """The items at ``index`` (a slice, or an integer tensor of positions), with their parameters."""
+        """The items at ``index`` (a slice, positions: an integer tensor, array or list, or a bool mask ``(N,)``),
+        with their parameters; ``IndexError`` for a position out of range."""
+        index = torch.as_tensor(index) if isinstance(index, list | tuple | np.ndarray) else index
+        if not isinstance(index, slice) and not (isinstance(index, Tensor) and index.dtype == torch.bool):
+            index, n = checks.check_tensor(index, "index", shape=("K",), kind="int"), len(self)
+            if len(index) and not -n <= int(index.min()) <= int(index.max()) < n:
+                raise IndexError(f"index must hold positions in -{n} .. {n - 1}, got values in "
+                                 f"[{int(index.min())}, {int(index.max())}]")  # fmt: skip
+        elif isinstance(index, Tensor):
+            checks.check_tensor(index, "index", shape=(len(self),))  # a mask: one bool per item
         parts = {k: getattr(self, k)[index] for k in ("images", "rotation", "scale", "tx", "ty")}
         return dataclasses.replace(self, **parts)
 
@@ -85,12 +97,8 @@ def _other(u: Tensor, m: int) -> Tensor:  # for item i, a uniform index in 0..m-
     return j + (j >= torch.arange(len(u))).long()
 
 
-def _check(images: object, what: str, shape: tuple[int | None, ...]) -> Tensor:  # uint8 (N, *shape); None: any size
-    ok = isinstance(images, Tensor) and images.dtype == torch.uint8 and images.dim() == 1 + len(shape)
-    if not ok or any(s is not None and s != t for s, t in zip(shape, images.shape[1:])):
-        raise ValueError(f"{what} must be a uint8 tensor (N, {', '.join(map(str, shape))}), "
-                         f"got {getattr(images, 'shape', images)!r}")  # fmt: skip
-    return images
+def _check(images: object, what: str, shape: tuple[int | str, ...]) -> Tensor:  # uint8 (N, *shape); str: any size
+    return checks.check_tensor(images, what, shape=("N", *shape), kind="uint8")
 
 
 def _distort_rts(images: Tensor, seed: int) -> Distorted:
@@ -133,12 +141,12 @@ def distort_mnist(images: Tensor, kind: Literal["rts", "cluttered"], *, seed: in
     """Distort digits (uint8 ``(N, 1, 28, 28)``) as ``kind``; ``"cluttered"`` takes pieces from ``clutter_source[j]``
     (uint8 ``(M, 1, H, W)``, default ``images``), ``j != i``. Item ``i`` depends only on ``seed``, ``images[i]`` and
     the source, so ``distort_mnist(x[:n], ..., clutter_source=x)`` is a prefix of ``distort_mnist(x, ...)``."""
-    if kind not in DISTORTIONS:
-        raise ValueError(f"unknown distortion {kind!r}; expected one of {', '.join(DISTORTIONS)}")
+    checks.check_choice(kind, "kind", DISTORTIONS)
     _check(images, "images", (1, DIGIT_SIZE, DIGIT_SIZE))
+    seed = check_seed(seed)
     if kind == "rts":
         return _distort_rts(images, seed)
-    clutter = _check(images if clutter_source is None else clutter_source, "clutter_source", (1, None, None))
+    clutter = _check(images if clutter_source is None else clutter_source, "clutter_source", (1, "H", "W"))
     if len(clutter) == 0 or min(clutter.shape[2:]) < CLUTTER_SIZE:
         raise ValueError(f"clutter_source needs images of at least {CLUTTER_SIZE}x{CLUTTER_SIZE}")
     return _distort_cluttered(images, clutter, seed)
@@ -157,7 +165,7 @@ def distort_cifar(images: Tensor, *, seed: int, background_source: Tensor | None
     """Place photos (uint8 ``(N, 3, 32, 32)``) off-centre on a 64x64 canvas -> images uint8 ``(N, 3, 64, 64)``.
     Photo ``i`` lies over a blurred ``background_source[j]`` (uint8 ``(M, 3, 32, 32)``, default ``images``), ``j != i``
     when ``M > 1``. Item ``i`` depends only on ``seed``, ``images[i]`` and the source (prefixes are stable)."""
-    photo = (3, PHOTO_SIZE, PHOTO_SIZE)
+    photo, seed = (3, PHOTO_SIZE, PHOTO_SIZE), check_seed(seed)
     _check(images, "images", photo)
     source = _check(images if background_source is None else background_source, "background_source", photo)
     if len(source) == 0:
@@ -189,6 +197,11 @@ def distorted_set(base: ImageData, distort: Callable[[Tensor, int, Tensor], Dist
                   seed: int, limits: tuple[int | None, int | None] = (None, None)) -> ImageData:
     """Both splits of ``base`` through ``distort(images, seed, source)``; test seed ``seed + TEST_SEED_OFFSET``,
     ``source`` the split's full set (``limits`` prefixes are stable); test :class:`Distorted` -> ``test_params``."""
+    checks.check_type(base, "base", ImageData, "an ImageData (load_dataset's result)")
+    checks.check_callable(distort, "distort")
+    checks.check_type(name, "name", str, "a dataset name such as 'mnist-rts'")
+    checks.check_type(how, "how", str, "a description of the distortion")
+    seed, limits = check_seed(seed), _limits(limits)
     data, test_seed = base.subset(*limits), seed + TEST_SEED_OFFSET
     train = distort(data.train_images, seed, base.train_images)
     test = distort(data.test_images, test_seed, base.test_images)
@@ -197,11 +210,20 @@ def distorted_set(base: ImageData, distort: Callable[[Tensor, int, Tensor], Dist
     return dataclasses.replace(data, train_images=train.images, test_images=test.images, info=info, test_params=test)
 
 
+def _limits(limits: object) -> tuple[int | None, int | None]:
+    if not isinstance(limits, tuple | list) or len(limits) != 2:
+        raise checks.ArgumentTypeError(f"limits must be a pair (limit_train, limit_test), got "
+                                       f"{checks.describe(limits)}")  # fmt: skip
+    return tuple(None if n is None else check_int(n, k, min=0) for n, k in zip(limits, ("limit_train", "limit_test")))
+
+
 def load_distorted_mnist(kind: Literal["rts", "cluttered"], *, profile: str | Profile = "full",
                          data_dir: str | os.PathLike[str] | None = None, download: bool = True,
                          limit_train: int | None = None, limit_test: int | None = None, seed: int = 0) -> ImageData:
     """MNIST (:func:`stnlib.data.load_dataset`) through :func:`distort_mnist`: ``"mnist-rts"`` uint8
     ``(N, 1, 42, 42)`` or ``"mnist-cluttered"`` ``(N, 1, 60, 60)``, clutter from the same split."""
+    checks.check_choice(kind, "kind", DISTORTIONS)
+    seed, _ = check_seed(seed), _limits((limit_train, limit_test))  # before loading: fail fast
     base = load_dataset("mnist", profile=profile, data_dir=data_dir, download=download)
     how = (f"rotated ±{RTS_ROTATION:g}°, scaled {RTS_SCALE[0]:g}-{RTS_SCALE[1]:g}, shifted on a {RTS_CANVAS}x"
            f"{RTS_CANVAS} canvas" if kind == "rts" else f"digit on a {CLUTTER_CANVAS}x{CLUTTER_CANVAS} canvas with "
@@ -215,6 +237,7 @@ def load_offcentre_cifar(*, profile: str | Profile = "full", data_dir: str | os.
                          seed: int = 0) -> ImageData:
     """CIFAR-10 (:func:`stnlib.data.load_dataset`) through :func:`distort_cifar`: ``"cifar10-offcentre"``, uint8
     ``(N, 3, 64, 64)``, backgrounds from the same split, ``test_is_exact`` kept."""
+    seed, _ = check_seed(seed), _limits((limit_train, limit_test))  # before loading: fail fast
     base = load_dataset("cifar10", profile=profile, data_dir=data_dir, download=download)
     how = f"photo scaled {OFFCENTRE_SCALE[0]:g}-{OFFCENTRE_SCALE[1]:g}, rotated ±{OFFCENTRE_ROTATION:g}°, placed at"
     how += f" random on a {OFFCENTRE_CANVAS}x{OFFCENTRE_CANVAS} canvas over a blurred other photo"

@@ -11,12 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import affine
+from . import affine, checks
+from .checks import check_bool, check_choice, check_float, check_int, check_ints
 
 
 def full_precision(device: torch.device) -> AbstractContextManager:
     """Autocast off on ``device`` (fp32 inside a mixed-precision region); nothing to turn off on a device type
     without autocast (``meta``, for example)."""
+    if not isinstance(device, torch.device):  # a string or an index is converted; None is refused
+        device = checks.check_device(checks.check_type(device, "device", str | int, "a torch.device such as x.device"))
     available = torch.amp.is_autocast_available(device.type)
     return torch.autocast(device.type, enabled=False) if available else nullcontext()
 
@@ -39,6 +42,7 @@ def count_parameters(module: nn.Module) -> int:
     >>> count_parameters(tutorial_net(stn=False))  # convs 260 + 5,020, linears 16,050 + 510
     21840
     """
+    checks.check_type(module, "module", nn.Module, "a torch.nn.Module")
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
@@ -62,11 +66,13 @@ class SpatialTransformer(nn.Module):
     def __init__(self, localization: nn.Module, features: int, *, out_size: Size | None = None, fill: Fill = None,
                  family: str = "affine", init_zoom: float = 1.0) -> None:  # fmt: skip
         super().__init__()
-        if family not in THETA_FAMILIES:
-            raise ValueError(f"unknown theta family {family!r}; expected one of {', '.join(THETA_FAMILIES)}")
-        if not init_zoom > 0:
-            raise ValueError(f"init_zoom must be positive, got {init_zoom!r}")
-        self.localization, self.in_size = localization, getattr(localization, "in_size", None)
+        checks.check_callable(localization, "localization")
+        features, family = check_int(features, "features", min=1), check_choice(family, "family", THETA_FAMILIES)
+        init_zoom = check_float(init_zoom, "init_zoom", positive=True)
+        out_size = None if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
+        in_size = getattr(localization, "in_size", None)
+        self.localization = localization
+        self.in_size = None if in_size is None else check_ints(in_size, "localization.in_size", length=2, min=1)
         self.family, self.init_zoom, self.out_size = family, init_zoom, out_size
         s = 1.0 / init_zoom  # the regressor's bias: theta = [[s, 0, 0], [0, s, 0]] in this family's numbers
         start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
@@ -75,14 +81,14 @@ class SpatialTransformer(nn.Module):
         nn.init.zeros_(self.regressor.weight)
         with torch.no_grad():
             self.regressor.bias.copy_(torch.tensor(start))
-        fill_t = torch.as_tensor(0.0 if fill is None else fill, dtype=torch.float32).reshape(-1)
-        if not bool(torch.isfinite(fill_t).all()):
-            raise ValueError(f"fill must be finite, got {fill!r}")
+        fill_t = torch.zeros(1) if fill is None else affine.check_fill(fill)
         self.register_buffer("fill", fill_t, persistent=False)
         self.has_fill = fill is not None  # decided once: checking the buffer per batch would sync a GPU
 
     def theta(self, x: Tensor) -> Tensor:
         """The thetas ``(B, 2, 3)``, float32, this transformer applies to ``x`` ``(B, C, H, W)``."""
+        if not isinstance(x, Tensor):
+            raise checks.ArgumentTypeError(f"x must be a float tensor (B, C, H, W), got {checks.describe(x)}")
         if x.dim() != 4 or not x.is_floating_point():  # shapes and dtypes only: no device sync
             hint = " (add a batch axis: x.unsqueeze(0))" if x.dim() == 3 else ""
             hint += " (convert uint8 images with .float() / 255, then normalize)" if not x.is_floating_point() else ""
@@ -124,7 +130,7 @@ class Resize(nn.Module):
 
     def __init__(self, size: Size) -> None:
         super().__init__()
-        self.size = size
+        self.size = check_ints(size, "size", length=2, min=1)
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(self.size):
@@ -137,8 +143,11 @@ class STNClassifier(nn.Module):
 
     def __init__(self, classifier: nn.Module, stn: SpatialTransformer | None = None, *, resize: Size | None = None):
         super().__init__()
+        checks.check_type(classifier, "classifier", nn.Module, "a torch.nn.Module (B, C, H, W) -> (B, 10)")
+        checks.check_type(stn, "stn", SpatialTransformer | None, "a SpatialTransformer or None")
         if stn is not None and resize is not None:
             raise ValueError("resize is for the baseline only: a SpatialTransformer sets its own out_size")
+        resize = None if resize is None else check_ints(resize, "resize", length=2, min=1)
         self.stn = stn
         self.resize = Resize(resize) if resize is not None else None
         self.classifier = classifier
@@ -153,7 +162,9 @@ class STNClassifier(nn.Module):
 
 def conv_localization(in_channels: int, in_size: int, channels: Ints = (8, 10), hidden: int = 32):
     """The tutorial's localization net ``(B, C, S, S) -> (B, hidden)``, returned as ``(module, hidden)``:
-    ``[conv k -> maxpool 2 -> ReLU] x 2`` with kernels 7 and 5, then ``fc -> ReLU``."""
+    ``[conv k -> maxpool 2 -> ReLU] x 2`` with kernels 7 and 5, then ``fc -> ReLU``; ``in_size`` at least 18."""
+    in_channels, hidden = check_int(in_channels, "in_channels", min=1), check_int(hidden, "hidden", min=1)
+    in_size, channels = check_int(in_size, "in_size", min=18), check_ints(channels, "channels", length=2, min=1)
     layers, c, s = [], in_channels, in_size
     for out_c, k in zip(channels, (7, 5)):
         layers += [nn.Conv2d(c, out_c, k), nn.MaxPool2d(2, stride=2), nn.ReLU(True)]
@@ -163,11 +174,20 @@ def conv_localization(in_channels: int, in_size: int, channels: Ints = (8, 10), 
     return net, hidden
 
 
+def _check_stn_fill(stn: object, fill: object) -> bool:
+    if fill is not None:
+        affine.check_fill(fill)  # even without a transformer: a NaN fill is a mistake either way
+    return check_bool(stn, "stn")
+
+
 def course_net(in_channels: int = 3, in_size: int = 32, *, conv: Ints = (10, 20), hidden: int = 50,
                loc_conv: Ints = (8, 10), loc_hidden: int = 32, stn: bool = True,
                fill: Fill = None) -> STNClassifier:  # fmt: skip
     """The PyTorch tutorial's STN net (10 classes) as the course write-ups reused it: :func:`conv_localization`,
     then ``[conv k5 -> (Dropout2d) -> pool -> ReLU] x 2 -> fc -> ReLU -> Dropout -> fc -> log_softmax``."""
+    in_channels, in_size = check_int(in_channels, "in_channels", min=1), check_int(in_size, "in_size", min=16)
+    conv, hidden = check_ints(conv, "conv", length=2, min=1), check_int(hidden, "hidden", min=1)
+    stn = _check_stn_fill(stn, fill)
     s = ((in_size - 4) // 2 - 4) // 2
     classifier = nn.Sequential(
         nn.Conv2d(in_channels, conv[0], 5), nn.MaxPool2d(2), nn.ReLU(),
@@ -184,14 +204,16 @@ def course_net(in_channels: int = 3, in_size: int = 32, *, conv: Ints = (10, 20)
 
 def tutorial_net(*, stn: bool = True, fill: float | None = None) -> STNClassifier:
     """The PyTorch STN tutorial's MNIST net (1x28x28), faithful; ``fill=None`` keeps its zero padding."""
+    check_bool(stn, "stn")
     return course_net(1, 28, stn=stn, fill=fill)  # the defaults are the tutorial's sizes
 
 
 def lenet_bn(in_size: int = 28) -> nn.Sequential:
     """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` divisible by 4: ``[conv k5 -> BN -> ReLU
     -> pool] x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast)."""
+    in_size = check_int(in_size, "in_size", min=4)
     if in_size % 4:
-        raise ValueError(f"in_size must be divisible by 4, got {in_size}")
+        raise ValueError(f"in_size must be divisible by 4, got {in_size} (the net pools 2x twice)")
     s = in_size // 4
     return nn.Sequential(
         nn.Conv2d(1, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -206,15 +228,26 @@ def mnist_stn_net(in_size: int = 28, *, out_size: int | None = None, fill: float
                   init_zoom: float = 1.0) -> STNClassifier:  # fmt: skip
     """Our MNIST ST-CNN: a :class:`SpatialTransformer` (``in_size`` canvas -> ``out_size`` view, default
     ``in_size``; ``localization`` ``(module, features)``, default :func:`conv_localization`), then :func:`lenet_bn`."""
-    size = out_size or in_size
+    size = _view_size(in_size, out_size)
+    if localization is not None and not (isinstance(localization, tuple | list) and len(localization) == 2):
+        raise checks.ArgumentTypeError(f"localization must be a pair (module, features), got "
+                                       f"{checks.describe(localization)}")  # fmt: skip
     loc, feats = localization if localization is not None else conv_localization(1, in_size)
     stn = SpatialTransformer(loc, feats, out_size=(size, size), fill=fill, family=family, init_zoom=init_zoom)
     return STNClassifier(lenet_bn(size), stn)
 
 
+def _view_size(in_size: object, out_size: object) -> int:  # the classifier's view: lenet_bn's in_size
+    in_size = check_int(in_size, "in_size", min=1)
+    name, size = ("in_size", in_size) if out_size is None else ("out_size", check_int(out_size, "out_size", min=4))
+    if size < 4 or size % 4:
+        raise ValueError(f"{name} must be divisible by 4 (the classifier pools 2x twice), got {size}")
+    return size
+
+
 def mnist_cnn(in_size: int = 28, *, out_size: int | None = None) -> STNClassifier:
     """The baseline: :func:`mnist_stn_net` with the transformer frozen at the identity (a :class:`Resize`)."""
-    size = out_size or in_size
+    size = _view_size(in_size, out_size)
     return STNClassifier(lenet_bn(size), None, resize=(size, size))
 
 
@@ -249,7 +282,7 @@ class _Residual(nn.Module):
 def resnet9(width: int = 16) -> nn.Sequential:
     """Myrtle.ai's DAWNBench ResNet-9 (original ``width=64``), ``(B, 3, H, W) -> (B, 10)``, ``H, W`` divisible by 8:
     channels ``width * (1, 2, 4, 8)``, three 2x max-pools, two residual blocks, global max pool, linear."""
-    w = width
+    w = check_int(width, "width", min=1)
     return nn.Sequential(
         _conv_bn(3, w), _conv_bn(w, 2 * w), nn.MaxPool2d(2), _Residual(2 * w),
         _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
@@ -261,13 +294,21 @@ def resnet9(width: int = 16) -> nn.Sequential:
 def bn_localization(in_channels: int, in_size: int, *, channels: Ints = (8, 16), hidden: int = 32,
                     kernel: int | Ints = 3, downsample=2) -> tuple[nn.Sequential, int]:  # fmt: skip
     """``(module, hidden)``, the module ``(B, C, S, S) -> (B, hidden)``: ``downsample``x average pooling, then
-    ``[conv k -> BN -> ReLU -> maxpool 2]`` per ``channels`` entry (``kernel``: one or per layer), ``fc -> ReLU``."""
+    ``[conv k -> BN -> ReLU -> maxpool 2]`` per ``channels`` entry (``kernel``: odd; one or per layer), then
+    ``fc -> ReLU``."""
+    in_channels, hidden = check_int(in_channels, "in_channels", min=1), check_int(hidden, "hidden", min=1)
+    in_size, downsample = check_int(in_size, "in_size", min=1), check_int(downsample, "downsample", min=1)
+    channels = check_ints(channels, "channels", min=1)
     if in_size // downsample < 2 ** len(channels):
-        raise ValueError(f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling")
+        raise ValueError(f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling "
+                         f"(downsample={downsample}, channels={channels}): need in_size >= "
+                         f"{downsample * 2 ** len(channels)}")  # fmt: skip
     layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
-    kernels = [kernel] * len(channels) if isinstance(kernel, int) else list(kernel)
-    if len(kernels) != len(channels):
-        raise ValueError(f"kernel needs one size per layer ({len(channels)}), got {kernels}")
+    kernels = list(check_ints(kernel, "kernel", min=1) if isinstance(kernel, Sequence) else
+                   [check_int(kernel, "kernel", min=1)] * len(channels))  # fmt: skip
+    if len(kernels) != len(channels) or any(k % 2 == 0 for k in kernels):
+        raise ValueError(f"kernel needs one size per layer ({len(channels)}), each odd (padding k // 2 keeps the "
+                         f"size), got {kernel}")  # fmt: skip
     c, s = in_channels, in_size // downsample
     for c_out, k in zip(channels, kernels):
         layers += [nn.Conv2d(c, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
@@ -282,6 +323,9 @@ def cifar_stn_net(*, stn: bool = True, fill: Fill = None, loc_downsample: int = 
                   regressor_init_std: float = 0.0) -> STNClassifier:  # fmt: skip
     """CIFAR-10 (3x32x32): :func:`bn_localization` (``loc_downsample``x pooled) -> transformer -> :func:`resnet9`;
     ``stn=False``: the backbone alone; ``regressor_init_std > 0``: regressor weights ``N(0, std^2)``."""
+    regressor_init_std = check_float(regressor_init_std, "regressor_init_std", min=0.0)
+    loc_downsample = check_int(loc_downsample, "loc_downsample", min=1, max=8)  # 32 // 8: room for 2 poolings
+    stn = _check_stn_fill(stn, fill)
     transformer = None
     if stn:
         loc, feats = bn_localization(3, 32, downsample=loc_downsample)

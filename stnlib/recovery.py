@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from . import affine
+from . import affine, checks
+from .checks import check_int, check_tensor
 from .distort import Distorted
 
 __all__ = ["RTS_UNITS", "LineFit", "attention_components", "digit_centre_px", "fit_line", "region_centre_px",
@@ -39,8 +40,19 @@ def fit_line(x: Tensor, y: Tensor) -> LineFit:
     >>> print(fit, fit.intercept)  # residuals -0.5, 1, -0.5: R² = 1 - 1.5 / 2
     slope +0.50, R² 0.25 0.5
     """
-    if x.dim() != 1 or x.shape != y.shape or len(x) < 2:
-        raise ValueError(f"x and y must be 1-D of the same length >= 2, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _check_xy(x, y)
+    return _fit_line(x, y)
+
+
+def _check_xy(x: object, y: object, n_min: int = 2) -> None:  # finite real 1-D tensors of one length >= n_min
+    x = check_tensor(x, "x", shape=("N",), kind="real", finite=True)
+    y = check_tensor(y, "y", shape=("N",), kind="real", finite=True)
+    if x.shape != y.shape or len(x) < n_min:
+        raise ValueError(f"x and y must be 1-D of the same length >= {n_min}, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")  # fmt: skip
+
+
+def _fit_line(x: Tensor, y: Tensor) -> LineFit:
     x, y = x.double(), y.double()
     dx, dy = x - x.mean(), y - y.mean()
     sxx = (dx * dx).sum()
@@ -55,7 +67,8 @@ def fit_line(x: Tensor, y: Tensor) -> LineFit:
 def within_group_fit(x: Tensor, y: Tensor, groups: Tensor) -> LineFit:
     """:func:`fit_line` after subtracting each group's mean from ``x`` and ``y`` (``groups``: ints ``(N,)``), e.g.
     one digit at several applied rotations: its own slant drops out. The intercept is 0."""
-    if groups.shape != x.shape:
+    _check_xy(x, y, n_min=1)
+    if check_tensor(groups, "groups", kind="int").shape != x.shape:
         raise ValueError(f"groups must match x's shape {tuple(x.shape)}, got {tuple(groups.shape)}")
     _, index, counts = torch.unique(groups, return_inverse=True, return_counts=True)
     x, y = x.double(), y.double()
@@ -64,21 +77,29 @@ def within_group_fit(x: Tensor, y: Tensor, groups: Tensor) -> LineFit:
         sums = torch.zeros(len(counts), dtype=v.dtype).index_add_(0, index, v)
         return v - (sums / counts)[index]
 
+    if len(counts) == len(x):
+        raise ValueError(f"groups must repeat a group (each of the {len(x)} points is its own group: nothing to fit)")
     return fit_line(demean(x), demean(y))
 
 
 def region_centre_px(theta: Tensor, canvas: int) -> Tensor:
     """``(N, 2)``: where the output's centre samples, as ``(x, y)`` pixels from the canvas centre (right, down)."""
-    affine.check_theta(theta)
+    return _centre(affine.check_theta(theta), check_int(canvas, "canvas", min=1))
+
+
+def _centre(theta: Tensor, canvas: int) -> Tensor:
     return theta[:, :, 2] * (canvas / 2)
 
 
 def digit_centre_px(applied: Distorted) -> Tensor:
     """``(N, 2)``: each object's centre as ``(x, y)`` pixels from the canvas centre (right, down)."""
+    checks.check_type(applied, "applied", Distorted, "a Distorted (the distortion's record, e.g. data.test_params)")
     return torch.stack([applied.tx, applied.ty], 1) * (applied.canvas / 2)
 
 
 def _float_theta(theta: Tensor, applied: Distorted) -> Tensor:
+    affine.check_theta(theta)
+    checks.check_type(applied, "applied", Distorted, "a Distorted (the distortion's record, e.g. data.test_params)")
     if theta.shape[0] != len(applied):
         raise ValueError(f"got {theta.shape[0]} thetas for {len(applied)} distorted images")
     return theta.float()
@@ -87,7 +108,7 @@ def _float_theta(theta: Tensor, applied: Distorted) -> Tensor:
 def rts_components(theta: Tensor, applied: Distorted) -> dict[str, tuple[Tensor, Tensor]]:
     """``{component: (applied (N,), recovered (N,))}`` for the keys of :data:`RTS_UNITS` (module docstring)."""
     theta, half = _float_theta(theta, applied), applied.canvas / 2
-    parts, shift = affine.decompose(theta), -region_centre_px(theta, applied.canvas)
+    parts, shift = affine.decompose(theta), -_centre(theta, applied.canvas)
     return {"rotation": (applied.rotation, parts["rotation"]), "scale": (applied.scale.log(), affine.zoom(parts).log()),
             "tx": (applied.tx * half, shift[:, 0]), "ty": (applied.ty * half, shift[:, 1])}
 
@@ -96,7 +117,7 @@ def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]
     """``(N,)`` each: ``centre_error_px`` (region centre to box centre, canvas pixels), ``width_ratio`` (the side of a
     square of the region's area / ``applied.object_size * scale``), ``tx``, ``ty`` (region centre, normalized)."""
     theta, canvas = _float_theta(theta, applied), applied.canvas
-    centre, width = region_centre_px(theta, canvas), torch.linalg.det(theta[:, :, :2]).abs().sqrt() * canvas
+    centre, width = _centre(theta, canvas), torch.linalg.det(theta[:, :, :2]).abs().sqrt() * canvas
     return {"centre_error_px": (centre - digit_centre_px(applied)).norm(dim=1),
             "width_ratio": width / (applied.object_size * applied.scale), "tx": theta[:, 0, 2], "ty": theta[:, 1, 2]}
 
@@ -104,7 +125,9 @@ def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]
 def theta_spread(theta: Tensor, canvas: int) -> dict[str, float]:
     """Standard deviations over ``N`` of theta ``(N, 2, 3)``'s region centre (``shift_x_px``, ``shift_y_px``),
     ``rotation_deg`` and ``log_zoom``. All near 0: one fixed warp for every image (a *collapsed* transformer)."""
-    theta = theta.float()
-    parts, centre = affine.decompose(theta), region_centre_px(theta, canvas)
+    theta, canvas = affine.check_theta(theta).float(), check_int(canvas, "canvas", min=1)
+    if len(theta) < 2:
+        raise ValueError(f"theta must hold at least 2 thetas (N, 2, 3) to have a spread, got {len(theta)}")
+    parts, centre = affine.decompose(theta), _centre(theta, canvas)
     return {"shift_x_px": float(centre[:, 0].std()), "shift_y_px": float(centre[:, 1].std()),
             "rotation_deg": float(parts["rotation"].std()), "log_zoom": float(affine.zoom(parts).log().std())}

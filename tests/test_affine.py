@@ -22,6 +22,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torchvision.transforms import InterpolationMode
 
 from stnlib import affine
@@ -151,7 +153,7 @@ def test_translation_align_corners_true():
 
 def test_pixels_to_normalized_values_and_bad_size():
     torch.testing.assert_close(pixels_to_normalized([1.0, -2.0, 8.0], 16), torch.tensor([0.125, -0.25, 1.0]))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="size must be an int >= 2"):
         pixels_to_normalized(1, 1)
 
 
@@ -773,3 +775,54 @@ def test_clear_errors_where_torch_gave_raw_ones():
         net.stn(torch.rand(1, 28, 28))
     with pytest.raises(ValueError, match="convert uint8"):
         net.stn(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------ 12. properties (Hypothesis)
+PROPERTY = settings(max_examples=80, deadline=None, database=None)  # no .hypothesis/ folder
+entries = st.floats(-10, 10, allow_nan=False)
+
+
+@st.composite
+def well_conditioned_thetas(draw, max_condition: float = 1e3) -> torch.Tensor:
+    """A float64 theta ``(1, 2, 3)``: a 2x2 part with condition number <= ``max_condition`` (either sign of the
+    determinant) times ``10**k``, ``k`` in -4..4 (a 1e4 zoom in or out), and a shift."""
+    linear = np.array(draw(st.lists(entries, min_size=4, max_size=4)), dtype=np.float64).reshape(2, 2)
+    assume(np.linalg.norm(linear) > 1e-3 and np.linalg.cond(linear) <= max_condition)
+    linear *= 10.0 ** draw(st.integers(-4, 4))
+    shift = np.array(draw(st.lists(entries, min_size=2, max_size=2)))[:, None]
+    return torch.from_numpy(np.concatenate([linear, shift], axis=1))[None]
+
+
+@PROPERTY
+@given(theta=well_conditioned_thetas())
+def test_property_invert_composes_to_the_identity_both_ways(theta):
+    inv, eye = invert(theta), identity(1, dtype=torch.float64)
+    np.testing.assert_allclose(compose(inv, theta).numpy(), eye.numpy(), atol=1e-8)
+    np.testing.assert_allclose(compose(theta, inv).numpy(), eye.numpy(), atol=1e-8)
+    np.testing.assert_allclose(invert(inv).numpy(), theta.numpy(), rtol=1e-8, atol=1e-8 * float(theta.abs().max()))
+
+
+@PROPERTY
+@given(rotation=st.floats(-179.5, 179.5), scale_x=st.floats(0.1, 10), scale_y=st.floats(0.1, 10),
+       mirror=st.booleans(), shear=st.floats(-3, 3), tx=st.floats(-5, 5), ty=st.floats(-5, 5))  # fmt: skip
+def test_property_decompose_undoes_build_theta(rotation, scale_x, scale_y, mirror, shear, tx, ty):
+    params = dict(rotation=rotation, scale_x=scale_x, scale_y=-scale_y if mirror else scale_y, shear=shear, tx=tx,
+                  ty=ty)  # fmt: skip
+    found = decompose(build_theta(**params, dtype=torch.float64))
+    for name, value in params.items():
+        assert float(found[name][0]) == pytest.approx(value, rel=1e-7, abs=1e-7), name
+
+
+@PROPERTY
+@given(theta=well_conditioned_thetas(max_condition=100))
+def test_property_build_theta_of_decompose_is_the_same_theta(theta):
+    again = build_theta(**decompose(theta), dtype=torch.float64)
+    np.testing.assert_allclose(again.numpy(), theta.numpy(), rtol=1e-7, atol=1e-7 * float(theta.abs().max()))
+
+
+@PROPERTY
+@given(batch=st.integers(1, 3), channels=st.integers(1, 3), height=st.integers(1, 9), width=st.integers(1, 9),
+       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+def test_property_the_identity_warp_returns_the_image(batch, channels, height, width, seed):
+    x = torch.rand(batch, channels, height, width, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    torch.testing.assert_close(warp(x, identity(batch, dtype=torch.float64)), x)

@@ -174,7 +174,7 @@ def test_cluttered_pieces_come_from_other_images_and_there_are_four():
 
 
 def test_distort_rejects_bad_input():
-    with pytest.raises(ValueError, match="unknown distortion"):
+    with pytest.raises(ValueError, match="kind must be one of 'rts', 'cluttered', got str 'zoom'"):
         distort_mnist(_digits(2), "zoom", seed=0)
     with pytest.raises(ValueError, match="uint8"):
         distort_mnist(_digits(2).float(), "rts", seed=0)

@@ -1,0 +1,781 @@
+"""Every bad input to a public function gets a clear error at stnlib's boundary; valid edge cases still work.
+
+The table :data:`BAD_INPUTS` holds one list per module (``BAD_AFFINE``, ``BAD_MODELS``, ...): each row is a
+:class:`Bad` call that must raise ``error`` (``ValueError`` for a bad value, ``TypeError`` for a wrong type, or a
+documented stnlib class) from a frame inside ``stnlib/`` (not from inside torch or numpy), with ``words`` (the
+argument's name at least) in the message. To cover another module, add ``BAD_<MODULE> = [...]`` and an entry in
+:data:`BAD_INPUTS`. :data:`GOOD_INPUTS` holds valid edge cases that must keep working. :func:`classify` sorts a row's
+outcome into clear / unclear / raw / silent; ``tools/bad_input_sweep.py`` prints those counts per module (also for
+an older stnlib on ``PYTHONPATH``), so nothing here imports a module the older stnlib lacks at import time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import importlib
+import math
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import stnlib
+from stnlib import affine, data, distort, models, recovery
+
+
+class Bad(NamedTuple):
+    """A call with a bad input: it must raise ``error`` with each of ``words`` in the message."""
+
+    name: str
+    call: Callable[[], object]
+    error: type[BaseException]
+    words: tuple[str, ...]
+
+
+def bad(name: str, call: Callable[[], object], error: type[BaseException], *words: str) -> Bad:
+    return Bad(name, call, error, words)
+
+
+def short(value: object) -> str:
+    """A one-line ``repr`` for a row's name; large tensors and arrays by dtype and shape."""
+    if isinstance(value, torch.Tensor | np.ndarray) and int(np.prod(value.shape)) > 6:
+        return f"{type(value).__name__}({value.dtype}, shape {tuple(value.shape)})"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 48 else f"{text[:40]}... ({type(value).__name__})"
+
+
+def family(name: str, build: Callable[[object], object], values: list[tuple[object, type]], *words: str) -> list[Bad]:
+    """One row per ``(value, error)``: ``build(value)`` must raise ``error`` naming ``words``."""
+    return [bad(f"{name}={short(v)}", functools.partial(build, v), e, *words) for v, e in values]
+
+
+T, V = TypeError, ValueError
+NAN, INF = float("nan"), float("inf")
+#: Bad values by what the argument is: sizes (>= 1), counts (>= 0), real numbers, seeds, flags.
+BAD_SIZES = [(0, V), (-1, V), (2.5, T), (28.0, T), (True, T), ("28", T), (None, T)]
+BAD_COUNTS = [(-1, V), (1.5, T), (True, T), ("2", T), (None, T)]
+BAD_NUMBERS = [(NAN, V), (INF, V), (-INF, V), ("1", T), (None, T), (True, T), (1j, T)]
+BAD_SEEDS = [(-1, V), (2**32, V), (1.5, T), (True, T), ("0", T), (None, T)]
+BAD_FLAGS = [("yes", T), (1, T), (None, T)]
+
+
+def _theta(*rows: float) -> torch.Tensor:  # (1, 2, 3) from six numbers
+    return torch.tensor([[rows[:3], rows[3:]]], dtype=torch.float32)
+
+
+EYE = _theta(1, 0, 0, 0, 1, 0)
+#: Bad thetas: ``(label, value, error)``.
+BAD_THETAS = [
+    ("a list", [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], T),
+    ("a numpy array", np.eye(2, 3)[None], T),
+    ("None", None, T),
+    ("(2, 3) without a batch axis", torch.eye(2, 3), V),
+    ("(1, 3, 3)", torch.eye(3)[None], V),
+    ("int64", torch.tensor([[[1, 0, 0], [0, 1, 0]]]), T),
+    ("bool", torch.ones(1, 2, 3, dtype=torch.bool), T),
+    ("NaN", _theta(1, 0, NAN, 0, 1, 0), V),
+    ("inf", _theta(1, 0, 0, 0, INF, 0), V),
+    ("an empty batch", torch.zeros(0, 2, 3), V),
+]
+BAD_IMAGES = [
+    ("(C, H, W)", torch.rand(1, 4, 4), V),
+    ("(H, W)", torch.rand(4, 4), V),
+    ("5-D", torch.rand(1, 1, 1, 4, 4), V),
+    ("uint8", torch.zeros(1, 1, 4, 4, dtype=torch.uint8), T),
+    ("int64", torch.zeros(1, 1, 4, 4, dtype=torch.int64), T),
+    ("NaN", torch.tensor([[[[0.0, NAN], [0.0, 0.0]]]]), V),
+    ("-inf", torch.tensor([[[[0.0, -INF], [0.0, 0.0]]]]), V),
+    ("a numpy array", np.zeros((1, 1, 4, 4), np.float32), T),
+    ("an empty batch", torch.zeros(0, 1, 4, 4), V),
+]
+
+
+def thetas(name: str, build: Callable[[object], object], word: str = "theta", skip: int = 0) -> list[Bad]:
+    return [bad(f"{name}: {label}", functools.partial(build, v), e, word) for label, v, e in BAD_THETAS[skip:]]
+
+
+def _x(n: int = 1, c: int = 1, size: int = 4) -> torch.Tensor:
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(0))
+
+
+BAD_AFFINE: list[Bad] = [
+    *family("identity batch_size", lambda v: affine.identity(v), BAD_COUNTS, "batch_size"),
+    bad("identity dtype int64", lambda: affine.identity(dtype=torch.int64), V, "dtype"),
+    bad("identity dtype 'float32'", lambda: affine.identity(dtype="float32"), T, "dtype"),
+    bad("identity device 'gpu0'", lambda: affine.identity(device="gpu0"), V, "device"),
+    bad("identity device 1.5", lambda: affine.identity(device=1.5), T, "device"),
+    *family("build_theta rotation", lambda v: affine.build_theta(rotation=v), BAD_NUMBERS, "rotation"),
+    *family("build_theta scale_x", lambda v: affine.build_theta(scale_x=v), [(0, V), (0.0, V), ([1.0, 0.0], V),
+            (NAN, V), ("2", T), (None, T), (True, T), (1e-50, V)], "scale_x"),  # fmt: skip
+    *family("build_theta scale_y", lambda v: affine.build_theta(scale_y=v), [(0, V), (INF, V), ([], V), ("y", T)],
+            "scale_y"),  # fmt: skip
+    *family("build_theta shear", lambda v: affine.build_theta(shear=v), [(NAN, V), ([0.0, NAN], V), ("0", T),
+            ([0.0, "a"], T), ({"a": 1}, T)], "shear"),  # fmt: skip
+    bad("build_theta shear 1e20: singular", lambda: affine.build_theta(shear=1e20), V, "shear", "singular"),
+    *family("build_theta tx", lambda v: affine.build_theta(tx=v), [(INF, V), (None, T), ("0.1", T),
+            (np.array([[0.1]]), V), ([[0.1, 0.2]], V), (torch.zeros(1, 2), V), (torch.tensor([True]), T),
+            (torch.zeros(0), V), (torch.tensor([1j]), T)], "tx"),  # fmt: skip
+    *family("build_theta ty", lambda v: affine.build_theta(ty=v), [(NAN, V), (b"1", T), (torch.tensor([NAN]), V)],
+            "ty"),  # fmt: skip
+    *family("build_theta batch_size", lambda v: affine.build_theta(batch_size=v), BAD_SIZES[:2] + BAD_SIZES[2:6],
+            "batch_size"),  # fmt: skip
+    bad("build_theta lengths disagree", lambda: affine.build_theta(rotation=[0.0, 1.0], tx=[0.0, 0.1, 0.2]), V,
+        "batch sizes disagree"),  # fmt: skip
+    bad("build_theta batch_size disagrees", lambda: affine.build_theta(rotation=[0.0, 1.0], batch_size=3), V,
+        "disagree"),  # fmt: skip
+    *family("build_theta dtype", lambda v: affine.build_theta(dtype=v), [(torch.float16, V), (torch.int64, V),
+            ("float32", T), (None, T)], "dtype"),  # fmt: skip
+    bad("build_theta device 'nope'", lambda: affine.build_theta(device="nope"), V, "device"),
+    *family("pixels_to_normalized size", lambda v: affine.pixels_to_normalized(1, v), [(1, V)] + BAD_SIZES, "size"),
+    *family("pixels_to_normalized pixels", lambda v: affine.pixels_to_normalized(v, 28), [(NAN, V), (INF, V),
+            ("1", T), (None, T), (True, T), ([1, "a"], T), (torch.tensor([NAN]), V), (torch.tensor([True]), T)],
+            "pixels"),  # fmt: skip
+    *family("pixels_to_normalized align_corners", lambda v: affine.pixels_to_normalized(1, 4, align_corners=v),
+            BAD_FLAGS, "align_corners"),  # fmt: skip
+    *family("normalized_to_pixels coords", lambda v: affine.normalized_to_pixels(v, 28), [("a", T), (None, T),
+            (torch.tensor([NAN]), V), (torch.tensor([True]), T), (INF, V)], "coords"),  # fmt: skip
+    *family("normalized_to_pixels size", lambda v: affine.normalized_to_pixels(torch.zeros(2), v), BAD_SIZES, "size"),
+    *family("normalized_to_pixels align_corners",
+            lambda v: affine.normalized_to_pixels(torch.zeros(2), 4, align_corners=v), BAD_FLAGS, "align_corners"),
+    *thetas("compose first", lambda v: affine.compose(v, EYE), "first"),
+    *thetas("compose then", lambda v: affine.compose(EYE, v), "then", skip=3),
+    bad("compose dtypes differ", lambda: affine.compose(EYE, EYE.double()), V, "first", "then", "float64"),
+    bad("compose batch sizes 2 and 3", lambda: affine.compose(affine.identity(2), affine.identity(3)), V, "batch"),
+    *thetas("invert", affine.invert),
+    bad("invert float16", lambda: affine.invert(EYE.half()), V, "theta", "float32 or float64"),
+    bad("invert singular", lambda: affine.invert(_theta(1, 2, 0, 2, 4, 0)), V, "theta", "singular"),
+    bad("invert all zero", lambda: affine.invert(torch.zeros(1, 2, 3)), V, "theta", "singular"),
+    *thetas("decompose", affine.decompose, skip=3),
+    bad("decompose singular", lambda: affine.decompose(_theta(1, 1, 0, 1, 1, 0)), V, "theta", "singular"),
+    bad("zoom of theta", lambda: affine.zoom(EYE), T, "decomposed", "decompose(theta)"),
+    bad("zoom of None", lambda: affine.zoom(None), T, "decomposed"),
+    bad("zoom without scale_y", lambda: affine.zoom({"scale_x": torch.ones(1)}), V, "decomposed", "scale_y"),
+    bad("zoom of lists", lambda: affine.zoom({"scale_x": [1.0], "scale_y": [1.0]}), T, "scale_x"),
+    bad("zoom shapes differ", lambda: affine.zoom({"scale_x": torch.ones(2), "scale_y": torch.ones(3)}), V,
+        "scale_y"),  # fmt: skip
+    *thetas("sampling_outline", affine.sampling_outline, skip=5),
+    *family("sampling_outline closed", lambda v: affine.sampling_outline(EYE, closed=v), BAD_FLAGS, "closed"),
+    *thetas("outside_share", lambda v: affine.outside_share(v, (4, 4)), skip=7),
+    *family("outside_share out_size", lambda v: affine.outside_share(EYE, v), [(5, T), ((0, 5), V), ((5,), V),
+            ("55", T), ((5.0, 5), T), (None, T), ((5, -1), V)], "out_size"),  # fmt: skip
+    *[bad(f"warp images: {label}", functools.partial(lambda v: affine.warp(v, EYE), v), e, "images")
+      for label, v, e in BAD_IMAGES],  # fmt: skip
+    *thetas("warp theta", lambda v: affine.warp(_x(), v)),
+    bad("warp batch sizes differ", lambda: affine.warp(_x(3), affine.identity(2)), V, "batch size mismatch"),
+    *family("warp mode", lambda v: affine.warp(_x(), EYE, mode=v), [("linear", V), ("Bilinear", V), (None, T),
+            (1, T)], "mode"),  # fmt: skip
+    *family("warp padding_mode", lambda v: affine.warp(_x(), EYE, padding_mode=v), [("zero", V), ("mirror", V),
+            (0, T)], "padding_mode"),  # fmt: skip
+    *family("warp align_corners", lambda v: affine.warp(_x(), EYE, align_corners=v), BAD_FLAGS, "align_corners"),
+    *family("warp fill", lambda v: affine.warp(_x(1, 3), EYE, fill=v), [(NAN, V), (INF, V), ((0.0, NAN, 0.0), V),
+            ("black", T), ([[0.0]], V), ((0.0, 0.0), V), (torch.tensor([NAN]), V), (torch.zeros(0), V),
+            ([], V), (True, T)], "fill"),  # fmt: skip
+    bad("warp fill with border padding", lambda: affine.warp(_x(), EYE, fill=0.0, padding_mode="border"), V,
+        "fill", "padding_mode"),  # fmt: skip
+    *family("warp out_size", lambda v: affine.warp(_x(), EYE, out_size=v), [(5, T), ((0, 5), V), ((5, 5, 5), V),
+            ((5.5, 5), T), ("55", T)], "out_size"),  # fmt: skip
+    bad("check_theta name", lambda: affine.check_theta([1.0], name="view_theta"), T, "view_theta"),
+    bad("check_images name", lambda: affine.check_images(torch.zeros(3), name="digit"), V, "digit"),
+]
+
+
+class _Features(nn.Module):  # a localization stand-in: (B, C, H, W) -> (B, 16), built for 4x4 inputs
+    in_size = (4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def _stn(**kw) -> models.SpatialTransformer:
+    return models.SpatialTransformer(kw.pop("localization", _Features()), kw.pop("features", 16), **kw)
+
+
+BAD_MODELS: list[Bad] = [
+    bad("count_parameters None", lambda: models.count_parameters(None), T, "module"),
+    bad("count_parameters a tensor", lambda: models.count_parameters(torch.zeros(3)), T, "module"),
+    bad("SpatialTransformer localization None", lambda: _stn(localization=None), T, "localization"),
+    bad("SpatialTransformer localization 'conv'", lambda: _stn(localization="conv"), T, "localization"),
+    *family("SpatialTransformer features", lambda v: _stn(features=v), BAD_SIZES, "features"),
+    *family("SpatialTransformer out_size", lambda v: _stn(out_size=v), [((0, 4), V), (4, T), ((4,), V),
+            ((4.0, 4), T), ("44", T)], "out_size"),  # fmt: skip
+    *family("SpatialTransformer fill", lambda v: _stn(fill=v), [(NAN, V), (INF, V), ("black", T),
+            ((0.0, NAN), V), (torch.tensor([NAN]), V)], "fill"),  # fmt: skip
+    *family("SpatialTransformer family", lambda v: _stn(family=v), [("shear", V), ("Affine", V), (None, T),
+            (0, T)], "family"),  # fmt: skip
+    *family("SpatialTransformer init_zoom", lambda v: _stn(init_zoom=v), [(0, V), (-1.0, V)] + BAD_NUMBERS,
+            "init_zoom"),  # fmt: skip
+    bad("SpatialTransformer localization.in_size 4", lambda: _stn(localization=type("L", (_Features,),
+        {"in_size": 4})()), T, "in_size"),  # fmt: skip
+    bad("SpatialTransformer.theta of a list", lambda: _stn().theta([[0.0] * 16]), T, "x"),
+    bad("SpatialTransformer.theta of (C, H, W)", lambda: _stn().theta(torch.zeros(1, 4, 4)), V, "unsqueeze"),
+    bad("SpatialTransformer.theta of uint8", lambda: _stn().theta(torch.zeros(1, 1, 4, 4, dtype=torch.uint8)),
+        V, "float"),  # fmt: skip
+    bad("SpatialTransformer.theta of 8x8", lambda: _stn().theta(torch.zeros(1, 1, 8, 8)), V, "4x4"),
+    *family("Resize size", lambda v: models.Resize(v), [((0, 28), V), (28, T), ("28", T), ((28,), V)], "size"),
+    bad("STNClassifier classifier None", lambda: models.STNClassifier(None), T, "classifier"),
+    bad("STNClassifier stn 5", lambda: models.STNClassifier(nn.Flatten(), 5), T, "stn"),
+    bad("STNClassifier stn and resize", lambda: models.STNClassifier(nn.Flatten(), _stn(), resize=(4, 4)), V,
+        "resize"),  # fmt: skip
+    *family("STNClassifier resize", lambda v: models.STNClassifier(nn.Flatten(), resize=v), [((0, 28), V),
+            (28, T)], "resize"),  # fmt: skip
+    *family("conv_localization in_channels", lambda v: models.conv_localization(v, 28), BAD_SIZES[:3],
+            "in_channels"),  # fmt: skip
+    *family("conv_localization in_size", lambda v: models.conv_localization(1, v), [(17, V), (10, V)] + BAD_SIZES,
+            "in_size"),  # fmt: skip
+    *family("conv_localization channels", lambda v: models.conv_localization(1, 28, channels=v), [((8,), V),
+            ((8, 10, 12), V), ((8, 0), V), (8, T), ((8.0, 10), T)], "channels"),  # fmt: skip
+    bad("conv_localization hidden 0", lambda: models.conv_localization(1, 28, hidden=0), V, "hidden"),
+    *family("course_net in_size", lambda v: models.course_net(1, v, stn=False), [(8, V), (15, V), (0, V),
+            (32.0, T)], "in_size"),  # fmt: skip
+    bad("course_net in_channels 0", lambda: models.course_net(0, 32), V, "in_channels"),
+    bad("course_net conv (10,)", lambda: models.course_net(conv=(10,)), V, "conv"),
+    bad("course_net hidden 0", lambda: models.course_net(hidden=0), V, "hidden"),
+    *family("course_net stn", lambda v: models.course_net(stn=v), BAD_FLAGS, "stn"),
+    bad("course_net fill NaN without stn", lambda: models.course_net(stn=False, fill=NAN), V, "fill"),
+    bad("tutorial_net stn 'no'", lambda: models.tutorial_net(stn="no"), T, "stn"),
+    bad("tutorial_net fill inf", lambda: models.tutorial_net(fill=INF), V, "fill"),
+    *family("lenet_bn in_size", lambda v: models.lenet_bn(v), [(30, V), (-4, V), (2, V)] + BAD_SIZES, "in_size"),
+    *family("mnist_stn_net in_size", lambda v: models.mnist_stn_net(v), [(-28, V), (10, V)] + BAD_SIZES,
+            "in_size"),  # fmt: skip
+    *family("mnist_stn_net out_size", lambda v: models.mnist_stn_net(42, out_size=v), [(0, V), (30, V), (-4, V),
+            (28.0, T), ("28", T)], "out_size"),  # fmt: skip
+    bad("mnist_stn_net family 'rts'", lambda: models.mnist_stn_net(family="rts"), V, "family"),
+    bad("mnist_stn_net init_zoom 0", lambda: models.mnist_stn_net(init_zoom=0), V, "init_zoom"),
+    bad("mnist_stn_net init_zoom inf", lambda: models.mnist_stn_net(init_zoom=INF), V, "init_zoom"),
+    bad("mnist_stn_net localization 5", lambda: models.mnist_stn_net(localization=5), T, "localization"),
+    bad("mnist_stn_net fill NaN", lambda: models.mnist_stn_net(fill=NAN), V, "fill"),
+    *family("mnist_cnn in_size", lambda v: models.mnist_cnn(v), BAD_SIZES, "in_size"),
+    *family("mnist_cnn out_size", lambda v: models.mnist_cnn(60, out_size=v), [(0, V), (-4, V), (22, V),
+            (20.0, T)], "out_size"),  # fmt: skip
+    bad("rts_stn_net fill 'black'", lambda: models.rts_stn_net(fill="black"), T, "fill"),
+    *family("clutter_stn_net init_zoom", lambda v: models.clutter_stn_net(init_zoom=v), [(0, V), (-2.0, V),
+            (INF, V), (NAN, V), ("2", T)], "init_zoom"),  # fmt: skip
+    bad("clutter_stn_net fill NaN", lambda: models.clutter_stn_net(fill=NAN), V, "fill"),
+    *family("resnet9 width", lambda v: models.resnet9(v), BAD_SIZES, "width"),
+    *family("bn_localization downsample", lambda v: models.bn_localization(1, 32, downsample=v), [(0, V), (-1, V),
+            (2.0, T), (None, T), (64, V)], "downsample"),  # fmt: skip
+    *family("bn_localization kernel", lambda v: models.bn_localization(1, 32, kernel=v), [(4, V), ((3,), V),
+            ((3, 4), V), (0, V), (3.0, T), ("3", T)], "kernel"),  # fmt: skip
+    *family("bn_localization channels", lambda v: models.bn_localization(1, 32, channels=v), [((), V), ((8, 0), V),
+            (8, T), ((8.0,), T)], "channels"),  # fmt: skip
+    *family("bn_localization in_size", lambda v: models.bn_localization(1, v), [(4, V), (0, V), (-32, V),
+            (32.0, T)], "in_size"),  # fmt: skip
+    bad("bn_localization in_channels 0", lambda: models.bn_localization(0, 32), V, "in_channels"),
+    bad("bn_localization hidden 0", lambda: models.bn_localization(1, 32, hidden=0), V, "hidden"),
+    *family("cifar_stn_net loc_downsample", lambda v: models.cifar_stn_net(loc_downsample=v), [(0, V), (16, V),
+            (-2, V), (2.0, T)], "loc_downsample"),  # fmt: skip
+    *family("cifar_stn_net regressor_init_std", lambda v: models.cifar_stn_net(regressor_init_std=v), [(-1.0, V),
+            (NAN, V), (INF, V), ("0.1", T)], "regressor_init_std"),  # fmt: skip
+    bad("cifar_stn_net stn 'yes'", lambda: models.cifar_stn_net(stn="yes"), T, "stn"),
+    bad("cifar_stn_net fill NaN without stn", lambda: models.cifar_stn_net(stn=False, fill=(0.0, NAN, 0.0)), V,
+        "fill"),  # fmt: skip
+    bad("full_precision None", lambda: models.full_precision(None), T, "device"),
+    bad("full_precision 'nope'", lambda: models.full_precision("nope"), V, "device"),
+]
+
+
+@functools.cache
+def _folders() -> Path:
+    """A temporary folder: ``good/`` (small Keras-style ``mnist.npz`` and ``cifar10.npz``), ``text/`` (a text file
+    saved as ``mnist.npz``), ``empty/`` (an empty ``mnist.npz``)."""
+    root = Path(tempfile.mkdtemp(prefix="stnlib-bad-inputs-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    for name, hwc in (("mnist", (28, 28)), ("cifar10", (32, 32, 3))):
+        (root / "good").mkdir(exist_ok=True)
+        np.savez(root / "good" / f"{name}.npz", x_train=rng.integers(0, 256, (6, *hwc), dtype=np.uint8),
+                 y_train=np.arange(6) % 10, x_test=rng.integers(0, 256, (4, *hwc), dtype=np.uint8),
+                 y_test=np.arange(4))  # fmt: skip
+    for kind, text in (("text", "x_train,y_train\n0,1\n"), ("empty", "")):
+        (root / kind).mkdir()
+        (root / kind / "mnist.npz").write_text(text)
+    return root
+
+
+def _good() -> Path:
+    return _folders() / "good"
+
+
+def _digits(n: int = 3, c: int = 1, size: int = 28, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    return torch.randint(0, 256, (n, c, size, size), generator=torch.Generator().manual_seed(n)).to(dtype)
+
+
+def _image_data(**changes) -> data.ImageData:
+    """A small MNIST-like :class:`~stnlib.data.ImageData` (8 train, 4 test), with ``changes`` to its fields."""
+    fields = dict(train_images=_digits(8), train_labels=torch.arange(8), test_images=_digits(4),
+                  test_labels=torch.arange(4), test_is_exact=torch.ones(4, dtype=torch.bool),
+                  classes=tuple("0123456789"), info=data.DataInfo("mnist", "synthetic"), mean=data.MNIST_MEAN,
+                  std=data.MNIST_STD)  # fmt: skip
+    return data.ImageData(**{**fields, **changes})
+
+
+def _loader(**changes) -> object:
+    kw = dict(images=_digits(4), labels=torch.arange(4), batch_size=2, shuffle=False, mean=(0.5,), std=(0.5,))
+    return data.make_loader(**{**kw, **changes})
+
+
+def _dataset(**changes) -> data.ArrayDataset:
+    kw = dict(images=_digits(4, c=3), labels=torch.arange(4), mean=(0.5,) * 3, std=(0.25,) * 3)
+    return data.ArrayDataset(**{**kw, **changes})
+
+
+BAD_DATA: list[Bad] = [
+    *family("black_value name", data.black_value, [("svhn", V), ("", V), (None, T), (3, T)], "name"),
+    *family("load_dataset name", lambda v: data.load_dataset(v, data_dir=_good()), [("svhn", V), ("MNIST", V),
+            (None, T), (0, T)], "name"),  # fmt: skip
+    *family("load_dataset profile", lambda v: data.load_dataset("mnist", data_dir=_good(), profile=v),
+            [("fast", V), ("", V), (None, T), (1, T)], "profile"),  # fmt: skip
+    *family("load_dataset data_dir", lambda v: data.load_dataset("mnist", data_dir=v), [(5, T), ("", V),
+            (["data"], T)], "data_dir"),  # fmt: skip
+    *family("load_dataset download", lambda v: data.load_dataset("mnist", data_dir=_good(), download=v), BAD_FLAGS,
+            "download"),  # fmt: skip
+    *family("load_dataset limit_train", lambda v: data.load_dataset("mnist", data_dir=_good(), limit_train=v),
+            BAD_COUNTS[:4], "limit_train"),  # fmt: skip
+    *family("load_dataset limit_test", lambda v: data.load_dataset("mnist", data_dir=_good(), limit_test=v),
+            [(-2, V), (0.5, T)], "limit_test"),  # fmt: skip
+    bad("load_dataset: a text file saved as mnist.npz", lambda: data.load_dataset("mnist", data_dir=_folders() /
+        "text"), V, "mnist.npz", "not a .npz file"),  # fmt: skip
+    bad("load_dataset: an empty mnist.npz", lambda: data.load_dataset("mnist", data_dir=_folders() / "empty"), V,
+        "mnist.npz", "empty"),  # fmt: skip
+    *family("ArrayDataset images", lambda v: _dataset(images=v), [(_digits(4, c=3, dtype=torch.float32), T),
+            (_digits(4, c=3)[:, 0], V), (_digits(4, c=3).numpy(), T), (None, T)], "images"),  # fmt: skip
+    *family("ArrayDataset labels", lambda v: _dataset(labels=v), [(torch.tensor([0, 1, 2, 10]), V),
+            (torch.tensor([-1, 0, 1, 2]), V), (torch.arange(3), V), (torch.tensor([0.5, 1.0, 2.0, 3.0]), V),
+            (["a", "b", "c", "d"], T), (None, T), (torch.ones(4, dtype=torch.bool), T), (torch.zeros(4, 1), V),
+            (torch.tensor([0.0, 1.0, NAN, 3.0]), V)], "labels"),  # fmt: skip
+    *family("ArrayDataset mean", lambda v: _dataset(mean=v), [((0.5,), V), ((0.5, 0.5, NAN), V), ("0.5", T),
+            (None, T)], "mean"),  # fmt: skip
+    *family("ArrayDataset std", lambda v: _dataset(std=v), [((0.0, 0.5, 0.5), V), ((-0.5, 0.5, 0.5), V),
+            ((INF, 1.0, 1.0), V), ((0.5, 0.5), V)], "std"),  # fmt: skip
+    bad("ArrayDataset transform 'flip'", lambda: _dataset(transform="flip"), T, "transform"),
+    *family("make_loader batch_size", lambda v: _loader(batch_size=v), BAD_SIZES, "batch_size"),
+    *family("make_loader shuffle", lambda v: _loader(shuffle=v), BAD_FLAGS, "shuffle"),
+    *family("make_loader seed", lambda v: _loader(seed=v), BAD_SEEDS, "seed"),
+    bad("make_loader std 0", lambda: _loader(std=(0.0,)), V, "std"),
+    bad("make_loader labels 10", lambda: _loader(labels=torch.tensor([0, 1, 2, 10])), V, "labels", "0..9"),
+    bad("make_loader labels float 1.5", lambda: _loader(labels=torch.tensor([0.0, 1.5, 2.0, 3.0])), V, "labels"),
+    *family("ImageData.subset limit_train", lambda v: _image_data().subset(v), BAD_COUNTS[:4], "limit_train"),
+    bad("ImageData.subset limit_test 1.5", lambda: _image_data().subset(limit_test=1.5), T, "limit_test"),
+    *family("ImageData.validation_split n_val", lambda v: _image_data().validation_split(v), [(0, V), (8, V),
+            (-1, V), (2.5, T), (None, T)], "n_val"),  # fmt: skip
+    *family("ImageData.loaders batch_size", lambda v: _image_data().loaders(v), [(0, V), (-4, V), (None, T)],
+            "batch_size"),  # fmt: skip
+    bad("ImageData.loaders test_batch_size 0", lambda: _image_data().loaders(4, test_batch_size=0), V,
+        "test_batch_size"),  # fmt: skip
+    bad("ImageData.loaders seed -1", lambda: _image_data().loaders(4, seed=-1), V, "seed"),
+    bad("ImageData.loaders transform 5", lambda: _image_data().loaders(4, transform=5), T, "transform"),
+    bad("ImageData train_images float", lambda: _image_data(train_images=_digits(8).float()), T, "train_images"),
+    bad("ImageData test_images 32x32", lambda: _image_data(test_images=_digits(4, size=32)), V, "test_images"),
+    bad("ImageData train_labels 12", lambda: _image_data(train_labels=torch.full((8,), 12)), V, "train_labels"),
+    bad("ImageData test_labels too few", lambda: _image_data(test_labels=torch.arange(3)), V, "test_labels"),
+    bad("ImageData test_is_exact int", lambda: _image_data(test_is_exact=torch.ones(4, dtype=torch.int64)), T,
+        "test_is_exact"),  # fmt: skip
+    bad("ImageData std 0", lambda: _image_data(std=(0.0,)), V, "std"),
+    bad("ImageData mean for 3 channels", lambda: _image_data(mean=(0.1, 0.2, 0.3)), V, "mean"),
+]
+
+
+@functools.cache
+def _applied(n: int = 4) -> distort.Distorted:
+    return distort.distort_mnist(_digits(n), "rts", seed=0)
+
+
+def _thetas(n: int = 4) -> torch.Tensor:
+    return affine.build_theta(rotation=torch.linspace(-10, 10, n), scale_x=1.1, scale_y=1.1)
+
+
+BAD_DISTORT: list[Bad] = [
+    *family("distort_mnist images", lambda v: distort.distort_mnist(v, "rts", seed=0), [
+            (_digits(2).float(), T), (_digits(2)[:, 0], V), (_digits(2, size=32), V), (_digits(2, c=3), V),
+            (_digits(2).tolist(), T), (None, T)], "images"),  # fmt: skip
+    *family("distort_mnist kind", lambda v: distort.distort_mnist(_digits(2), v, seed=0), [("zoom", V), ("RTS", V),
+            (None, T), (1, T)], "kind"),  # fmt: skip
+    *family("distort_mnist seed", lambda v: distort.distort_mnist(_digits(2), "rts", seed=v), BAD_SEEDS, "seed"),
+    bad("distort_mnist cluttered seed -1", lambda: distort.distort_mnist(_digits(2), "cluttered", seed=-1), V, "seed"),
+    *family("distort_mnist clutter_source", lambda v: distort.distort_mnist(_digits(2), "cluttered", seed=0,
+            clutter_source=v), [(_digits(2).float(), T), (_digits(2, size=4), V), (_digits(0), V),
+            (_digits(2, c=3), V), ("digits", T)], "clutter_source"),  # fmt: skip
+    *family("distort_cifar images", lambda v: distort.distort_cifar(v, seed=0), [(_digits(2, c=3, size=32).float(),
+            T), (_digits(2), V), (_digits(2, c=3, size=32).numpy(), T)], "images"),  # fmt: skip
+    *family("distort_cifar seed", lambda v: distort.distort_cifar(_digits(2, c=3, size=32), seed=v), BAD_SEEDS[:4],
+            "seed"),  # fmt: skip
+    *family("distort_cifar background_source", lambda v: distort.distort_cifar(_digits(2, c=3, size=32), seed=0,
+            background_source=v), [(_digits(0, c=3, size=32), V), (_digits(2), V), (1, T)],
+            "background_source"),  # fmt: skip
+    bad("distorted_set base None", lambda: distort.distorted_set(None, lambda x, s, src: None, name="x", how="y",
+        seed=0), T, "base"),  # fmt: skip
+    bad("distorted_set distort 'rts'", lambda: distort.distorted_set(_image_data(), "rts", name="x", how="y",
+        seed=0), T, "distort"),  # fmt: skip
+    *family("distorted_set seed", lambda v: distort.distorted_set(_image_data(), lambda x, s, src: _applied(),
+            name="x", how="y", seed=v), BAD_SEEDS[:3], "seed"),  # fmt: skip
+    *family("distorted_set limits", lambda v: distort.distorted_set(_image_data(), lambda x, s, src: _applied(),
+            name="x", how="y", seed=0, limits=v), [(5, T), ((1,), T), (None, T)], "limits"),  # fmt: skip
+    bad("distorted_set limits (-1, None)", lambda: distort.distorted_set(_image_data(), lambda x, s, src: _applied(),
+        name="x", how="y", seed=0, limits=(-1, None)), V, "limit_train"),  # fmt: skip
+    bad("distorted_set name 3", lambda: distort.distorted_set(_image_data(), lambda x, s, src: _applied(), name=3,
+        how="y", seed=0), T, "name"),  # fmt: skip
+    *family("load_distorted_mnist kind", lambda v: distort.load_distorted_mnist(v, data_dir=_good()), [("zoom", V),
+            (None, T)], "kind"),  # fmt: skip
+    *family("load_distorted_mnist seed", lambda v: distort.load_distorted_mnist("rts", data_dir=_good(), seed=v),
+            BAD_SEEDS[:4], "seed"),  # fmt: skip
+    bad("load_distorted_mnist limit_train -1", lambda: distort.load_distorted_mnist("rts", data_dir=_good(),
+        limit_train=-1), V, "limit_train"),  # fmt: skip
+    bad("load_distorted_mnist profile 'fast'", lambda: distort.load_distorted_mnist("rts", data_dir=_good(),
+        profile="fast"), V, "profile"),  # fmt: skip
+    bad("load_distorted_mnist data_dir 5", lambda: distort.load_distorted_mnist("rts", data_dir=5), T, "data_dir"),
+    *family("load_offcentre_cifar seed", lambda v: distort.load_offcentre_cifar(data_dir=_good(), seed=v),
+            [(-1, V), (1.5, T)], "seed"),  # fmt: skip
+    bad("load_offcentre_cifar limit_test -2", lambda: distort.load_offcentre_cifar(data_dir=_good(), limit_test=-2),
+        V, "limit_test"),  # fmt: skip
+    *family("Distorted.head n", lambda v: _applied().head(v), [(-1, V), (1.5, T), ("2", T)], "n"),
+    *family("Distorted.select index", lambda v: _applied().select(v), [(torch.tensor([0.5]), T), ("0", T),
+            (torch.tensor(0), V), (torch.ones(3, dtype=torch.bool), V)], "index"),  # fmt: skip
+    bad("Distorted.select index 99", lambda: _applied().select(torch.tensor([99])), IndexError, "index", "-4 .. 3"),
+]
+
+
+def _y(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32)
+
+
+BAD_RECOVERY: list[Bad] = [
+    *family("fit_line y", lambda v: recovery.fit_line(_y(0, 1, 2), v), [(_y(0, NAN, 2), V), (_y(0, INF, 2), V),
+            ([0.0, 1.0, 2.0], T), (np.arange(3.0), T), (_y(0, 1), V), (torch.zeros(3, 1), V),
+            (torch.ones(3, dtype=torch.bool), T), (None, T)], "y"),  # fmt: skip
+    *family("fit_line x", lambda v: recovery.fit_line(v, _y(0, 1, 2)), [(_y(NAN, 1, 2), V), (_y(0, 1, -INF), V),
+            (torch.zeros(1, 3), V), ("x", T)], "x"),  # fmt: skip
+    bad("fit_line one point", lambda: recovery.fit_line(_y(1), _y(2)), V, "x and y", ">= 2"),
+    bad("fit_line constant x", lambda: recovery.fit_line(_y(1, 1, 1), _y(0, 1, 2)), V, "x is constant"),
+    bad("within_group_fit groups float", lambda: recovery.within_group_fit(_y(0, 1, 2, 3), _y(0, 1, 2, 3),
+        _y(0, 0, 1, 1)), T, "groups"),  # fmt: skip
+    bad("within_group_fit groups shape", lambda: recovery.within_group_fit(_y(0, 1, 2, 3), _y(0, 1, 2, 3),
+        torch.tensor([0, 1])), V, "groups"),  # fmt: skip
+    bad("within_group_fit groups list", lambda: recovery.within_group_fit(_y(0, 1, 2, 3), _y(0, 1, 2, 3),
+        [0, 0, 1, 1]), T, "groups"),  # fmt: skip
+    bad("within_group_fit y NaN", lambda: recovery.within_group_fit(_y(0, 1, 2, 3), _y(0, NAN, 2, 3),
+        torch.tensor([0, 0, 1, 1])), V, "y"),  # fmt: skip
+    bad("within_group_fit y shorter", lambda: recovery.within_group_fit(_y(0, 1, 2, 3), _y(0, 1, 2),
+        torch.tensor([0, 0, 1, 1])), V, "x and y"),  # fmt: skip
+    bad("within_group_fit every point its own group", lambda: recovery.within_group_fit(_y(0, 1, 2), _y(0, 1, 2),
+        torch.arange(3)), V, "groups"),  # fmt: skip
+    *thetas("region_centre_px", lambda v: recovery.region_centre_px(v, 42), skip=3),
+    *family("region_centre_px canvas", lambda v: recovery.region_centre_px(EYE, v), BAD_SIZES, "canvas"),
+    *family("digit_centre_px applied", recovery.digit_centre_px, [(None, T), (EYE, T)], "applied"),
+    *thetas("rts_components", lambda v: recovery.rts_components(v, _applied(1)), skip=2),
+    bad("rts_components applied None", lambda: recovery.rts_components(_thetas(4), None), T, "applied"),
+    bad("rts_components 3 thetas for 4", lambda: recovery.rts_components(_thetas(3), _applied()), V, "thetas"),
+    bad("attention_components theta (4, 3, 3)", lambda: recovery.attention_components(torch.eye(3).expand(4, 3, 3),
+        _applied()), V, "theta"),  # fmt: skip
+    bad("attention_components theta NaN", lambda: recovery.attention_components(_thetas(4) * NAN, _applied()), V,
+        "theta"),  # fmt: skip
+    bad("attention_components applied 'rts'", lambda: recovery.attention_components(_thetas(4), "rts"), T,
+        "applied"),  # fmt: skip
+    bad("theta_spread of one theta", lambda: recovery.theta_spread(EYE, 32), V, "theta", "at least 2"),
+    *thetas("theta_spread", lambda v: recovery.theta_spread(v, 32), skip=3),
+    *family("theta_spread canvas", lambda v: recovery.theta_spread(_thetas(4), v), BAD_SIZES[:3], "canvas"),
+]
+
+#: Module name -> its bad-input rows. Add ``"runs": BAD_RUNS`` (etc.) here.
+BAD_INPUTS: dict[str, list[Bad]] = {"affine": BAD_AFFINE, "models": BAD_MODELS, "data": BAD_DATA,
+                                    "distort": BAD_DISTORT, "recovery": BAD_RECOVERY}  # fmt: skip
+OUTCOMES = ("clear", "unclear", "raw", "silent")
+
+
+def count_bad() -> dict[str, int]:
+    """Rows per module, and ``"total"``."""
+    counts = {m: len(rows) for m, rows in BAD_INPUTS.items()}
+    return {**counts, "total": sum(counts.values())}
+
+
+def raised_in_stnlib(exc: BaseException) -> bool:
+    """Whether stnlib raised ``exc`` itself: the innermost frame of its traceback is a ``raise`` statement in a file
+    of the imported ``stnlib`` package (a torch function implemented in C, called from stnlib, leaves stnlib's call
+    line as the innermost frame: that is no boundary check)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or Path(frames[-1].filename).resolve().parent != Path(stnlib.__file__).resolve().parent:
+        return False
+    return (frames[-1].line or "").lstrip().startswith("raise ")
+
+
+def classify(row: Bad, *, strict: bool = True) -> tuple[str, str]:
+    """``(outcome, detail)``. ``"clear"``: ``row.error`` (``strict=False``: any ``ValueError``/``TypeError``, as
+    stnlib once raised ``ValueError`` for wrong types too) raised in stnlib with ``row.words`` in the message;
+    ``"unclear"``: stnlib's own ``ValueError``/``TypeError``/documented class, but without the words (or, strict,
+    of another class); ``"raw"``: any other error (from inside torch/numpy/Python, or an ``AttributeError`` ...);
+    ``"silent"``: no error."""
+    try:
+        row.call()
+    except Exception as e:  # noqa: BLE001 - sorting every outcome is the point
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        detail = f"{type(e).__name__}: {str(e)[:160]} [{Path(where.filename).name}:{where.lineno}]"
+        expected = (row.error,) if strict else (ValueError, TypeError, row.error)
+        ours = raised_in_stnlib(e) and isinstance(e, (ValueError, TypeError, row.error))
+        if ours and isinstance(e, expected) and all(w in str(e) for w in row.words):
+            return "clear", detail
+        return ("unclear" if ours else "raw"), detail
+    return "silent", "no error"
+
+
+def _rows() -> list:
+    return [pytest.param(row, id=f"{module}: {row.name}") for module, rows in BAD_INPUTS.items() for row in rows]
+
+
+@pytest.mark.parametrize("row", _rows())
+def test_a_bad_input_gets_a_clear_error_at_the_boundary(row: Bad):
+    with pytest.raises(row.error) as info:
+        row.call()
+    assert raised_in_stnlib(info.value), "".join(traceback.format_exception(info.value))
+    missing = [w for w in row.words if w not in str(info.value)]
+    assert not missing, f"{missing} not in: {info.value}"
+    assert isinstance(info.value, ValueError | TypeError | IndexError)
+
+
+def test_the_table_covers_every_module_with_enough_rows():
+    counts = count_bad()
+    assert counts["total"] >= 250, counts
+    assert all(counts[m] >= 20 for m in BAD_INPUTS), counts
+    names = [row.name for rows in BAD_INPUTS.values() for row in rows]
+    assert len(names) == len(set(names)), "row names must be unique (they are the test ids)"
+
+
+def test_classify_sorts_outcomes():
+    row = lambda call: bad("x", call, ValueError, "size")  # noqa: E731
+    assert classify(row(lambda: affine.pixels_to_normalized(1, 1)))[0] == "clear"
+    assert classify(row(lambda: affine.identity(1)))[0] == "silent"
+    assert classify(row(lambda: torch.zeros(2) + torch.zeros(3)))[0] == "raw"  # raised inside torch
+    assert classify(bad("x", lambda: affine.identity(-1), ValueError, "not in the message"))[0] == "unclear"
+
+
+# ------------------------------------------------------------------ valid edge cases: never refused
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    return bool(torch.allclose(a, b, atol=atol))
+
+
+def _zoom_1e4() -> bool:  # a well-conditioned 1e4 zoom (det 1e-8) is invertible, and composes to the identity
+    theta = _theta(1e-4, 0, 0.3, 0, 1e-4, -0.2)
+    return _close(affine.compose(theta, affine.invert(theta)), EYE)
+
+
+GOOD_INPUTS: list[tuple[str, Callable[[], object]]] = [
+    ("affine: 1e4 zoom invertible", _zoom_1e4),
+    ("affine: identity numpy size", lambda: affine.identity(np.int64(2)).shape == (2, 2, 3)),
+    ("affine: identity 0-d tensor size", lambda: affine.identity(torch.tensor(2)).shape == (2, 2, 3)),
+    ("affine: identity empty batch", lambda: affine.identity(0).shape == (0, 2, 3)),
+    ("affine: identity float16", lambda: affine.identity(dtype=torch.float16).dtype == torch.float16),
+    ("affine: identity device 'cpu'", lambda: affine.identity(device="cpu").device.type == "cpu"),
+    ("affine: build_theta numpy scalars", lambda: _close(affine.build_theta(rotation=np.float32(90), tx=np.int64(0)),
+     affine.build_theta(rotation=90.0))),  # fmt: skip
+    ("affine: build_theta 0-d tensor", lambda: _close(affine.build_theta(rotation=torch.tensor(30.0)),
+     affine.build_theta(rotation=30))),  # fmt: skip
+    ("affine: build_theta numpy array, tuple", lambda: affine.build_theta(rotation=np.array([1.0, 2.0]),
+     tx=(0.1, 0.2)).shape == (2, 2, 3)),  # fmt: skip
+    ("affine: build_theta integer tensor", lambda: affine.build_theta(rotation=torch.tensor([1, 2])).shape[0] == 2),
+    ("affine: build_theta list of 0-d tensors", lambda: affine.build_theta(rotation=[torch.tensor(1.0),
+     torch.tensor(2.0)]).shape[0] == 2),  # fmt: skip
+    ("affine: build_theta numpy batch_size", lambda: affine.build_theta(batch_size=np.int64(3)).shape[0] == 3),
+    ("affine: build_theta float64, mirror", lambda: affine.build_theta(scale_x=-1, dtype=torch.float64)[0, 0, 0] == -1),
+    ("affine: build_theta from decompose", lambda: _close(affine.build_theta(**affine.decompose(_thetas(3))),
+     _thetas(3))),  # fmt: skip
+    ("affine: build_theta keeps gradients", lambda: affine.build_theta(
+     rotation=torch.tensor([10.0], requires_grad=True)).requires_grad),  # fmt: skip
+    ("affine: pixels_to_normalized numpy size", lambda: float(affine.pixels_to_normalized(1, np.int32(4))) == 0.5),
+    ("affine: pixels_to_normalized 0-d tensor size", lambda: float(affine.pixels_to_normalized(1,
+     torch.tensor(4))) == 0.5),  # fmt: skip
+    ("affine: pixels_to_normalized nested list", lambda: affine.pixels_to_normalized([[1, 2]], 4).shape == (1, 2)),
+    ("affine: pixels_to_normalized float64 tensor", lambda: affine.pixels_to_normalized(torch.ones(3,
+     dtype=torch.float64), 4).shape == (3,)),  # fmt: skip
+    ("affine: normalized_to_pixels number", lambda: affine.normalized_to_pixels(0.0, 28) == 13.5),
+    ("affine: normalized_to_pixels numpy", lambda: affine.normalized_to_pixels(np.array([0.0]), 28)[0] == 13.5),
+    ("affine: compose broadcasts a batch of one", lambda: affine.compose(EYE, affine.identity(3)).shape[0] == 3),
+    ("affine: compose float64", lambda: affine.compose(EYE.double(), EYE.double()).dtype == torch.float64),
+    ("affine: invert a batch of one, float64", lambda: _close(affine.invert(EYE.double()), EYE.double())),
+    ("affine: decompose float64", lambda: float(affine.decompose(EYE.double())["scale_x"]) == 1.0),
+    ("affine: zoom of stn_thetas' dict", lambda: affine.zoom({"theta": EYE, **affine.decompose(EYE)}).shape == (1,)),
+    ("affine: warp float64", lambda: affine.warp(_x().double(), EYE.double()).dtype == torch.float64),
+    ("affine: warp float64 theta on float32 images", lambda: affine.warp(_x(), EYE.double()).dtype == torch.float32),
+    ("affine: warp fill per channel, tensor, numpy", lambda: all(affine.warp(_x(1, 3), EYE, fill=f).shape[1] == 3
+     for f in ((0.0, 1.0, 2.0), torch.tensor([0.0, 1.0, 2.0]), np.float32(-1.0), torch.tensor(0.5)))),  # fmt: skip
+    ("affine: warp out_size list, numpy ints", lambda: affine.warp(_x(), EYE, out_size=[np.int64(5), 6]).shape[-2:]
+     == (5, 6)),  # fmt: skip
+    ("affine: warp a theta that needs grad", lambda: affine.warp(_x(), EYE.clone().requires_grad_()).requires_grad),
+    ("affine: sampling_outline float64", lambda: affine.sampling_outline(EYE.double()).dtype == torch.float64),
+    ("affine: outside_share list out_size", lambda: float(affine.outside_share(EYE, [4, 4])) == 0.0),
+    ("models: lenet_bn numpy size", lambda: isinstance(models.lenet_bn(np.int64(28)), nn.Sequential)),
+    ("models: lenet_bn 0-d tensor size", lambda: isinstance(models.lenet_bn(torch.tensor(28)), nn.Sequential)),
+    ("models: mnist_stn_net numpy sizes", lambda: models.mnist_stn_net(np.int64(42), out_size=np.int64(28))(
+     torch.zeros(1, 1, 42, 42)).shape == (1, 10)),  # fmt: skip
+    ("models: SpatialTransformer numpy features, zoom", lambda: _stn(features=np.int64(16),
+     init_zoom=np.float32(2.0)).init_zoom == 2.0),  # fmt: skip
+    ("models: SpatialTransformer 0-d tensor features", lambda: _stn(features=torch.tensor(16)).regressor.in_features
+     == 16),  # fmt: skip
+    ("models: SpatialTransformer 1e4 init_zoom", lambda: float(_stn(init_zoom=1e4).theta(torch.zeros(1, 1, 4, 4))
+     .detach()[0, 0, 0]) == pytest.approx(1e-4)),  # fmt: skip
+    ("models: SpatialTransformer fill tensor", lambda: _stn(fill=torch.tensor([-0.5])).has_fill),
+    ("models: SpatialTransformer a plain-function localization", lambda: _stn(
+     localization=lambda x: x.flatten(1)).theta(torch.zeros(2, 1, 4, 4)).shape == (2, 2, 3)),  # fmt: skip
+    ("models: bn_localization numpy kernel", lambda: models.bn_localization(1, 32, kernel=np.int64(3))[1] == 32),
+    ("models: bn_localization per-layer kernels", lambda: models.bn_localization(1, 42, channels=(32, 64, 64),
+     kernel=(5, 5, 3))[1] == 32),  # fmt: skip
+    ("models: cifar_stn_net numpy loc_downsample", lambda: isinstance(models.cifar_stn_net(
+     loc_downsample=np.int64(4)), models.STNClassifier)),  # fmt: skip
+    ("models: resnet9 numpy width", lambda: isinstance(models.resnet9(np.int32(8)), nn.Sequential)),
+    ("models: mnist_cnn 60 -> 20", lambda: models.mnist_cnn(60, out_size=20)(torch.zeros(1, 1, 60, 60)).shape
+     == (1, 10)),  # fmt: skip
+    ("models: full_precision 'cpu'", lambda: models.full_precision("cpu") is not None),
+    ("models: a batch of one through the tutorial net", lambda: models.tutorial_net().eval()(
+     torch.zeros(1, 1, 28, 28)).shape == (1, 10)),  # fmt: skip
+    ("data: make_loader numpy and list labels", lambda: all(len(list(_loader(labels=y))) == 2 for y in (
+     np.arange(4), [0, 1, 2, 3], np.arange(4, dtype=np.uint8), torch.arange(4, dtype=torch.int32)))),  # fmt: skip
+    ("data: make_loader whole float labels", lambda: next(iter(_loader(labels=torch.tensor([0.0, 1, 2, 3]))))[1]
+     .dtype == torch.int64),  # fmt: skip
+    ("data: make_loader mean, std as numbers", lambda: len(list(_loader(mean=0.5, std=np.float32(0.25)))) == 2),
+    ("data: make_loader mean, std as tensor, array", lambda: len(list(_loader(images=_digits(4, c=3),
+     mean=torch.tensor([0.5] * 3), std=np.array([0.5] * 3)))) == 2),  # fmt: skip
+    ("data: make_loader numpy seed, largest seed", lambda: all(len(list(_loader(seed=s, shuffle=True))) == 2
+     for s in (np.int64(5), 2**32 - 1))),  # fmt: skip
+    ("data: make_loader a batch of one", lambda: len(list(_loader(batch_size=1))) == 4),
+    ("data: ImageData with 4 classes", lambda: len(_image_data(train_labels=torch.arange(8) % 4,
+     classes=("a", "b", "c", "d")).train_labels) == 8),  # fmt: skip
+    ("data: subset numpy, 0", lambda: len(_image_data().subset(np.int64(2), 0).test_labels) == 0),
+    ("data: validation_split numpy", lambda: len(_image_data().validation_split(np.int64(1)).test_labels) == 1),
+    ("data: load_dataset str and Path folders", lambda: all(len(data.load_dataset("mnist", data_dir=d,
+     limit_train=np.int64(2)).train_labels) == 2 for d in (_good(), str(_good())))),  # fmt: skip
+    ("data: black_value of a distorted set", lambda: data.black_value("mnist-rts") == data.black_value("mnist")),
+    ("distort: distort_mnist an empty batch", lambda: len(distort.distort_mnist(_digits(0), "rts", seed=0)) == 0),
+    ("distort: distort_mnist numpy seed, largest seed", lambda: all(distort.distort_mnist(_digits(2), "rts",
+     seed=s).seed == s for s in (np.int64(3), 2**32 - 1))),  # fmt: skip
+    ("distort: distort_cifar a batch of one", lambda: len(distort.distort_cifar(_digits(1, c=3, size=32),
+     seed=0)) == 1),  # fmt: skip
+    ("distort: select a list, a mask, negatives", lambda: [len(_applied().select(i)) for i in ([0, 2],
+     torch.tensor([True, False, True, False]), torch.tensor([-1]))] == [2, 2, 1]),  # fmt: skip
+    ("distort: head(0)", lambda: len(_applied().head(0)) == 0),
+    ("distort: load_distorted_mnist numpy limits", lambda: len(distort.load_distorted_mnist("rts",
+     data_dir=_good(), limit_train=np.int64(2)).train_labels) == 2),  # fmt: skip
+    ("recovery: fit_line float64 and integers", lambda: recovery.fit_line(torch.arange(3), _y(0, 2, 4).double())
+     .slope == pytest.approx(2.0)),  # fmt: skip
+    ("recovery: fit_line two points", lambda: recovery.fit_line(_y(0, 1), _y(1, 3)).r2 == pytest.approx(1.0)),
+    ("recovery: within_group_fit", lambda: recovery.within_group_fit(_y(0, 1, 5, 6), _y(0, -1, 5, 4),
+     torch.tensor([0, 0, 1, 1])).slope == pytest.approx(-1.0)),  # fmt: skip
+    ("recovery: region_centre_px float16, numpy canvas", lambda: recovery.region_centre_px(EYE.half(),
+     np.int64(42)).shape == (1, 2)),  # fmt: skip
+    ("recovery: theta_spread of two", lambda: recovery.theta_spread(_thetas(2), 32)["rotation_deg"] > 0),
+    ("recovery: rts_components float64", lambda: len(recovery.rts_components(_thetas(4).double(), _applied())) == 4),
+    ("recovery: attention_components", lambda: len(recovery.attention_components(_thetas(4), _applied())) == 4),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), GOOD_INPUTS, ids=[name for name, _ in GOOD_INPUTS])
+def test_a_valid_edge_case_still_works(name, call):
+    assert call()
+
+
+# ------------------------------------------------------------------ properties (Hypothesis)
+FAST = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _raises_at_boundary(call: Callable[[], object]) -> BaseException:
+    """The error ``call`` raises; it must be a ValueError/TypeError raised inside stnlib (never inside torch)."""
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    assert raised_in_stnlib(info.value), "".join(traceback.format_exception(info.value))
+    return info.value
+
+
+bad_sizes = st.one_of(st.integers(max_value=0), st.booleans(), st.floats(allow_nan=True), st.text(max_size=3),
+                      st.none(), st.complex_numbers(max_magnitude=10))  # fmt: skip
+SIZED = {"identity": lambda v: affine.identity(v - 1 if type(v) is int else v),  # a count: 0 is an empty batch
+         "lenet_bn": models.lenet_bn, "resnet9": models.resnet9, "features": lambda v: _stn(features=v),
+         "pixels_to_normalized": lambda v: affine.pixels_to_normalized(1, v), "batch_size": lambda v: _loader(
+             batch_size=v), "canvas": lambda v: recovery.region_centre_px(EYE, v),
+         "bn_localization": lambda v: models.bn_localization(1, 32, downsample=v)}  # fmt: skip
+
+
+@FAST
+@given(value=bad_sizes, where=st.sampled_from(sorted(SIZED)))
+def test_property_bad_sizes_are_refused_at_the_boundary(value, where):
+    _raises_at_boundary(lambda: SIZED[where](value))
+
+
+not_finite = st.sampled_from([NAN, INF, -INF])
+bad_numbers = st.one_of(not_finite, st.booleans(), st.text(max_size=3), st.none(), st.lists(not_finite, min_size=1))
+NUMBERED = {"rotation": lambda v: affine.build_theta(rotation=v), "tx": lambda v: affine.build_theta(tx=v),
+            "init_zoom": lambda v: _stn(init_zoom=v), "fill": lambda v: affine.warp(_x(), EYE, fill=v),
+            "pixels": lambda v: affine.pixels_to_normalized(v, 8), "std": lambda v: _loader(std=v)}  # fmt: skip
+
+
+@FAST
+@given(value=bad_numbers, where=st.sampled_from(sorted(NUMBERED)))
+def test_property_non_finite_or_non_numbers_are_refused_at_the_boundary(value, where):
+    assume(not (where == "fill" and value is None))  # fill=None: no fill
+    error = _raises_at_boundary(lambda: NUMBERED[where](value))
+    assert where in str(error)
+
+
+DTYPES = [torch.float16, torch.float32, torch.float64, torch.int64, torch.uint8, torch.bool]
+
+
+@st.composite
+def bad_thetas(draw) -> torch.Tensor:
+    """A tensor that is not a finite float ``(B, 2, 3)``, B >= 1: wrong shape, wrong dtype or a NaN/inf in it."""
+    shape = draw(st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple))
+    dtype = draw(st.sampled_from(DTYPES))
+    t = torch.zeros(shape, dtype=dtype)
+    good_shape = len(shape) == 3 and shape[0] >= 1 and shape[1:] == (2, 3)
+    if good_shape and dtype.is_floating_point:
+        t.view(-1)[draw(st.integers(0, t.numel() - 1))] = draw(not_finite)
+    return t
+
+
+THETA_USERS = {"invert": affine.invert, "decompose": affine.decompose, "compose": lambda t: affine.compose(t, EYE),
+               "warp": lambda t: affine.warp(_x(), t), "sampling_outline": affine.sampling_outline,
+               "region_centre_px": lambda t: recovery.region_centre_px(t, 28),
+               "theta_spread": lambda t: recovery.theta_spread(t, 28)}  # fmt: skip
+
+
+@FAST
+@given(theta=bad_thetas(), where=st.sampled_from(sorted(THETA_USERS)))
+def test_property_bad_thetas_are_refused_at_the_boundary(theta, where):
+    error = _raises_at_boundary(lambda: THETA_USERS[where](theta))
+    assert "theta" in str(error) or "first" in str(error)
+
+
+@FAST
+@given(seed=st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32), st.booleans(), st.floats(),
+                      st.text(max_size=2), st.none()),  # fmt: skip
+       where=st.sampled_from(["distort_mnist", "make_loader", "distort_cifar"]))
+def test_property_bad_seeds_are_refused_at_the_boundary(seed, where):
+    calls = {"distort_mnist": lambda: distort.distort_mnist(_digits(1), "rts", seed=seed),
+             "make_loader": lambda: _loader(seed=seed),
+             "distort_cifar": lambda: distort.distort_cifar(_digits(1, c=3, size=32), seed=seed)}  # fmt: skip
+    assert "seed" in str(_raises_at_boundary(calls[where]))
+
+
+@FAST
+@given(value=st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([np.int8, np.int16, np.int32, np.int64,
+                                                                       np.uint8, np.uint32]).map(lambda t: t(7))),
+       low=st.integers(-5, 5))  # fmt: skip
+def test_property_check_int_accepts_every_int_in_range(value, low):
+    checks = importlib.import_module("stnlib.checks")
+    if int(value) >= low:
+        assert checks.check_int(value, "n", min=low) == int(value) and type(checks.check_int(value, "n")) is int
+    else:
+        with pytest.raises(ValueError, match=f"n must be an int >= {low}"):
+            checks.check_int(value, "n", min=low)
+
+
+@FAST
+@given(value=st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300))
+def test_property_check_float_accepts_every_finite_float(value):
+    checks = importlib.import_module("stnlib.checks")
+    assert checks.check_float(value, "x") == value and checks.check_float(np.float64(value), "x") == value
+    assert math.isfinite(checks.check_floats([value, value], "x")[1])
