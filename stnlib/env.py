@@ -31,6 +31,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .checks import ArgumentTypeError, check_seed, describe
+
 __all__ = ["ASSETS", "PRECISIONS", "PROFILES", "REPO_ROOT", "SAMPLES", "Profile", "autocast", "data_dir", "native_bf16",
            "pending_metrics_path", "pick_device", "precision_note", "published_dir", "reports_dir", "resolve_precision",
            "resolve_profile", "seed_everything", "synchronize", "widgets_rendered"]  # fmt: skip
@@ -64,7 +66,9 @@ def pending_metrics_path() -> Path | None:
 
 def reports_dir(profile_name: str = "full") -> Path:
     """Folder (created on demand) for executed notebooks and ``metrics.json``: ``reports/`` (or ``$STNLIB_REPORTS``)
-    for the full profile, ``reports/quick/`` for quick runs."""
+    for the full profile, ``reports/quick/`` for quick runs. ``profile_name``: ``"full"``, ``"quick"`` or a
+    :class:`Profile`."""
+    profile_name = _folder_profile(profile_name)
     root = Path(_env(REPORTS_ENV) or REPO_ROOT / "reports")
     folder = root if profile_name == "full" else root / profile_name
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +78,7 @@ def reports_dir(profile_name: str = "full") -> Path:
 def published_dir(profile_name: str = "full") -> Path:
     """Folder (created on demand) for files the README shows: ``assets/`` for a full-profile run without
     ``$STNLIB_REPORTS``, else ``<reports_dir(profile)>/assets`` (quick runs and tests never overwrite them)."""
+    profile_name = _folder_profile(profile_name)
     folder = ASSETS if profile_name == "full" and not _env(REPORTS_ENV) else reports_dir(profile_name) / "assets"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -100,36 +105,51 @@ class Profile:
 
 def _profile_name(name: object, where: str) -> str:
     if not isinstance(name, str) or name.strip().lower() not in PROFILES:
-        raise ValueError(f"unknown profile {name!r} from {where}; expected one of {', '.join(PROFILES)}")
+        cls = ValueError if isinstance(name, str) else ArgumentTypeError
+        raise cls(f"unknown profile {name!r} from {where}; expected one of {', '.join(PROFILES)}")
     return name.strip().lower()
 
 
+def _folder_profile(profile_name: object) -> str:
+    """A folder's profile: a :class:`Profile`'s name, or a profile name (any case)."""
+    if isinstance(profile_name, Profile):
+        return profile_name.name
+    return _profile_name(profile_name, "profile_name")
+
+
 def resolve_profile(notebook_value: str = "full") -> Profile:
-    """The profile to run: ``$STNLIB_PROFILE`` if set, else ``notebook_value``; ``ValueError`` for unknown names."""
+    """The profile to run: ``$STNLIB_PROFILE`` if set, else ``notebook_value``; ``ValueError`` for unknown names
+    (``notebook_value`` is checked even when the environment overrides it: a typo there would fail a plain run)."""
+    name = _profile_name(notebook_value, "the notebook's PROFILE parameter")
     if env := _env(PROFILE_ENV):
         return Profile(_profile_name(env, f"${PROFILE_ENV}"), f"${PROFILE_ENV}")
-    return Profile(_profile_name(notebook_value, "the notebook's PROFILE parameter"), "PROFILE parameter")
+    return Profile(name, "PROFILE parameter")
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
+    """Seed Python, NumPy and torch (all devices); ``seed``: an int in ``0 .. 2**32 - 1``."""
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
+def pick_device(prefer: str | torch.device | int | None = None, *, name: str = "prefer") -> torch.device:
     """CUDA if available, else Apple MPS, else CPU; ``prefer`` (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``,
-    ``"auto"``) or, if ``None``, ``$STNLIB_DEVICE`` may force one (``ValueError`` if unknown or not available)."""
+    ``"auto"``, a :class:`torch.device` or a CUDA index) or, if ``None``, ``$STNLIB_DEVICE`` may force one
+    (``ValueError`` if unknown or not available; messages call it ``name``)."""
     flags = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
-    available, source = [k for k, ok in flags.items() if ok], "prefer"
+    available, source, options = [k for k, ok in flags.items() if ok], name, "'cuda', 'cuda:N', 'mps', 'cpu' or 'auto'"
     if prefer is None and _env(DEVICE_ENV):
         prefer, source = _env(DEVICE_ENV).lower(), f"${DEVICE_ENV}"
-    if prefer is None or prefer.strip().lower() == "auto":
+    if isinstance(prefer, bool) or not isinstance(prefer, str | torch.device | int | None):
+        raise ArgumentTypeError(f"{name} must be a device name ({options}), a torch.device or None, "
+                                f"got {describe(prefer)}")  # fmt: skip
+    text = "auto" if prefer is None else f"cuda:{prefer}" if isinstance(prefer, int) else str(prefer).strip().lower()
+    if text == "auto":
         return torch.device(available[0])
-    options = "'cuda', 'cuda:N', 'mps', 'cpu' or 'auto'"
     try:
-        device = torch.device(prefer.strip().lower())
+        device = torch.device(text)
     except RuntimeError as e:
         raise ValueError(f"{source}={prefer!r} is not a device name; use {options}") from e
     if device.type not in ("cuda", "mps", "cpu"):
@@ -142,8 +162,19 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return device
 
 
+def _device(device: object) -> torch.device:
+    """``device`` as given (a :class:`torch.device`: internal calls, simulated hardware), else through
+    :func:`pick_device` (a name that is unknown or not available here is refused)."""
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        raise ArgumentTypeError("device must be a torch.device or a device name such as 'cpu' or 'cuda', got None")
+    return pick_device(device, name="device")
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the work queued on ``device`` (CUDA, MPS; the CPU runs synchronously): before reading a clock."""
+    device = _device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -159,6 +190,7 @@ def _cpu_bf16_units() -> list[str]:
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes in bf16 natively (fast), not by emulation: a CPU with AVX-512-BF16 or AMX, a CUDA
     GPU of compute capability 8.0 (Ampere) or newer, an Apple GPU under macOS 14 or newer (MPS has bf16 from there)."""
+    device = _device(device)
     if device.type == "cpu":
         return bool(_cpu_bf16_units())
     if device.type == "cuda":
@@ -182,9 +214,10 @@ def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, 
     ``"bf16"`` and ``"fp16"`` are honoured as asked. ``$STNLIB_PRECISION`` (``bf16``, ``fp16``, ``fp32``; unset or
     ``auto``: no override) replaces any of these three; ``"fp32"`` always stays fp32. ``ValueError`` for unknown names.
     """
-    device = torch.device(device)
-    if requested not in PRECISIONS:
-        raise ValueError(f"unknown precision {requested!r}; use one of {', '.join(PRECISIONS)}")
+    if not isinstance(requested, str) or requested not in PRECISIONS:
+        cls = ValueError if isinstance(requested, str) else ArgumentTypeError
+        raise cls(f"requested: unknown precision {requested!r}; use one of {', '.join(PRECISIONS)}")
+    device = _device(device)
     forced = _env(PRECISION_ENV).lower()
     if forced not in ("", *PRECISIONS):
         raise ValueError(f"${PRECISION_ENV} must be one of {', '.join(PRECISIONS)} (or unset), got "
@@ -211,6 +244,7 @@ def autocast(device: torch.device, precision: str = "fp32"):
     bfloat16 or float16 (weights stay fp32), a no-op for fp32.
 
     A :class:`~stnlib.models.SpatialTransformer` computes theta and samples in fp32 even here."""
+    device = _device(device)
     precision = resolve_precision(precision, device)[0]
     if precision == "fp32" and not torch.amp.is_autocast_available(device.type):
         return contextlib.nullcontext()  # nothing to turn off where there is no autocast (``meta``)
@@ -225,7 +259,9 @@ def precision_note(recipe: object, device: torch.device | str | None = None) -> 
     >>> precision_note("fp32", "cpu")
     'precision fp32: as requested'
     """
-    requested = recipe if isinstance(recipe, str) else recipe.precision
+    requested = recipe if isinstance(recipe, str) else getattr(recipe, "precision", None)
+    if not isinstance(requested, str):
+        raise ArgumentTypeError(f"recipe must be a Recipe, a FastRecipe or a precision name, got {describe(recipe)}")
     return "precision " + resolve_precision(requested, device if device is not None else pick_device())[1]
 
 

@@ -20,6 +20,7 @@ Images are normalized ``(B, 3, H, W)`` floats. A spatial transformer sits in fro
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -29,11 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import check_bool, check_choice, check_float, check_int
 from .data import ArrayDataset, ImageData
 from .env import PRECISIONS, autocast, pick_device, resolve_precision, synchronize
 from .models import SpatialTransformer, STNClassifier, bn_localization
 from .progress import progress_bar
-from .recipes import precision_words
+from .recipes import check_fields, precision_words
 from .train import EpochStats, EvalPoint, History, backward_step, grad_scaler, over_batches, to_cpu
 
 __all__ = ["FAST", "FastRecipe", "exact_test_images", "fast_backbone", "fast_stn_net", "init_whitening",
@@ -127,6 +129,13 @@ def fast_stn_net(
                                                       init_zoom=init_zoom))  # fmt: skip
 
 
+def _momentum(value: object, name: str) -> float:
+    value = check_float(value, name, positive=True)
+    if value >= 1:  # Nesterov SGD needs a momentum > 0; the step sizes divide by 1 - momentum
+        raise ValueError(f"{name} must be a number in 0 .. 1, both excluded, got {value:g}")
+    return value
+
+
 @dataclass(frozen=True)
 class FastRecipe:
     """The fast recipe's hyperparameters (module docstring); ``lr`` and ``weight_decay`` are per 1024 images;
@@ -146,8 +155,13 @@ class FastRecipe:
     channels_last: bool = True
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"FastRecipe {self.name!r}: unknown precision {self.precision!r}; use one of {PRECISIONS}")
+        number, count = functools.partial(check_float, positive=True), functools.partial(check_int, min=0)
+        check_fields(self, {"batch_size": functools.partial(check_int, min=1), "lr": number, "momentum": _momentum,
+                            "weight_decay": functools.partial(check_float, min=0.0), "bias_scaler": number,
+                            "label_smoothing": functools.partial(check_float, min=0.0, max=1.0),
+                            "whiten_bias_epochs": count, "translate": count, "stn_lr_scale": number,
+                            "precision": lambda v, name: check_choice(v, name, PRECISIONS),
+                            "channels_last": check_bool})  # fmt: skip
 
     def describe(self) -> str:
         stn = f", STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else ""

@@ -10,7 +10,9 @@ and what a recipe builds for a model: its optimizer (:func:`make_optimizer`) and
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,11 +20,24 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from . import models
+from .checks import (
+    TEXT,
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    check_tensor,
+    check_type,
+    describe,
+)
 from .data import ImageData
 from .env import PRECISIONS
 
 __all__ = ["COURSE_MODELS", "OURS", "OURS_CIFAR", "OURS_CIFAR_QUICK", "OURS_CLUTTER", "PRECISIONS", "TUTORIAL",
-           "CourseModel", "Recipe", "make_optimizer", "make_scheduler", "precision_words"]  # fmt: skip
+           "CourseModel", "Recipe", "check_fields", "check_fit", "check_model", "check_recipe", "check_step",
+           "make_optimizer", "make_scheduler", "precision_words"]  # fmt: skip
 
 OPTIMIZERS, SCHEDULERS = ("adam", "sgd"), ("onecycle", None)
 #: How :meth:`Recipe.describe` (and the fast recipe's) names each precision; fp32 is the unremarked default.
@@ -33,7 +48,39 @@ _PRECISION_WORDS = {"auto": "mixed precision where native (auto)", "bf16": "bf16
 def precision_words(precision: str) -> str:
     """A recipe's precision in a description's words (``""`` for fp32); the choice itself:
     :func:`~stnlib.env.resolve_precision`."""
-    return _PRECISION_WORDS[precision]
+    return _PRECISION_WORDS[check_choice(precision, "precision", PRECISIONS)]
+
+
+def _mean_std(value: object, name: str) -> tuple[float, float] | None:
+    """``None``, or a ``(mean, std)`` pair of finite numbers with ``std > 0``."""
+    if value is None:
+        return None
+    if isinstance(value, TEXT) or not isinstance(value, Sequence) or len(value) != 2:
+        cls = ArgumentTypeError if isinstance(value, TEXT) or not isinstance(value, Sequence) else ValueError
+        raise cls(f"{name} must be None or a (mean, std) pair of numbers, got {describe(value)}")
+    return check_float(value[0], f"{name} mean"), check_float(value[1], f"{name} std", positive=True)
+
+
+_NUMBER, _NONNEG = functools.partial(check_float, positive=True), functools.partial(check_float, min=0.0)
+_COUNT, _SIZE = functools.partial(check_int, min=0), functools.partial(check_int, min=1)
+_FRACTION = functools.partial(check_float, min=0.0, max=1.0)
+
+
+def _choice(options: tuple) -> Callable[[object, str], Any]:
+    return lambda value, name: check_choice(value, name, options)
+
+
+def _scheduler(value: object, name: str) -> str | None:
+    return None if value is None else check_choice(value, f"{name} (None: constant lr)", SCHEDULERS[:1])
+
+
+def check_fields(recipe: Any, checks: dict[str, Callable[[object, str], Any]]) -> None:
+    """Check a frozen recipe's fields in ``__post_init__``: ``checks`` maps a field to ``check(value, name)``, which
+    returns the value (stored back: a numpy integer becomes an ``int``) or raises naming the recipe and the field."""
+    kind = type(recipe).__name__
+    name = check_type(recipe.name, f"{kind} name", str, "a str")
+    for field, check in checks.items():
+        object.__setattr__(recipe, field, check(getattr(recipe, field), f"{kind} {name!r}: {field}"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +111,14 @@ class Recipe:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        for what, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
-                                     ("scheduler", self.scheduler, SCHEDULERS),
-                                     ("precision", self.precision, PRECISIONS)):  # fmt: skip
-            if value not in allowed:
-                raise ValueError(f"Recipe {self.name!r}: unknown {what} {value!r}; use one of {allowed}")
-        if not (math.isfinite(self.stn_lr_scale) and self.stn_lr_scale > 0):
-            raise ValueError(f"Recipe {self.name!r}: stn_lr_scale must be a positive number, got {self.stn_lr_scale}")
+        check_fields(self, {"optimizer": _choice(OPTIMIZERS), "lr": _NUMBER, "momentum": _FRACTION,
+                            "nesterov": check_bool, "stn_lr_scale": _NUMBER, "stn_weight_decay": check_bool,
+                            "weight_decay": _NONNEG, "scheduler": _scheduler, "warmup": _FRACTION,
+                            "batch_size": _SIZE, "label_smoothing": _FRACTION, "augment_pad": _COUNT,
+                            "normalize": _mean_std, "precision": _choice(PRECISIONS),
+                            "channels_last": check_bool})  # fmt: skip
+        if self.optimizer == "sgd" and self.nesterov and not self.momentum:
+            raise ValueError(f"Recipe {self.name!r}: nesterov needs a momentum > 0, got momentum {self.momentum:g}")
 
     def describe(self) -> str:
         """One line for a notebook: optimizer, lr, schedule, batch and what differs from the defaults."""
@@ -89,6 +137,7 @@ class Recipe:
 
     def prepare(self, data: ImageData) -> ImageData:
         """``data`` with this recipe's normalization (unchanged when ``normalize`` is ``None``)."""
+        check_type(data, "data", ImageData, "an ImageData (stnlib.data)")
         if self.normalize is None:
             return data
         c = data.image_shape[0]
@@ -143,6 +192,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
     The transformer's group has learning rate ``lr * stn_lr_scale`` (kept as ``"lr_scale"``,
     which :func:`make_scheduler` keeps) and no weight decay if ``stn_weight_decay`` is off.
     """
+    check_model(model), check_recipe(recipe)
     params: list = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(model).__name__} has no trainable parameters")
@@ -161,6 +211,9 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
 
 def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LRScheduler | None:
     """The recipe's schedule, stepped once per optimizer step (``total_steps`` of them), or ``None``."""
+    check_type(optimizer, "optimizer", Optimizer, "a torch.optim.Optimizer (make_optimizer)")
+    check_recipe(recipe)
+    total_steps = check_int(total_steps, "total_steps", min=1)
     if recipe.scheduler is None:
         return None
     d, warmup = optimizer.defaults, recipe.warmup
@@ -170,3 +223,65 @@ def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LR
         optimizer, max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
         total_steps=total_steps, cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)), pct_start=warmup,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------ what training takes (checked by stnlib.train)
+def check_recipe(recipe: object, name: str = "recipe") -> Recipe:
+    """``recipe`` if it is a :class:`Recipe` (a :class:`~stnlib.fast_cifar.FastRecipe` trains with ``train_fast``)."""
+    return check_type(recipe, name, Recipe, "a Recipe (stnlib.recipes; a FastRecipe trains with train_fast)")
+
+
+def check_model(model: object, name: str = "model", *, stn: str | None = None) -> nn.Module:
+    """``model`` if it is a :class:`torch.nn.Module`; ``stn``: its ``.stn`` must have that method (``"theta"``)."""
+    check_type(model, name, nn.Module, "a torch.nn.Module")
+    if stn is not None and not callable(getattr(getattr(model, "stn", None), stn, None)):
+        raise ValueError(f"{name} ({type(model).__name__}) has no spatial transformer at .stn (needs .stn.{stn})")
+    return model
+
+
+def check_step(model: object, x: object, y: object, opt: object, recipe: object, sched: object) -> None:
+    """One training step's arguments, checked cheaply (types, shapes and dtypes: no pass over the data, no GPU
+    sync): it runs for every batch."""
+    check_model(model)
+    check_tensor(x, "x", kind="float", nonempty=True)
+    check_tensor(y, "y", shape=(len(x),))
+    if y.dtype != torch.int64:
+        raise ArgumentTypeError(f"y must be int64 class indices, got dtype {y.dtype} (convert with .long())")
+    check_type(opt, "opt", Optimizer, "a torch.optim.Optimizer (make_optimizer)")
+    check_recipe(recipe)
+    if sched is not None and not callable(getattr(sched, "step", None)):
+        raise ArgumentTypeError(f"sched must be a learning-rate scheduler or None, got {describe(sched)}")
+
+
+_HOOKS = ("on_train_begin", "on_step_end", "on_epoch_end")
+
+
+def _callbacks(callbacks: object) -> list:
+    if isinstance(callbacks, TEXT) or not isinstance(callbacks, Iterable):
+        wrap = " (put one in a list: [callback])" if hasattr(callbacks, "on_step_end") else ""
+        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got {describe(callbacks)}{wrap}")
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not all(callable(getattr(cb, hook, None)) for hook in _HOOKS):
+            raise ArgumentTypeError(f"callbacks[{i}] must be a Callback (with {', '.join(_HOOKS)}), got "
+                                    f"{describe(cb)}")  # fmt: skip
+    return callbacks
+
+
+def check_fit(model: object, data: object, recipe: object, *, epochs: object, seed: object, callbacks: object,
+              eval_every_steps: object, time_budget_s: object, target_acc: object,
+              progress: object) -> tuple[int, int, list, dict]:  # fmt: skip
+    """:func:`stnlib.train.fit`'s arguments, checked before any work: ``(epochs, seed, callbacks, limits)``."""
+    check_model(model)
+    check_type(data, "data", ImageData, "an ImageData (stnlib.data)")
+    check_recipe(recipe)
+    for split in ("train", "test"):
+        if len(getattr(data, f"{split}_labels")) == 0:
+            raise ValueError(f"data has no {split} images (data.{split}_images is empty): fit trains on data.train_* "
+                             "and evaluates on data.test_* after each epoch")  # fmt: skip
+    epochs, seed, _ = check_int(epochs, "epochs", min=1), check_seed(seed), check_bool(progress, "progress")
+    limits = {"eval_every_steps": None if eval_every_steps is None else check_int(eval_every_steps,
+              "eval_every_steps", min=1), "time_budget_s": None if time_budget_s is None else check_float(
+              time_budget_s, "time_budget_s", min=0.0, finite=False), "target_acc": None if target_acc is None
+              else check_float(target_acc, "target_acc (percent)", min=0.0, max=100.0)}  # fmt: skip
+    return epochs, seed, _callbacks(callbacks), limits

@@ -15,8 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from .checks import ArgumentTypeError, check_seed, describe
 from .env import Profile, pending_metrics_path, reports_dir, resolve_profile, seed_everything
 
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
@@ -31,10 +33,21 @@ class MetricsFileError(ValueError):
     """A metrics (or other results) file that cannot be used; the message names it and the problem."""
 
 
+def _file(path: object, name: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path`: a non-empty ``str`` or ``os.PathLike`` naming a file."""
+    if not isinstance(path, str | os.PathLike):
+        raise ArgumentTypeError(f"{name} must be a file path (str or pathlib.Path), got {describe(path)}")
+    if not str(path).strip() or not Path(path).name:
+        raise ValueError(f"{name} must name a file, got {describe(path)}")
+    return Path(path)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a unique fsynced temporary beside ``path`` (removed on any error), renamed over ``path``:
     readers see the old file or the new one. Removes ``path``'s temporaries older than :data:`STALE_TMP_S`."""
-    path = Path(path)
+    path = _file(path)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ArgumentTypeError(f"data must be bytes (atomic_write_text writes a str), got {describe(data)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
@@ -56,6 +69,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"text must be a str, got {describe(text)}")
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -67,7 +82,12 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     >>> p.read_text().split(), sorted(f.name for f in p.parent.iterdir())  # keys sorted; no temporary left
     (['{', '"a":', '[', '0.5', '],', '"b":', '1', '}'], ['m.json'])
     """
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as err:  # TypeError: not JSON (a tensor, a set); ValueError: NaN or infinity
+        cls = ArgumentTypeError if isinstance(err, TypeError) else ValueError
+        raise cls(f"obj cannot be written as JSON: {err}") from None
+    return atomic_write_text(path, text)
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,19 @@ class Metric:
     label: str
     value: float | int
     unit: str = ""
+
+    def __post_init__(self) -> None:  # numpy and 0-d tensor numbers become Python numbers (JSON has no others)
+        if not isinstance(self.key, str) or not self.key.strip():
+            cls = ValueError if isinstance(self.key, str) else ArgumentTypeError
+            raise cls(f"a metric's key must be a non-empty str, got {describe(self.key)}")
+        for what, text in (("label", self.label), ("unit", self.unit)):
+            if not isinstance(text, str):
+                raise ArgumentTypeError(f"metric {self.key!r}: {what} must be a str, got {describe(text)}")
+        value = self.value
+        if isinstance(value, torch.Tensor) and value.dim() == 0 or isinstance(value, np.integer | np.floating):
+            object.__setattr__(self, "value", value.item())
+        if not _is_number(self.value):
+            raise ValueError(f"metric {self.key!r} has the value {value!r}; only finite numbers can be recorded")
 
 
 def _is_number(value: object) -> bool:
@@ -138,7 +171,9 @@ def load_metrics(path: str | os.PathLike[str], *, entries: bool = True) -> dict[
     """``metrics.json`` as ``{notebook: entry}``, ``{}`` if missing; :class:`MetricsFileError` if it is not a
     JSON object (NaN and Infinity are not JSON) or (``entries=True``) an entry fails :func:`check_entry`:
     reading accepts exactly what writing does."""
-    path = Path(path)
+    path = _file(path)
+    if not isinstance(entries, bool):
+        raise ArgumentTypeError(f"entries must be True or False, got {describe(entries)}")
     try:
         text = path.read_text() if path.exists() else "{}"
         data = json.loads(text or "null", parse_constant=_refuse_constant)
@@ -182,10 +217,11 @@ def merge_metrics(path: str | os.PathLike[str], entries: dict[str, Any]) -> Path
     or cannot be written, it stays as it is: ``entries`` go to ``<path>.<names>.recovered.json`` and
     :class:`MetricsFileError` says why and how to publish them. A finished run never loses its numbers."""
     if not isinstance(entries, dict) or not entries:
-        raise ValueError(f"entries must be a non-empty {{notebook: entry}} dict, got {entries!r}")
+        cls = ValueError if isinstance(entries, dict) else ArgumentTypeError
+        raise cls(f"entries must be a non-empty {{notebook: entry}} dict, got {describe(entries)}")
     for name, entry in entries.items():
         check_entry(name, entry)
-    path = Path(path)
+    path = _file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_name(path.name + ".lock"), "a") as lock:  # released when this file closes
@@ -217,14 +253,17 @@ class NotebookRun:
         """Add these metrics (measured on ``data``) to ``metrics.json``, or stage them (module docstring); its path.
         ``ValueError`` for no metrics or a value that is not a finite number (the message names its key)."""
         if not isinstance(metrics, (list, tuple)) or not metrics:
-            raise ValueError(f"record() needs a non-empty list of Metric, got {metrics!r}")
+            cls = ValueError if isinstance(metrics, (list, tuple)) else ArgumentTypeError
+            raise cls(f"record() needs a non-empty list of Metric in metrics, got {describe(metrics)}")
         for m in metrics:
             if not isinstance(m, Metric):
-                raise TypeError(f"record() takes Metric(key, label, value, unit) objects, got {m!r}")
+                raise ArgumentTypeError(f"record() takes Metric(key, label, value, unit) objects in metrics, got "
+                                        f"{describe(m)}")  # fmt: skip
             if not _is_number(m.value):
                 raise ValueError(f"metric {m.key!r} has the value {m.value!r}; only finite numbers can be recorded")
         if not isinstance(data, str) or not data.strip():
-            raise ValueError(f"record() needs data=: where the numbers were measured, in words; got {data!r}")
+            cls = ValueError if isinstance(data, str) else ArgumentTypeError
+            raise cls(f"record() needs data=: where the numbers were measured, in words; got {data!r}")
         entry = {"profile": self.profile.name, "data": data, "seed": self.seed, "seconds": round(self.elapsed(), 1),
                  "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
@@ -241,9 +280,9 @@ class NotebookRun:
 def start_run(name: str, profile: str = "full", *, seed: int = 0) -> NotebookRun:
     """Resolve the profile (``$STNLIB_PROFILE`` wins), seed everything, start the clock, say so."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"start_run needs the notebook's name (e.g. '02_stn_mnist'), got {name!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in 0 .. 2**32 - 1, got {seed!r}")
+        cls = ValueError if isinstance(name, str) else ArgumentTypeError
+        raise cls(f"start_run needs the notebook's name (e.g. '02_stn_mnist'), got {name!r}")
+    seed = check_seed(seed)
     run = NotebookRun(name=name, profile=resolve_profile(profile), seed=seed)
     seed_everything(seed)
     print(f"{name}: profile {run.profile}, seed {seed}, torch {torch.__version__}")

@@ -29,10 +29,11 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from . import affine
 from .augment import RandomCropFlip
+from .checks import check_bool, check_callable, check_choice, check_tensor, check_type
 from .data import ImageData
-from .env import autocast, pick_device, precision_note, resolve_precision, seed_everything, synchronize
+from .env import PRECISIONS, autocast, pick_device, precision_note, resolve_precision, seed_everything, synchronize
 from .progress import progress_bar
-from .recipes import Recipe, make_optimizer, make_scheduler
+from .recipes import Recipe, check_fit, check_model, check_recipe, check_step, make_optimizer, make_scheduler
 
 __all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "backward_step", "evaluate",
            "fit", "grad_scaler", "make_optimizer", "make_scheduler", "model_device", "over_batches", "precision_note",
@@ -168,9 +169,8 @@ def transform_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     >>> tuple(view.shape), theta[0].tolist()
     ((2, 1, 28, 28), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     """
-    stn = getattr(model, "stn", None)
-    if not callable(getattr(stn, "transform", None)):
-        raise ValueError(f"{type(model).__name__} has no spatial transformer at .stn")
+    stn = check_model(model, stn="transform").stn
+    check_tensor(x, "x", shape=("B", "C", "H", "W"), kind="float")
     with EvalMode(stn):
         view, theta = stn.transform(x.to(model_device(stn)))
     return to_cpu(view), to_cpu(theta)
@@ -205,7 +205,9 @@ def over_batches(
 
     Batches go to the model's device and stay there; submodules' train/eval modes are restored.
     """
-    device = model_device(model)
+    check_model(model), check_callable(fn, "fn"), check_choice(precision, "precision", PRECISIONS)
+    check_type(loader, "loader", Iterable, "an iterable of (x, y) batches (a DataLoader)")
+    device, channels_last = model_device(model), check_bool(channels_last, "channels_last")
     outs, labels = [], []
     with EvalMode(model), torch.no_grad(), autocast(device, precision):
         for x, y in loader:
@@ -226,6 +228,7 @@ def evaluate(model: nn.Module, loader: Iterable[Sequence[Tensor]], **kw) -> tupl
 
 
 def _test_loader(data: ImageData, recipe: Recipe | None):  # the test set in order, batches of TEST_BATCH
+    check_type(data, "data", ImageData, "an ImageData (stnlib.data)"), recipe is None or check_recipe(recipe)
     return (recipe.prepare(data) if recipe is not None else data).loaders(TEST_BATCH)[1]
 
 
@@ -243,8 +246,7 @@ def predict(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> 
 def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> dict[str, Tensor]:
     """The model's transformer's theta for each test image and its decomposition (:func:`stnlib.affine.decompose`):
     ``{"theta": (N, 2, 3), "rotation": (N,), "scale_x": (N,), "tx": (N,), ...}``; ``scale > 1`` zooms in."""
-    if getattr(model, "stn", None) is None:
-        raise ValueError("model has no spatial transformer (.stn is None)")
+    check_model(model, stn="theta")
     outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: to_cpu(m.stn.theta(x)))
     thetas = torch.cat(outs)
     return {"theta": thetas, **affine.decompose(thetas)}
@@ -263,6 +265,7 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: R
     >>> round(loss, 4), model.weight.tolist()
     (0.6931, [[0.5, 0.0], [-0.5, 0.0]])
     """
+    check_step(model, x, y, opt, recipe, sched)  # cheap: types, shapes and dtypes only (every batch)
     precision = resolve_precision(recipe.precision, x.device)[0]
     with autocast(x.device, precision):
         out = model(x)
@@ -361,20 +364,20 @@ def fit(
     (training seconds) and ``target_acc`` (test accuracy) stop early and set ``History.stopped_early``.
     ``progress``: a line per epoch (and a live bar where one renders). Leaves the model in eval mode.
     """
-    if epochs < 1 or (eval_every_steps is not None and eval_every_steps < 1) or (time_budget_s or 0) < 0:
-        raise ValueError(f"need epochs >= 1, eval_every_steps >= 1 or None and time_budget_s >= 0 or None; "
-                         f"got {epochs}, {eval_every_steps}, {time_budget_s}")  # fmt: skip
+    epochs, seed, callbacks, limits = check_fit(
+        model, data, recipe, epochs=epochs, seed=seed, callbacks=callbacks, eval_every_steps=eval_every_steps,
+        time_budget_s=time_budget_s, target_acc=target_acc, progress=progress)  # fmt: skip
+    device = pick_device(device, name="device")  # None: the best here, or $STNLIB_DEVICE
     augment = RandomCropFlip(recipe.augment_pad, seed=seed) if recipe.augment_pad else None
     train_loader, test_loader = recipe.prepare(data).loaders(
         recipe.batch_size, test_batch_size=TEST_BATCH, transform=augment, seed=seed)  # fmt: skip
     seed_everything(seed)
-    model.to(torch.device(device) if device is not None else pick_device())
+    model.to(device)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, recipe)
-    limits = {"eval_every_steps": eval_every_steps, "time_budget_s": time_budget_s, "target_acc": target_acc}
     run = _Run(model, opt, make_scheduler(opt, recipe, epochs * len(train_loader)), recipe, test_loader,
-               list(callbacks), limits)  # fmt: skip
+               callbacks, limits)  # fmt: skip
     for cb in run.callbacks:
         cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):

@@ -31,15 +31,15 @@ def tiny_mnist():
      ("precision", "fp8"), ("precision", "FP16")],
 )  # fmt: skip
 def test_recipe_rejects_unknown_names_and_names_itself(field, value):
-    with pytest.raises(ValueError, match=rf"Recipe 'mine': unknown {field} '{value}'; use one of"):
+    with pytest.raises(ValueError, match=rf"Recipe 'mine': {field}.* must be one of .*got str '{value}'"):
         Recipe("mine", **{field: value})
-    with pytest.raises(ValueError, match=f"Recipe 'ours': unknown {field}"):  # dataclasses.replace validates too
+    with pytest.raises(ValueError, match=f"Recipe 'ours': {field}.* must be one of"):  # dataclasses.replace too
         dataclasses.replace(OURS, **{field: value})
 
 
 @pytest.mark.parametrize("scale", [0.0, -0.3, float("nan"), float("inf")])
 def test_recipe_rejects_a_non_positive_stn_lr_scale(scale):
-    with pytest.raises(ValueError, match="Recipe 'mine': stn_lr_scale must be a positive number"):
+    with pytest.raises(ValueError, match=r"Recipe 'mine': stn_lr_scale must be (a number > 0|finite)"):
         Recipe("mine", stn_lr_scale=scale)
 
 
