@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SEED_MAX", "TEXT", "ArgumentTypeError", "check_bool", "check_callable", "check_choice", "check_device",
-           "check_float", "check_floats", "check_int", "check_ints", "check_path", "check_seed", "check_tensor",
-           "check_type", "describe"]  # fmt: skip
+__all__ = ["SEED_MAX", "TEXT", "ArgumentTypeError", "check_batch", "check_bool", "check_callable", "check_choice",
+           "check_device", "check_float", "check_floats", "check_int", "check_ints", "check_path", "check_seed",
+           "check_tensor", "check_type", "describe"]  # fmt: skip
 
 SEED_MAX = 2**32 - 1  #: the largest seed (numpy's limit, which :func:`check_seed` applies everywhere)
 TEXT = (str, bytes, bytearray)  #: sequences that are never sequences of numbers
@@ -277,3 +277,20 @@ def check_tensor(value: object, name: str, *, shape: Sequence[int | str] | None 
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite, got NaN or inf")
     return value
+
+
+def check_batch(batch: object, name: str = "loader") -> tuple[Tensor, Tensor]:
+    """One ``(x, y)`` batch that ``name`` yielded, checked cheaply (types and shapes: no device sync, it runs for
+    every batch): ``x`` a tensor with at least one item, ``y`` integer labels, one per item.
+
+    >>> check_batch((torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.int64)), "loader")
+    Traceback (most recent call last):
+      ...
+    ValueError: loader's y must have shape (2), got (3,)
+    """
+    if isinstance(batch, (Tensor, *TEXT)) or not isinstance(batch, Sequence):
+        raise ArgumentTypeError(f"{name} must yield (x, y) batches as a DataLoader does, got {describe(batch)}")
+    if len(batch) != 2:
+        raise ValueError(f"{name} must yield (x, y) batches, got a batch of {len(batch)} items")
+    x = check_tensor(batch[0], f"{name}'s x", nonempty=True)
+    return x, check_tensor(batch[1], f"{name}'s y", shape=(len(x),), kind="int")

@@ -195,7 +195,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
     check_model(model), check_recipe(recipe)
     params: list = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError(f"{type(model).__name__} has no trainable parameters")
+        raise ValueError(f"model ({type(model).__name__}) has no trainable parameters")
     stn = getattr(model, "stn", None)
     if (recipe.stn_lr_scale != 1.0 or not recipe.stn_weight_decay) and isinstance(stn, nn.Module):
         ids = {id(p) for p in stn.parameters()}
@@ -219,6 +219,8 @@ def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LR
     d, warmup = optimizer.defaults, recipe.warmup
     if total_steps >= 4:  # OneCycleLR divides by each phase's length: keep both >= 1.5 steps
         warmup = min(max(warmup, 1.5 / total_steps), 1 - 1.5 / total_steps)
+    elif warmup * total_steps >= 1:  # fewer: a warm-up step would leave a phase of length 0; start at the peak
+        warmup = 0.5 / total_steps
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
         total_steps=total_steps, cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)), pct_start=warmup,

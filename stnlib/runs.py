@@ -39,6 +39,8 @@ def _file(path: object, name: str = "path") -> Path:
         raise ArgumentTypeError(f"{name} must be a file path (str or pathlib.Path), got {describe(path)}")
     if not str(path).strip() or not Path(path).name:
         raise ValueError(f"{name} must name a file, got {describe(path)}")
+    if Path(path).is_dir():
+        raise ValueError(f"{name} must name a file, got the folder {path} (add the file's name to it)")
     return Path(path)
 
 
@@ -109,8 +111,10 @@ class Metric:
         value = self.value
         if isinstance(value, torch.Tensor) and value.dim() == 0 or isinstance(value, np.integer | np.floating):
             object.__setattr__(self, "value", value.item())
-        if not _is_number(self.value):
-            raise ValueError(f"metric {self.key!r} has the value {value!r}; only finite numbers can be recorded")
+        if not _is_number(self.value):  # a number that is NaN or infinite: ValueError; not a number: also TypeError
+            real = isinstance(self.value, int | float) and not isinstance(self.value, bool)
+            raise (ValueError if real else ArgumentTypeError)(f"metric {self.key!r} has the value {value!r}; only "
+                                                              "finite numbers can be recorded")  # fmt: skip
 
 
 def _is_number(value: object) -> bool:

@@ -29,7 +29,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from . import affine
 from .augment import RandomCropFlip
-from .checks import check_bool, check_callable, check_choice, check_tensor, check_type
+from .checks import check_batch, check_bool, check_callable, check_choice, check_tensor, check_type
 from .data import ImageData
 from .env import PRECISIONS, autocast, pick_device, precision_note, resolve_precision, seed_everything, synchronize
 from .progress import progress_bar
@@ -170,7 +170,7 @@ def transform_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     ((2, 1, 28, 28), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     """
     stn = check_model(model, stn="transform").stn
-    check_tensor(x, "x", shape=("B", "C", "H", "W"), kind="float")
+    check_tensor(x, "x", shape=("B", "C", "H", "W"), kind="float", nonempty=True)
     with EvalMode(stn):
         view, theta = stn.transform(x.to(model_device(stn)))
     return to_cpu(view), to_cpu(theta)
@@ -210,7 +210,7 @@ def over_batches(
     device, channels_last = model_device(model), check_bool(channels_last, "channels_last")
     outs, labels = [], []
     with EvalMode(model), torch.no_grad(), autocast(device, precision):
-        for x, y in loader:
+        for x, y in map(check_batch, loader):  # types and shapes only: no device sync
             outs.append(fn(model, _layout(x.to(device, non_blocking=True), channels_last)))
             labels.append(y.to(device, non_blocking=True))
     return outs, labels

@@ -12,12 +12,16 @@ an older stnlib on ``PYTHONPATH``), so nothing here imports a module the older s
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import importlib
 import math
+import os
+import random
 import shutil
 import tempfile
 import traceback
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -30,7 +34,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import stnlib
-from stnlib import affine, data, distort, models, recovery
+from stnlib import affine, data, distort, env, fast_cifar, models, recipes, recovery, runs, train
 
 
 class Bad(NamedTuple):
@@ -244,10 +248,10 @@ BAD_MODELS: list[Bad] = [
     bad("course_net fill NaN without stn", lambda: models.course_net(stn=False, fill=NAN), V, "fill"),
     bad("tutorial_net stn 'no'", lambda: models.tutorial_net(stn="no"), T, "stn"),
     bad("tutorial_net fill inf", lambda: models.tutorial_net(fill=INF), V, "fill"),
-    *family("lenet_bn in_size", lambda v: models.lenet_bn(v), [(30, V), (-4, V), (2, V)] + BAD_SIZES, "in_size"),
+    *family("lenet_bn in_size", lambda v: models.lenet_bn(v), [(3, V), (-4, V), (2, V)] + BAD_SIZES, "in_size"),
     *family("mnist_stn_net in_size", lambda v: models.mnist_stn_net(v), [(-28, V), (10, V)] + BAD_SIZES,
             "in_size"),  # fmt: skip
-    *family("mnist_stn_net out_size", lambda v: models.mnist_stn_net(42, out_size=v), [(0, V), (30, V), (-4, V),
+    *family("mnist_stn_net out_size", lambda v: models.mnist_stn_net(42, out_size=v), [(0, V), (3, V), (-4, V),
             (28.0, T), ("28", T)], "out_size"),  # fmt: skip
     bad("mnist_stn_net family 'rts'", lambda: models.mnist_stn_net(family="rts"), V, "family"),
     bad("mnist_stn_net init_zoom 0", lambda: models.mnist_stn_net(init_zoom=0), V, "init_zoom"),
@@ -255,7 +259,7 @@ BAD_MODELS: list[Bad] = [
     bad("mnist_stn_net localization 5", lambda: models.mnist_stn_net(localization=5), T, "localization"),
     bad("mnist_stn_net fill NaN", lambda: models.mnist_stn_net(fill=NAN), V, "fill"),
     *family("mnist_cnn in_size", lambda v: models.mnist_cnn(v), BAD_SIZES, "in_size"),
-    *family("mnist_cnn out_size", lambda v: models.mnist_cnn(60, out_size=v), [(0, V), (-4, V), (22, V),
+    *family("mnist_cnn out_size", lambda v: models.mnist_cnn(60, out_size=v), [(0, V), (-4, V), (3, V),
             (20.0, T)], "out_size"),  # fmt: skip
     bad("rts_stn_net fill 'black'", lambda: models.rts_stn_net(fill="black"), T, "fill"),
     *family("clutter_stn_net init_zoom", lambda v: models.clutter_stn_net(init_zoom=v), [(0, V), (-2.0, V),
@@ -485,9 +489,345 @@ BAD_RECOVERY: list[Bad] = [
     *family("theta_spread canvas", lambda v: recovery.theta_spread(_thetas(4), v), BAD_SIZES[:3], "canvas"),
 ]
 
-#: Module name -> its bad-input rows. Add ``"runs": BAD_RUNS`` (etc.) here.
+
+# ------------------------------------------------------------------ env, train, recipes, runs
+def _with_env(call: Callable[[], object], **variables: str | None) -> object:
+    """``call()`` with these environment variables set (``None``: unset), restored afterwards."""
+    old = {k: os.environ.get(k) for k in variables}
+    try:
+        for k, v in variables.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        return call()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _keeping_rng(call: Callable[[], object]) -> object:
+    """``call()`` (which seeds Python, NumPy and torch), with their random states restored afterwards."""
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        return call()
+    finally:
+        random.setstate(states[0]), np.random.set_state(states[1]), torch.set_rng_state(states[2])
+
+
+def _in_temp_reports(call: Callable[[], object]) -> object:
+    """``call()`` with ``$STNLIB_REPORTS`` in a temporary folder (never the repository's ``reports/``), no staging."""
+    return _with_env(call, STNLIB_REPORTS=str(_folders() / "reports"), STNLIB_PENDING=None)
+
+
+NS, DEFAULT = types.SimpleNamespace, object()  # DEFAULT: an argument left out
+
+
+def labelled(name: str, build: Callable[[object], object], rows: list[tuple[str, object, type]], *words: str):
+    """Like :func:`family`, for values without a short ``repr``: one row per ``(label, value, error)``."""
+    return [bad(f"{name}: {label}", functools.partial(build, v), e, *words) for label, v, e in rows]
+BAD_DEVICES = [("gpu0", V), ("", V), ("xla", V), ("cuda:99", V), (1.5, T), (None, T), ([], T)]
+
+BAD_ENV: list[Bad] = [
+    *family("resolve_profile", env.resolve_profile, [("fast", V), ("", V), ("quik", V), (None, T), (1, T),
+            (True, T), (["quick"], T)], "profile"),  # fmt: skip
+    bad("resolve_profile $STNLIB_PROFILE=fast", lambda: _with_env(env.resolve_profile, STNLIB_PROFILE="fast"), V,
+        "$STNLIB_PROFILE", "fast"),  # fmt: skip
+    *family("seed_everything", env.seed_everything, [*BAD_SEEDS, (np.float64(1.0), T), (torch.tensor(1.5), T)],
+            "seed"),  # fmt: skip
+    *family("pick_device prefer", env.pick_device, [("gpu0", V), ("", V), ("xla", V), ("meta", V), ("cuda:99", V),
+            ("cuda:-1", V), (-1, V), (1.5, T), (True, T), (["cpu"], T), (b"cpu", T), (torch.device("meta"), V)],
+            "prefer"),  # fmt: skip
+    bad("pick_device name='device'", lambda: env.pick_device("gpu", name="device"), V, "device='gpu'"),
+    *family("pick_device $STNLIB_DEVICE", lambda v: _with_env(env.pick_device, STNLIB_DEVICE=v), [("gpu", V),
+            ("tpu", V), ("cuda:99", V)], "$STNLIB_DEVICE"),  # fmt: skip
+    *family("resolve_precision requested", lambda v: env.resolve_precision(v, "cpu"), [("fp8", V), ("FP32", V),
+            ("", V), (None, T), (32, T), (torch.float32, T), (["fp32"], T)], "requested"),  # fmt: skip
+    *family("resolve_precision device", lambda v: env.resolve_precision("auto", v), BAD_DEVICES, "device"),
+    bad("resolve_precision $STNLIB_PRECISION=fp8", lambda: _with_env(lambda: env.resolve_precision("auto", "cpu"),
+        STNLIB_PRECISION="fp8"), V, "$STNLIB_PRECISION"),  # fmt: skip
+    *family("native_bf16 device", env.native_bf16, BAD_DEVICES[::2], "device"),
+    *family("autocast device", lambda v: env.autocast(v, "fp32"), BAD_DEVICES[:1] + BAD_DEVICES[-2:], "device"),
+    *family("autocast precision", lambda v: env.autocast(torch.device("cpu"), v), [("fp8", V), ("half", V),
+            (None, T), (torch.bfloat16, T)], "precision"),  # fmt: skip
+    *family("precision_note recipe", lambda v: env.precision_note(v, "cpu"), [(None, T), (5, T),
+            (NS(precision=5), T), (nn.Linear(1, 1), T)], "recipe"),  # fmt: skip
+    *family("precision_note precision", lambda v: env.precision_note(v, "cpu"), [("fp8", V),
+            (NS(precision="FP16"), V)], "precision"),  # fmt: skip
+    *family("precision_note device", lambda v: env.precision_note("fp32", v), [("gpu0", V), (1.5, T), ([], T)],
+            "device"),  # fmt: skip
+    *family("reports_dir profile_name", env.reports_dir, [("fast", V), ("", V), (None, T), (1, T)],
+            "profile_name"),  # fmt: skip
+    *family("published_dir profile_name", env.published_dir, [("quik", V), (None, T), (0, T)], "profile_name"),
+    *family("synchronize device", env.synchronize, BAD_DEVICES, "device"),
+    bad("widgets_rendered $STNLIB_WIDGETS=maybe", lambda: _with_env(env.widgets_rendered, STNLIB_WIDGETS="maybe"),
+        V, "$STNLIB_WIDGETS"),  # fmt: skip
+]
+
+
+#: A recipe for the small models below: batch 4, no augmentation, fp32.
+TINY = recipes.Recipe("tiny", batch_size=4)
+
+
+def _mlp(size: int = 28, classes: int = 10) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(size * size, classes))
+
+
+def _stn_net() -> models.STNClassifier:  # 4x4 inputs, a transformer at .stn
+    return models.STNClassifier(_mlp(4), _stn())
+
+
+def _fit(**changes) -> object:
+    kw = dict(model=_mlp(), data=_image_data(), recipe=TINY, epochs=1, progress=False, device="cpu")
+    kw = {**kw, **changes}
+    return train.fit(kw.pop("model"), kw.pop("data"), kw.pop("recipe"), **kw)
+
+
+def _step(**changes) -> object:
+    model = _mlp(4, 4)
+    kw = dict(model=model, x=_x(2), y=torch.tensor([0, 1]), opt=torch.optim.SGD(model.parameters(), lr=0.1),
+              recipe=TINY, sched=None)  # fmt: skip
+    return train.train_step(**{**kw, **changes})
+
+
+def _batches(*batches: object) -> list:  # a loader: a list of batches
+    return list(batches)
+
+
+def _xy(n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:  # one (x, y) batch for _mlp(4, 4)
+    return _x(n), torch.arange(n)
+
+
+def _evaluate(loader: object, **kw) -> object:
+    return train.evaluate(_mlp(4, 4), loader, **kw)
+
+
+BAD_TRAIN: list[Bad] = [
+    *family("fit epochs", lambda v: _fit(epochs=v), BAD_SIZES, "epochs"),
+    *family("fit seed", lambda v: _fit(seed=v), BAD_SEEDS, "seed"),
+    *family("fit callbacks", lambda v: _fit(callbacks=v), [(train.Callback(), T), ("cb", T), (None, T), (5, T)],
+            "callbacks"),  # fmt: skip
+    bad("fit callbacks [5]", lambda: _fit(callbacks=[5]), T, "callbacks[0]", "on_step_end"),
+    bad("fit callbacks [Callback(), object()]", lambda: _fit(callbacks=[train.Callback(), object()]), T,
+        "callbacks[1]"),  # fmt: skip
+    *family("fit eval_every_steps", lambda v: _fit(eval_every_steps=v), [(0, V), (-1, V), (1.5, T), ("1", T),
+            (True, T)], "eval_every_steps"),  # fmt: skip
+    *family("fit time_budget_s", lambda v: _fit(time_budget_s=v), [(-1, V), (NAN, V), ("60", T), (True, T)],
+            "time_budget_s"),  # fmt: skip
+    *family("fit target_acc", lambda v: _fit(target_acc=v), [(101, V), (-1, V), (NAN, V), (INF, V), ("90", T)],
+            "target_acc"),  # fmt: skip
+    *family("fit progress", lambda v: _fit(progress=v), BAD_FLAGS, "progress"),
+    *family("fit device", lambda v: _fit(device=v), [("gpu0", V), ("cuda:99", V), ("xla", V), (1.5, T)],
+            "device"),  # fmt: skip
+    *family("fit model", lambda v: _fit(model=v), [(None, T), ("net", T), (len, T)], "model"),
+    *labelled("fit data", lambda v: _fit(data=v), [("None", None, T), ("an (x, y) pair", _xy(), T),
+              ("a list of batches", [_xy()], T)], "data"),  # fmt: skip
+    bad("fit data without training images", lambda: _fit(data=_image_data().subset(0)), V, "data", "train"),
+    bad("fit data without test images", lambda: _fit(data=_image_data().subset(None, 0)), V, "data", "test"),
+    *family("fit recipe", lambda v: _fit(recipe=v), [(None, T), ("ours", T)], "recipe"),
+    bad("fit recipe FastRecipe", lambda: _fit(recipe=fast_cifar.FastRecipe()), T, "recipe", "train_fast"),
+    *family("train_step x", lambda v: _step(x=v), [(_x(2).to(torch.uint8), T), (_x(2).long(), T),
+            (_x(2).tolist(), T), (_x(2).numpy(), T), (None, T), (torch.zeros(0, 1, 4, 4), V)], "x"),  # fmt: skip
+    *family("train_step y", lambda v: _step(y=v), [(torch.tensor([0.0, 1.0]), T), (torch.tensor([0, 1],
+            dtype=torch.int32), T), (torch.tensor([0]), V), (torch.tensor([[0], [1]]), V), ([0, 1], T), (None, T),
+            (torch.tensor([True, False]), T)], "y"),  # fmt: skip
+    *family("train_step opt", lambda v: _step(opt=v), [(None, T), ("sgd", T), (nn.Linear(1, 1), T),
+            (torch.optim.SGD, T)], "opt"),  # fmt: skip
+    *family("train_step recipe", lambda v: _step(recipe=v), [(None, T), (fast_cifar.FastRecipe(), T)], "recipe"),
+    *family("train_step sched", lambda v: _step(sched=v), [(5, T), ("onecycle", T)], "sched"),
+    *family("train_step model", lambda v: _step(model=v), [(None, T), (len, T)], "model"),
+    *family("transform_batch model", lambda v: train.transform_batch(v, _x(2)), [(_mlp(4), V),
+            (models.STNClassifier(_mlp(4)), V)], "model", ".stn"),  # fmt: skip
+    bad("transform_batch model None", lambda: train.transform_batch(None, _x(2)), T, "model"),
+    *family("transform_batch x", lambda v: train.transform_batch(_stn_net(), v), [(_x(2).tolist(), T),
+            (_x(2).numpy(), T), (_x(1)[0], V), (_x(2).to(torch.uint8), T), (torch.zeros(0, 1, 4, 4), V)],
+            "x"),  # fmt: skip
+    bad("transform_batch x 8x8 for a 4x4 transformer", lambda: train.transform_batch(_stn_net(), _x(2, size=8)), V,
+        "4x4"),  # fmt: skip
+    bad("over_batches model None", lambda: train.over_batches(None, [_xy()], lambda m, x: m(x)), T, "model"),
+    *family("over_batches fn", lambda v: train.over_batches(_mlp(4, 4), [_xy()], v), [(None, T), ("m", T)], "fn"),
+    *family("over_batches loader", lambda v: train.over_batches(_mlp(4, 4), v, lambda m, x: m(x)), [(None, T),
+            (5, T)], "loader"),  # fmt: skip
+    *labelled("evaluate loader", _evaluate, [("empty", [], V), ("a list of tensors, not of batches", list(_xy()), T),
+              ("(x, y, z) batches", [(*_xy(), torch.arange(2))], V), ("numpy x", [(_x(2).numpy(), torch.arange(2))],
+              T), ("float y", [(_x(2), torch.arange(2).float())], T), ("y of another length", [(_x(2),
+              torch.arange(1))], V), ("a str", "ab", T), ("list y", [(_x(2), [0, 1])], T), ("a 0-d x",
+              [(torch.tensor(1.0), torch.arange(1))], V)], "loader"),  # fmt: skip
+    *family("evaluate precision", lambda v: _evaluate([_xy()], precision=v), [("fp8", V), (None, T)], "precision"),
+    *family("evaluate channels_last", lambda v: _evaluate([_xy()], channels_last=v), BAD_FLAGS[:2],
+            "channels_last"),  # fmt: skip
+    *family("predict data", lambda v: train.predict(_mlp(), v), [(None, T), ([_xy()], T)], "data"),
+    *family("predict recipe", lambda v: train.predict(_mlp(), _image_data(), v), [("ours", T),
+            (fast_cifar.FastRecipe(), T)], "recipe"),  # fmt: skip
+    bad("predict model None", lambda: train.predict(None, _image_data()), T, "model"),
+    bad("stn_thetas model without .stn", lambda: train.stn_thetas(_mlp(), _image_data()), V, "model", ".stn"),
+    bad("stn_thetas model None", lambda: train.stn_thetas(None, _image_data()), T, "model"),
+    bad("stn_thetas data None", lambda: train.stn_thetas(_stn_net(), None), T, "data"),
+    bad("stn_thetas recipe 5", lambda: train.stn_thetas(_stn_net(), _image_data(), 5), T, "recipe"),
+]
+
+
+def _recipe(**changes) -> recipes.Recipe:
+    return recipes.Recipe(**{"name": "r", **changes})
+
+
+def _fast(**changes) -> object:
+    return fast_cifar.FastRecipe(**changes)
+
+
+def _field(build: Callable[..., object], field: str, values: list[tuple[object, type]], kind: str) -> list[Bad]:
+    return family(f"{kind} {field}", lambda v: build(**{field: v}), values, field)
+
+
+BAD_RATES = [(0, V), (-1.0, V), (NAN, V), (INF, V), ("0.1", T), (True, T), (None, T)]
+BAD_FRACTIONS = [(1.5, V), (-0.1, V), (NAN, V), ("0.5", T)]
+
+BAD_RECIPES: list[Bad] = [
+    *_field(_recipe, "name", [(None, T), (5, T)], "Recipe"),
+    *_field(_recipe, "optimizer", [("adamw", V), ("Adam", V), (None, T), (1, T)], "Recipe"),
+    *_field(_recipe, "lr", BAD_RATES, "Recipe"),
+    *_field(_recipe, "momentum", BAD_FRACTIONS, "Recipe"),
+    *_field(_recipe, "nesterov", BAD_FLAGS, "Recipe"),
+    bad("Recipe nesterov without momentum", lambda: _recipe(optimizer="sgd", momentum=0.0, nesterov=True), V,
+        "nesterov", "momentum"),  # fmt: skip
+    *_field(_recipe, "stn_lr_scale", [(0, V), (-1, V), ("1", T)], "Recipe"),
+    *_field(_recipe, "stn_weight_decay", [("no", T), (0, T)], "Recipe"),
+    *_field(_recipe, "weight_decay", [(-1e-4, V), (NAN, V), (INF, V), ("0", T)], "Recipe"),
+    *_field(_recipe, "scheduler", [("cosine", V), ("OneCycle", V), (1, T)], "Recipe"),
+    *_field(_recipe, "warmup", BAD_FRACTIONS, "Recipe"),
+    *_field(_recipe, "batch_size", BAD_SIZES, "Recipe"),
+    *_field(_recipe, "label_smoothing", BAD_FRACTIONS[:2], "Recipe"),
+    *_field(_recipe, "augment_pad", [(-1, V), (1.5, T), ("4", T)], "Recipe"),
+    *_field(_recipe, "normalize", [((0.5,), V), ((0.5, 0.5, 0.5), V), ("0.5", T), (0.5, T), ((0.5, 0.0), V),
+            ((0.5, NAN), V), (("0.5", 0.5), T)], "Recipe"),  # fmt: skip
+    *_field(_recipe, "precision", [("fp8", V), ("FP16", V), (None, T), (torch.float16, T)], "Recipe"),
+    *_field(_recipe, "channels_last", BAD_FLAGS, "Recipe"),
+    bad("dataclasses.replace(OURS, lr=-1)", lambda: dataclasses.replace(recipes.OURS, lr=-1), V, "lr"),
+    bad("Recipe.prepare data None", lambda: recipes.OURS.prepare(None), T, "data"),
+    *_field(_fast, "name", [(None, T)], "FastRecipe"),
+    *_field(_fast, "batch_size", BAD_SIZES[:3], "FastRecipe"),
+    *_field(_fast, "lr", BAD_RATES[:5], "FastRecipe"),
+    *_field(_fast, "momentum", [(1, V), (1.0, V), (1.5, V), (0, V), (-0.1, V), (NAN, V), ("0.9", T)],
+            "FastRecipe"),  # fmt: skip
+    *_field(_fast, "weight_decay", [(-1, V), (INF, V)], "FastRecipe"),
+    *_field(_fast, "bias_scaler", [(0, V), ("64", T)], "FastRecipe"),
+    *_field(_fast, "label_smoothing", [(2, V), (NAN, V)], "FastRecipe"),
+    *_field(_fast, "whiten_bias_epochs", [(-1, V), (1.5, T)], "FastRecipe"),
+    *_field(_fast, "translate", [(-1, V), (2.0, T)], "FastRecipe"),
+    *_field(_fast, "stn_lr_scale", [(0, V), (None, T)], "FastRecipe"),
+    *_field(_fast, "precision", [("fp8", V), (None, T)], "FastRecipe"),
+    *_field(_fast, "channels_last", BAD_FLAGS[:2], "FastRecipe"),
+    *family("make_optimizer model", lambda v: recipes.make_optimizer(v, TINY), [(None, T), ("net", T), (len, T)],
+            "model"),  # fmt: skip
+    bad("make_optimizer model without trainable parameters", lambda: recipes.make_optimizer(nn.ReLU(), TINY), V,
+        "model", "no trainable parameters"),  # fmt: skip
+    *family("make_optimizer recipe", lambda v: recipes.make_optimizer(_mlp(4), v), [(None, T), ("ours", T),
+            (fast_cifar.FastRecipe(), T)], "recipe"),  # fmt: skip
+    *family("make_scheduler optimizer", lambda v: recipes.make_scheduler(v, TINY, 10), [(None, T),
+            (_mlp(4), T), ("adam", T)], "optimizer"),  # fmt: skip
+    bad("make_scheduler recipe None", lambda: recipes.make_scheduler(recipes.make_optimizer(_mlp(4), TINY), None, 10),
+        T, "recipe"),  # fmt: skip
+    *family("make_scheduler total_steps", lambda v: recipes.make_scheduler(recipes.make_optimizer(_mlp(4), TINY),
+            TINY, v), BAD_SIZES, "total_steps"),  # fmt: skip
+    *family("precision_words", recipes.precision_words, [("fp8", V), ("FP32", V), (None, T), (32, T)],
+            "precision"),  # fmt: skip
+]
+
+
+@functools.cache
+def _results() -> Path:
+    """A temporary folder of results files: ``list.json``, ``nan.json``, ``empty.json``, ``latin1.json``,
+    ``lacking.json`` (an entry without its fields), ``number.json`` (an entry that is a number); ``folder/``."""
+    root = _folders() / "results"
+    (root / "folder").mkdir(parents=True)
+    for name, text in (("list", "[]"), ("nan", '{"01_a": NaN}'), ("empty", ""), ("lacking", '{"01_a": {}}'),
+                       ("number", '{"01_a": 5}')):  # fmt: skip
+        (root / f"{name}.json").write_text(text)
+    (root / "latin1.json").write_bytes('{"01_a": "é"}'.encode("latin-1"))
+    return root
+
+
+def _entry(**changes) -> dict:
+    """One notebook's valid record for ``merge_metrics``, with ``changes``."""
+    entry = {"profile": "quick", "data": "synthetic", "seconds": 1.0, "finished": "2026-01-01 00:00 UTC",
+             "metrics": [{"key": "acc", "label": "Accuracy", "value": 99.0, "unit": "%"}]}  # fmt: skip
+    return {**entry, **changes}
+
+
+def _metric(**changes) -> dict:
+    return {**_entry()["metrics"][0], **changes}
+
+
+def _merge(entries: object, path: object = DEFAULT) -> object:
+    return runs.merge_metrics(_results() / "merged.json" if path is DEFAULT else path, entries)
+
+
+def _notebook_run() -> runs.NotebookRun:
+    return runs.NotebookRun("99_bad_inputs", env.Profile("quick", "test"), 0)
+
+
+def _record(metrics: object = DEFAULT, data: object = "synthetic") -> object:
+    metrics = [runs.Metric("acc", "Accuracy", 99.0, "%")] if metrics is DEFAULT else metrics
+    return _in_temp_reports(lambda: _notebook_run().record(metrics, data=data))
+
+
+BAD_RUNS: list[Bad] = [
+    *family("atomic_write_bytes path", lambda v: runs.atomic_write_bytes(v, b"x"), [(None, T), (5, T), ("", V),
+            ("  ", V), (b"out.bin", T)], "path"),  # fmt: skip
+    bad("atomic_write_bytes path a folder", lambda: runs.atomic_write_bytes(_results() / "folder", b"x"), V, "path",
+        "folder"),  # fmt: skip
+    *family("atomic_write_bytes data", lambda v: runs.atomic_write_bytes(_results() / "out.bin", v), [("text", T),
+            (None, T), ([1, 2], T), (5, T)], "data"),  # fmt: skip
+    *family("atomic_write_text text", lambda v: runs.atomic_write_text(_results() / "out.txt", v), [(b"x", T),
+            (None, T), (5, T), (["a"], T)], "text"),  # fmt: skip
+    *family("atomic_write_text path", lambda v: runs.atomic_write_text(v, "x"), [(None, T), ("", V)], "path"),
+    *family("atomic_write_json obj", lambda v: runs.atomic_write_json(_results() / "out.json", v), [
+            ({"a": NAN}, V), ({"a": INF}, V), ([NAN], V), ({"a": torch.tensor(1.0)}, T), ({1, 2}, T),
+            ({("a",): 1}, T), (object(), T)], "obj"),  # fmt: skip
+    *family("atomic_write_json path", lambda v: runs.atomic_write_json(v, {}), [(None, T), (3.0, T), ("", V)],
+            "path"),  # fmt: skip
+    *family("Metric key", lambda v: runs.Metric(v, "Accuracy", 1.0), [("", V), ("  ", V), (None, T), (5, T),
+            (b"acc", T)], "key"),  # fmt: skip
+    *family("Metric label", lambda v: runs.Metric("acc", v, 1.0), [(None, T), (5, T)], "label"),
+    *family("Metric unit", lambda v: runs.Metric("acc", "Accuracy", 1.0, v), [(None, T), (1, T)], "unit"),
+    *family("Metric value", lambda v: runs.Metric("acc", "Accuracy", v), [(NAN, V), (INF, V), (-INF, V),
+            (np.float64("nan"), V), (torch.tensor(NAN), V), (True, T), (np.bool_(True), T), ("0.9", T), (None, T),
+            ([0.9], T), (torch.tensor([0.9, 0.8]), T), (np.array([0.5]), T), (1j, T)], "value", "acc"),  # fmt: skip
+    *family("load_metrics path", runs.load_metrics, [(None, T), (5, T), ("", V)], "path"),
+    bad("load_metrics path a folder", lambda: runs.load_metrics(_results() / "folder"), V, "path", "folder"),
+    *family("load_metrics entries", lambda v: runs.load_metrics(_results() / "list.json", entries=v), BAD_FLAGS,
+            "entries"),  # fmt: skip
+    *[bad(f"load_metrics {name}", functools.partial(lambda n: runs.load_metrics(_results() / n), name),
+          runs.MetricsFileError, name, why) for name, why in (("list.json", "list"), ("nan.json", "NaN"),
+          ("empty.json", "empty"), ("latin1.json", "cannot be read"), ("lacking.json", "lacks"),
+          ("number.json", "must be an object"))],  # fmt: skip
+    *family("merge_metrics entries", _merge, [(None, T), ({}, V), ([], T), ("01_a", T)], "entries"),
+    *labelled("merge_metrics an entry", lambda v: _merge({"01_a": v}), [("5", 5, V), ("None", None, V),
+              ("data 5", _entry(data=5), V), ("seconds NaN", _entry(seconds=NAN), V), ("seconds '1'",
+              _entry(seconds="1"), V), ("no metrics", _entry(metrics=[]), V), ("metrics 'acc'", _entry(metrics="acc"),
+              V), ("a value True", _entry(metrics=[_metric(value=True)]), V), ("a value None",
+              _entry(metrics=[_metric(value=None)]), V), ("a repeated key", _entry(metrics=[_metric(), _metric()]), V),
+              ("a metric without label", _entry(metrics=[{"key": "acc", "value": 1.0}]), V), ("unit 5",
+              _entry(metrics=[_metric(unit=5)]), V), ("without finished", {k: v for k, v in _entry().items()
+              if k != "finished"}, V)], "the entry '01_a'"),  # fmt: skip
+    *family("merge_metrics a name", lambda v: _merge({v: _entry()}), [("", V), (" ", V), (5, V), (None, V)],
+            "name"),  # fmt: skip
+    *family("merge_metrics path", lambda v: _merge({"01_a": _entry()}, v), [(None, T), (5, T), ("", V)], "path"),
+    bad("merge_metrics path a folder", lambda: _merge({"01_a": _entry()}, _results() / "folder"), V, "path",
+        "folder"),  # fmt: skip
+    *family("start_run name", lambda v: runs.start_run(v, "quick"), [("", V), ("  ", V), (None, T), (5, T)],
+            "name"),  # fmt: skip
+    *family("start_run seed", lambda v: runs.start_run("99_x", "quick", seed=v), BAD_SEEDS, "seed"),
+    *family("start_run profile", lambda v: runs.start_run("99_x", v), [("fast", V), ("", V), (None, T)], "profile"),
+    *family("NotebookRun.record metrics", _record, [(None, T), ([], V), ((), V), ("acc", T),
+            (runs.Metric("a", "A", 1), T), ([{"key": "a", "label": "A", "value": 1}], T), (["acc"], T), (5, T)],
+            "metrics"),  # fmt: skip
+    bad("NotebookRun.record repeated keys", lambda: _record([runs.Metric("acc", "A", 1)] * 2), V, "acc", "repeated"),
+    *family("NotebookRun.record data", lambda v: _record(data=v), [("", V), ("  ", V), (None, T), (5, T),
+            (b"test", T)], "data"),  # fmt: skip
+]
+
+#: Module name -> its bad-input rows. To cover another module, add ``"<module>": BAD_<MODULE>`` here.
 BAD_INPUTS: dict[str, list[Bad]] = {"affine": BAD_AFFINE, "models": BAD_MODELS, "data": BAD_DATA,
-                                    "distort": BAD_DISTORT, "recovery": BAD_RECOVERY}  # fmt: skip
+                                    "distort": BAD_DISTORT, "recovery": BAD_RECOVERY, "env": BAD_ENV,
+                                    "train": BAD_TRAIN, "recipes": BAD_RECIPES, "runs": BAD_RUNS}  # fmt: skip
 OUTCOMES = ("clear", "unclear", "raw", "silent")
 
 
@@ -540,10 +880,23 @@ def test_a_bad_input_gets_a_clear_error_at_the_boundary(row: Bad):
     assert isinstance(info.value, ValueError | TypeError | IndexError)
 
 
+#: The public functions and classes each module's rows must call (a row's name starts with what it calls).
+COVERED = {"env": ("resolve_profile", "seed_everything", "pick_device", "resolve_precision", "native_bf16", "autocast",
+                   "precision_note", "reports_dir", "published_dir", "synchronize", "widgets_rendered"),
+           "train": ("fit", "train_step", "transform_batch", "over_batches", "evaluate", "predict", "stn_thetas"),
+           "recipes": ("Recipe", "FastRecipe", "make_optimizer", "make_scheduler", "precision_words"),
+           "runs": ("atomic_write_bytes", "atomic_write_text", "atomic_write_json", "Metric", "load_metrics",
+                    "merge_metrics", "start_run", "NotebookRun.record")}  # fmt: skip
+
+
 def test_the_table_covers_every_module_with_enough_rows():
     counts = count_bad()
-    assert counts["total"] >= 250, counts
-    assert all(counts[m] >= 20 for m in BAD_INPUTS), counts
+    assert set(BAD_INPUTS) == {"affine", "models", "data", "distort", "recovery", *COVERED}, sorted(BAD_INPUTS)
+    assert counts["total"] >= 900, counts
+    assert all(counts[m] >= 30 for m in BAD_INPUTS), counts
+    for module, names in COVERED.items():
+        calls = {row.name.split()[0].split("=")[0].rstrip(":") for row in BAD_INPUTS[module]}
+        assert not set(names) - calls, f"{module}: no rows for {sorted(set(names) - calls)}"
     names = [row.name for rows in BAD_INPUTS.values() for row in rows]
     assert len(names) == len(set(names)), "row names must be unique (they are the test ids)"
 
@@ -564,6 +917,26 @@ def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
 def _zoom_1e4() -> bool:  # a well-conditioned 1e4 zoom (det 1e-8) is invertible, and composes to the identity
     theta = _theta(1e-4, 0, 0.3, 0, 1e-4, -0.2)
     return _close(affine.compose(theta, affine.invert(theta)), EYE)
+
+
+def _autocast_fp32_on_cpu() -> bool:
+    with env.autocast(torch.device("cpu"), "fp32"):
+        return not torch.is_autocast_enabled("cpu")
+
+
+def _schedule_runs(warmup: float, total_steps: int) -> bool:
+    """A one-cycle schedule of ``total_steps`` steps runs to its end with finite learning rates."""
+    model, recipe = _mlp(4, 4), _recipe(warmup=warmup)
+    opt = recipes.make_optimizer(model, recipe)
+    sched = recipes.make_scheduler(opt, recipe, total_steps)
+    for _ in range(total_steps):
+        opt.step(), sched.step()
+    return math.isfinite(opt.param_groups[0]["lr"])
+
+
+def _recorded_value() -> object:  # a numpy metric, recorded and read back
+    path = _record([runs.Metric("acc", "Accuracy", np.float32(0.5), "%")])
+    return runs.load_metrics(path)["99_bad_inputs"]["metrics"][0]["value"]
 
 
 GOOD_INPUTS: list[tuple[str, Callable[[], object]]] = [
@@ -671,6 +1044,52 @@ GOOD_INPUTS: list[tuple[str, Callable[[], object]]] = [
     ("recovery: theta_spread of two", lambda: recovery.theta_spread(_thetas(2), 32)["rotation_deg"] > 0),
     ("recovery: rts_components float64", lambda: len(recovery.rts_components(_thetas(4).double(), _applied())) == 4),
     ("recovery: attention_components", lambda: len(recovery.attention_components(_thetas(4), _applied())) == 4),
+    ("env: pick_device a torch.device, padded upper case", lambda: env.pick_device(torch.device("cpu")) ==
+     env.pick_device(" CPU ") == torch.device("cpu")),  # fmt: skip
+    ("env: resolve_profile ' Quick '", lambda: _with_env(lambda: env.resolve_profile(" Quick "),
+     STNLIB_PROFILE=None).name == "quick"),  # fmt: skip
+    ("env: seed_everything largest, numpy, 0-d tensor", lambda: _keeping_rng(lambda: [env.seed_everything(s) for s
+     in (2**32 - 1, np.int64(7), torch.tensor(3), 0)]) == [None] * 4),  # fmt: skip
+    ("env: resolve_precision fp32 on a meta device", lambda: _with_env(lambda: env.resolve_precision("fp32",
+     torch.device("meta")), STNLIB_PRECISION=None)[0] == "fp32"),  # fmt: skip
+    ("env: autocast fp32 on the CPU", _autocast_fp32_on_cpu),
+    ("env: precision_note of a Recipe", lambda: _with_env(lambda: env.precision_note(recipes.OURS,
+     torch.device("cpu")), STNLIB_PRECISION=None) == "precision fp32: as requested"),  # fmt: skip
+    ("env: reports_dir of a Profile", lambda: _in_temp_reports(lambda: env.reports_dir(env.Profile("quick",
+     "test"))).name == "quick"),  # fmt: skip
+    ("env: synchronize, native_bf16 'cpu'", lambda: env.synchronize("cpu") is None and
+     isinstance(env.native_bf16("cpu"), bool)),  # fmt: skip
+    ("train: train_step a batch of one", lambda: _step(x=_x(1), y=torch.tensor([3]))[1].shape == (1, 4)),
+    ("train: transform_batch a batch of one", lambda: train.transform_batch(_stn_net(), _x(1))[1].shape == (1, 2, 3)),
+    ("train: evaluate a generator of tuple and list batches", lambda: 0 <= _evaluate(iter([_xy(), list(_xy(1))]))[1]
+     <= 100),  # fmt: skip
+    ("train: evaluate uint8 labels", lambda: 0 <= _evaluate([(_x(2), torch.tensor([0, 1], dtype=torch.uint8))])[1]),
+    ("train: fit numpy epochs, largest seed, a tuple of callbacks", lambda: _keeping_rng(lambda: _fit(
+     epochs=np.int64(1), seed=2**32 - 1, callbacks=(train.Callback(),), time_budget_s=INF, target_acc=100.0,
+     eval_every_steps=np.int64(1))).final.epoch == 1),  # fmt: skip
+    ("recipes: Recipe numpy batch_size, 0-d tensor lr", lambda: (type(_recipe(batch_size=np.int64(64)).batch_size),
+     type(_recipe(lr=torch.tensor(0.1)).lr)) == (int, float)),  # fmt: skip
+    ("recipes: Recipe momentum 0, warmup 0 and 1, label_smoothing 1", lambda: _recipe(optimizer="sgd", momentum=0,
+     warmup=0, label_smoothing=1).momentum == 0 and _recipe(warmup=1).warmup == 1),  # fmt: skip
+    ("recipes: make_scheduler, warmup 0 or 1, 1 to 5 steps", lambda: all(_schedule_runs(w, n) for w in (0.0, 0.3,
+     0.5, 1 / 3, 1.0) for n in range(1, 6))),  # fmt: skip
+    ("recipes: make_scheduler numpy total_steps", lambda: recipes.make_scheduler(recipes.make_optimizer(_mlp(4),
+     TINY), TINY, np.int64(1)) is not None),  # fmt: skip
+    ("recipes: FastRecipe momentum 0.999, numpy batch_size", lambda: type(_fast(momentum=0.999,
+     batch_size=np.int64(512)).batch_size) is int),  # fmt: skip
+    ("recipes: precision_words fp32", lambda: recipes.precision_words("fp32") == ""),
+    ("runs: Metric numpy and 0-d tensor values become Python numbers", lambda: [type(runs.Metric("a", "A", v).value)
+     for v in (np.float32(0.5), np.int64(3), torch.tensor(3), torch.tensor(0.5))] == [float, int, int, float]),
+    ("runs: Metric 0, negative, 1e300", lambda: [runs.Metric("a", "A", v).value for v in (0, -2.5, 1e300)] ==
+     [0, -2.5, 1e300]),  # fmt: skip
+    ("runs: load_metrics of a missing file", lambda: runs.load_metrics(str(_results() / "missing.json")) == {}),
+    ("runs: atomic_write_text into a new folder", lambda: runs.atomic_write_text(_results() / "new" / "a.txt",
+     "é").read_text(encoding="utf-8") == "é"),  # fmt: skip
+    ("runs: start_run largest seed, numpy seed, 'QUICK'", lambda: _keeping_rng(lambda: [_with_env(functools.partial(
+     runs.start_run, "99_x", "QUICK", seed=s), STNLIB_PROFILE=None).seed for s in (2**32 - 1, np.int64(5))]) ==
+     [2**32 - 1, 5]),  # fmt: skip
+    ("runs: record a numpy value, read back a float", lambda: _recorded_value() == 0.5 and type(_recorded_value())
+     is float),  # fmt: skip
 ]
 
 

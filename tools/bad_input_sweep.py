@@ -11,7 +11,9 @@ whichever Python imports, so an older copy can be measured by putting it first o
     PYTHONPATH=/tmp/orig python tools/bad_input_sweep.py    # ... measured against today's table
     git worktree remove /tmp/orig
 
-``--show raw,silent`` lists the rows with those outcomes.
+``--show raw,silent`` lists the rows with those outcomes. The rows run in a temporary folder, with
+``$STNLIB_REPORTS`` there too (``$STNLIB_PENDING`` unset): an older stnlib that accepts a bad path or name writes
+nothing into the checkout.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -67,7 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("STNLIB_WIDGETS", "static")
     table = load_table()
     print(f"stnlib from {Path(table.stnlib.__file__).parent}; table {TABLE.relative_to(TABLE.parent.parent)}")
-    found = sweep(table, strict=args.strict)
+    scratch, home = Path(tempfile.mkdtemp(prefix="stnlib-sweep-")), Path.cwd()
+    os.environ["STNLIB_REPORTS"] = str(scratch / "reports")  # never the checkout's reports/
+    os.environ.pop("STNLIB_PENDING", None)
+    os.chdir(scratch)  # relative paths (a file named "  ") that an older stnlib accepts land here
+    try:
+        found = sweep(table, strict=args.strict)
+    finally:
+        os.chdir(home)
+        shutil.rmtree(scratch, ignore_errors=True)
     print(report(found, table.OUTCOMES))
     for outcome in filter(None, args.show.split(",")):
         print(f"\n{outcome}:")
