@@ -64,9 +64,9 @@ def black_value(name: str) -> tuple[float, ...]:
     return tuple(-m / s for m, s in zip(_SPEC[base]["mean"], _SPEC[base]["std"]))
 
 
-def _display_path(path: Path) -> str:  # relative to the repository when inside or beside it (../shared/data)
-    rel = os.path.relpath(Path(path).resolve(), REPO_ROOT)
-    return str(Path(path).resolve()) if rel.startswith(f"..{os.sep}..") else rel
+def _origin_words(origin: str) -> str:
+    """Where a data folder came from, in words a reader anywhere can use (never the build machine's path)."""
+    return f"the folder in ${DATA_ENV}" if origin.startswith("$") else "the folder passed as data_dir"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +90,8 @@ class DataInfo:
         return "; ".join(t for t in (self.remark, caveat) if t)
 
     def describe(self) -> str:
-        """One line, e.g. ``"MNIST from folder ../shared/data (mnist.npz): 60,000 train / 10,000 test (all exact)"``."""
+        """One line, e.g. ``"MNIST from the folder in $STNLIB_DATA (mnist.npz): 60,000 train / 10,000 test (all
+        exact)"``: where the data came from in words, never a machine's path."""
         base, dash, suffix = self.dataset.partition("-")
         title = _SPEC[base]["title"] if base in _SPEC else base
         title += " off-centre" if suffix == "offcentre" else (dash + suffix).upper()  # "-rts" -> "-RTS"
@@ -257,14 +258,14 @@ def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
     npz, layout = folder / f"{name}.npz", _SPEC[name]["layout"]
     if npz.is_file():
         try:
-            return _assemble(name, _read_npz(npz), source=f"folder {_display_path(folder)} ({npz.name})", what=npz.name)
+            return _assemble(name, _read_npz(npz), source=f"{_origin_words(origin)} ({npz.name})", what=npz.name)
         except ValueError as e:
             unset = f"unset ${DATA_ENV}" if origin.startswith("$") else "pass data_dir=None (and no $STNLIB_DATA)"
             raise ValueError(f"cannot use {npz} (found through {origin}): {e}. Re-download the dataset or re-copy "
                              f"{npz.name} from a good copy, or {unset} to let torchvision download "
                              f"{_SPEC[name]['title']} instead.") from None
     if (folder / layout).is_dir():
-        source = f"torchvision folder {_display_path(folder)} ({layout})"
+        source = f"{_origin_words(origin)} (torchvision's layout, {layout})"
         return _from_torchvision(name, folder, download=False, source=source)
     state = "does not exist" if not folder.exists() else "holds neither"
     raise FileNotFoundError(f"the data folder {folder} (from {origin}) {state}: expected {npz.name} (Keras layout: "

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import numbers
 import os
@@ -168,6 +170,14 @@ class GifInfo:
     @property
     def kb(self) -> float:  # 1 KB = 1,000 bytes
         return self.n_bytes / 1000
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Shown as an ``<img>`` holding the GIF itself: it animates in Jupyter, Colab, VS Code, nbconvert's HTML
+        (what nbviewer shows) and GitHub, where a bare ``image/gif`` output reads as the text of an object."""
+        data = base64.b64encode(self.path.read_bytes()).decode("ascii")
+        alt = html.escape(self.describe(), quote=True)
+        return {"text/html": f'<img src="data:image/gif;base64,{data}" alt="{alt}" width="{self.width}">',
+                "text/plain": self.describe()}  # fmt: skip
 
     def describe(self) -> str:  # e.g. "a.gif: 27 frames, 720x311 px, 812 KB, 9.6 s per loop, loops forever"
         loop = "loops forever" if self.loop == 0 else "plays once" if self.loop is None else f"loop count {self.loop}"

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
@@ -27,10 +28,10 @@ Ints = Sequence[int]
 Fill = float | Sequence[float] | None
 Size = tuple[int, int]
 
-__all__ = ["CLUTTER_VIEW", "RTS_VIEW", "THETA_FAMILIES", "Resize", "STNClassifier", "SpatialTransformer",
-           "bn_localization", "cifar_stn_net", "clutter_stn_net", "conv_localization", "count_parameters", "course_net",
-           "full_precision", "lenet_bn", "mnist_cnn", "mnist_stn_net", "resnet9", "rts_stn_net",
-           "tutorial_net"]  # fmt: skip
+__all__ = ["CLUTTER_VIEW", "RESIZE_MODES", "RTS_VIEW", "THETA_FAMILIES", "Resize", "STNClassifier",
+           "SpatialTransformer", "bn_localization", "cifar_stn_net", "clutter_stn_net", "conv_localization",
+           "count_parameters", "course_net", "flops_per_image", "full_precision", "lenet_bn", "mnist_cnn",
+           "mnist_stn_net", "resnet9", "rts_stn_net", "tutorial_net"]  # fmt: skip
 
 THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")  #: a SpatialTransformer's ``family``
 RTS_VIEW, CLUTTER_VIEW = 28, 20  #: the classifier's view (pixels) of RTS (42x42) and cluttered (60x60) MNIST
@@ -125,23 +126,35 @@ class SpatialTransformer(nn.Module):
         return self.transform(x)[0]
 
 
-class Resize(nn.Module):
-    """Bilinear resize to ``size`` ``(H', W')``: samples exactly where the identity theta's grid does."""
+RESIZE_MODES: tuple[str, ...] = ("area", "bilinear")  #: how a baseline :class:`Resize` shrinks its canvas
 
-    def __init__(self, size: Size) -> None:
+
+class Resize(nn.Module):
+    """Resize ``(B, C, H, W)`` to ``size`` ``(H', W')``. ``mode="area"`` (antialiased): each output pixel averages
+    the input pixels under it (a 60 -> 20 resize averages 3x3 blocks: every pixel counts); ``"bilinear"``: samples
+    exactly where the identity theta's grid does (a 60 -> 20 resize then reads one pixel in nine)."""
+
+    def __init__(self, size: Size, mode: str = "area") -> None:
         super().__init__()
         self.size = check_ints(size, "size", length=2, min=1)
+        self.mode = check_choice(mode, "mode", RESIZE_MODES)
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(self.size):
             return x
+        if self.mode == "area":
+            return F.interpolate(x, size=self.size, mode="area")
         return F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+
+    def extra_repr(self) -> str:
+        return f"size={tuple(self.size)}, mode={self.mode!r}"
 
 
 class STNClassifier(nn.Module):
     """``classifier(stn(x))``; ``stn=None`` gives the plain CNN, which may ``resize`` (:class:`Resize`) first."""
 
-    def __init__(self, classifier: nn.Module, stn: SpatialTransformer | None = None, *, resize: Size | None = None):
+    def __init__(self, classifier: nn.Module, stn: SpatialTransformer | None = None, *, resize: Size | None = None,
+                 resize_mode: str = "area"):  # fmt: skip
         super().__init__()
         checks.check_type(classifier, "classifier", nn.Module, "a torch.nn.Module (B, C, H, W) -> (B, 10)")
         checks.check_type(stn, "stn", SpatialTransformer | None, "a SpatialTransformer or None")
@@ -149,7 +162,7 @@ class STNClassifier(nn.Module):
             raise ValueError("resize is for the baseline only: a SpatialTransformer sets its own out_size")
         resize = None if resize is None else check_ints(resize, "resize", length=2, min=1)
         self.stn = stn
-        self.resize = Resize(resize) if resize is not None else None
+        self.resize = Resize(resize, resize_mode) if resize is not None else None
         self.classifier = classifier
 
     def forward(self, x: Tensor) -> Tensor:
@@ -209,16 +222,16 @@ def tutorial_net(*, stn: bool = True, fill: float | None = None) -> STNClassifie
 
 
 def lenet_bn(in_size: int = 28) -> nn.Sequential:
-    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` divisible by 4: ``[conv k5 -> BN -> ReLU
-    -> pool] x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast)."""
+    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` >= 4: ``[conv k5 -> BN -> ReLU -> pool 2]
+    x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast). Pooling rounds up, so an odd
+    size (21 after a 42 canvas's first pooling) keeps its last row and column."""
     in_size = check_int(in_size, "in_size", min=4)
-    if in_size % 4:
-        raise ValueError(f"in_size must be divisible by 4, got {in_size} (the net pools 2x twice)")
-    s = in_size // 4
+    s = math.ceil(math.ceil(in_size / 2) / 2)
     return nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(1, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2, ceil_mode=True),
         nn.Conv2d(32, 64, 5, padding=2, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.3),
+        nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Dropout(0.3),
         nn.Linear(64 * s * s, 128), nn.ReLU(inplace=True), nn.Dropout(0.3), nn.Linear(128, 10),
     )  # fmt: skip
 
@@ -238,17 +251,38 @@ def mnist_stn_net(in_size: int = 28, *, out_size: int | None = None, fill: float
 
 
 def _view_size(in_size: object, out_size: object) -> int:  # the classifier's view: lenet_bn's in_size
-    in_size = check_int(in_size, "in_size", min=1)
-    name, size = ("in_size", in_size) if out_size is None else ("out_size", check_int(out_size, "out_size", min=4))
-    if size < 4 or size % 4:
-        raise ValueError(f"{name} must be divisible by 4 (the classifier pools 2x twice), got {size}")
-    return size
+    in_size = check_int(in_size, "in_size", min=4)
+    return in_size if out_size is None else check_int(out_size, "out_size", min=4)
 
 
-def mnist_cnn(in_size: int = 28, *, out_size: int | None = None) -> STNClassifier:
-    """The baseline: :func:`mnist_stn_net` with the transformer frozen at the identity (a :class:`Resize`)."""
+def mnist_cnn(in_size: int = 28, *, out_size: int | None = None, resize: str = "area") -> STNClassifier:
+    """A baseline: :func:`lenet_bn` on the ``in_size`` canvas, shrunk first to ``out_size`` if given (``resize``:
+    ``"area"``, antialiased, or ``"bilinear"``, what :func:`mnist_stn_net`'s untrained identity transformer reads;
+    see :class:`Resize`). ``out_size=None``: the CNN sees the whole canvas at full resolution, as the paper's."""
     size = _view_size(in_size, out_size)
-    return STNClassifier(lenet_bn(size), None, resize=(size, size))
+    return STNClassifier(lenet_bn(size), None, resize=(size, size), resize_mode=resize)
+
+
+def flops_per_image(model: nn.Module, image_shape: Sequence[int]) -> int:
+    """Floating-point operations of one forward pass on one image ``(C, H, W)`` (``torch.utils.flop_counter``:
+    convolutions and matrix products, a multiply-add counted as 2; the sampler and pooling are not counted).
+
+    >>> flops_per_image(nn.Linear(3, 2, bias=False), (3,))  # 2 x 3 multiply-adds
+    12
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    checks.check_type(model, "model", nn.Module, "a torch.nn.Module")
+    shape = check_ints(image_shape, "image_shape", min=1)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *shape, device=device))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
 
 
 def rts_stn_net(*, fill: float | None = None) -> STNClassifier:

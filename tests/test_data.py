@@ -80,7 +80,8 @@ def test_real_mnist_from_npz_folder():
     assert np.array_equal(data.train_labels.numpy(), y_train)
     assert data.info.exact and data.info.n_test_exact == 10000 and bool(data.test_is_exact.all())
     assert (
-        data.info.describe() == "MNIST from folder ../shared/data (mnist.npz): 60,000 train / 10,000 test (all exact)"
+        data.info.describe()
+        == "MNIST from the folder passed as data_dir (mnist.npz): 60,000 train / 10,000 test (all exact)"
     )
     assert data.mean == D.MNIST_MEAN and data.classes == tuple("0123456789")
 
@@ -117,7 +118,7 @@ def test_npz_folder_layout_values_and_limits(tmp_path, name):
     assert np.array_equal(data.train_images.numpy(), _to_chw(arrays["x_train"]))
     assert np.array_equal(data.test_images.numpy(), _to_chw(arrays["x_test"]))
     assert np.array_equal(data.train_labels.numpy(), arrays["y_train"].reshape(-1))
-    assert data.info.source == f"folder {D._display_path(tmp_path)} ({name}.npz)"
+    assert data.info.source == f"the folder passed as data_dir ({name}.npz)"  # no machine path
     expected_exact = 3 if name == "cifar10" else 6
     assert data.info.n_test_exact == expected_exact and data.info.exact == (expected_exact == 6)
     assert data.black == pytest.approx(D.black_value(name))
@@ -141,7 +142,7 @@ def test_env_var_is_honoured_and_data_dir_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("STNLIB_DATA", str(tmp_path / "env"))
     from_env = D.load_dataset("mnist")
     assert np.array_equal(from_env.test_images[:, 0].numpy(), env_arrays["x_test"])
-    assert D._display_path(tmp_path / "env") in from_env.info.source
+    assert from_env.info.source == "the folder in $STNLIB_DATA (mnist.npz)"  # words, not the path
     from_arg = D.load_dataset("mnist", data_dir=tmp_path / "arg")
     assert np.array_equal(from_arg.test_images[:, 0].numpy(), arg_arrays["x_test"])
 
@@ -173,7 +174,7 @@ def test_torchvision_mnist_layout_in_a_folder(tmp_path):
     _write_idx(raw / "t10k-images-idx3-ubyte", arrays["x_test"])
     _write_idx(raw / "t10k-labels-idx1-ubyte", arrays["y_test"])
     data = D.load_dataset("mnist", data_dir=tmp_path)
-    assert data.info.source.startswith("torchvision folder")
+    assert data.info.source == "the folder passed as data_dir (torchvision's layout, MNIST/raw/)"
     assert np.array_equal(data.train_images[:, 0].numpy(), arrays["x_train"])
     assert np.array_equal(data.test_labels.numpy(), arrays["y_test"].astype(np.int64))
     assert data.info.exact and data.info.n_test == 3
@@ -313,15 +314,6 @@ def test_image_data_loaders_use_its_statistics(tmp_path):
     ).view(1, 3, 1, 1)
     torch.testing.assert_close(xb, manual)
     assert torch.equal(yb, data.test_labels[:5]) and len(test) == 2 and len(train) == 3
-
-
-def test_display_path_is_relative_beside_the_repo_and_absolute_elsewhere():
-    from stnlib.env import REPO_ROOT
-
-    assert D._display_path(REPO_ROOT / "data") == "data"
-    assert D._display_path(REPO_ROOT.parent / "shared" / "data") == "../shared/data"  # no absolute paths in reports
-    outside = Path("/proc/self")  # never inside a checkout
-    assert D._display_path(outside) == str(outside.resolve())
 
 
 # ------------------------------------------------- regression: damaged data files

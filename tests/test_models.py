@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from stnlib import affine, models
 from stnlib.models import (
@@ -77,8 +78,8 @@ def test_transformer_fill_paints_black_on_normalized_input():
     assert corner == pytest.approx(0.0)  # the tutorial's grey
 
 
-def test_baseline_is_the_same_classifier_with_a_frozen_identity_transformer():
-    stn_net, cnn = mnist_stn_net(60, out_size=32), mnist_cnn(60, out_size=32)
+def test_bilinear_baseline_is_the_same_classifier_with_a_frozen_identity_transformer():
+    stn_net, cnn = mnist_stn_net(60, out_size=32), mnist_cnn(60, out_size=32, resize="bilinear")
     assert cnn.stn is None
     assert count_parameters(stn_net) - count_parameters(cnn) == count_parameters(stn_net.stn)
     cnn.classifier.load_state_dict(stn_net.classifier.state_dict())
@@ -88,12 +89,39 @@ def test_baseline_is_the_same_classifier_with_a_frozen_identity_transformer():
 
 def test_resize_matches_the_identity_warp():
     x = torch.rand(2, 1, 42, 42)
-    assert torch.allclose(Resize((28, 28))(x), affine.warp(x, affine.identity(2), out_size=(28, 28)), atol=1e-5)
+    warped = affine.warp(x, affine.identity(2), out_size=(28, 28))
+    assert torch.allclose(Resize((28, 28), "bilinear")(x), warped, atol=1e-5)
+
+
+def test_area_resize_averages_blocks_and_bilinear_reads_one_pixel_in_nine():
+    x = torch.arange(36.0).view(1, 1, 6, 6)  # 6 -> 2: 3x3 blocks
+    blocks = x.view(2, 3, 2, 3).permute(0, 2, 1, 3).reshape(2, 2, 9)
+    assert torch.equal(Resize((2, 2))(x)[0, 0], blocks.mean(-1))  # area: every pixel counts
+    assert torch.equal(Resize((2, 2), "bilinear")(x)[0, 0], x[0, 0, 1::3, 1::3])  # the centre of each block only
+    assert mnist_cnn(60, out_size=20).resize.mode == "area"  # the baseline's default
+    full = mnist_cnn(60)  # no out_size: the classifier reads the whole canvas, nothing resized
+    assert full.resize(torch.ones(1, 1, 60, 60)).shape == (1, 1, 60, 60)
+
+
+@pytest.mark.parametrize("size", [42, 30, 21, 60, 28])
+def test_lenet_bn_takes_any_size_and_keeps_every_pixel(size):
+    net = lenet_bn(size).eval()
+    assert net(torch.zeros(2, 1, size, size)).shape == (2, 10)
+    x = torch.zeros(1, 1, size, size)
+    x[..., -1, -1] = 1.0  # the last pixel changes the logits: rounding pooling up keeps the last row and column
+    assert not torch.allclose(net(x), net(torch.zeros_like(x)))
+
+
+def test_flops_per_image_counts_convolutions_by_hand():
+    conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)  # 8x8 outputs x 4 channels x 9 multiply-adds x 2
+    assert models.flops_per_image(conv, (1, 8, 8)) == 2 * 8 * 8 * 4 * 9
+    full, area = mnist_cnn(60), mnist_cnn(60, out_size=20)
+    assert models.flops_per_image(full, (1, 60, 60)) > 5 * models.flops_per_image(area, (1, 60, 60))
 
 
 def test_bad_model_arguments_raise():
-    with pytest.raises(ValueError, match="divisible by 4"):
-        lenet_bn(30)
+    with pytest.raises(ValueError, match="in_size must be"):
+        lenet_bn(3)
     with pytest.raises(ValueError, match="resize is for the baseline only"):
         STNClassifier(lenet_bn(), mnist_stn_net().stn, resize=(28, 28))
 

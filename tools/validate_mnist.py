@@ -1,7 +1,7 @@
 """Score a distorted-MNIST design on a validation split of the *training* set (the test set is never loaded).
 
-Usage: python -m tools.validate_mnist {rts,cluttered} [--cnn] [--epochs 6] [--family similarity]
-           [--init-zoom 2] [--tutorial-localization] [--stn-lr-scale 0.3] [--val 10000] [--seed 0]
+Usage: python -m tools.validate_mnist {rts,cluttered} [--cnn {area,full,bilinear}] [--precision bf16] [--epochs 6]
+           [--family similarity] [--init-zoom 2] [--tutorial-localization] [--stn-lr-scale 0.3] [--val 10000] [--seed 0]
 
 Distorts MNIST's 60,000 training digits as notebook 2 does (seed 0), trains on the first 50,000
 and scores the last 10,000: validation error and, with a transformer, what it undoes (RTS: slope
@@ -32,7 +32,7 @@ import dataclasses
 
 import torch
 
-from stnlib import models, recipes, recovery
+from stnlib import models, recipes, recovery, train
 from stnlib.data import black_value, load_dataset
 from stnlib.distort import distort_mnist
 
@@ -40,7 +40,9 @@ from stnlib.distort import distort_mnist
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("rts", "cluttered"))
-    parser.add_argument("--cnn", action="store_true", help="the baseline: the same classifier, no transformer")
+    parser.add_argument("--cnn", choices=("area", "full", "bilinear"), help="a baseline, no transformer: the "
+                        "same classifier on the canvas shrunk to the view (area-averaged or bilinear), or on all of it")
+    parser.add_argument("--precision", choices=recipes.PRECISIONS, help="override the recipe's precision")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--family", choices=models.THETA_FAMILIES, help="override the design's theta family")
     parser.add_argument("--init-zoom", type=float, help="override the design's starting zoom")
@@ -51,16 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = load_dataset("mnist", profile="full")
-    train = distort_mnist(base.train_images, args.kind, seed=args.seed, clutter_source=base.train_images)
-    data = dataclasses.replace(base, train_images=train.images).validation_split(args.val)
-    data = dataclasses.replace(data, test_params=train.select(slice(-args.val, None)))
+    distorted = distort_mnist(base.train_images, args.kind, seed=args.seed, clutter_source=base.train_images)
+    base = dataclasses.replace(base, test_images=base.test_images[:0], test_labels=base.test_labels[:0],
+                               test_is_exact=base.test_is_exact[:0])  # the real test set: never used here
+    data = dataclasses.replace(base, train_images=distorted.images, test_images=distorted.images[:0])
+    data = data.validation_split(args.val)
+    data = dataclasses.replace(data, test_params=distorted.select(slice(-args.val, None)))
     print(data.info.describe())
 
     black = black_value("mnist")[0]
-    canvas = train.canvas
+    canvas = distorted.canvas
     view = models.RTS_VIEW if args.kind == "rts" else models.CLUTTER_VIEW
     if args.cnn:
-        net = models.mnist_cnn(canvas, out_size=view)
+        net = models.mnist_cnn(canvas, out_size=None if args.cnn == "full" else view,
+                               resize="bilinear" if args.cnn == "bilinear" else "area")  # fmt: skip
+        print(f"CNN ({args.cnn}): {models.count_parameters(net):,} parameters, "
+              f"{models.flops_per_image(net, (1, canvas, canvas)) / 1e6:.1f} MFLOP per image")
     else:
         net = (models.rts_stn_net if args.kind == "rts" else models.clutter_stn_net)(fill=black)
         stn = net.stn
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = recipes.OURS if args.kind == "rts" else recipes.OURS_CLUTTER
     if args.stn_lr_scale is not None:
         recipe = dataclasses.replace(recipe, stn_lr_scale=args.stn_lr_scale)
+    if args.precision is not None:
+        recipe = dataclasses.replace(recipe, precision=args.precision)
     print(recipe.describe())
     torch.manual_seed(args.seed)
     history = train.fit(net, data, recipe, epochs=args.epochs, seed=args.seed)
