@@ -145,8 +145,9 @@ class Recipe:
 
 
 TUTORIAL = Recipe("PyTorch tutorial", optimizer="sgd", lr=0.01, momentum=0.0, scheduler=None, batch_size=64)
-#: Ours, chosen on a validation split (never the test set).
-OURS = Recipe("ours", optimizer="adam", lr=3e-3, scheduler="onecycle", batch_size=128)
+#: Ours, chosen on a validation split (never the test set). bf16 where the hardware has it (``"auto"``): on cluttered
+#: MNIST's validation split, 3.5 % error after 8 epochs against 3.3 % in fp32 (one seed each), a 1.4x faster step.
+OURS = Recipe("ours", optimizer="adam", lr=3e-3, scheduler="onecycle", batch_size=128, precision="auto")
 #: Cluttered MNIST: STN lr 0.3x (``tools/validate_mnist.py``: fewer errors, closer region than 1x after 3 epochs).
 OURS_CLUTTER = dataclasses.replace(OURS, name="ours (cluttered)", stn_lr_scale=0.3)
 #: The CIFAR-10 course write-ups: the tutorial's plain SGD, inputs ``Normalize(0.5, 0.5)`` (to [-1, 1]).

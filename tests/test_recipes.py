@@ -53,8 +53,9 @@ def test_recipe_accepts_every_allowed_name():
 
 def test_recipes_describe_themselves():
     assert TUTORIAL.describe() == "PyTorch tutorial: SGD lr 0.01, constant lr, batch 64"
-    assert OURS.describe() == "ours: ADAM lr 0.003, onecycle schedule, batch 128"
-    assert OURS_CLUTTER.describe().endswith("STN lr x0.3") and OURS_CLUTTER.stn_lr_scale == 0.3
+    assert OURS.describe() == "ours: ADAM lr 0.003, onecycle schedule, batch 128, mixed precision where native (auto)"
+    assert OURS_CLUTTER.describe().endswith("STN lr x0.3, mixed precision where native (auto)")
+    assert OURS_CLUTTER.stn_lr_scale == 0.3
     assert COURSE_BATCH64.describe() == "course (batch 64): SGD lr 0.01, constant lr, batch 64, Normalize(0.5, 0.5)"
     assert COURSE_BATCH32.batch_size == 32 and COURSE_BATCH32.normalize == (0.5, 0.5)
     assert OURS_CIFAR.describe() == (
