@@ -44,11 +44,14 @@ def test_every_metric_is_listed_with_its_provenance_once():
             "seconds": 61.2,
             "finished": "2026-01-01 00:00 UTC",
             "metrics": [Metric("mnist_stn_acc", "Test accuracy", 99.31, "%").__dict__,
+                        Metric("mnist_cnn_acc", "CNN accuracy", 99.2, "%").__dict__,
+                        Metric("rts_stcnn_err", "RTS error", 1.0, "%").__dict__,
                         Metric("gif_kb", "GIF size", 363.5, "KB").__dict__],
         }
     }  # fmt: skip
     text = contributing.render_all_metrics(metrics)
-    assert "| `mnist_stn_acc` | Test accuracy | 99.31% | yes |" in text  # a README row reads it
+    assert "| `mnist_stn_acc` | Test accuracy | 99.31% | yes |" in text  # a README row shows it
+    assert "| `rts_stcnn_err` | RTS error | 1.00% |  |" in text  # its row lacks the baselines: not shown
     assert "| `gif_kb` | GIF size | 363.5 KB |  |" in text  # engineering numbers are kept here
     assert text.count("MNIST (exact)") == 1 and "full profile, seed 0, 61 s, finished 2026-01-01 00:00 UTC" in text
     assert contributing.render_all_metrics({}).startswith("_No results yet")
@@ -86,9 +89,22 @@ def test_results_rows_are_short_and_give_the_run_once_per_caption():
         assert not any(provenance in row or entry["data"] in row for row in rows)
 
 
+#: Notebook 2's keys since issue 18 (fair baselines, the paper's figures, compute, the identity start).
+NB2_NEW = {"rts_stcnn_err": 1.0, "rts_cnn_full_err": 2.0, "rts_cnn_area_err": 4.0, "rts_ratio": 0.5,
+           "rts_stcnn_mflop": 1.5, "rts_cnn_full_mflop": 3.0, "rts_cnn_area_mflop": 1.0, "paper_rts_stcnn_err": 0.5,
+           "paper_rts_cnn_err": 0.8, "cluttered_stcnn_err": 3.0, "cluttered_cnn_full_err": 5.0,
+           "cluttered_cnn_area_err": 4.0, "cluttered_ratio": 0.75, "cluttered_stcnn_mflop": 2.0,
+           "cluttered_cnn_full_mflop": 8.0, "cluttered_cnn_area_mflop": 1.0, "paper_cluttered_stcnn_err": 1.7,
+           "paper_cluttered_cnn_err": 3.5, "cluttered_identity_err": 6.0, "cluttered_identity_tx_std": 0.01,
+           "cluttered_tx_std": 0.3}  # fmt: skip
+
+
 def _nb2(**changes: float) -> dict:
+    """The committed notebook 2 entry with issue 18's keys added (the old baselines' keys dropped), then ``changes``."""
     entry = dict(_committed()["02_stn_mnist"])
-    entry["metrics"] = [{**m, "value": changes.get(m["key"], m["value"])} for m in entry["metrics"]]
+    old = [m for m in entry["metrics"] if m["key"] not in {"rts_cnn_err", "cluttered_cnn_err", *NB2_NEW}]
+    new = [{"key": k, "label": k, "value": v, "unit": ""} for k, v in NB2_NEW.items()]
+    entry["metrics"] = [{**m, "value": changes.get(m["key"], m["value"])} for m in old + new]
     return entry
 
 
@@ -100,15 +116,64 @@ def test_what_a_number_means_follows_from_its_value():
     render = results.render_notebook_results
     low = render("02_stn_mnist", _nb2(mnist_stn_acc=98.0))
     high = render("02_stn_mnist", _nb2(mnist_stn_acc=99.9, padding_0_zoom=1.4, padding_1_zoom=1.4))
-    assert "MISSED (target ≥ 99.5%)" in _row(low, "Plain MNIST") and "met (target ≥ 99.5%)" in _row(high, "Plain MNIST")
+    assert "about 1 test digit in 50 misread" in _row(low, "Plain MNIST")
+    assert "about 1 test digit in 1000 misread" in _row(high, "Plain MNIST")
     identity = render("02_stn_mnist", _nb2(padding_0_zoom=1.03, padding_1_zoom=0.97))
     assert "≈ identity: the transformer does nothing here" in _row(identity, "The PyTorch tutorial")
     assert "zooms in 1.40x" in _row(high, "The PyTorch tutorial") and "identity" not in _row(high, "The PyTorch")
     centre = render("02_stn_mnist", _nb2(cluttered_centre_err=2.5, cluttered_width_ratio=2.0))
-    assert "centre met (target ≤ 3 px); width MISSED (target 0.8-1.5x)" in _row(centre, "Cluttered: where")
+    assert "centre on the digit (2.50 px from its centre; half its 28 px box is 14 px); much wider than the digit" in (
+        _row(centre, "Cluttered: where"))  # fmt: skip
+    off = render("02_stn_mnist", _nb2(cluttered_centre_err=15.0))
+    assert "centre off the digit (15.00 px from its centre" in _row(off, "Cluttered: where")
     assert results.zoom_words(0.96).startswith("≈ identity") and not results.zoom_words(0.94).startswith("≈")
     assert results.spread_words(0.5, "photo").startswith("≈ one fixed warp")
     assert "looks for each one" in results.spread_words(1.5, "photo")
+
+
+def test_errors_are_read_against_the_stronger_baseline_and_the_papers_figures():
+    text = results.render_notebook_results("02_stn_mnist", _nb2())
+    rts = _row(text, "Rotated, scaled and shifted (RTS) MNIST")
+    assert "| ST-CNN 1.00%; CNNs: full canvas 2.00%, 28x28 area view 4.00% |" in rts
+    assert "0.50x the errors of the stronger CNN (full canvas), one run: fewer mistakes" in rts  # 1.0 / min(2, 4)
+    assert "the paper: 0.5% vs 0.8% (full canvas), 0.62x (mean of 3 runs)" in rts  # 0.5 / 0.8 = 0.625
+    clutter = _row(text, "Cluttered MNIST")
+    assert "0.75x the errors of the stronger CNN (20x20 area view)" in clutter  # 3.0 / min(5, 4)
+    assert "the paper: 1.7% vs 3.5% (full canvas), 0.49x" in clutter
+    compute = _row(text, "Compute per image")
+    assert "| RTS: 1.50, 3.00, 1.00; cluttered: 2.00, 8.00, 1.00 |" in compute
+    assert "0.50x (RTS), 0.25x (cluttered) the full-canvas CNN's FLOPs and 1.50x, 2.00x the area-view" in compute
+    start = _row(text, "Cluttered: the same transformer started at the identity")
+    assert "6.00% (zoomed start 3.00%); region centre moves 0.30 px vs 9.00 px (std)" in start  # theta x 60 / 2
+    assert "2.00x the zoomed start's errors" in start and "≈ one fixed warp for every digit" in start
+
+
+def test_no_row_reads_a_target_or_a_verdict():
+    committed = _committed()
+    pages = [results.render_notebook_results("02_stn_mnist", _nb2(mnist_stn_acc=90.0, cluttered_centre_err=20.0))]
+    pages += [results.render_notebook_results(stem, committed[stem]) for stem in notebook_info.notebook_stems()]
+    rows = [line for page in pages for line in page.splitlines() if line.startswith("|")]
+    assert rows and not [r for r in rows if re.search(r"MISSED|\bmet\b|target", r, re.I)]
+
+
+def test_the_same_centre_error_reads_the_same_in_notebooks_2_and_4():
+    nb2 = _row(results.render_notebook_results("02_stn_mnist", _nb2(cluttered_centre_err=4.79,
+                                                                    cluttered_width_ratio=1.3)), "Cluttered: where")
+    nb4 = dict(_committed()["04_stn_learning_gif"])
+    nb4["metrics"] = [{**m, "value": {"clutter_centre_err": 4.79, "clutter_width_ratio": 1.3}.get(m["key"], m["value"])}
+                      for m in nb4["metrics"]]  # fmt: skip
+    nb4_row = _row(results.render_notebook_results("04_stn_learning_gif", nb4), "Cluttered: where")
+    assert nb2.split(" | ", 1)[1] == nb4_row.split(" | ", 1)[1]  # measured and meaning alike
+    assert "centre on the digit (4.79 px from its centre" in nb2 and "zoomed onto it" in nb2
+
+
+def test_the_turn_rows_say_which_slope_they_quote():
+    nb2 = _row(results.render_notebook_results("02_stn_mnist", _nb2(rts_rotation_slope=-0.69,
+                                                                    rts_rotation_within_slope=-0.64)), "RTS: turn")
+    assert "by the overall slope it undoes about 69% of a turn" in nb2
+    assert "by the within-digit slope (the digit's own slant taken out) it undoes about 64% of a turn" in nb2
+    nb4 = _row(results.render_notebook_results("04_stn_learning_gif", _committed()["04_stn_learning_gif"]), "RTS: turn")
+    assert "by the overall slope it undoes about" in nb4
 
 
 def test_a_missing_metric_leaves_its_row_out_with_a_note():
@@ -122,6 +187,16 @@ def test_a_missing_metric_leaves_its_row_out_with_a_note():
     assert "_Not run yet: `make execute NOTEBOOKS=notebooks/02_stn_mnist.ipynb`._" in not_run
 
 
+def test_an_entry_from_before_issue_18_still_renders():
+    old = dict(_committed()["02_stn_mnist"])  # the old baselines' keys, none of the new ones
+    old["metrics"] = [m for m in old["metrics"] if m["key"] not in NB2_NEW] + [
+        {"key": k, "label": k, "value": 5.0, "unit": "%"} for k in ("rts_cnn_err", "cluttered_cnn_err")]  # fmt: skip
+    text = results.render_notebook_results("02_stn_mnist", old)
+    assert "| Plain MNIST" in text and "| RTS: shift undone" in text and "| Cluttered: where" in text
+    assert "Rotated, scaled and shifted" not in text and "Compute per image" not in text
+    assert "_Rows left out: `reports/metrics.json` has no `rts_stcnn_err`, `rts_cnn_full_err`" in text
+
+
 def test_every_row_renders_from_its_own_keys():
     for stem, rows in results.RESULT_ROWS.items():
         for row in rows:
@@ -129,15 +204,59 @@ def test_every_row_renders_from_its_own_keys():
             assert measured and meaning, (stem, row.label)
 
 
-@pytest.mark.parametrize("stem", sorted(results.TARGETS))
-def test_targets_are_the_notebooks_own(stem):
-    # the README's met/MISSED repeats the checks of the notebook's Results section (the first code cell after
-    # its "## Results" heading): each target must still be written there
-    cells = nbformat.read(REPO_ROOT / "notebooks" / f"{stem}.ipynb", as_version=4).cells
-    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Results"))
-    cell = next(c.source for c in cells[start:] if c.cell_type == "code")
-    written = [t for t in results.TARGETS[stem].values() if re.search(rf"(?<![\d.]){re.escape(f'{t:g}')}(?!\d)", cell)]
-    assert written == list(results.TARGETS[stem].values())
+def _results_cell(path) -> str:
+    """The first code cell after a notebook's "## Results" heading ("" if it has none)."""
+    cells = nbformat.read(path, as_version=4).cells
+    heading = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and re.search("^## Results", c.source, re.M)]
+    start = heading[0] if heading else None
+    return "" if start is None else next((c.source for c in cells[start:] if c.cell_type == "code"), "")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="notebook 3's Results cell still prints targets; "
+                                             "issue 18")) if p.name.startswith("03_") else p for p in NOTEBOOKS],
+    ids=lambda p: p.name,
+)  # fmt: skip
+def test_results_cells_print_no_targets(path):
+    # issue 18: a student reads each number beside the paper's and the stronger baseline's; the targets and
+    # whether they were met live in CONTRIBUTING.md ("Targets from the issues")
+    cell = _results_cell(path)
+    assert not re.search(r"\[met\]|MISSED|'met'|\"met\"|\btargets?\b", cell, re.I), f"{path.name}: {cell[:300]}"
+
+
+def _targets_entry(stem: str, seconds: float = 100.0, profile: str = "full", **values: float) -> dict:
+    metrics = [{"key": k, "label": k, "value": v, "unit": ""} for k, v in values.items()]
+    return {stem: {"profile": profile, "seconds": seconds, "finished": "today", "data": "d", "metrics": metrics}}
+
+
+def test_contributing_lists_the_targets_with_met_or_missed():
+    metrics = _targets_entry("02_stn_mnist", seconds=2400.0, rts_stcnn_err=1.0, rts_cnn_full_err=2.0,
+                             rts_cnn_area_err=4.0, cluttered_centre_err=2.9)  # fmt: skip
+    text = contributing.render_targets(metrics)
+    # 1.0 > 0.8: missed; 1.0 / min(2.0, 4.0) = 0.50 <= 0.75: met; 2.9 px <= 3: met; 2400 s = 40 min > 35 min: missed
+    assert "| 02 | RTS MNIST: ST-CNN test error ≤ 0.8% | issue 18 | 1.00% | **missed** |" in text
+    assert "| RTS MNIST: ST-CNN error / the stronger CNN's (full canvas or 28x28 area view) ≤ 0.75x | issue 18 " \
+           "| 0.50x | met |" in text  # fmt: skip
+    assert "| cluttered: region centre to the digit's (median) ≤ 3 px | before issue 18 | 2.90 px | met |" in text
+    assert "| notebook 2: full-profile run time ≤ 35 min | issue 18 | 2400 s (40 min) | **missed** |" in text
+    assert "| plain MNIST: ST-CNN test accuracy ≥ 99.5% | before issue 18 | not measured yet |  |" in text
+    assert "| 03 | notebook 3: full-profile run time ≤ 1 h 0 min | issue 18 | not measured yet |  |" in text
+    quick = contributing.render_targets(_targets_entry("02_stn_mnist", seconds=60.0, profile="quick"))
+    assert "| notebook 2: full-profile run time ≤ 35 min | issue 18 | not measured yet |  |" in quick
+    width = contributing.Target("02_stn_mnist", "width", ("w",), lo=0.8, hi=1.5, unit="x")
+    assert contributing.render_targets(_targets_entry("02_stn_mnist", w=1.6), [width]).endswith(
+        "| 02 | width 0.8-1.5x | before issue 18 | 1.60x | **missed** |")  # fmt: skip
+
+
+def test_a_contributing_page_without_the_targets_section_gets_it():
+    old = readme.CONTRIBUTING.read_text()
+    old = re.sub(r"## Targets from the issues\n.*?<!-- targets:end -->\n\n", "", old, flags=re.S)
+    assert "<!-- targets:start -->" not in old
+    text = readme.render_contributing(old, _committed())
+    assert text.index("## Targets from the issues") < text.index("<!-- targets:start -->") < text.index(
+        "## Every recorded number")  # fmt: skip
+    assert readme.render_contributing(text, _committed()) == text  # once only
 
 
 def test_data_needed_matches_what_each_run_used():

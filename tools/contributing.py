@@ -1,18 +1,23 @@
-"""The generated blocks of ``CONTRIBUTING.md``: every recorded number with its run's provenance
-(:func:`render_all_metrics`), notebook 3's CIFAR-10 detail (:func:`render_cifar`) and the benchmarks from
-``reports/bench.json`` (:func:`render_bench`, suites named by :data:`BENCH_TITLES`).
+"""The generated blocks of ``CONTRIBUTING.md``: the issues' targets, each with its measured value and met or
+missed (:data:`TARGETS`, :func:`render_targets`; the students' README shows the numbers without them, issue 18),
+every recorded number with its run's provenance (:func:`render_all_metrics`), notebook 3's CIFAR-10 detail
+(:func:`render_cifar`) and the benchmarks from ``reports/bench.json`` (:func:`render_bench`, suites named by
+:data:`BENCH_TITLES`).
 
 :mod:`tools.readme` puts the rendered blocks into the page; this module never imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from stnlib.recipes import COURSE_MODELS
+from tools.notebook_info import format_duration
 from tools.results import RESULT_ROWS
 
-__all__ = ["BENCH_TITLES", "format_value", "render_all_metrics", "render_bench", "render_cifar"]
+__all__ = ["BENCH_TITLES", "TARGETS", "Target", "format_value", "render_all_metrics", "render_bench", "render_cifar",
+           "render_targets"]  # fmt: skip
 
 
 def format_value(value: float | int, unit: str = "") -> str:
@@ -29,15 +34,111 @@ def format_value(value: float | int, unit: str = "") -> str:
     return (f"{value:.3g}" if (abs(value) < 1e-3 or abs(value) >= 1e4) and value != 0 else f"{value:.4g}") + suffix
 
 
+def _first(value: float, *_: float) -> float:
+    return value
+
+
+def _vs_stronger(stcnn: float, *baselines: float) -> float:
+    """The ST-CNN's error over the stronger baseline's (the lowest error of ``baselines``)."""
+    return stcnn / min(baselines) if min(baselines) else float("inf")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target an issue set for a notebook: met when ``lo <= measure(*values of keys) <= hi`` (``None``: open).
+    ``full_run_s`` is the notebook's run time (``metrics.json``'s ``seconds``) when it ran in the full profile."""
+
+    stem: str
+    what: str
+    keys: tuple[str, ...]
+    lo: float | None = None
+    hi: float | None = None
+    unit: str = ""
+    source: str = "before issue 18"
+    measure: Callable[..., float] = _first
+
+    def show(self, value: float, digits: str = ".2f") -> str:
+        """``value`` in the target's unit: ``0.93%``, ``0.44x``, ``4.45 px``, ``1782 s (30 min)``, ``-0.68``."""
+        if self.unit == "s":
+            return format_duration(value) if digits == "g" else f"{value:.0f} s ({format_duration(value)})"
+        return f"{value:{digits}}" + {"%": "%", "x": "x", "px": " px"}.get(self.unit, "")
+
+    def bound(self) -> str:
+        """The target in words: ``≤ 0.8%``, ``≥ 99.5%``, ``0.8-1.5x``, ``≤ 35 min``."""
+        fmt = lambda v: self.show(v, "g")  # noqa: E731
+        if self.lo is not None and self.hi is not None:
+            return f"{self.lo:g}-{fmt(self.hi)}"
+        return f"≤ {fmt(self.hi)}" if self.lo is None else f"≥ {fmt(self.lo)}"
+
+    def met(self, value: float) -> bool:
+        return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
+
+
+_NB2, _NB3, _I18 = "02_stn_mnist", "03_stn_cifar10", "issue 18"
+_RTS3 = ("rts_stcnn_err", "rts_cnn_full_err", "rts_cnn_area_err")
+_CLUTTER3 = ("cluttered_stcnn_err", "cluttered_cnn_full_err", "cluttered_cnn_area_err")
+#: The targets the issues set. Their place is here, not the students' README (issue 18): a student reads each
+#: number beside the paper's figure and the stronger of two fair baselines.
+TARGETS: list[Target] = [
+    Target(_NB2, "plain MNIST: ST-CNN test accuracy", ("mnist_stn_acc",), lo=99.5, unit="%"),
+    Target(_NB2, "RTS MNIST: ST-CNN test error", ("rts_stcnn_err",), hi=0.8, unit="%", source=_I18),
+    Target(_NB2, "RTS MNIST: ST-CNN error / the stronger CNN's (full canvas or 28x28 area view)", _RTS3, hi=0.75,
+           unit="x", source=_I18, measure=_vs_stronger),
+    Target(_NB2, "RTS: shift undone, slope (the less undone of x, y)", ("rts_tx_slope", "rts_ty_slope"), hi=-0.8,
+           measure=max),
+    Target(_NB2, "RTS: turn undone, overall slope", ("rts_rotation_slope",), hi=-0.8),
+    Target(_NB2, "RTS: turn undone, R² of the overall fit", ("rts_rotation_r2",), lo=0.8),
+    Target(_NB2, "RTS: zoom undone, slope", ("rts_scale_slope",), hi=-0.8),
+    Target(_NB2, "cluttered MNIST: ST-CNN test error", ("cluttered_stcnn_err",), hi=2.5, unit="%", source=_I18),
+    Target(_NB2, "cluttered MNIST: ST-CNN error / the stronger CNN's (full canvas or 20x20 area view)", _CLUTTER3,
+           hi=0.6, unit="x", source=_I18, measure=_vs_stronger),
+    Target(_NB2, "cluttered: region centre to the digit's (median)", ("cluttered_centre_err",), hi=3, unit="px"),
+    Target(_NB2, "cluttered: region width / the digit box's (median)", ("cluttered_width_ratio",), lo=0.8, hi=1.5,
+           unit="x"),
+    Target(_NB2, "cluttered: theta depends on the image, std of the region's x (theta units)", ("cluttered_tx_std",),
+           lo=0.2),
+    Target(_NB2, "notebook 2: full-profile run time", ("full_run_s",), hi=35 * 60, unit="s", source=_I18),
+    Target(_NB3, "CIFAR-10: ours + STN, accuracy on the exact test photos", ("cifar_ours_stn_acc_exact",), lo=93.0,
+           unit="%"),
+    Target(_NB3, "CIFAR-10: ours + STN, training time", ("cifar_stn_train_s",), hi=1200, unit="s"),
+    Target(_NB3, "off-centre CIFAR-10: error with / without the transformer", ("offcentre_err_ratio",), hi=0.7,
+           unit="x"),
+    Target(_NB3, "off-centre CIFAR-10: transformer's error / the stronger baseline's",
+           ("offcentre_stn_err", "offcentre_cnn_full_err", "offcentre_cnn_area_err"), hi=0.8, unit="x", source=_I18,
+           measure=_vs_stronger),
+    Target(_NB3, "off-centre: region centre to the photo's (median)", ("offcentre_centre_err_px",), hi=4.0, unit="px"),
+    Target(_NB3, "notebook 3: full-profile run time", ("full_run_s",), hi=60 * 60, unit="s", source=_I18),
+]  # fmt: skip
+
+
+def render_targets(metrics: Mapping, targets: list[Target] | None = None) -> str:
+    """CONTRIBUTING's targets table: each of :data:`TARGETS` with its value in ``metrics`` and met or missed; a
+    target whose keys the notebook's entry lacks reads "not measured yet"."""
+    rows = ["| notebook | target | set by | measured | |", "|---|---|---|---|---|"]
+    for t in TARGETS if targets is None else targets:
+        entry = metrics.get(t.stem) or {}
+        values = {m["key"]: m["value"] for m in entry.get("metrics", [])}
+        if entry.get("profile") == "full" and "seconds" in entry:
+            values["full_run_s"] = entry["seconds"]
+        if all(k in values for k in t.keys):
+            value = t.measure(*(values[k] for k in t.keys))
+            measured, verdict = t.show(value), "met" if t.met(value) else "**missed**"
+        else:
+            measured, verdict = "not measured yet", ""
+        rows.append(f"| {t.stem[:2]} | {t.what} {t.bound()} | {t.source} | {measured} | {verdict} |")
+    return "\n".join(rows)
+
+
 def render_all_metrics(metrics: Mapping) -> str:
     """CONTRIBUTING's record of every number in ``metrics``: per notebook, its run's full provenance once, then
-    each metric (key, label, value) and whether a README row uses it."""
+    each metric (key, label, value) and whether a README row shows it."""
     if not metrics:
         return "_No results yet: run `make execute`._"
     out: list[str] = []
     for nb in sorted(metrics):
         e = metrics[nb]
-        used = {k for row in RESULT_ROWS.get(nb, []) for k in row.keys}
+        present = {m["key"] for m in e["metrics"]}
+        used = {k for row in RESULT_ROWS.get(nb, []) if set(row.keys) <= present for k in row.keys}  # rows shown
         seed = f", seed {e['seed']}" if "seed" in e else ""
         machine = f" on {e['machine']}" if e.get("machine") else ""
         out += [

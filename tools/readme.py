@@ -7,8 +7,9 @@ which rewrites everything derived from it or from the committed results in ``rep
   notebook's run time from its executed report's papermill metadata), one results table per notebook
   with what each number means (:mod:`tools.results`: the words follow from the value by explicit rules),
   and the instructors' commands;
-* ``CONTRIBUTING.md``: every recorded number with the full provenance of its run, notebook 3's CIFAR-10
-  detail, and the benchmarks (``reports/bench.json``), rendered by :mod:`tools.contributing`;
+* ``CONTRIBUTING.md``: the issues' targets with met or missed, every recorded number with the full provenance
+  of its run, notebook 3's CIFAR-10 detail, and the benchmarks (``reports/bench.json``), rendered by
+  :mod:`tools.contributing`;
 * the Colab setup cell at the top of every notebook in ``notebooks/``, its links into the repository (absolute,
   from :data:`REPO_URL`) and the Run-all time in its first Markdown cell (also in the committed reports).
 
@@ -35,7 +36,7 @@ import nbformat
 
 from stnlib.env import REPO_ROOT
 from stnlib.runs import MetricsFileError, atomic_write_text, load_metrics
-from tools.contributing import render_all_metrics, render_bench, render_cifar
+from tools.contributing import render_all_metrics, render_bench, render_cifar, render_targets
 from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems, notebook_title
 from tools.results import render_student_results
 
@@ -238,9 +239,28 @@ def render_readme(text: str, metrics: dict, bench: dict | None = None) -> str:
     return _replace_block(text, "instructors", render_instructors())
 
 
+#: The targets section, added before "Every recorded number" to a CONTRIBUTING.md written before it had one.
+TARGETS_SECTION = """## Targets from the issues
+
+The targets the issues set for the notebooks, each with its value from `reports/metrics.json` and
+whether it was met (`tools.contributing.TARGETS`). They are for contributors: the students' README
+gives each number with what it means, beside the paper's figure and the stronger of two fair
+baselines, never a pass/fail target (issue 18). A target whose metric is not recorded yet reads
+"not measured yet"; run times count in the full profile only.
+
+<!-- targets:start -->
+<!-- targets:end -->
+
+"""
+
+
 def render_contributing(text: str, metrics: dict, bench: dict | None = None) -> str:
-    """``text`` (CONTRIBUTING.md) with its generated blocks (every number, CIFAR-10 detail, benchmarks) up to date."""
+    """``text`` (CONTRIBUTING.md) with its generated blocks (targets, every number, CIFAR-10 detail, benchmarks) up
+    to date; a page without the targets block gets :data:`TARGETS_SECTION` before "## Every recorded number"."""
     text = _replace_block(text, "runs", render_all_metrics(metrics), "CONTRIBUTING.md")
+    if "<!-- targets:start -->" not in text:
+        text = text.replace("\n## Every recorded number\n", f"\n{TARGETS_SECTION}## Every recorded number\n", 1)
+    text = _replace_block(text, "targets", render_targets(metrics), "CONTRIBUTING.md")
     text = _replace_block(text, "cifar", render_cifar(metrics), "CONTRIBUTING.md")
     return _replace_block(text, "bench", render_bench(bench or {}), "CONTRIBUTING.md")
 
