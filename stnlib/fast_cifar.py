@@ -3,7 +3,7 @@
 * **Network** (:func:`fast_backbone`): a frozen 2x2 *whitening* convolution (eigenvectors of the
   training patches' covariance over ``sqrt(eigenvalue)``, in ``+`` and ``-`` copies), GELU, three
   groups ``conv3x3 -> maxpool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU`` (64, 256, 256 channels,
-  Dirac init, BN scale frozen at 1, momentum 0.4, eps 1e-12), a 3x3 max pool, a linear layer x 1/9.
+  Dirac init, BN scale frozen at 1, momentum 0.4, eps 1e-12), a global max pool, a linear layer x 1/9.
 * **Recipe** (:class:`FastRecipe`, :func:`train_fast`): Nesterov SGD, batch 1024, lr and weight
   decay written per 1024 images; BN shifts learn 64x faster; a triangular schedule (0.2 -> 1 at
   23 % -> 0.07); label smoothing 0.2; the whitening bias trains for 3 epochs; *lookahead* pulls the
@@ -75,17 +75,20 @@ class _Scale(nn.Module):
         return x * self.factor
 
 
-def fast_backbone() -> nn.Sequential:
-    """``(B, 3, 32, 32)`` normalized images -> ``(B, 10)`` logits, about 1.97 M parameters (module docstring).
-    Module ``[0]`` is the whitening convolution: :func:`train_fast` sets it with :func:`init_whitening`."""
+def fast_backbone(stride: int = 1) -> nn.Sequential:
+    """``(B, 3, 32 * stride, 32 * stride)`` normalized images -> ``(B, 10)`` logits, about 1.97 M parameters (module
+    docstring). Module ``[0]`` is the whitening convolution (2x2 patches, ``stride``: 2 reads a 64x64 canvas's
+    patches side by side, every pixel once, at the 32x32 network's cost): :func:`train_fast` sets it with
+    :func:`init_whitening`."""
+    stride = check_int(stride, "stride", min=1, max=2)
     w1, w2, w3 = WIDTHS
-    whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)  # 2 x (3 * 2 * 2) filters
+    whiten = nn.Conv2d(3, 24, 2, stride=stride, padding=0, bias=True)  # 2 x (3 * 2 * 2) filters
     whiten.weight.requires_grad_(False)
     nn.init.zeros_(whiten.bias)
     return nn.Sequential(
         whiten, nn.GELU(),
         _conv_group(24, w1), _conv_group(w1, w2), _conv_group(w2, w3),
-        nn.MaxPool2d(3), nn.Flatten(), nn.Linear(w3, 10, bias=False), _Scale(1 / 9),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(w3, 10, bias=False), _Scale(1 / 9),
     )  # fmt: skip
 
 
@@ -113,16 +116,19 @@ def fast_stn_net(
     """:func:`fast_backbone` with a spatial transformer in front (``stn=False``: the ablation).
 
     ``in_size``: the canvas (32, or 64 off-centre); ``view``: what the backbone sees (the transformer's output,
-    or the canvas resized without one). Localization: :func:`~stnlib.models.bn_localization` on the canvas
+    or, without one, the canvas shrunk by area averaging; ``view=64`` on a 64 canvas: the whole canvas, read in
+    2x2 patches at stride 2 by the whitening layer). Localization: :func:`~stnlib.models.bn_localization` on the canvas
     pooled 2x; ``family``/``init_zoom``: :class:`~stnlib.models.SpatialTransformer`; ``fill``: ``data.black``.
 
     >>> net = fast_stn_net(fill=(0.0, 0.0, 0.0)).eval()  # the transformer starts as the identity
     >>> net(torch.zeros(2, 3, 32, 32)).shape, net.stn.theta(torch.zeros(1, 3, 32, 32)).tolist()
     (torch.Size([2, 10]), [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     """
-    backbone = fast_backbone()
     if not stn:
-        return STNClassifier(backbone, None, resize=(view, view) if view != in_size else None)
+        if view == in_size and in_size > 32:  # the whole canvas, every pixel once: 2x2 patches at stride 2
+            return STNClassifier(fast_backbone(stride=in_size // 32), None)
+        return STNClassifier(fast_backbone(), None, resize=(view, view) if view != in_size else None)
+    backbone = fast_backbone()
     channels = (16, 32) if in_size <= 32 else (16, 32, 64)
     loc, feats = bn_localization(3, in_size, channels=channels, hidden=64, kernel=3, downsample=2)
     return STNClassifier(backbone, SpatialTransformer(loc, feats, out_size=(view, view), fill=fill, family=family,

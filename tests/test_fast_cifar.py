@@ -125,3 +125,21 @@ def test_stn_weight_decay_switch_in_the_generic_optimizer():
         assert g["weight_decay"] == (0.0 if is_stn else 5e-4)
     recipe = dataclasses.replace(OURS_CIFAR, stn_weight_decay=False)
     assert "no weight decay on the STN" in recipe.describe()
+
+
+def test_the_whole_canvas_baseline_reads_every_pixel_once_at_the_view_networks_cost():
+    from stnlib import models
+
+    full = fast_cifar.fast_stn_net(stn=False, in_size=64, view=64).eval()
+    view = fast_cifar.fast_stn_net(stn=False, in_size=64, view=32)
+    whiten = full.classifier[0]
+    assert whiten.stride == (2, 2) and whiten.kernel_size == (2, 2)  # 2x2 patches side by side: each pixel once
+    torch.nn.init.normal_(whiten.weight)  # train_fast sets these from the data; any full-rank filters do here
+    x = torch.zeros(1, 3, 64, 64)
+    for corner in ((0, 0), (63, 63), (0, 63)):  # a change in any corner pixel reaches the logits
+        moved = x.clone()
+        moved[0, :, corner[0], corner[1]] = 1.0
+        assert not torch.allclose(full(moved), full(x)), corner
+    cost = models.flops_per_image(full, (3, 64, 64)) / models.flops_per_image(view, (3, 64, 64))
+    assert 1.0 <= cost < 1.5  # about the 32x32 view's cost, not 4x
+    assert view.resize.mode == "area"  # the view baseline averages 2x2 blocks
