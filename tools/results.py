@@ -32,7 +32,8 @@ RESULT_FIGURES: dict[str, str] = {
     "04_stn_learning_gif": "![A spatial transformer learning where to look on cluttered 60x60 MNIST canvases: the "
     "region it samples (orange) on each canvas while it trains; below, the 20x20 view its classifier gets]"
     "(assets/stn_learning_mnist_cluttered.gif)\n\nThe other two films: [an RTS transformer turning and "
-    "centring digits](assets/stn_learning_mnist_rts.gif), [one on CIFAR-10, where photos are already centred](assets/stn_learning_cifar10.gif).",
+    "centring digits](assets/stn_learning_mnist_rts.gif), [one on CIFAR-10, where photos are already centred]"
+    "(assets/stn_learning_cifar10.gif).",
 }
 
 
