@@ -4,7 +4,7 @@ and what a recipe builds for a model: its optimizer (:func:`make_optimizer`) and
 >>> Recipe("demo", optimizer="sgd", lr=0.1, momentum=0.9, scheduler=None).describe()
 'demo: SGD (momentum 0.9) lr 0.1, constant lr, batch 128'
 >>> OURS.describe()
-'ours: ADAM lr 0.003, onecycle schedule, batch 128'
+'ours: ADAM lr 0.003, onecycle schedule, batch 128, mixed precision where native (auto)'
 """
 
 from __future__ import annotations

@@ -10,14 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from . import affine, checks
 from .checks import check_int, check_tensor
+from .data import ArrayDataset, ImageData
 from .distort import Distorted
+from .recipes import check_model
+from .train import EvalMode, model_device, to_cpu
 
-__all__ = ["RTS_UNITS", "LineFit", "attention_components", "digit_centre_px", "fit_line", "region_centre_px",
-           "rts_components", "theta_spread", "within_group_fit"]  # fmt: skip
+__all__ = ["RTS_UNITS", "LineFit", "attention_components", "digit_centre_px", "error_with_theta", "fit_line",
+           "region_centre_px", "rts_components", "theta_spread", "within_group_fit"]  # fmt: skip
 
 RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "pixels", "ty": "pixels"}  # plot order
 
@@ -131,3 +134,20 @@ def theta_spread(theta: Tensor, canvas: int) -> dict[str, float]:
     parts, centre = affine.decompose(theta), _centre(theta, canvas)
     return {"shift_x_px": float(centre[:, 0].std()), "shift_y_px": float(centre[:, 1].std()),
             "rotation_deg": float(parts["rotation"].std()), "log_zoom": float(affine.zoom(parts).log().std())}
+
+
+def error_with_theta(model: nn.Module, data: ImageData, theta: Tensor, *, batch_size: int = 1000) -> float:
+    """Test error (%) of ``model.classifier`` reading ``data``'s test images resampled with ``theta`` ``(N, 2, 3)``
+    (one per test image) instead of its own transformer's: same view size and fill, on the model's device, in
+    eval mode. With the thetas the transformer itself produces it gives the model's own test error."""
+    stn = check_model(model, stn="transform").stn
+    n = len(data.test_labels)
+    theta = check_tensor(theta, "theta", shape=(n, 2, 3), kind="float")
+    test, wrong = ArrayDataset(data.test_images, data.test_labels, mean=data.mean, std=data.std), 0
+    device, fill = model_device(model), stn.fill if stn.has_fill else None
+    with EvalMode(model), torch.no_grad():
+        for i in range(0, n, check_int(batch_size, "batch_size", min=1)):
+            x, y = test[i : i + batch_size]
+            view = affine.warp(x.to(device), theta[i : i + batch_size].to(device), out_size=stn.out_size, fill=fill)
+            wrong += int((to_cpu(model.classifier(view)).argmax(1) != y).sum())
+    return 100 * wrong / n

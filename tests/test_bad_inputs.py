@@ -1053,7 +1053,7 @@ GOOD_INPUTS: list[tuple[str, Callable[[], object]]] = [
     ("env: resolve_precision fp32 on a meta device", lambda: _with_env(lambda: env.resolve_precision("fp32",
      torch.device("meta")), STNLIB_PRECISION=None)[0] == "fp32"),  # fmt: skip
     ("env: autocast fp32 on the CPU", _autocast_fp32_on_cpu),
-    ("env: precision_note of a Recipe", lambda: _with_env(lambda: env.precision_note(recipes.OURS,
+    ("env: precision_note of a Recipe", lambda: _with_env(lambda: env.precision_note(recipes.TUTORIAL,
      torch.device("cpu")), STNLIB_PRECISION=None) == "precision fp32: as requested"),  # fmt: skip
     ("env: reports_dir of a Profile", lambda: _in_temp_reports(lambda: env.reports_dir(env.Profile("quick",
      "test"))).name == "quick"),  # fmt: skip

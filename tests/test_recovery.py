@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from stnlib import affine
+from stnlib import affine, recovery
 from stnlib.distort import Distorted
 from stnlib.recovery import attention_components, fit_line, rts_components, within_group_fit
 
@@ -104,3 +104,31 @@ def test_within_group_fit_removes_each_digits_own_offset():
     assert within.intercept == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="groups must match"):
         within_group_fit(applied, recovered, digit[:3])
+
+
+def test_error_with_theta_reproduces_the_models_own_error_and_sees_a_moved_region():
+    import torch
+
+    from stnlib import models, train
+    from stnlib.data import DataInfo, ImageData
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    images = (torch.rand(40, 1, 60, 60, generator=g) * 255).to(torch.uint8)
+    labels = torch.randint(0, 10, (40,), generator=g)
+    data = ImageData(images, labels, images, labels, torch.ones(40, dtype=torch.bool), tuple("0123456789"),
+                     DataInfo("mnist", "test"), (0.1307,), (0.3081,))  # fmt: skip
+    net = models.clutter_stn_net(fill=-0.42).eval()
+    torch.nn.init.normal_(net.stn.regressor.weight, std=0.05)  # thetas differ from image to image
+    _, acc = train.evaluate(net, data.loaders(16)[1])
+    own = train.stn_thetas(net, data)["theta"]
+    assert recovery.error_with_theta(net, data, own) == pytest.approx(100 - acc)
+    moved = own.clone()
+    moved[:, 0, 2] += 0.5  # every region a quarter of the canvas to the right
+    x = (data.test_images.float() / 255 - 0.1307) / 0.3081  # by hand: normalize, sample, classify
+    with torch.no_grad():
+        preds = net.classifier(affine.warp(x, moved, out_size=(20, 20), fill=-0.42)).argmax(1)
+    assert recovery.error_with_theta(net, data, moved, batch_size=7) == pytest.approx(
+        100 * float((preds != labels).float().mean()))
+    with pytest.raises(ValueError, match="theta"):
+        recovery.error_with_theta(net, data, own[:3])
