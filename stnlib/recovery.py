@@ -141,7 +141,7 @@ def error_with_theta(model: nn.Module, data: ImageData, theta: Tensor, *, batch_
     (one per test image) instead of its own transformer's: same view size and fill, on the model's device, in
     eval mode. With the thetas the transformer itself produces it gives the model's own test error."""
     stn = check_model(model, stn="transform").stn
-    n = len(data.test_labels)
+    n = len(checks.check_type(data, "data", ImageData, "an ImageData (stnlib.data)").test_labels)
     theta = check_tensor(theta, "theta", shape=(n, 2, 3), kind="float")
     test, wrong = ArrayDataset(data.test_images, data.test_labels, mean=data.mean, std=data.std), 0
     device, fill = model_device(model), stn.fill if stn.has_fill else None

@@ -1,7 +1,8 @@
 """Score a distorted-MNIST design on a validation split of the *training* set (the test set is never loaded).
 
 Usage: python -m tools.validate_mnist {rts,cluttered} [--cnn {area,full,bilinear}] [--precision bf16] [--epochs 6]
-           [--family similarity] [--init-zoom 2] [--tutorial-localization] [--stn-lr-scale 0.3] [--val 10000] [--seed 0]
+           [--family similarity] [--init-zoom 2] [--view 28] [--tutorial-localization] [--stn-lr-scale 0.3]
+           [--val 10000] [--seed 0]
 
 Distorts MNIST's 60,000 training digits as notebook 2 does (seed 0), trains on the first 50,000
 and scores the last 10,000: validation error and, with a transformer, what it undoes (RTS: slope
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--family", choices=models.THETA_FAMILIES, help="override the design's theta family")
     parser.add_argument("--init-zoom", type=float, help="override the design's starting zoom")
+    parser.add_argument("--view", type=int, help="override the classifier's view size (pixels; the CNN's too)")
     parser.add_argument("--tutorial-localization", action="store_true", help="the tutorial's small localization net")
     parser.add_argument("--stn-lr-scale", type=float, help="override the recipe's transformer learning-rate factor")
     parser.add_argument("--val", type=int, default=10_000, help="validation digits taken from the end of the train set")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     black = black_value("mnist")[0]
     canvas = distorted.canvas
-    view = models.RTS_VIEW if args.kind == "rts" else models.CLUTTER_VIEW
+    view = args.view or (models.RTS_VIEW if args.kind == "rts" else models.CLUTTER_VIEW)
     if args.cnn:
         net = models.mnist_cnn(canvas, out_size=None if args.cnn == "full" else view,
                                resize="bilinear" if args.cnn == "bilinear" else "area")  # fmt: skip
