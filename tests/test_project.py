@@ -99,13 +99,18 @@ NB2_NEW = {"rts_stcnn_err": 1.0, "rts_cnn_full_err": 2.0, "rts_cnn_area_err": 4.
            "cluttered_tx_std": 0.3}  # fmt: skip
 
 
-def _nb2(**changes: float) -> dict:
-    """The committed notebook 2 entry with issue 18's keys added (the old baselines' keys dropped), then ``changes``."""
-    entry = dict(_committed()["02_stn_mnist"])
-    old = [m for m in entry["metrics"] if m["key"] not in {"rts_cnn_err", "cluttered_cnn_err", *NB2_NEW}]
-    new = [{"key": k, "label": k, "value": v, "unit": ""} for k, v in NB2_NEW.items()]
+def _rewritten(stem: str, added: dict[str, float], dropped: set[str], changes: dict[str, float]) -> dict:
+    """The committed entry of ``stem`` with ``added`` keys (replacing ``dropped`` ones), then ``changes``."""
+    entry = dict(_committed()[stem])
+    old = [m for m in entry["metrics"] if m["key"] not in {*dropped, *added}]
+    new = [{"key": k, "label": k, "value": v, "unit": ""} for k, v in added.items()]
     entry["metrics"] = [{**m, "value": changes.get(m["key"], m["value"])} for m in old + new]
     return entry
+
+
+def _nb2(**changes: float) -> dict:
+    """The committed notebook 2 entry with issue 18's keys added (the old baselines' keys dropped), then ``changes``."""
+    return _rewritten("02_stn_mnist", NB2_NEW, {"rts_cnn_err", "cluttered_cnn_err"}, changes)
 
 
 def _row(text: str, label_start: str) -> str:
@@ -209,11 +214,7 @@ NB3_NEW = {"cifar_ours_stn_acc": 87.86, "cifar_ours_stn_acc_exact": 95.3, "cifar
 
 def _nb3(**changes: float) -> dict:
     """The committed notebook 3 entry with the rewrite's keys (the old off-centre ones dropped), then ``changes``."""
-    entry = dict(_committed()["03_stn_cifar10"])
-    old = [m for m in entry["metrics"] if m["key"] not in {"offcentre_cnn_err", "offcentre_err_ratio", *NB3_NEW}]
-    new = [{"key": k, "label": k, "value": v, "unit": ""} for k, v in NB3_NEW.items()]
-    entry["metrics"] = [{**m, "value": changes.get(m["key"], m["value"])} for m in old + new]
-    return entry
+    return _rewritten("03_stn_cifar10", NB3_NEW, {"offcentre_cnn_err", "offcentre_err_ratio"}, changes)
 
 
 def test_off_centre_cifar_is_read_against_the_stronger_cnn():
