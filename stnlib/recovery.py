@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from . import affine, checks
 from .checks import check_int, check_tensor
-from .data import ArrayDataset, ImageData
+from .data import ImageData
 from .distort import Distorted
 from .recipes import check_model
-from .train import EvalMode, model_device, to_cpu
+from .train import over_batches
 
 __all__ = ["RTS_UNITS", "LineFit", "attention_components", "digit_centre_px", "error_with_theta", "fit_line",
            "region_centre_px", "rts_components", "theta_spread", "within_group_fit"]  # fmt: skip
@@ -143,11 +143,11 @@ def error_with_theta(model: nn.Module, data: ImageData, theta: Tensor, *, batch_
     stn = check_model(model, stn="transform").stn
     n = len(checks.check_type(data, "data", ImageData, "an ImageData (stnlib.data)").test_labels)
     theta = check_tensor(theta, "theta", shape=(n, 2, 3), kind="float")
-    test, wrong = ArrayDataset(data.test_images, data.test_labels, mean=data.mean, std=data.std), 0
-    device, fill = model_device(model), stn.fill if stn.has_fill else None
-    with EvalMode(model), torch.no_grad():
-        for i in range(0, n, check_int(batch_size, "batch_size", min=1)):
-            x, y = test[i : i + batch_size]
-            view = affine.warp(x.to(device), theta[i : i + batch_size].to(device), out_size=stn.out_size, fill=fill)
-            wrong += int((to_cpu(model.classifier(view)).argmax(1) != y).sum())
-    return 100 * wrong / n
+    chunks = iter(theta.split(check_int(batch_size, "batch_size", min=1)))  # the test loader keeps the test order
+    fill = stn.fill if stn.has_fill else None
+
+    def classify(m: nn.Module, x: Tensor) -> Tensor:
+        return m.classifier(affine.warp(x, next(chunks).to(x.device), out_size=stn.out_size, fill=fill)).argmax(1)
+
+    preds, labels = over_batches(model, data.loaders(batch_size)[1], classify)
+    return 100 * sum(int((p != y).sum()) for p, y in zip(preds, labels)) / n
