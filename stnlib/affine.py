@@ -24,7 +24,7 @@ from .checks import check_bool, check_float, check_floats, check_int, check_ints
 
 __all__ = ["MODES", "PADDING_MODES", "build_theta", "check_fill", "check_images", "check_theta", "compose",
            "decompose", "identity", "invert", "normalized_to_pixels", "outside_share", "pixels_to_normalized",
-           "sampling_outline", "warp", "zoom"]  # fmt: skip
+           "sample", "sampling_outline", "warp", "zoom"]  # fmt: skip
 
 ParamLike = float | int | Tensor | Sequence[float | int]
 Device = torch.device | str | None
@@ -297,6 +297,30 @@ def warp(images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = No
     b, c, h, w = images.shape
     out_h, out_w = out_size if out_size is not None else (h, w)
     grid = F.affine_grid(theta.to(images.dtype), [b, c, out_h, out_w], align_corners=align_corners)
+    return sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners, fill=fill)
+
+
+def sample(
+    images: Tensor,
+    grid: Tensor,
+    *,
+    mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear",
+    padding_mode: Literal["zeros", "border", "reflection"] = "zeros",
+    align_corners: bool = False,
+    fill: float | Sequence[float] | Tensor | None = None,
+) -> Tensor:
+    """``images`` ``(B, C, H, W)`` read at ``grid`` ``(B, H', W', 2)`` (normalized input ``(x, y)``, as for
+    ``F.grid_sample``) -> ``(B, C, H', W')``, ``fill`` outside as in :func:`warp`, which calls it (every warp does).
+    Checks shapes and dtypes, never values (no device sync): ``grid`` may point anywhere, ``fill`` is used as given.
+
+    >>> sample(torch.tensor([[[[1.0, 2.0]]]]), torch.tensor([[[[0.0, 0.0], [2.0, 0.0]]]]), fill=9.0)
+    tensor([[[[1.5000, 9.0000]]]])
+    """
+    check_tensor(images, "images", shape=("B", "C", "H", "W"), kind="float")
+    check_tensor(grid, "grid", shape=("B", "H'", "W'", 2), kind="float")
+    if grid.shape[0] != images.shape[0]:
+        raise ValueError(f"batch size mismatch: grid has {grid.shape[0]} items, images {images.shape[0]}")
+    c = images.shape[1]
     if fill is None:
         return F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
     if padding_mode != "zeros":

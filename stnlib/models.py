@@ -75,9 +75,7 @@ class SpatialTransformer(nn.Module):
         self.localization = localization
         self.in_size = None if in_size is None else check_ints(in_size, "localization.in_size", length=2, min=1)
         self.family, self.init_zoom, self.out_size = family, init_zoom, out_size
-        s = 1.0 / init_zoom  # the regressor's bias: theta = [[s, 0, 0], [0, s, 0]] in this family's numbers
-        start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
-        start = start.get(family, [0.0, 0.0])  # "shift": (tx, ty)
+        start = self._start()
         self.regressor = nn.Linear(features, len(start))
         nn.init.zeros_(self.regressor.weight)
         with torch.no_grad():
@@ -86,21 +84,36 @@ class SpatialTransformer(nn.Module):
         self.register_buffer("fill", fill_t, persistent=False)
         self.has_fill = fill is not None  # decided once: checking the buffer per batch would sync a GPU
 
-    def theta(self, x: Tensor) -> Tensor:
-        """The thetas ``(B, 2, 3)``, float32, this transformer applies to ``x`` ``(B, C, H, W)``."""
+    def _start(self) -> list[float]:
+        """The regressor's bias (its weights start at zero): the untrained parameters. Subclasses override it (set
+        what it reads before calling ``__init__``). Here: theta ``[[s, 0, 0], [0, s, 0]]``, ``s = 1 / init_zoom``."""
+        s = 1.0 / self.init_zoom
+        start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
+        return start.get(self.family, [0.0, 0.0])  # "shift": (tx, ty)
+
+    def _check_input(self, x: object) -> None:  # shapes and dtypes only: no device sync
         if not isinstance(x, Tensor):
             raise checks.ArgumentTypeError(f"x must be a float tensor (B, C, H, W), got {checks.describe(x)}")
-        if x.dim() != 4 or not x.is_floating_point():  # shapes and dtypes only: no device sync
+        if x.dim() != 4 or not x.is_floating_point():
             hint = " (add a batch axis: x.unsqueeze(0))" if x.dim() == 3 else ""
             hint += " (convert uint8 images with .float() / 255, then normalize)" if not x.is_floating_point() else ""
             got = f"{x.dtype} {tuple(x.shape)}"
-            raise ValueError(f"a SpatialTransformer needs float images (B, C, H, W), got {got}{hint}")
+            raise ValueError(f"a {type(self).__name__} needs float images (B, C, H, W), got {got}{hint}")
         if self.in_size is not None and tuple(x.shape[-2:]) != tuple(self.in_size):
             (h, w), (got_h, got_w) = self.in_size, x.shape[-2:]
-            raise ValueError(f"this SpatialTransformer was built for {h}x{w} inputs, got {got_h}x{got_w}")
+            raise ValueError(f"this {type(self).__name__} was built for {h}x{w} inputs, got {got_h}x{got_w}")
+
+    def _regress(self, x: Tensor) -> Tensor:
+        """The regressor's output ``(B, len(self._start()))`` for ``x``, checked; float32 even under autocast."""
+        self._check_input(x)
         features = self.localization(x)
         with full_precision(x.device):  # fp32 even under bf16 autocast
-            p = self.regressor(features.float())
+            return self.regressor(features.float())
+
+    def theta(self, x: Tensor) -> Tensor:
+        """The thetas ``(B, 2, 3)``, float32, this transformer applies to ``x`` ``(B, C, H, W)``."""
+        p = self._regress(x)
+        with full_precision(x.device):
             if self.family == "affine":
                 return p.view(-1, 2, 3)
             if self.family == "similarity":

@@ -1,0 +1,230 @@
+"""Projective (homography) spatial transformers: 8 parameters, straight lines stay straight, parallels may meet.
+
+Conventions as in :mod:`stnlib.affine`: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` down,
+``align_corners=False`` by default (``-1``/``+1`` are the border pixels' outer edges).
+
+* **Parameters** ``(B, 8)``: the homography's entries ``h11 h12 h13 h21 h22 h23 h31 h32`` (``h33 = 1``); the
+  identity is ``[1, 0, 0, 0, 1, 0, 0, 0]``. :func:`homography` makes them a ``(B, 3, 3)`` matrix ``h``.
+* ``h`` maps **output** to **input** coordinates, like theta: output pixel ``p = (x, y)`` shows the input at
+  ``(u / w, v / w)`` with ``(u, v, w) = h @ (x, y, 1)``. ``h = [[theta], [0, 0, 1]]`` is the affine ``theta``.
+* Output pixels at or beyond the horizon (``w <= HORIZON``) have no preimage: their grid points are set to
+  ``OUTSIDE`` (well outside the image), so they show ``fill`` (zeros by default).
+* **Corners** ``(B, 4, 2)`` (:func:`homography_from_corners`): where the output's corners ``(-1, -1)``, ``(1, -1)``,
+  ``(1, 1)``, ``(-1, 1)`` (top-left, top-right, bottom-right, bottom-left) sample in the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import affine, checks
+from .checks import check_bool, check_int, check_ints, check_tensor
+from .models import SpatialTransformer, full_precision
+
+__all__ = [
+    "CORNERS",
+    "HORIZON",
+    "OUTSIDE",
+    "ProjectiveTransformer",
+    "check_homography",
+    "check_params",
+    "homography",
+    "homography_from_corners",
+    "homography_grid",
+    "identity_params",
+    "warp_projective",
+]
+
+Fill = float | Sequence[float] | Tensor | None
+Size = tuple[int, int]
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+CORNERS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  #: the output's corners, in :data:`CORNERS` order
+HORIZON = 1e-6  #: smallest ``w`` a grid point may have; at or below it the point is beyond the horizon
+OUTSIDE = 2.0  #: the grid value of points beyond the horizon (outside ``[-1, 1]``: they show ``fill``)
+
+
+def check_params(params: object, *, name: str = "params") -> Tensor:
+    """Return ``params`` if it is a finite float tensor ``(B, 8)``, ``B >= 1``, else raise ``ValueError``
+    (:class:`~stnlib.checks.ArgumentTypeError` for a non-tensor or a non-float dtype)."""
+    return check_tensor(params, name, shape=("B", 8), kind="float", nonempty=True, finite=True)
+
+
+def check_homography(h: object, *, name: str = "h") -> Tensor:
+    """Return ``h`` if it is a finite float tensor ``(B, 3, 3)``, ``B >= 1``, else raise as :func:`check_params`."""
+    return check_tensor(h, name, shape=("B", 3, 3), kind="float", nonempty=True, finite=True)
+
+
+def identity_params(batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: affine.Device = None) -> Tensor:
+    """The identity's parameters ``(batch_size, 8)``: ``[1, 0, 0, 0, 1, 0, 0, 0]`` each.
+
+    >>> identity_params(2).tolist()
+    [[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]]
+    """
+    batch_size, dtype = check_int(batch_size, "batch_size", min=0), affine._check_dtype(dtype)
+    return torch.tensor(IDENTITY, dtype=dtype, device=checks.check_device(device)).expand(batch_size, 8).clone()
+
+
+def homography(params: Tensor) -> Tensor:
+    """``(B, 8)`` parameters -> ``(B, 3, 3)`` matrices, ``h33 = 1`` (differentiable).
+
+    >>> homography(identity_params())
+    tensor([[[1., 0., 0.],
+             [0., 1., 0.],
+             [0., 0., 1.]]])
+    """
+    check_params(params)
+    return _homography(params)
+
+
+def _homography(params: Tensor) -> Tensor:
+    return torch.cat([params, torch.ones_like(params[:, :1])], dim=1).view(-1, 3, 3)
+
+
+def _output_points(size: Size, align_corners: bool, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(1, H, W, 3)``: the output pixels ``(x, y, 1)``, exactly the points ``F.affine_grid`` uses."""
+    eye = torch.eye(2, 3, dtype=dtype, device=device).unsqueeze(0)
+    xy = F.affine_grid(eye, [1, 1, *size], align_corners=align_corners)
+    return torch.cat([xy, torch.ones_like(xy[..., :1])], dim=-1)
+
+
+def _grid(h: Tensor, size: Size, align_corners: bool) -> Tensor:
+    uvw = _output_points(size, align_corners, h.dtype, h.device) @ h.transpose(1, 2).unsqueeze(1)  # (B, H, W, 3)
+    w = uvw[..., 2:]
+    ahead = w > HORIZON
+    xy = uvw[..., :2] / torch.where(ahead, w, torch.ones_like(w))  # a safe divide: finite values and gradients
+    return torch.where(ahead, xy, torch.full_like(xy, OUTSIDE))
+
+
+def homography_grid(h: Tensor, size: tuple[int, int], *, align_corners: bool = False) -> Tensor:
+    """The sampling grid ``(B, H, W, 2)`` for ``F.grid_sample``: where each output pixel of ``size`` ``(H, W)``
+    reads the input through ``h`` ``(B, 3, 3)`` (perspective divide included; module docstring).
+
+    >>> h = homography(torch.tensor([[2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0]]))  # zoom out 2x: read [-2, 2]
+    >>> homography_grid(h, (1, 2))
+    tensor([[[[-1.,  0.],
+              [ 1.,  0.]]]])
+    """
+    check_homography(h)
+    size, align_corners = check_ints(size, "size", length=2, min=1), check_bool(align_corners, "align_corners")
+    return _grid(h, size, align_corners)
+
+
+def _check_warp(images: object, h: object, out_size: object, fill: object, align_corners: object) -> Size | None:
+    images, h = affine.check_images(images), check_homography(h)
+    if h.shape[0] != images.shape[0]:
+        raise ValueError(f"batch size mismatch: h has {h.shape[0]} matrices, images {images.shape[0]}")
+    if h.device != images.device:
+        raise ValueError(f"h is on {h.device} but images on {images.device}: use h.to(images.device)")
+    if fill is not None:
+        affine.check_fill(fill)
+    check_bool(align_corners, "align_corners")
+    return None if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
+
+
+def _warp(images: Tensor, h: Tensor, out_size: Size | None, fill: Fill, align_corners: bool) -> Tensor:
+    size = tuple(out_size) if out_size is not None else tuple(images.shape[-2:])
+    grid = _grid(h.to(images.dtype), size, align_corners)
+    return affine.sample(images, grid, align_corners=align_corners, fill=fill)
+
+
+def warp_projective(
+    images: Tensor,
+    h: Tensor,
+    *,
+    out_size: tuple[int, int] | None = None,
+    fill: Fill = None,
+    align_corners: bool = False,
+) -> Tensor:
+    """Resample ``images`` ``(B, C, H, W)`` through ``h`` ``(B, 3, 3)`` -> ``(B, C, H', W')`` (``out_size``, default
+    the input's), bilinear; ``fill`` outside (a number or one per channel; ``None``: zeros), as :func:`affine.warp`.
+
+    >>> x = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])
+    >>> warp_projective(x, homography(torch.tensor([[1.0, 0, 0.5, 0, 1, 0, 0, 0]])), fill=-1.0)  # one pixel left
+    tensor([[[[ 2.,  3.,  4., -1.]]]])
+    """
+    out_size = _check_warp(images, h, out_size, fill, align_corners)
+    return _warp(images, h, out_size, fill, align_corners)
+
+
+def homography_from_corners(corners: Tensor) -> Tensor:
+    """``h`` ``(B, 3, 3)`` (output -> input) that sends the output's corners :data:`CORNERS` to ``corners``
+    ``(B, 4, 2)`` (where they should sample in the input): the 8x8 direct linear transform, solved in float64.
+    Convex ``corners``: the whole output lies ahead of the horizon; not convex: part of it shows ``fill``. Three on
+    a line, two equal or crossing sides: ``ValueError``.
+
+    >>> square = torch.tensor([[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]])  # the central half
+    >>> homography_from_corners(square).round(decimals=4) + 0.0  # zoom in 2x: an affine map
+    tensor([[[0.5000, 0.0000, 0.0000],
+             [0.0000, 0.5000, 0.0000],
+             [0.0000, 0.0000, 1.0000]]])
+    """
+    check_tensor(corners, "corners", shape=("B", 4, 2), kind="float", nonempty=True, finite=True)
+    uv = corners.to(torch.float64)
+    xy = torch.tensor(CORNERS, dtype=torch.float64, device=corners.device).expand_as(uv)
+    x, y, u, v = xy[..., 0], xy[..., 1], uv[..., 0], uv[..., 1]
+    one, zero = torch.ones_like(x), torch.zeros_like(x)
+    # u (h31 x + h32 y + 1) = h11 x + h12 y + h13 and the same for v: linear in the 8 unknowns
+    rows_u = torch.stack([x, y, one, zero, zero, zero, -x * u, -y * u], dim=-1)
+    rows_v = torch.stack([zero, zero, zero, x, y, one, -x * v, -y * v], dim=-1)
+    system = torch.cat([rows_u, rows_v], dim=1)  # (B, 8, 8)
+    params, info = torch.linalg.solve_ex(system, torch.cat([u, v], dim=1))
+    w = params[:, 6:7] * x + params[:, 7:8] * y + 1  # (B, 4): w at the corners; 0: a corner sent to infinity
+    h = _homography(params)
+    flat = torch.linalg.det(h).abs() <= affine.SINGULAR_TOL * h.norm(dim=1).prod(dim=-1)  # h maps onto a line
+    bad = (info != 0) | ~torch.isfinite(params).all(dim=1) | (w.abs() <= HORIZON).any(dim=1) | flat
+    if bad.any():
+        raise ValueError(
+            f"corners at batch index {bad.nonzero().flatten().tolist()} admit no homography (with h33 = 1): three "
+            f"lie on a line, two coincide, or the sides cross (the centre would map to infinity); got "
+            f"{corners[bad].tolist()}"
+        )
+    return h.to(corners.dtype)
+
+
+class ProjectiveTransformer(SpatialTransformer):
+    """``(B, C, H, W) -> (B, C, H', W')`` through a predicted homography (module docstring); otherwise as
+    :class:`~stnlib.models.SpatialTransformer`: ``localization`` then a zero-weight linear regressor, its bias the
+    identity zoomed in ``init_zoom`` times (2: the central half), ``in_size`` enforced, parameters float32 even
+    under autocast, ``fill`` outside.
+
+    >>> stn = ProjectiveTransformer(nn.Flatten(), 16, out_size=(2, 2), init_zoom=2.0)
+    >>> out, h = stn.transform(torch.arange(16.0).view(1, 1, 4, 4))
+    >>> out.tolist()  # the central 2x2 block
+    [[[[5.0, 6.0], [9.0, 10.0]]]]
+    """
+
+    def __init__(
+        self,
+        localization: nn.Module,
+        features: int,
+        *,
+        out_size: Size | None = None,
+        fill: Fill = None,
+        init_zoom: float = 1.0,
+    ) -> None:
+        super().__init__(localization, features, out_size=out_size, fill=fill, init_zoom=init_zoom)
+        self.family = "projective"
+
+    def _start(self) -> list[float]:
+        s = 1.0 / self.init_zoom
+        return [s, 0.0, 0.0, 0.0, s, 0.0, 0.0, 0.0]
+
+    def theta(self, x: Tensor) -> Tensor:
+        raise NotImplementedError("a ProjectiveTransformer has no affine theta: use params(x) or transform(x)")
+
+    def params(self, x: Tensor) -> Tensor:
+        """The parameters ``(B, 8)``, float32, this transformer applies to ``x`` ``(B, C, H, W)``."""
+        return self._regress(x)
+
+    def transform(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(warped (B, C, H', W'), h (B, 3, 3))``; sampled on a float32 grid."""
+        params = self._regress(x)
+        with full_precision(x.device):
+            h = _homography(params)
+            out = _warp(x, h, self.out_size, self.fill if self.has_fill else None, False)
+        return out, h
