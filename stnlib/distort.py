@@ -3,21 +3,41 @@
 * ``"rts"`` (Jaderberg et al., 2015): the digit, centred on a 42x42 canvas, rotated ``U[-45, 45]`` degrees, scaled
   ``U[0.7, 1.2]``, shifted ``U[-m, m]`` px per axis, ``m = (42 - 28 * scale) / 2`` (the scaled box stays inside).
 * ``"cluttered"``: the digit at a random place on a 60x60 canvas, plus 4 random 8x8 crops of *other* digits (``max``).
+* ``"r"``, ``"p"``, ``"e"`` (the paper's other MNIST sets; the canvas stays 28x28): ``"r"`` rotates ``U[-90, 90]``
+  degrees about the centre. ``"p"`` (projective): the canvas corners ``(±1, ±1)`` are scaled ``U[0.75, 1]`` about the
+  centre, then each moves by ``N(0, σ²)`` per axis, ``σ = P_CORNER_STD = 0.1`` normalized (1.4 px on 28 px), clipped
+  to ``±3σ`` (our choice: the paper's appendix gives no checkable distribution); the digit is warped so that its
+  corners land there (torchvision's perspective formula, batched; ``v2.functional.perspective`` within 1 grey level,
+  tested): corners move 1.76 px on average from the scaled square, 3.1 px from the canvas corners. ``"e"`` (elastic,
+  Simard et al., 2003, with their values): a displacement ``E_ALPHA = 34`` px times a Gaussian blur (``E_SIGMA = 4``
+  px) of ``U[-1, 1]`` noise per pixel and axis, warped by ``v2.functional.elastic_transform``: mean length 2.1 px,
+  99.9% under about 7 px, at most about 11 px; digits stay readable. ``rotation`` 0, ``scale`` 1 (``"p"``: its
+  corner-square scale), ``tx = ty = 0`` for both.
 * ``"offcentre"`` CIFAR-10: the photo on a 64x64 canvas, rotated ``U[-30, 30]`` degrees, scaled ``U[0.5, 1]``, moved
   at random inside the outer pixel ring, over another photo average-pooled to 8x8 and upsampled (blurry blobs).
 
 Images are warped bilinearly and rounded to uint8. :class:`Distorted` records the visible motion, as in
 :func:`stnlib.affine.build_theta`: ``rotation`` (degrees, counterclockwise), ``scale``, and ``tx``/``ty``, the
 object centre's offset from the canvas centre (normalized, right/down): what a perfect transformer undoes.
+``"p"`` adds ``corners`` float32 ``(N, 4, 2)``: where the original's corners ``(-1, -1), (1, -1), (1, 1), (-1, 1)``
+(top-left, top-right, bottom-right, bottom-left; normalized ``(x, y)``, x right, y down, ±1 the outer pixel edges as
+``align_corners=False``) land. torchvision's perspective puts pixel ``(row i, col j)``'s centre at ``(j + 0.5, i +
+0.5)``, the corners at 0 and 28 (not 27): its points are ``(corners + 1) * 14``. ``"e"`` adds ``displacement``
+float32 ``(N, 28, 28, 2)`` in pixels: output pixel ``(row i, col j)`` shows the input at ``(j + dx, i + dy)``
+(pixel centres at integers, ``dx = displacement[..., i, j, 0]``, right; ``dy``: ``[..., 1]``, down), bilinear.
 
 >>> d = distort_mnist(torch.zeros(3, 1, 28, 28, dtype=torch.uint8), "rts", seed=0)
 >>> tuple(d.images.shape), tuple(distort_cifar(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), seed=0).images.shape)
 ((3, 1, 42, 42), (2, 3, 64, 64))
+>>> e = distort_mnist(torch.zeros(3, 1, 28, 28, dtype=torch.uint8), "e", seed=0)
+>>> tuple(e.images.shape), tuple(e.displacement.shape), e.corners is None, e.canvas
+((3, 1, 28, 28), (3, 28, 28, 2), True, 28)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from typing import Literal
@@ -25,6 +45,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
 from . import checks
@@ -33,23 +54,31 @@ from .checks import check_int, check_seed
 from .data import ImageData, load_dataset
 from .env import Profile
 
-__all__ = ["CLUTTER_CANVAS", "CLUTTER_PIECES", "CLUTTER_SIZE", "DIGIT_SIZE", "DISTORTIONS", "OFFCENTRE_CANVAS",
-           "OFFCENTRE_ROTATION", "OFFCENTRE_SCALE", "PHOTO_SIZE", "RTS_CANVAS", "RTS_ROTATION", "RTS_SCALE",
-           "TEST_SEED_OFFSET", "Distorted", "distort_cifar", "distort_mnist", "distorted_set", "load_distorted_mnist",
+__all__ = ["CLUTTER_CANVAS", "CLUTTER_PIECES", "CLUTTER_SIZE", "DIGIT_SIZE", "DISTORTIONS", "E_ALPHA", "E_SIGMA",
+           "OFFCENTRE_CANVAS", "OFFCENTRE_ROTATION", "OFFCENTRE_SCALE", "PHOTO_SIZE", "P_CORNER_CLIP", "P_CORNER_STD",
+           "P_SCALE", "R_ROTATION", "RTS_CANVAS", "RTS_ROTATION", "RTS_SCALE", "TEST_SEED_OFFSET", "Distorted",
+           "distort_cifar", "distort_mnist", "distorted_set", "load_distorted_mnist",
            "load_offcentre_cifar"]  # fmt: skip
 
-DISTORTIONS: tuple[str, ...] = ("rts", "cluttered")
+Kind = Literal["rts", "cluttered", "r", "p", "e"]
+DISTORTIONS: tuple[str, ...] = ("rts", "cluttered", "r", "p", "e")
 DIGIT_SIZE, RTS_CANVAS, CLUTTER_CANVAS, CLUTTER_PIECES, CLUTTER_SIZE = 28, 42, 60, 4, 8
 RTS_ROTATION, RTS_SCALE = 45.0, (0.7, 1.2)  # degrees: U[-45, 45]; scale: U[0.7, 1.2]
+R_ROTATION = 90.0  # degrees: U[-90, 90]
+P_CORNER_STD, P_CORNER_CLIP, P_SCALE = 0.1, 3.0, (0.75, 1.0)  # normalized (1.4 px on 28 px); clip in σ; U[0.75, 1]
+E_ALPHA, E_SIGMA = 34.0, 4.0  # pixels: displacement scale, Gaussian blur σ (Simard et al. 2003's values)
 PHOTO_SIZE, OFFCENTRE_CANVAS, OFFCENTRE_ROTATION, OFFCENTRE_SCALE = 32, 64, 30.0, (0.5, 1.0)  # scale: width / 32 px
 TEST_SEED_OFFSET = 1_000_003  # the distorted test set uses seed + TEST_SEED_OFFSET: fixed, never the train seed
 _CHUNK_RTS, _CHUNK_CIFAR = 8192, 2048  # images per float chunk; (2048, 4, 64, 64) float32 is 134 MB
+_CORNERS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  # top-left, top-right, bottom-right, bottom-left
 
 
 @dataclasses.dataclass
 class Distorted:
     """``images`` uint8 ``(N, C, canvas, canvas)`` and the visible motion of each: ``rotation``, ``scale``, ``tx``,
-    ``ty`` float32 ``(N,)`` (module docstring). ``object_size``: the object's side in pixels before scaling."""
+    ``ty`` float32 ``(N,)`` (module docstring). ``object_size``: the object's side in pixels before scaling.
+    ``corners`` float32 ``(N, 4, 2)`` (``"p"``) and ``displacement`` float32 ``(N, 28, 28, 2)`` px (``"e"``, unless
+    not kept): ``None`` for the other kinds."""
     images: Tensor
     rotation: Tensor
     scale: Tensor
@@ -59,6 +88,8 @@ class Distorted:
     canvas: int
     seed: int
     object_size: int = DIGIT_SIZE
+    corners: Tensor | None = None
+    displacement: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -78,7 +109,8 @@ class Distorted:
                                  f"[{int(index.min())}, {int(index.max())}]")  # fmt: skip
         elif isinstance(index, Tensor):
             checks.check_tensor(index, "index", shape=(len(self),))  # a mask: one bool per item
-        parts = {k: getattr(self, k)[index] for k in ("images", "rotation", "scale", "tx", "ty")}
+        fields = ("images", "rotation", "scale", "tx", "ty", "corners", "displacement")
+        parts = {k: getattr(self, k)[index] for k in fields if getattr(self, k) is not None}
         return dataclasses.replace(self, **parts)
 
 
@@ -136,16 +168,95 @@ def _distort_cluttered(images: Tensor, clutter: Tensor, seed: int) -> Distorted:
     return Distorted(out.unsqueeze(1), torch.zeros(n), torch.ones(n), tx, ty, "cluttered", size, int(seed))
 
 
-def distort_mnist(images: Tensor, kind: Literal["rts", "cluttered"], *, seed: int,
-                  clutter_source: Tensor | None = None) -> Distorted:
+def _chunks(n: int, size: int = _CHUNK_RTS) -> list[slice]:
+    return [slice(i, i + size) for i in range(0, n, size)]
+
+
+def _to_uint8(images: Tensor) -> Tensor:
+    return images.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _distort_r(images: Tensor, seed: int) -> Distorted:
+    n = images.shape[0]
+    rotation = ((2 * _uniform(seed, n, 1)[:, 0] - 1) * R_ROTATION).float()
+    out = torch.empty_like(images)
+    for sl in _chunks(n):
+        out[sl] = _to_uint8(warp(images[sl].float(), build_theta(rotation=rotation[sl])))
+    return Distorted(out, rotation, torch.ones(n), torch.zeros(n), torch.zeros(n), "r", DIGIT_SIZE, int(seed))
+
+
+def _homography(src: Tensor, dst: Tensor) -> Tensor:
+    """float64 ``(N, 3, 3)`` ``H`` (``H[:, 2, 2] = 1``), ``H @ (x, y, 1) ~ (u, v, 1)`` for each of the four pairs
+    ``src`` ``(N, 4, 2)`` -> ``dst`` ``(N, 4, 2)``: the 8x8 system of torchvision's ``_get_perspective_coeffs``."""
+    x, y, u, v = src[..., 0], src[..., 1], dst[..., 0], dst[..., 1]
+    one, zero = torch.ones_like(x), torch.zeros_like(x)
+    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1)  # (N, 4, 8)
+    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1)
+    a, b = torch.stack([rows_u, rows_v], 2).flatten(1, 2), torch.stack([u, v], 2).flatten(1)  # (N, 8, 8), (N, 8)
+    h = torch.linalg.solve(a, b)
+    return torch.cat([h, torch.ones_like(h[:, :1])], 1).view(-1, 3, 3)
+
+
+def _distort_p(images: Tensor, seed: int) -> Distorted:
+    """Corners: the scaled square plus clipped normals (from the uniforms by inverse CDF: ``torch.randn`` on the CPU
+    is not prefix-stable). torchvision's grid formula (``_perspective_grid``), batched: one call per image took 3 ms."""
+    n, size, clip = images.shape[0], DIGIT_SIZE, P_CORNER_CLIP * P_CORNER_STD
+    u = _uniform(seed, n, 9)
+    scale = P_SCALE[0] + (P_SCALE[1] - P_SCALE[0]) * u[:, 0]
+    offset = (torch.special.ndtri(u[:, 1:]) * P_CORNER_STD).clamp_(-clip, clip).view(n, 4, 2)
+    square = torch.tensor(_CORNERS, dtype=torch.float64)
+    corners = (scale[:, None, None] * square + offset).float()  # (N, 4, 2): where the canvas corners land
+    h = _homography(corners.double(), square.expand(n, 4, 2))  # output -> input
+    eye = torch.eye(2, 3, dtype=torch.float64)[None]
+    points = F.pad(F.affine_grid(eye, [1, 1, size, size], align_corners=False), (0, 1), value=1.0).view(1, -1, 3)
+    out = torch.empty_like(images)
+    for sl in _chunks(n, 4096):  # q: (4096, 784, 3) float64 is 77 MB
+        q = points @ h[sl].transpose(1, 2)  # (B, 784, 3): homogeneous input positions, normalized
+        grid = (q[..., :2] / q[..., 2:]).view(-1, size, size, 2).float()
+        out[sl] = _to_uint8(F.grid_sample(images[sl].float(), grid, mode="bilinear", align_corners=False))
+    rotation, tx, ty = torch.zeros(3, n)
+    return Distorted(out, rotation, scale.float(), tx, ty, "p", size, int(seed), corners=corners)
+
+
+def _blur_matrix(size: int, sigma: float) -> Tensor:
+    """``(size, size)`` ``B``: torchvision's Gaussian blur along one axis (kernel ``2 * ceil(3σ) + 1`` px, reflect) as a
+    matrix, so ``B @ x @ B.T`` blurs ``x`` ``(..., size, size)`` as ``gaussian_blur`` does, 20x faster on the CPU."""
+    kernel = 2 * math.ceil(3 * sigma) + 1
+    return TF.gaussian_blur(torch.eye(size).view(size, 1, 1, size), [kernel, 1], [sigma, sigma]).view(size, size).T
+
+
+def _distort_e(images: Tensor, seed: int, keep: bool) -> Distorted:
+    """Noise ``(B, 2, 28, 28)`` per chunk from one generator (item ``i``: the ``i``-th 1568 draws), blurred, warped
+    one image at a time (torchvision's API takes one field per call; 60-120 µs each) with the displacement converted
+    to its normalized units (``2 / 28`` per pixel)."""
+    n, size, gen = images.shape[0], DIGIT_SIZE, torch.Generator().manual_seed(int(seed))
+    blur = _blur_matrix(size, E_SIGMA)
+    out, field = torch.empty_like(images), torch.empty(n, size, size, 2) if keep else None
+    for sl in _chunks(n, 4096):
+        x = images[sl].float()
+        noise = torch.rand(len(x), 2, size, size, generator=gen).mul_(2).sub_(1)  # (B, 2, 28, 28): dx, dy
+        disp = (E_ALPHA * (blur @ noise @ blur.T)).permute(0, 2, 3, 1)  # (B, 28, 28, 2) px
+        norm = disp * (2 / size)
+        out[sl] = _to_uint8(torch.cat([TF.elastic_transform(x[i : i + 1], norm[i : i + 1]) for i in range(len(x))]))
+        if field is not None:
+            field[sl] = disp
+    rotation, tx, ty = torch.zeros(3, n)
+    return Distorted(out, rotation, torch.ones(n), tx, ty, "e", size, int(seed), displacement=field)
+
+
+def distort_mnist(images: Tensor, kind: Kind, *, seed: int, clutter_source: Tensor | None = None,
+                  keep_displacement: bool = True) -> Distorted:
     """Distort digits (uint8 ``(N, 1, 28, 28)``) as ``kind``; ``"cluttered"`` takes pieces from ``clutter_source[j]``
     (uint8 ``(M, 1, H, W)``, default ``images``), ``j != i``. Item ``i`` depends only on ``seed``, ``images[i]`` and
-    the source, so ``distort_mnist(x[:n], ..., clutter_source=x)`` is a prefix of ``distort_mnist(x, ...)``."""
+    the source, so ``distort_mnist(x[:n], ..., clutter_source=x)`` is a prefix of ``distort_mnist(x, ...)``.
+    ``keep_displacement=False``: ``"e"`` leaves ``displacement`` ``None`` (it takes 6 KB per image)."""
     checks.check_choice(kind, "kind", DISTORTIONS)
     _check(images, "images", (1, DIGIT_SIZE, DIGIT_SIZE))
-    seed = check_seed(seed)
-    if kind == "rts":
-        return _distort_rts(images, seed)
+    seed, keep_displacement = check_seed(seed), checks.check_bool(keep_displacement, "keep_displacement")
+    if kind == "e":
+        return _distort_e(images, seed, keep_displacement)
+    if kind != "cluttered":
+        return {"rts": _distort_rts, "r": _distort_r, "p": _distort_p}[kind](images, seed)
     clutter = _check(images if clutter_source is None else clutter_source, "clutter_source", (1, "H", "W"))
     if len(clutter) == 0 or min(clutter.shape[2:]) < CLUTTER_SIZE:
         raise ValueError(f"clutter_source needs images of at least {CLUTTER_SIZE}x{CLUTTER_SIZE}")
@@ -217,19 +328,32 @@ def _limits(limits: object) -> tuple[int | None, int | None]:
     return tuple(None if n is None else check_int(n, k, min=0) for n, k in zip(limits, ("limit_train", "limit_test")))
 
 
-def load_distorted_mnist(kind: Literal["rts", "cluttered"], *, profile: str | Profile = "full",
-                         data_dir: str | os.PathLike[str] | None = None, download: bool = True,
-                         limit_train: int | None = None, limit_test: int | None = None, seed: int = 0) -> ImageData:
+_HOW: dict[str, str] = {
+    "rts": f"rotated ±{RTS_ROTATION:g}°, scaled {RTS_SCALE[0]:g}-{RTS_SCALE[1]:g}, shifted on a {RTS_CANVAS}x"
+    f"{RTS_CANVAS} canvas",
+    "cluttered": f"digit on a {CLUTTER_CANVAS}x{CLUTTER_CANVAS} canvas with {CLUTTER_PIECES} clutter pieces of "
+    f"{CLUTTER_SIZE}x{CLUTTER_SIZE}",
+    "r": f"rotated ±{R_ROTATION:g}° about the centre of the {DIGIT_SIZE}x{DIGIT_SIZE} canvas",
+    "p": f"projective: the canvas corners scaled {P_SCALE[0]:g}-{P_SCALE[1]:g}, then moved N(0, {P_CORNER_STD:g}²) per"
+    f" axis (normalized, clipped at ±{P_CORNER_CLIP:g}σ) on the {DIGIT_SIZE}x{DIGIT_SIZE} canvas",
+    "e": f"elastic: displaced {E_ALPHA:g} px times a σ {E_SIGMA:g} px Gaussian blur of U[-1, 1] noise (Simard et al.)"
+    f" on the {DIGIT_SIZE}x{DIGIT_SIZE} canvas",
+}
+
+
+def load_distorted_mnist(kind: Kind, *, profile: str | Profile = "full", data_dir: str | os.PathLike[str] | None = None,
+                         download: bool = True, limit_train: int | None = None, limit_test: int | None = None,
+                         seed: int = 0) -> ImageData:
     """MNIST (:func:`stnlib.data.load_dataset`) through :func:`distort_mnist`: ``"mnist-rts"`` uint8
-    ``(N, 1, 42, 42)`` or ``"mnist-cluttered"`` ``(N, 1, 60, 60)``, clutter from the same split."""
+    ``(N, 1, 42, 42)``, ``"mnist-cluttered"`` ``(N, 1, 60, 60)`` (clutter from the same split), ``"mnist-r"``,
+    ``"mnist-p"``, ``"mnist-e"`` ``(N, 1, 28, 28)``; ``"e"`` keeps the displacement for the test split only."""
     checks.check_choice(kind, "kind", DISTORTIONS)
     seed, _ = check_seed(seed), _limits((limit_train, limit_test))  # before loading: fail fast
     base = load_dataset("mnist", profile=profile, data_dir=data_dir, download=download)
-    how = (f"rotated ±{RTS_ROTATION:g}°, scaled {RTS_SCALE[0]:g}-{RTS_SCALE[1]:g}, shifted on a {RTS_CANVAS}x"
-           f"{RTS_CANVAS} canvas" if kind == "rts" else f"digit on a {CLUTTER_CANVAS}x{CLUTTER_CANVAS} canvas with "
-           f"{CLUTTER_PIECES} clutter pieces of {CLUTTER_SIZE}x{CLUTTER_SIZE}")  # fmt: skip
-    distort = lambda x, s, src: distort_mnist(x, kind, seed=s, clutter_source=src)
-    return distorted_set(base, distort, name=f"mnist-{kind}", how=how, seed=seed, limits=(limit_train, limit_test))
+    test_seed = seed + TEST_SEED_OFFSET  # distorted_set's seed for the test split
+    distort = lambda x, s, src: distort_mnist(x, kind, seed=s, clutter_source=src, keep_displacement=s == test_seed)
+    return distorted_set(base, distort, name=f"mnist-{kind}", how=_HOW[kind], seed=seed,
+                         limits=(limit_train, limit_test))
 
 
 def load_offcentre_cifar(*, profile: str | Profile = "full", data_dir: str | os.PathLike[str] | None = None,

@@ -21,7 +21,14 @@ from stnlib import affine
 from stnlib.data import CIFAR10_MEAN, MNIST_MEAN, black_value, load_dataset
 from stnlib.distort import (
     DIGIT_SIZE,
+    DISTORTIONS,
+    E_ALPHA,
+    E_SIGMA,
     OFFCENTRE_CANVAS,
+    P_CORNER_CLIP,
+    P_CORNER_STD,
+    P_SCALE,
+    R_ROTATION,
     TEST_SEED_OFFSET,
     Distorted,
     distort_cifar,
@@ -174,7 +181,7 @@ def test_cluttered_pieces_come_from_other_images_and_there_are_four():
 
 
 def test_distort_rejects_bad_input():
-    with pytest.raises(ValueError, match="kind must be one of 'rts', 'cluttered', got str 'zoom'"):
+    with pytest.raises(ValueError, match="kind must be one of 'rts', 'cluttered', 'r', 'p', 'e', got str 'zoom'"):
         distort_mnist(_digits(2), "zoom", seed=0)
     with pytest.raises(ValueError, match="uint8"):
         distort_mnist(_digits(2).float(), "rts", seed=0)
@@ -211,6 +218,140 @@ def test_load_distorted_mnist_quick_profile_uses_the_samples(failing_download):
     assert data.train_images.shape == (16, 1, 42, 42) and data.test_images.shape == (250, 1, 42, 42)
     assert "bundled samples" in data.info.describe() and "TEST images" in data.info.describe()
     assert math.isclose(float(data.test_params.scale.mean()), 0.95, abs_tol=0.05)
+
+
+# ------------------------------------------------ R, P, E: the paper's other sets
+ALL_FIELDS = ("images", "rotation", "scale", "tx", "ty", "corners", "displacement")
+SQUARE = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])  # TL, TR, BR, BL; normalized (x, y)
+
+
+def _same(a: Distorted, b: Distorted) -> bool:
+    return all(
+        (getattr(a, k) is None and getattr(b, k) is None) or torch.equal(getattr(a, k), getattr(b, k))
+        for k in ALL_FIELDS
+    )
+
+
+def test_the_paper_kinds_are_listed():
+    assert DISTORTIONS == ("rts", "cluttered", "r", "p", "e")
+    assert R_ROTATION == 90 and P_CORNER_STD == 0.1 and P_CORNER_CLIP == 3 and P_SCALE == (0.75, 1.0)
+    assert (E_ALPHA, E_SIGMA) == (34.0, 4.0)
+
+
+@pytest.mark.parametrize(("kind", "extra"), [("r", None), ("p", "corners"), ("e", "displacement")])
+def test_r_p_e_deterministic_seeded_prefix_stable_and_selectable(kind, extra):
+    x = _digits(40)
+    a, b = distort_mnist(x, kind, seed=5), distort_mnist(x, kind, seed=5)
+    assert a.images.shape == (40, 1, 28, 28) and a.images.dtype == torch.uint8
+    assert (a.kind, a.canvas, a.seed, a.object_size) == (kind, 28, 5, 28) and _same(a, b)
+    assert [k for k in ("corners", "displacement") if getattr(a, k) is not None] == ([extra] if extra else [])
+    c = distort_mnist(x, kind, seed=6)
+    assert not torch.equal(a.images, c.images)
+    assert not torch.equal(getattr(a, extra or "rotation"), getattr(c, extra or "rotation"))
+    assert _same(distort_mnist(x[:7], kind, seed=5), a.head(7))  # item i: the seed and image i only
+    picked = a.select(torch.tensor([3, 0]))
+    assert all(
+        getattr(picked, k) is None if getattr(a, k) is None else torch.equal(getattr(picked, k), getattr(a, k)[[3, 0]])
+        for k in ALL_FIELDS
+    )
+    if kind != "r":  # p and e record no rotation or shift; p's scale is its corner square's
+        assert bool((a.rotation == 0).all() & (a.tx == 0).all() & (a.ty == 0).all())
+        assert bool((a.scale == 1).all()) == (kind == "e")
+
+
+def test_r_rotation_in_range_reproduces_each_image_and_turns_a_bar_counterclockwise():
+    x = _digits(64)
+    d = distort_mnist(x, "r", seed=0)
+    assert float(d.rotation.abs().max()) <= 90 and float(d.rotation.min()) < -70 and float(d.rotation.max()) > 70
+    assert bool((d.scale == 1).all() & (d.tx == 0).all() & (d.ty == 0).all())
+    again = affine.warp(x.float(), affine.build_theta(rotation=d.rotation)).round()
+    assert float((again - d.images.float()).abs().max()) <= 1
+    bar = torch.zeros(100, 1, 28, 28, dtype=torch.uint8)
+    bar[:, :, 12:16, 4:24] = 255  # horizontal, 20 x 4 px: stays inside at any angle
+    d = distort_mnist(bar, "r", seed=1)
+    _, _, _, (cxx, cyy, cxy) = _moments(d.images)
+    axis = torch.rad2deg(0.5 * torch.atan2(2 * cxy, cxx - cyy))  # y down: counterclockwise on screen is negative
+    turn = (axis + d.rotation.double() + 90) % 180 - 90  # an axis is only defined modulo 180 degrees
+    assert float(turn.abs().max()) < 3.0
+
+
+def test_p_corners_in_range_and_reproduce_each_image_through_an_independent_homography():
+    kt = pytest.importorskip("kornia.geometry.transform")
+    x = _digits(100)
+    d = distort_mnist(x, "p", seed=3)
+    assert float(d.scale.min()) >= 0.75 and float(d.scale.max()) <= 1.0 and float(d.scale.max() - d.scale.min()) > 0.2
+    offset = d.corners - d.scale[:, None, None] * SQUARE  # normalized; 14 px per unit on 28 px
+    assert float(offset.abs().max()) <= 3 * 0.1 + 1e-6 and float(offset.abs().max()) > 0.2
+    assert float(offset.std()) == pytest.approx(0.1, abs=0.01)
+    # kornia: pixel centres at integers 0..27, so the outer pixel edges (normalized -1, 1) lie at -0.5 and 27.5
+    src = ((SQUARE + 1) * 14 - 0.5).expand(100, 4, 2)
+    m = kt.get_perspective_transform(src, (d.corners + 1) * 14 - 0.5)
+    want = kt.warp_perspective(x.float(), m, (28, 28), mode="bilinear", padding_mode="zeros", align_corners=True)
+    assert float((want.round() - d.images.float()).abs().max()) <= 1
+    # the batched warp is torchvision's perspective (pixel centres at j + 0.5: corners at 0 and 28)
+    tv = torchvision.transforms.v2.functional
+    start = [[0, 0], [28, 0], [28, 28], [0, 28]]
+    for i in range(0, 100, 10):
+        end = ((d.corners[i] + 1) * 14).tolist()
+        one = tv.perspective(x[i : i + 1].float(), start, end, tv.InterpolationMode.BILINEAR)
+        assert float((one.round() - d.images[i : i + 1].float()).abs().max()) <= 1, i
+
+
+def test_p_mean_corner_offset_is_about_1_76_px():
+    d = distort_mnist(torch.zeros(400, 1, 28, 28, dtype=torch.uint8), "p", seed=4)
+    shift_px = ((d.corners - d.scale[:, None, None] * SQUARE) * 14).norm(dim=-1)  # (400, 4)
+    assert float(shift_px.mean()) == pytest.approx(1.76, abs=0.1)  # Rayleigh mean: 1.4 px * sqrt(pi / 2)
+
+
+def _identity_grid(n: int) -> torch.Tensor:
+    return F.affine_grid(torch.eye(2, 3).expand(n, 2, 3), [n, 1, 28, 28], align_corners=False)
+
+
+def test_e_displacement_reproduces_each_image_and_follows_the_stated_pixel_convention():
+    x = _digits(64)
+    d = distort_mnist(x, "e", seed=2)
+    assert d.displacement.shape == (64, 28, 28, 2) and d.displacement.dtype == torch.float32
+    grid = _identity_grid(64) + d.displacement * (2 / 28)  # pixels -> normalized (align_corners=False)
+    again = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    assert float((again.round() - d.images.float()).abs().max()) <= 1
+    assert torch.equal(distort_mnist(x, "e", seed=2, keep_displacement=False).images, d.images)
+    assert distort_mnist(x, "e", seed=2, keep_displacement=False).displacement is None
+    # ramps: output pixel (row i, col j) shows the input at (j + dx, i + dy); bilinear is exact on a linear ramp
+    cols = torch.arange(28.0)
+    ramps = torch.stack([10 + 8 * cols.expand(28, 28), 10 + 8 * cols[:, None].expand(28, 28)])  # 10 + 8 x, 10 + 8 y
+    d = distort_mnist(ramps.round().to(torch.uint8)[:, None], "e", seed=7)
+    x_at = cols + d.displacement[..., 0]  # (2, 28, 28): the column each output pixel reads
+    y_at = cols[:, None] + d.displacement[..., 1]
+    inside = (x_at >= 0) & (x_at <= 27) & (y_at >= 0) & (y_at <= 27)  # bilinear is exact on the ramp there
+    assert inside.float().mean() > 0.6  # most pixels are checked
+    want_x, want_y = 10 + 8 * x_at[0], 10 + 8 * y_at[1]
+    assert float((d.images[0, 0].float() - want_x)[inside[0]].abs().max()) <= 0.51
+    assert float((d.images[1, 0].float() - want_y)[inside[1]].abs().max()) <= 0.51
+
+
+def test_e_displacement_size_matches_the_docstring():
+    d = distort_mnist(torch.zeros(300, 1, 28, 28, dtype=torch.uint8), "e", seed=8)
+    length = d.displacement.norm(dim=-1)
+    assert float(length.mean()) == pytest.approx(2.1, abs=0.1) and float(length.max()) < 13
+    # smooth: neighbours move alike (a sigma 4 px blur), unlike raw noise
+    step = (d.displacement[:, :, 1:] - d.displacement[:, :, :-1]).norm(dim=-1)
+    assert float(step.mean()) < 0.25 * float(length.mean())
+
+
+@pytest.mark.parametrize(("kind", "extra"), [("r", None), ("p", "corners"), ("e", "displacement")])
+def test_load_r_p_e_from_a_folder(tmp_path, kind, extra):
+    _fake_npz(tmp_path, "mnist", n_train=20, n_test=15)
+    full = load_distorted_mnist(kind, data_dir=tmp_path, seed=2)
+    part = load_distorted_mnist(kind, data_dir=tmp_path, seed=2, limit_train=6, limit_test=5)
+    assert full.info.dataset == f"mnist-{kind}" and full.train_images.shape == (20, 1, 28, 28)
+    assert full.info.describe().startswith(f"MNIST-{kind.upper()} from the folder passed as data_dir")
+    assert {"r": "rotated ±90°", "p": "N(0, 0.1²)", "e": "displaced 34 px"}[kind] in full.info.remark
+    assert torch.equal(part.train_images, full.train_images[:6]) and _same(part.test_params, full.test_params.head(5))
+    base = load_dataset("mnist", data_dir=tmp_path)
+    test = distort_mnist(base.test_images, kind, seed=2 + TEST_SEED_OFFSET)
+    assert _same(full.test_params, test) and torch.equal(full.test_images, test.images)
+    if extra:
+        assert getattr(full.test_params, extra).shape[0] == 15
 
 
 # ------------------------------------------------------- off-centre CIFAR-10
