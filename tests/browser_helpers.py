@@ -256,8 +256,9 @@ SNAPSHOT_JS = """async (cell) => {
 
 @dataclass
 class Snapshot:
-    """What a widget cell shows: ``theta`` (2x3 floats from its table, or ``None``), ``png`` (the largest picture's
-    bytes, or ``None``), ``n_img`` (pictures in the output area), ``text`` (the output area's text)."""
+    """What a widget cell shows: ``theta`` (the floats of its table, 2x3 unless :func:`snapshot` was told another
+    shape, or ``None``), ``png`` (the largest picture's bytes, or ``None``), ``n_img`` (pictures in the output area),
+    ``text`` (the output area's text)."""
 
     theta: np.ndarray | None
     png: bytes | None
@@ -287,22 +288,25 @@ def parse_number(text: str) -> float:
     return float(text.strip().replace("\u2212", "-").replace("+", ""))
 
 
-def snapshot(cell) -> Snapshot:
+def snapshot(cell, shape: tuple[int, int] = (2, 3)) -> Snapshot:
+    """What ``cell`` shows (:class:`Snapshot`); its matrix table must have ``shape`` (rows, columns)."""
     raw = cell.element_handle().evaluate(SNAPSHOT_JS)
     theta = None
     if raw["theta"]:
         rows = [[parse_number(v) for v in row] for row in raw["theta"]]
-        assert [len(r) for r in rows] == [3, 3], f"theta table is not 2x3: {raw['theta']}"
+        assert [len(r) for r in rows] == [shape[1]] * shape[0], f"matrix table is not {shape}: {raw['theta']}"
         theta = np.array(rows)
     return Snapshot(theta, base64.b64decode(raw["png"]) if raw["png"] else None, raw["n_img"], raw["text"])
 
 
-def settled(page, cell, accept=lambda s: True, timeout: float = 30.0, still: float = 1.0) -> Snapshot:
-    """Wait until the kernel is idle and the cell's table and picture have stopped changing for ``still`` seconds
-    with ``accept(snapshot)`` true; return that snapshot (AssertionError with the last one on timeout)."""
+def settled(page, cell, accept=lambda s: True, timeout: float = 30.0, still: float = 1.0,
+            shape: tuple[int, int] = (2, 3)) -> Snapshot:
+    """Wait until the kernel is idle and the cell's table (of ``shape``) and picture have stopped changing for
+    ``still`` seconds with ``accept(snapshot)`` true; return that snapshot (AssertionError with the last one on
+    timeout)."""
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
-        snap = snapshot(cell)
+        snap = snapshot(cell, shape)
         idle = page.evaluate(KERNEL_STATE_JS)["status"] == "idle"
         if last is None or snap.key() != last.key() or not idle:
             since = time.monotonic()
@@ -391,7 +395,8 @@ def bright_centroid(image: np.ndarray, box: tuple[int, int, int, int], bright: f
 
 WATCH_JS = """(cell) => {
   // Times (performance.now(), ms) of every redraw of a picture in the cell's output (an <img> gets a new src or is
-  // added), of every other change there (matrix text, readouts, handles), and of every user input on the page.
+  // added), of every other change there (matrix text, readouts, handles), and of every user input on the page
+  // (a chosen <select> option sends only a change event).
   if (window.__stnWatch) { window.__stnWatch.observer.disconnect(); }
   const log = {redraws: [], changes: [], inputs: []};
   const area = cell.querySelector('.jp-OutputArea');
@@ -406,7 +411,7 @@ WATCH_JS = """(cell) => {
   if (!window.__stnInputs) {
     window.__stnInputs = true;
     const note = e => { if (e.type !== 'pointermove' || e.buttons) window.__stnWatch.inputs.push(performance.now()); };
-    for (const type of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'click']) {
+    for (const type of ['pointerdown', 'pointermove', 'pointerup', 'keydown', 'click', 'change']) {
       document.addEventListener(type, note, true);
     }
   }
