@@ -238,7 +238,7 @@ def theta_trajectories(snapshots: Sequence, *, labels: Sequence[str] | None = No
 
 
 def compare_bars(ax: plt.Axes, measured: dict[str, float], *, reported: dict[str, float] | None = None,
-                 errors: dict[str, float] | None = None, title: str = "") -> None:
+                 errors: dict[str, float] | None = None, title: str = "", ylabel: str = "test accuracy (%)") -> None:
     """Bars of ``measured`` values (optional ``errors`` bars), each beside its ``reported`` value if any."""
     reported = reported or {}
     names, xs = list(measured), range(len(measured))
@@ -255,7 +255,7 @@ def compare_bars(ax: plt.Axes, measured: dict[str, float], *, reported: dict[str
     tops = [measured[n] + (yerr[i] if yerr else 0.0) for i, n in enumerate(names)]
     ax.set_ylim(0, max([*tops, *reported.values()]) * 1.22)  # room for the labels and the legend
     ax.set_xticks(list(xs), names, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
 
 

@@ -7,6 +7,7 @@
 """
 
 import json
+import math
 import re
 
 import pytest
@@ -77,3 +78,38 @@ def test_notebook_1_reads_back_the_theta_notebook_2_printed():
     line = next(ln for ln in literal[0].splitlines() if "learned = torch.tensor(" in ln)
     assert _numbers(line.split("#")[0]) == pytest.approx(expected, abs=1e-9)
     assert len(expected) == 6
+
+
+# ---- notebook 5: the TPS grid written in the page (the cell tagged ``tps-in-code``) -----------------------------
+
+NOTEBOOK_5 = REPO_ROOT / "notebooks" / "05_beyond_affine.ipynb"
+TPS_TAG = "tps-in-code"
+
+
+def _tps_cell() -> dict:
+    cells = [c for c in json.loads(NOTEBOOK_5.read_text())["cells"] if TPS_TAG in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"expected one cell tagged {TPS_TAG!r} in {NOTEBOOK_5.name}, found {len(cells)}"
+    namespace: dict = {"torch": torch, "F": torch.nn.functional}  # the notebook's imports
+    exec(compile("".join(cells[0]["source"]), f"{NOTEBOOK_5.name}[{TPS_TAG}]", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("grid_size, size, seed", [(4, (28, 28), 0), (3, (20, 12), 1), (5, (9, 9), 2)])
+def test_cell_tps_grid_equals_the_library_one(grid_size, size, seed):
+    from stnlib import tps
+
+    cell = _tps_cell()
+    control = tps.control_points(grid_size)
+    source = control + 0.2 * torch.randn(3, grid_size**2, 2, generator=torch.Generator().manual_seed(seed))
+    got, expected = cell["tps_grid"](source, size, control), tps.tps_grid(source, size)
+    assert got.shape == expected.shape == (3, *size, 2)
+    assert torch.allclose(got, expected, atol=1e-5), float((got - expected).abs().max())
+    identity = torch.nn.functional.affine_grid(torch.eye(2, 3)[None], [1, 1, *size], align_corners=False)
+    assert not torch.allclose(expected, identity, atol=1e-2)  # a real bend: the comparison can fail
+
+
+def test_cell_tps_kernel_is_r2_log_r():
+    cell = _tps_cell()
+    r = torch.tensor([0.0, 0.5, 1.0, 2.0], dtype=torch.float64)
+    expected = torch.tensor([0.0, 0.25 * math.log(0.5), 0.0, 4 * math.log(2.0)], dtype=torch.float64)  # r² log r
+    assert torch.allclose(cell["tps_kernel"](r**2), expected, atol=1e-12)

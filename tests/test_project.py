@@ -77,7 +77,7 @@ def test_results_rows_are_short_and_give_the_run_once_per_caption():
     results = _section(readme.render_readme(readme.README.read_text(), metrics), "results")
     sections = {s.split(" ", 1)[0]: s for s in results.split("\n### ")[1:]}
     assert sorted(sections) == [stem[:2] for stem in notebook_info.notebook_stems()]
-    for stem in notebook_info.notebook_stems():
+    for stem in (s for s in notebook_info.notebook_stems() if s in metrics):  # a notebook not run yet: no rows
         section, entry = sections[stem[:2]], metrics[stem]
         rows = [line for line in section.splitlines() if line.startswith("|")]
         captions = [line for line in section.splitlines() if line.startswith("*") and "profile" in line]
@@ -156,7 +156,7 @@ def test_errors_are_read_against_the_stronger_baseline_and_the_papers_figures():
 def test_no_row_reads_a_target_or_a_verdict():
     committed = _committed()
     pages = [results.render_notebook_results("02_stn_mnist", _nb2(mnist_stn_acc=90.0, cluttered_centre_err=20.0))]
-    pages += [results.render_notebook_results(stem, committed[stem]) for stem in notebook_info.notebook_stems()]
+    pages += [results.render_notebook_results(stem, committed.get(stem)) for stem in notebook_info.notebook_stems()]
     rows = [line for page in pages for line in page.splitlines() if line.startswith("|")]
     assert rows and not [r for r in rows if re.search(r"MISSED|\bmet\b|target", r, re.I)]
 
@@ -324,7 +324,7 @@ def test_a_contributing_page_without_the_targets_section_gets_it():
 
 def test_data_needed_matches_what_each_run_used():
     metrics = _committed()
-    for stem in notebook_info.notebook_stems():
+    for stem in (s for s in notebook_info.notebook_stems() if s in metrics):  # those run so far
         assert set(readme.NOTEBOOK_DATA[stem]) == notebook_info.datasets_used(metrics[stem]["data"]), stem
         assert set(readme.NOTEBOOK_DATA[stem]) <= set(readme.DOWNLOAD_SIZE)
 

@@ -59,6 +59,8 @@ NOTEBOOK_SUMMARIES: dict[str, str] = {
     "02_stn_mnist": "A transformer in 20 lines; where it helps on rotated and cluttered digits, measured",
     "03_stn_cifar10": "When a transformer helps on photos (off-centre) and when it does nothing (centred)",
     "04_stn_learning_gif": "Watch transformers learn, as GIFs",
+    "05_beyond_affine": "Projective and thin-plate-spline transformers you can drag; the paper's Table 1 side by "
+    "side",
 }
 #: The real datasets each notebook needs (none: it runs on the images bundled in assets/samples).
 #: ``tests/test_project.py`` checks these against the data each committed run says it used.
@@ -67,6 +69,7 @@ NOTEBOOK_DATA: dict[str, tuple[str, ...]] = {
     "02_stn_mnist": ("MNIST",),
     "03_stn_cifar10": ("CIFAR-10",),
     "04_stn_learning_gif": ("MNIST", "CIFAR-10"),
+    "05_beyond_affine": ("MNIST",),
 }
 #: What else a notebook's Run-all time depends on (file stem -> one sentence), shown after it.
 RUN_TIME_CAVEATS: dict[str, str] = {
@@ -311,10 +314,10 @@ def run_time_note(stem: str, metrics: Mapping | None = None) -> str:
     entry = (metrics or {}).get(stem) or {}
     cpu, gpu = report_seconds(stem), entry.get("gpu_seconds")
     where = f" ({entry['machine']})" if entry.get("machine") else ""
-    full = (f"about {format_duration(cpu)} on a CPU{where}" if cpu is not None
-            else "not measured yet on a CPU")  # fmt: skip
+    full = (f"takes about {format_duration(cpu)} on a CPU{where}" if cpu is not None
+            else "has not been timed on a CPU yet")  # fmt: skip
     gpu_text = f"about {format_duration(gpu)} on a GPU" if gpu is not None else "not measured yet on a GPU"
-    note = f"**Run all** with the default parameters (the full profile) takes {full}; {gpu_text}."
+    note = f"**Run all** with the default parameters (the full profile) {full}; {gpu_text}."
     if stem in RUN_TIME_CAVEATS:
         note += " " + RUN_TIME_CAVEATS[stem]
     if not NOTEBOOK_DATA.get(stem):  # nothing to train: no shorter run worth having

@@ -294,6 +294,40 @@ def _errors_keys(task: str) -> tuple[str, ...]:
         f"paper_{task}_{k}" for k in ("stcnn_err", "cnn_err"))  # fmt: skip
 
 
+_TABLE1_MODELS = ("cnn", "affine", "projective", "tps")
+_TABLE1_SHORT = {"cnn": "CNN", "affine": "affine", "projective": "projective", "tps": "TPS"}
+
+
+def _table1_keys(column: str) -> tuple[str, ...]:
+    """Notebook 5's keys for one Table 1 column: each model's mean error, std and seeds, then the paper's."""
+    ours = tuple(f"{column}_{m}_{k}" for m in _TABLE1_MODELS for k in ("err", "err_std", "seeds"))
+    return ours + tuple(f"paper_{column}_{m}_err" for m in _TABLE1_MODELS)
+
+
+def _table1_column(*values: float) -> tuple[str, str]:
+    """Ours (mean ± std over seeds, per model) beside the paper's Table 1 figures, and which of ours is lowest."""
+    ours = {m: values[3 * i : 3 * i + 3] for i, m in enumerate(_TABLE1_MODELS)}
+    paper = dict(zip(_TABLE1_MODELS, values[3 * len(_TABLE1_MODELS) :]))
+    seeds = int(min(n for _, _, n in ours.values()))
+    spread = (lambda std: f" ± {std:.2f}") if seeds > 1 else (lambda std: "")
+    measured = ", ".join(f"{_TABLE1_SHORT[m]} {mean:.2f}{spread(std)}" for m, (mean, std, _) in ours.items())
+    runs = f"{seeds} seeds, mean ± std" if seeds > 1 else "one run each"
+    lowest = min(ours, key=lambda m: ours[m][0])
+    beaten = sum(ours[m][0] <= ours["cnn"][0] for m in _TABLE1_MODELS[1:])
+    text = ", ".join(f"{_TABLE1_SHORT[m]} {v:g}" for m, v in paper.items())
+    return f"{measured} % ({runs})", (f"lowest here: {_TABLE1_SHORT[lowest]}; {beaten} of 3 ST-CNNs at or below "
+                                      f"the CNN; the paper: {text} % (mean of 3 runs)")
+
+
+def _undone_px(*values: float) -> tuple[str, str]:
+    """Median end-point error (px) of the composed warp: no transformer, then affine, projective, TPS."""
+    none, *st = values
+    best = min(range(3), key=lambda i: st[i])
+    names = ("affine", "projective", "TPS")
+    return (f"none {none:.2f}, {', '.join(f'{n} {v:.2f}' for n, v in zip(names, st))} px",
+            f"{names[best]} undoes the most: {st[best]:.2f} px left of the distortion's {none:.2f} px")
+
+
 _MFLOP_KEYS = tuple(f"{t}_{m}_mflop" for t in ("rts", "cluttered") for m in ("stcnn", "cnn_full", "cnn_area"))
 _COURSE_KEYS = tuple(f"cifar_course{i}_acc_exact" for i in range(1, len(COURSE_MODELS) + 1))
 
@@ -415,6 +449,14 @@ RESULT_ROWS: dict[str, list[Row]] = {
         ),
         Row("CIFAR-10 (third film): test accuracy at the end", ("cifar_acc_exact", "cifar_acc"), _cifar_gif),
         Row("Training time of each film", ("clutter_train_s", "rts_train_s", "cifar_train_s"), _film_times),
+    ],
+    "05_beyond_affine": [
+        *[Row(f"{name} MNIST ({what}): test error, CNN and ST-CNNs", _table1_keys(column), _table1_column)
+          for column, name, what in (("r", "R", "rotated ±90°, 28x28"), ("rts", "RTS", "42x42 canvas"),
+                                     ("p", "P", "projective, 28x28"), ("e", "E", "elastic, 28x28"))],
+        *[Row(f"{name}: what each transformer undoes (median end-point error of the composed warp)",
+              tuple(f"{column}_{m}_undo_px" for m in ("none", "affine", "projective", "tps")), _undone_px)
+          for column, name in (("r", "R"), ("rts", "RTS"), ("p", "P"), ("e", "E"))],
     ],
 }
 

@@ -1,0 +1,83 @@
+"""The paper's Table 1 on our budget: four distorted-MNIST sets (columns) and four models (rows).
+
+* Columns (:data:`stnlib.paper.TABLE1_COLUMNS`): ``"r"``, ``"p"``, ``"e"`` on the 28x28 canvas and ``"rts"`` on
+  42x42 (:func:`stnlib.distort.load_distorted_mnist`).
+* Models (:data:`stnlib.paper.TABLE1_MODELS`): ``"cnn"``, the fair baseline of notebook 2 (:func:`lenet_bn
+  <stnlib.models.lenet_bn>` on the whole canvas at full resolution), and three ST-CNNs that differ only in the
+  transformer: ``"affine"`` (6 numbers), ``"projective"`` (8, :class:`stnlib.projective.ProjectiveTransformer`) and
+  ``"tps"`` (a 4x4 thin-plate spline, 32 numbers, :class:`stnlib.tps.TPSTransformer`). Each ST-CNN has the same
+  localization (:func:`~stnlib.models.bn_localization` on the 2x downsampled canvas) and the same classifier on a
+  28x28 view, and starts at the identity.
+
+>>> net = table1_net("p", "tps", fill=0.0)
+>>> tuple(net(torch.zeros(2, 1, 28, 28)).shape), type(net.stn).__name__
+((2, 10), 'TPSTransformer')
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Hashable, Mapping, Sequence
+
+import torch  # noqa: F401 (the doctest builds its input with it)
+from torch import nn
+
+from . import checks, models
+from .models import STNClassifier
+from .paper import TABLE1_COLUMNS, TABLE1_MODELS
+from .projective import ProjectiveTransformer
+from .tps import TPSTransformer
+
+__all__ = ["CANVAS", "VIEW", "format_cell", "summarize", "table1_net"]
+
+CANVAS: dict[str, int] = {"r": 28, "rts": 42, "p": 28, "e": 28}  #: each column's canvas (pixels)
+VIEW = 28  #: the classifier's view (pixels), as in the paper
+
+
+def _localization(canvas: int) -> tuple[nn.Module, int]:
+    """Notebook 2's RTS localization (2x pooled input, 5x5/32, 5x5/64, 3x3/64 convolutions, 128 hidden); on a 28x28
+    canvas the third convolution has nothing left to pool, so it keeps two."""
+    if canvas >= 42:
+        return models.bn_localization(1, canvas, channels=(32, 64, 64), hidden=128, kernel=(5, 5, 3), downsample=2)
+    return models.bn_localization(1, canvas, channels=(32, 64), hidden=128, kernel=(5, 5), downsample=2)
+
+
+def table1_net(column: str, model: str, *, fill: float | None = None) -> STNClassifier:
+    """The ``model`` row's network for the ``column`` set: input ``(B, 1, S, S)`` (``S = CANVAS[column]``), logits
+    ``(B, 10)``. ``fill``: the value the transformer reads outside the canvas (normalized black)."""
+    column = checks.check_choice(column, "column", tuple(TABLE1_COLUMNS))
+    model = checks.check_choice(model, "model", tuple(TABLE1_MODELS))
+    canvas = CANVAS[column]
+    if model == "cnn":
+        return models.mnist_cnn(canvas)  # the whole canvas at full resolution
+    loc, features = _localization(canvas)
+    size = (VIEW, VIEW)
+    if model == "affine":
+        stn = models.SpatialTransformer(loc, features, out_size=size, fill=fill)
+    elif model == "projective":
+        stn = ProjectiveTransformer(loc, features, out_size=size, fill=fill)
+    else:
+        stn = TPSTransformer(loc, features, grid_size=4, out_size=size, fill=fill)
+    return STNClassifier(models.lenet_bn(VIEW), stn)
+
+
+
+def summarize(errors: Mapping[Hashable, Sequence[float]]) -> dict[Hashable, tuple[float, float, int]]:
+    """Each cell's test errors (one per seed) -> ``(mean, std, seeds)``; the std (sample, n - 1) is 0 for one seed.
+
+    >>> summarize({("e", "tps"): [1.0, 2.0, 3.0]})
+    {('e', 'tps'): (2.0, 1.0, 3)}
+    """
+    out = {}
+    for key, values in errors.items():
+        values = [checks.check_float(v, f"errors[{key!r}]") for v in values]
+        if not values:
+            raise ValueError(f"errors[{key!r}] holds no runs: every cell needs at least one test error")
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        out[key] = (statistics.fmean(values), std, len(values))
+    return out
+
+
+def format_cell(mean: float, std: float, seeds: int) -> str:
+    """``"1.23 ± 0.10 (3)"``, or ``"1.23 (1 run)"`` where one seed gives no spread."""
+    return f"{mean:.2f} ± {std:.2f} ({seeds})" if seeds > 1 else f"{mean:.2f} (1 run)"

@@ -1,0 +1,112 @@
+"""What a transformer undoes, for every family: follow each output pixel back to the undistorted digit.
+
+Conventions (normalized coordinates as in :mod:`stnlib.affine`: x right, y down, ``[-1, 1]``, pixel centres at
+``align_corners=False``):
+
+* A transformer's parameters give its **sampling grid** ``G`` ``(N, H, W, 2)`` (:func:`sampling_grid`): output pixel
+  ``p`` reads the distorted canvas at ``G(p)``. Parameters: theta ``(N, 2, 3)``, a homography ``(N, 3, 3)``
+  (:mod:`stnlib.projective`) or thin-plate-spline source points ``(N, K, 2)`` (:mod:`stnlib.tps`); ``None`` is the
+  identity over the whole canvas (no transformer).
+* A :class:`~stnlib.distort.Distorted` set knows, for every point ``q`` of a distorted canvas, the point ``O(q)`` of
+  the original digit's 28x28 box it shows (:func:`to_original`; normalized over that box).
+* The **end-point error** of the composed warp (:func:`undo_error_px`) is the mean over output pixels of
+  ``|O(G(p)) - p|``, in pixels of the 28x28 digit: 0 when the transformer hands the classifier the original digit
+  exactly, filling its view; with no transformer, the distortion's own size (for RTS that includes the canvas being
+  larger than the digit). A transformer that leaves a margin around the digit, or turns every digit alike, pays here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import affine, checks
+from .distort import DIGIT_SIZE, Distorted
+from .projective import homography_from_corners, homography_grid
+from .tps import tps_grid
+
+__all__ = ["fit_affine", "identity_grid", "sampling_grid", "to_original", "undo_error_px"]
+
+
+def identity_grid(n: int, size: tuple[int, int]) -> Tensor:
+    """The identity's grid ``(n, H, W, 2)``: each output pixel centre's own normalized coordinates."""
+    return F.affine_grid(affine.identity(n), [n, 1, *size], align_corners=False)
+
+
+def sampling_grid(params: Tensor | None, size: tuple[int, int], n: int = 1) -> Tensor:
+    """The grid ``(N, H, W, 2)`` of a transformer's ``params`` at output ``size`` (module docstring); ``None``: the
+    identity (``n`` items).
+
+    >>> theta = affine.build_theta(tx=0.5)  # content moves right: each output pixel reads 0.5 to its left
+    >>> round(float((sampling_grid(theta, (4, 4)) - identity_grid(1, (4, 4)))[..., 0].mean()), 3)
+    -0.5
+    """
+    size = checks.check_ints(size, "size", length=2, min=1)
+    if params is None:
+        return identity_grid(checks.check_int(n, "n", min=1), size)
+    params = checks.check_tensor(params, "params", shape=("N", "K", "D"), kind="float", finite=True)
+    if params.shape[1:] == (2, 3):
+        return F.affine_grid(params, [params.shape[0], 1, *size], align_corners=False)
+    if params.shape[1:] == (3, 3):
+        return homography_grid(params, size)
+    if params.shape[2] == 2:
+        return tps_grid(params, size)
+    raise ValueError(f"params must be theta (N, 2, 3), a homography (N, 3, 3) or TPS source points (N, K, 2), got "
+                     f"shape {tuple(params.shape)}")
+
+
+def fit_affine(grid: Tensor) -> Tensor:
+    """The affine theta ``(N, 2, 3)`` closest (least squares over the pixels) to ``grid`` ``(N, H, W, 2)``: what an
+    affine transformer would do in its place (read its rotation with :func:`stnlib.affine.decompose`).
+
+    >>> theta = affine.build_theta(rotation=30.0, scale_x=1.5)
+    >>> bool(torch.allclose(fit_affine(sampling_grid(theta, (8, 8))), theta, atol=1e-5))
+    True
+    """
+    grid = checks.check_tensor(grid, "grid", shape=("N", "H", "W", 2), kind="float", finite=True)
+    n, h, w, _ = grid.shape
+    points = identity_grid(1, (h, w)).reshape(h * w, 2).double()
+    design = torch.cat([points, torch.ones(h * w, 1, dtype=torch.float64)], dim=1)  # (HW, 3): x, y, 1
+    solution = torch.linalg.pinv(design) @ grid.reshape(n, h * w, 2).double()  # (N, 3, 2)
+    return solution.transpose(1, 2).to(grid.dtype)
+
+
+def _apply(matrix: Tensor, points: Tensor) -> Tensor:
+    """``matrix`` ``(N, 2, 3)`` or ``(N, 3, 3)`` (then the perspective divide) applied to ``points``
+    ``(N, H, W, 2)``."""
+    ones = torch.ones_like(points[..., :1])
+    mapped = torch.einsum("nij,nhwj->nhwi", matrix.to(points.dtype), torch.cat([points, ones], dim=-1))
+    return mapped if matrix.shape[1] == 2 else mapped[..., :2] / mapped[..., 2:]
+
+
+def to_original(points: Tensor, distorted: Distorted) -> Tensor:
+    """For ``points`` ``(N, H, W, 2)`` on each distorted canvas, the points of the original digit's box they show
+    (normalized over the 28x28 box), from the parameters ``distorted`` stores for its ``N`` items."""
+    checks.check_type(distorted, "distorted", Distorted, "a Distorted set (load_distorted_mnist(...).test_params)")
+    points = checks.check_tensor(points, "points", shape=(len(distorted), "H", "W", 2), kind="float")
+    kind = distorted.kind
+    if kind in ("r", "rts"):  # distorted(q) = canvas(theta q); the digit's box is 28 of the canvas's pixels
+        theta = affine.build_theta(rotation=distorted.rotation, scale_x=distorted.scale, scale_y=distorted.scale,
+                                   tx=distorted.tx, ty=distorted.ty)
+        return _apply(theta, points) * (distorted.canvas / DIGIT_SIZE)
+    if kind == "p":  # the original's corners land on `corners`: that homography maps the original to the canvas
+        return _apply(torch.linalg.inv(homography_from_corners(distorted.corners.double())), points.double()).float()
+    if kind == "e":  # distorted pixel (i, j) shows the original at (j + dx, i + dy): interpolate the field at q
+        field = distorted.displacement.permute(0, 3, 1, 2)  # (N, 2, H, W), pixels
+        at_points = F.grid_sample(field, points, mode="bilinear", padding_mode="border", align_corners=False)
+        return points + at_points.permute(0, 2, 3, 1) * (2.0 / distorted.canvas)
+    raise ValueError(f"distorted.kind must be one of 'r', 'rts', 'p', 'e' (a known distortion), got {kind!r}")
+
+
+def undo_error_px(params: Tensor | None, distorted: Distorted, view: int = DIGIT_SIZE) -> Tensor:
+    """Per item ``(N,)``: the end-point error of the composed warp (module docstring), in pixels of the 28x28 digit,
+    for a transformer with ``params`` and a ``view`` x ``view`` output; ``params=None``: no transformer."""
+    checks.check_type(distorted, "distorted", Distorted, "a Distorted set (load_distorted_mnist(...).test_params)")
+    view = checks.check_int(view, "view", min=1)
+    grid = sampling_grid(params, (view, view), n=len(distorted))
+    if grid.shape[0] != len(distorted):
+        raise ValueError(f"params hold {grid.shape[0]} transforms but distorted {len(distorted)} items")
+    target = identity_grid(len(distorted), (view, view))
+    miss = (to_original(grid.float(), distorted) - target).norm(dim=-1)  # normalized units of the digit box
+    return miss.mean(dim=(1, 2)) * (DIGIT_SIZE / 2)
