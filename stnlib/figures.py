@@ -238,20 +238,23 @@ def theta_trajectories(snapshots: Sequence, *, labels: Sequence[str] | None = No
 
 
 def compare_bars(ax: plt.Axes, measured: dict[str, float], *, reported: dict[str, float] | None = None,
-                 errors: dict[str, float] | None = None, title: str = "", ylabel: str = "test accuracy (%)") -> None:
-    """Bars of ``measured`` values (optional ``errors`` bars), each beside its ``reported`` value if any."""
+                 errors: dict[str, float] | None = None, title: str = "", ylabel: str = "test accuracy (%)",
+                 labels: tuple[str, str] = ("measured here", "reported"), legend: bool = True) -> None:
+    """Bars of ``measured`` values (optional ``errors`` bars), each beside its ``reported`` value if any;
+    ``labels``: the two series' legend entries (``legend=False``: none on this axis, e.g. one for the figure)."""
     reported = reported or {}
     names, xs = list(measured), range(len(measured))
     width, shift = (0.38, 0.19) if reported else (0.6, 0.0)
     yerr = [errors.get(n, 0.0) for n in names] if errors else None
     bars = ax.bar([x - shift for x in xs], [measured[n] for n in names], width, yerr=yerr, capsize=3,
-                  color="#ff7f0e", label="measured here")
+                  color="#ff7f0e", label=labels[0])
     ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)  # above the error bar's cap where there is one
     if reported:
         rx = [x + shift for x, n in zip(xs, names) if n in reported]
-        rb = ax.bar(rx, [reported[n] for n in names if n in reported], width, color="#bbbbbb", label="reported")
+        rb = ax.bar(rx, [reported[n] for n in names if n in reported], width, color="#bbbbbb", label=labels[1])
         ax.bar_label(rb, fmt="%.1f", fontsize=8, padding=2)
-        ax.legend(fontsize=8, loc="upper left", ncol=2)
+        if legend:
+            ax.legend(fontsize=8, loc="upper left", ncol=2)
     tops = [measured[n] + (yerr[i] if yerr else 0.0) for i, n in enumerate(names)]
     ax.set_ylim(0, max([*tops, *reported.values()]) * 1.22)  # room for the labels and the legend
     ax.set_xticks(list(xs), names, rotation=20, ha="right", fontsize=8)
