@@ -24,7 +24,7 @@ from .checks import check_bool, check_float, check_floats, check_int, check_ints
 
 __all__ = ["MODES", "PADDING_MODES", "build_theta", "check_fill", "check_images", "check_theta", "compose",
            "decompose", "identity", "invert", "normalized_to_pixels", "outside_share", "pixels_to_normalized",
-           "sample", "sampling_outline", "warp", "zoom"]  # fmt: skip
+           "check_pairing", "sample", "sampling_outline", "warp", "zoom"]  # fmt: skip
 
 ParamLike = float | int | Tensor | Sequence[float | int]
 Device = torch.device | str | None
@@ -332,12 +332,18 @@ def sample(
     return F.grid_sample(images - fill_t, grid, mode=mode, padding_mode="zeros", align_corners=align_corners) + fill_t
 
 
+def check_pairing(images: Tensor, params: Tensor, name: str) -> None:
+    """``ValueError`` unless ``params`` (a warp's parameters, named ``name``) hold one item per image of ``images``
+    and sit on the same device."""
+    if params.shape[0] != images.shape[0]:
+        raise ValueError(f"batch size mismatch: {name} has {params.shape[0]} items, images {images.shape[0]}")
+    if params.device != images.device:
+        raise ValueError(f"{name} is on {params.device} but images on {images.device}: use {name}.to(images.device)")
+
+
 def _check_warp(images: object, theta: object, mode: object, padding_mode: object, align_corners: object) -> None:
     images, theta = check_images(images), check_theta(theta)
-    if theta.shape[0] != images.shape[0]:
-        raise ValueError(f"batch size mismatch: theta has {theta.shape[0]} matrices, images {images.shape[0]}")
-    if theta.device != images.device:
-        raise ValueError(f"theta is on {theta.device} but images on {images.device}: use theta.to(images.device)")
+    check_pairing(images, theta, "theta")
     checks.check_choice(mode, "mode", MODES)
     checks.check_choice(padding_mode, "padding_mode", PADDING_MODES)
     check_bool(align_corners, "align_corners")

@@ -116,10 +116,7 @@ def homography_grid(h: Tensor, size: tuple[int, int], *, align_corners: bool = F
 
 def _check_warp(images: object, h: object, out_size: object, fill: object, align_corners: object) -> Size | None:
     images, h = affine.check_images(images), check_homography(h)
-    if h.shape[0] != images.shape[0]:
-        raise ValueError(f"batch size mismatch: h has {h.shape[0]} matrices, images {images.shape[0]}")
-    if h.device != images.device:
-        raise ValueError(f"h is on {h.device} but images on {images.device}: use h.to(images.device)")
+    affine.check_pairing(images, h, "h")
     if fill is not None:
         affine.check_fill(fill)
     check_bool(align_corners, "align_corners")

@@ -169,10 +169,7 @@ def warp_tps(
     tensor([[[[ 2.,  3.,  4., -1.]]]])
     """
     images, source = affine.check_images(images), _check_source(source)
-    if source.shape[0] != images.shape[0]:
-        raise ValueError(f"batch size mismatch: source has {source.shape[0]} items, images {images.shape[0]}")
-    if source.device != images.device:
-        raise ValueError(f"source is on {source.device} but images on {images.device}: use .to(images.device)")
+    affine.check_pairing(images, source, "source")
     if fill is not None:
         affine.check_fill(fill)
     size = tuple(images.shape[-2:]) if out_size is None else check_ints(out_size, "out_size", length=2, min=1)

@@ -168,7 +168,7 @@ def test_bad_arguments_are_clear_errors():
         homography(torch.zeros(2, 9))
     with pytest.raises(ValueError, match=r"h must have shape \(B, 3, 3\), got \(3, 3\) \(add a batch axis"):
         warp_projective(torch.zeros(1, 1, 4, 4), torch.eye(3))
-    with pytest.raises(ValueError, match="batch size mismatch: h has 2 matrices, images 1"):
+    with pytest.raises(ValueError, match="batch size mismatch: h has 2 items, images 1"):
         warp_projective(torch.zeros(1, 1, 4, 4), homography(identity_params(2)))
     with pytest.raises(checks.ArgumentTypeError, match="params must be a floating-point tensor"):
         homography(torch.zeros(1, 8, dtype=torch.int64))
