@@ -26,7 +26,7 @@ from .distort import DIGIT_SIZE, Distorted
 from .projective import homography_from_corners, homography_grid
 from .tps import tps_grid
 
-__all__ = ["fit_affine", "identity_grid", "sampling_grid", "to_original", "undo_error_px"]
+__all__ = ["corner_offsets", "fit_affine", "identity_grid", "sampling_grid", "to_original", "undo_error_px"]
 
 
 def identity_grid(n: int, size: tuple[int, int]) -> Tensor:
@@ -110,3 +110,24 @@ def undo_error_px(params: Tensor | None, distorted: Distorted, view: int = DIGIT
     target = identity_grid(len(distorted), (view, view))
     miss = (to_original(grid.float(), distorted) - target).norm(dim=-1)  # normalized units of the digit box
     return miss.mean(dim=(1, 2)) * (DIGIT_SIZE / 2)
+
+
+def corner_offsets(params: Tensor, distorted: Distorted, view: int = DIGIT_SIZE) -> tuple[Tensor, Tensor]:
+    """Projective distortions (``kind "p"``), per component: ``(recovered, applied)``, each ``(N, 8)`` in pixels of
+    the 28x28 canvas (the four corner pixels' x and y). ``applied``: how far the distortion moved the point of the
+    canvas each corner pixel of the original shows; ``recovered``: how far from that corner pixel the transformer's
+    grid reads. A transformer that follows every corner scores ``recovered == applied`` (slope 1 in
+    :func:`stnlib.recovery.fit_line`); one that does nothing scores 0."""
+    checks.check_type(distorted, "distorted", Distorted, "a Distorted set (load_distorted_mnist(...).test_params)")
+    if distorted.kind != "p" or distorted.corners is None:
+        raise ValueError(f"corner_offsets needs a projective set (kind 'p', with corners), got kind {distorted.kind!r}")
+    grid = sampling_grid(params, (view, view))
+    if grid.shape[0] != len(distorted):
+        raise ValueError(f"params hold {grid.shape[0]} transforms but distorted {len(distorted)} items")
+    at = (0, -1)
+    points = identity_grid(len(distorted), (view, view))[:, at][:, :, at].reshape(-1, 4, 2)  # the corner pixels
+    recovered = grid[:, at][:, :, at].reshape(-1, 4, 2) - points
+    to_canvas = homography_from_corners(distorted.corners.double())  # the original's points -> the canvas
+    applied = _apply(to_canvas, points.double().unsqueeze(2)).squeeze(2).float() - points
+    scale = distorted.canvas / 2  # normalized -> pixels
+    return recovered.reshape(-1, 8) * scale, applied.reshape(-1, 8) * scale

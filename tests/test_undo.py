@@ -74,3 +74,15 @@ def test_bad_params_are_named():
         undo.undo_error_px(affine.identity(3), d)
     with pytest.raises(TypeError, match="distorted"):
         undo.undo_error_px(None, "r")
+
+
+def test_corner_offsets_follow_the_distortion_exactly_for_its_own_homography():
+    d = distort_mnist(_digits(), "p", seed=4)
+    recovered, applied = undo.corner_offsets(homography_from_corners(d.corners), d)
+    assert recovered.shape == applied.shape == (6, 8)
+    assert torch.allclose(recovered, applied, atol=1e-4)  # the distortion's own map reads where it moved each corner
+    assert applied.abs().max() > 0.5  # and the corners did move (pixels)
+    still, _ = undo.corner_offsets(affine.identity(6), d)
+    assert still.abs().max() < 1e-5  # the identity reads each corner pixel where it is
+    with pytest.raises(ValueError, match="projective set"):
+        undo.corner_offsets(affine.identity(6), distort_mnist(_digits(), "r", seed=0))

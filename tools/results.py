@@ -328,6 +328,17 @@ def _undone_px(*values: float) -> tuple[str, str]:
             f"{names[best]} undoes the most: {st[best]:.2f} px left of the distortion's {none:.2f} px")
 
 
+def _slopes(perfect: float) -> Callable[..., tuple[str, str]]:
+    """Three transformers' slopes (affine, projective, TPS) and how much of the distortion each follows."""
+
+    def render(*slopes: float) -> tuple[str, str]:
+        names = ("affine", "projective", "TPS")
+        shares = ", ".join(f"{n} {100 * s / perfect:.0f}%" for n, s in zip(names, slopes))
+        return ", ".join(f"{n} {s:+.2f}" for n, s in zip(names, slopes)), f"share of it followed: {shares}"
+
+    return render
+
+
 _MFLOP_KEYS = tuple(f"{t}_{m}_mflop" for t in ("rts", "cluttered") for m in ("stcnn", "cnn_full", "cnn_area"))
 _COURSE_KEYS = tuple(f"cifar_course{i}_acc_exact" for i in range(1, len(COURSE_MODELS) + 1))
 
@@ -457,6 +468,10 @@ RESULT_ROWS: dict[str, list[Row]] = {
         *[Row(f"{name}: what each transformer undoes (median end-point error of the composed warp)",
               tuple(f"{column}_{m}_undo_px" for m in ("none", "affine", "projective", "tps")), _undone_px)
           for column, name in (("r", "R"), ("rts", "RTS"), ("p", "P"), ("e", "E"))],
+        Row("R: turn undone (slope of applied against undone; -1 = every turn): affine, projective, TPS",
+            tuple(f"r_{m}_rotation_slope" for m in ("affine", "projective", "tps")), _slopes(-1.0)),
+        Row("P: corners followed (slope of the grid's corner shift against the distortion's; +1 = every corner)",
+            tuple(f"p_{m}_corner_slope" for m in ("affine", "projective", "tps")), _slopes(1.0)),
     ],
 }
 
