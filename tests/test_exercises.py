@@ -1,0 +1,77 @@
+"""The notebooks' code exercises: each cell tagged ``exercise`` is followed by a collapsed answer (a Markdown
+``<details>`` block holding a Python block) and by a cell tagged ``exercise-check``. For every exercise:
+
+* as shipped (nothing written yet) the check says "not tried yet" and raises nothing, so Run all works;
+* with the collapsed answer in place of the exercise cell the check passes;
+* with a wrong answer (:data:`WRONG`, one per exercise) the check fails.
+
+Only the notebook's imports run first (the import statements of its cells), never its training.
+"""
+
+import ast
+import json
+import re
+
+import pytest
+
+from stnlib.env import REPO_ROOT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ANSWER = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.S)
+#: A plausible wrong answer per exercise function (the name the exercise cell defines): each check must catch it.
+WRONG = {
+    "my_tps_kernel": "def my_tps_kernel(r2):\n    return r2 * torch.log(r2.clamp_min(1e-12))  # r² log r², twice U\n",
+    "corners_of": (
+        "def corners_of(h):\n"
+        "    square = torch.tensor([[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]])\n"
+        "    return (square @ h.transpose(1, 2))[..., :2]  # no perspective divide\n"
+    ),
+}
+
+
+def _exercises() -> list[tuple[str, str, str, str, str]]:
+    """``(id, imports, exercise, answer, check)`` for every exercise of every notebook."""
+    found = []
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        sources = ["".join(c["source"]) for c in cells]
+        if not any("exercise" in c["metadata"].get("tags", []) for c in cells):
+            continue
+        imports = "\n".join(
+            ast.unparse(node)
+            for c, src in zip(cells, sources)
+            if c["cell_type"] == "code" and "colab-setup" not in c["metadata"].get("tags", [])
+            for node in ast.parse(src).body
+            if isinstance(node, ast.Import | ast.ImportFrom)
+        )
+        for i, c in enumerate(cells):
+            if "exercise" not in c["metadata"].get("tags", []):
+                continue
+            answer = next(ANSWER.search(sources[j]) for j in range(i + 1, len(cells)) if ANSWER.search(sources[j]))
+            checks = [j for j in range(i + 1, len(cells)) if "exercise-check" in cells[j]["metadata"].get("tags", [])]
+            check = sources[checks[0]]
+            name = re.search(r"^def (\w+)", sources[i], re.M)[1]
+            found.append((f"{path.stem}:{name}", imports, sources[i], answer[1], check))
+    return found
+
+
+EXERCISES = _exercises()
+
+
+def _run(imports: str, exercise: str, check: str, capsys) -> str:
+    namespace: dict = {}
+    exec(compile(f"{imports}\n{exercise}\n{check}", "<exercise>", "exec"), namespace)
+    return capsys.readouterr().out
+
+
+def test_every_exercise_has_a_wrong_answer_to_test_against():
+    assert EXERCISES, "no exercise cells found"
+    assert {e[0].split(":")[1] for e in EXERCISES} <= set(WRONG)
+
+
+@pytest.mark.parametrize("ident, imports, exercise, answer, check", EXERCISES, ids=[e[0] for e in EXERCISES])
+def test_check_waits_passes_on_the_answer_and_fails_on_a_wrong_one(ident, imports, exercise, answer, check, capsys):
+    assert "not tried yet" in _run(imports, exercise, check, capsys)
+    assert "correct" in _run(imports, answer, check, capsys)
+    with pytest.raises(AssertionError, match="not yet"):
+        _run(imports, WRONG[ident.split(":")[1]], check, capsys)
