@@ -324,8 +324,12 @@ def _undone_px(*values: float) -> tuple[str, str]:
     none, *st = values
     best = min(range(3), key=lambda i: st[i])
     names = ("affine", "projective", "TPS")
-    return (f"none {none:.2f}, {', '.join(f'{n} {v:.2f}' for n, v in zip(names, st))} px",
-            f"{names[best]} undoes the most: {st[best]:.2f} px left of the distortion's {none:.2f} px")
+    measured = f"none {none:.2f}, {', '.join(f'{n} {v:.2f}' for n, v in zip(names, st))} px"
+    if st[best] >= none:  # no transformer brings the digit closer to the original than the distortion left it
+        lowest = f"{names[best]} {st[best]:.2f} px"
+        return measured, (f"not one of the three lowers it below the distortion's own {none:.2f} px (lowest: "
+                          f"{lowest}): their lower errors come without undoing this warp")
+    return measured, f"{names[best]} undoes the most: {st[best]:.2f} px left of the distortion's {none:.2f} px"
 
 
 def _slopes(perfect: float) -> Callable[..., tuple[str, str]]:
