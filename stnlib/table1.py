@@ -23,6 +23,7 @@ import torch  # noqa: F401 (the doctest builds its input with it)
 from torch import nn
 
 from . import checks, models
+from .distort import DIGIT_SIZE, RTS_CANVAS
 from .models import STNClassifier
 from .paper import TABLE1_COLUMNS, TABLE1_MODELS
 from .projective import ProjectiveTransformer
@@ -30,7 +31,7 @@ from .tps import TPSTransformer
 
 __all__ = ["CANVAS", "VIEW", "format_cell", "summarize", "table1_net"]
 
-CANVAS: dict[str, int] = {"r": 28, "rts": 42, "p": 28, "e": 28}  #: each column's canvas (pixels)
+CANVAS: dict[str, int] = {"r": DIGIT_SIZE, "rts": RTS_CANVAS, "p": DIGIT_SIZE, "e": DIGIT_SIZE}  #: canvas (pixels)
 VIEW = 28  #: the classifier's view (pixels), as in the paper
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from stnlib.paper import TABLE1_COLUMNS
 from stnlib.recipes import COURSE_MODELS
 from tools.notebook_info import format_duration
 from tools.results import RESULT_ROWS
@@ -79,7 +80,7 @@ _RTS3 = ("rts_stcnn_err", "rts_cnn_full_err", "rts_cnn_area_err")
 _CLUTTER3 = ("cluttered_stcnn_err", "cluttered_cnn_full_err", "cluttered_cnn_area_err")
 _OFFCENTRE3 = ("offcentre_stn_err", "offcentre_cnn_full_err", "offcentre_cnn_area_err")
 _NB5, _I19 = "05_beyond_affine", "issue 19"
-_COLUMNS = ("r", "rts", "p", "e")
+_COLUMNS = tuple(TABLE1_COLUMNS)  # r, rts, p, e: notebook 5's Table 1 columns
 
 
 def _st_over_cnn(cnn: float, *stcnns: float) -> float:

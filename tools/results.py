@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from stnlib.distort import CLUTTER_CANVAS, OFFCENTRE_CANVAS, OFFCENTRE_SCALE, PHOTO_SIZE
+from stnlib.paper import TABLE1_MODELS
 from stnlib.recipes import COURSE_MODELS
 from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems, notebook_title, short_provenance
 
@@ -294,7 +295,7 @@ def _errors_keys(task: str) -> tuple[str, ...]:
         f"paper_{task}_{k}" for k in ("stcnn_err", "cnn_err"))  # fmt: skip
 
 
-_TABLE1_MODELS = ("cnn", "affine", "projective", "tps")
+_TABLE1_MODELS = tuple(TABLE1_MODELS)  # cnn, affine, projective, tps: notebook 5's rows
 _TABLE1_SHORT = {"cnn": "CNN", "affine": "affine", "projective": "projective", "tps": "TPS"}
 
 
