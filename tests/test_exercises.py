@@ -21,6 +21,12 @@ ANSWER = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.S)
 #: A plausible wrong answer per exercise function (the name the exercise cell defines): each check must catch it.
 WRONG = {
     "my_tps_kernel": "def my_tps_kernel(r2):\n    return r2 * torch.log(r2.clamp_min(1e-12))  # r² log r², twice U\n",
+    "centre_spread_px": "def centre_spread_px(theta, canvas):\n    return float(theta[:, 0, 2].std())  # normalized units\n",
+    "slope": (
+        "def slope(applied, undone):\n"
+        "    a, u = applied - applied.mean(), undone - undone.mean()\n"
+        "    return float((a * u).sum() / (u * u).sum())  # applied against undone: the other regression\n"
+    ),
     "corners_of": (
         "def corners_of(h):\n"
         "    square = torch.tensor([[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]])\n"
