@@ -21,7 +21,24 @@ ANSWER = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.S)
 #: A plausible wrong answer per exercise function (the name the exercise cell defines): each check must catch it.
 WRONG = {
     "my_tps_kernel": "def my_tps_kernel(r2):\n    return r2 * torch.log(r2.clamp_min(1e-12))  # r² log r², twice U\n",
-    "centre_spread_px": "def centre_spread_px(theta, canvas):\n    return float(theta[:, 0, 2].std())  # normalized units\n",
+    "attention_theta": (
+        "def attention_theta(s, tx, ty):\n"
+        "    zero = torch.zeros_like(s)\n"
+        "    return torch.stack([torch.stack([s, zero, -tx], -1), torch.stack([zero, s, -ty], -1)], -2)  # sign\n"
+    ),
+    "my_nearest_sample": (
+        "def my_nearest_sample(image, grid):\n"
+        "    B, C, H, W = image.shape\n"
+        "    m = (((grid[..., 0] + 1) * W - 1) / 2).floor()  # floor, not the nearest pixel\n"
+        "    n = (((grid[..., 1] + 1) * H - 1) / 2).floor()\n"
+        "    inside = (m >= 0) & (m <= W - 1) & (n >= 0) & (n <= H - 1)\n"
+        "    index = (n.clamp(0, H - 1) * W + m.clamp(0, W - 1)).long().flatten(1)\n"
+        "    values = image.flatten(2).gather(2, index.unsqueeze(1).expand(-1, C, -1)).view(B, C, *m.shape[1:])\n"
+        "    return values * inside.unsqueeze(1)\n"
+    ),
+    "centre_spread_px": (
+        "def centre_spread_px(theta, canvas):\n    return float(theta[:, 0, 2].std())  # normalized units, not pixels\n"
+    ),
     "slope": (
         "def slope(applied, undone):\n"
         "    a, u = applied - applied.mean(), undone - undone.mean()\n"

@@ -4,6 +4,9 @@
   ``stnlib.models.SpatialTransformer`` computes.
 * The "theta a trained STN produced" that notebook 1 reads back is the one notebook 2's
   executed report printed.
+* Notebook 1's sampler written in plain torch (the cell tagged ``sampler-in-code``) equals ``F.affine_grid`` and
+  ``F.grid_sample``, which the library's ``affine.warp`` calls, for both ``align_corners``; its gradients pass
+  ``gradcheck``; and the gradient by the paper's formulas (the cell tagged ``sampler-gradient``) equals autograd's.
 """
 
 import json
@@ -113,3 +116,68 @@ def test_cell_tps_kernel_is_r2_log_r():
     r = torch.tensor([0.0, 0.5, 1.0, 2.0], dtype=torch.float64)
     expected = torch.tensor([0.0, 0.25 * math.log(0.5), 0.0, 4 * math.log(2.0)], dtype=torch.float64)  # r² log r
     assert torch.allclose(cell["tps_kernel"](r**2), expected, atol=1e-12)
+
+
+def _tagged(notebook, tag: str, namespace: dict) -> dict:
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if tag in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"expected one cell tagged {tag!r} in {notebook.name}, found {len(cells)}"
+    exec(compile("".join(cells[0]["source"]), f"{notebook.name}[{tag}]", "exec"), namespace)
+    return namespace
+
+
+def _page_sampler() -> dict:
+    from stnlib import affine
+
+    namespace = _tagged(NOTEBOOK_1, "sampler-in-code", {"torch": torch, "F": torch.nn.functional, "affine": affine})
+    return _tagged(NOTEBOOK_1, "sampler-gradient", namespace)
+
+
+def _random_theta(gen: torch.Generator, batch: int) -> torch.Tensor:
+    eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    return eye + 0.6 * torch.randn(batch, 2, 3, generator=gen, dtype=torch.float64)  # reads partly outside too
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("seed, shape", [(0, (2, 3, 7, 9)), (1, (1, 1, 28, 28)), (2, (3, 2, 5, 4)), (3, (1, 1, 1, 6))])
+def test_page_sampler_equals_torchs(align_corners, seed, shape):
+    page = _page_sampler()
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.rand(*shape, generator=gen, dtype=torch.float64)
+    theta = _random_theta(gen, shape[0])
+    out_shape = (shape[0], shape[1], shape[2] + 2, shape[3] + 1)  # another output size than the input's
+    grid = page["my_affine_grid"](theta, out_shape, align_corners)
+    expected_grid = torch.nn.functional.affine_grid(theta, list(out_shape), align_corners=align_corners)
+    assert grid.shape == expected_grid.shape
+    assert torch.allclose(grid, expected_grid, atol=1e-12)
+    got = page["my_grid_sample"](image, grid, align_corners)
+    expected = torch.nn.functional.grid_sample(image, expected_grid, align_corners=align_corners)
+    assert (got - expected).abs().max() <= 1e-6  # issue 20's target, in fp64
+    assert expected.abs().sum() > 0 and (expected == 0).any()  # a real warp that also reads outside the image
+
+
+def test_page_sampler_passes_gradcheck():
+    page = _page_sampler()
+    gen = torch.Generator().manual_seed(4)
+    theta = _random_theta(gen, 2).requires_grad_(True)
+    image = torch.rand(2, 2, 5, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    for ac in (False, True):
+        warp = lambda t, im, ac=ac: page["my_grid_sample"](im, page["my_affine_grid"](t, im.shape, ac), ac)  # noqa: E731
+        assert torch.autograd.gradcheck(warp, (theta, image))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_paper_gradient_formulas_equal_autograd(seed):
+    page = _page_sampler()
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.rand(1, 1, 9, 11, generator=gen, dtype=torch.float64)
+    theta = torch.eye(2, 3, dtype=torch.float64)[None] + 0.3 * torch.randn(1, 2, 3, generator=gen, dtype=torch.float64)
+    checked = 0
+    for row in range(9):
+        for col in range(11):
+            leaf = theta.clone().requires_grad_(True)
+            grid = torch.nn.functional.affine_grid(leaf, [1, 1, 9, 11], align_corners=False)
+            torch.nn.functional.grid_sample(image, grid, align_corners=False)[0, 0, row, col].backward()
+            by_hand = page["dV_dtheta"](image, theta, row, col)
+            assert torch.allclose(by_hand, leaf.grad[0], atol=1e-8), (row, col)
+            checked += bool(leaf.grad.abs().sum() > 0)
+    assert checked > 50  # most pixels have a non-zero gradient: the comparison is not 0 == 0

@@ -80,6 +80,7 @@ _RTS3 = ("rts_stcnn_err", "rts_cnn_full_err", "rts_cnn_area_err")
 _CLUTTER3 = ("cluttered_stcnn_err", "cluttered_cnn_full_err", "cluttered_cnn_area_err")
 _OFFCENTRE3 = ("offcentre_stn_err", "offcentre_cnn_full_err", "offcentre_cnn_area_err")
 _NB5, _I19 = "05_beyond_affine", "issue 19"
+_NB1, _I20 = "01_affine_intuition", "issue 20"
 _COLUMNS = tuple(TABLE1_COLUMNS)  # r, rts, p, e: notebook 5's Table 1 columns
 
 
@@ -128,6 +129,12 @@ TARGETS: list[Target] = [
     Target(_NB5, "Table 1, R: ST-CNN affine error (within 1.5x of the paper's 0.7 %)", ("r_affine_err",), hi=1.05,
            unit="%", source=_I19),
     Target(_NB5, "notebook 5: full-profile run time", ("full_run_s",), hi=60 * 60, unit="s", source=_I19),
+    Target(_NB1, "the sampler written in the page against F.grid_sample (fp64, both align_corners): max difference",
+           ("sampler_max_diff",), hi=1e-6, source=_I20),
+    Target(_NB1, "the paper's gradient formulas against autograd at one pixel (fp64): max difference",
+           ("sampler_grad_max_diff",), hi=1e-8, source=_I20),
+    Target(_NB1, "gradcheck of the sampler written in the page (1 = passed)", ("sampler_gradcheck",), lo=1.0,
+           source=_I20),
 ]  # fmt: skip
 
 

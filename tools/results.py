@@ -153,18 +153,11 @@ class Row:
 
 # ------------------------------------------------------------------------- the rows, notebook by notebook
 # Each function takes the values of its row's keys, in order, and returns (measured, what it means).
-def _agree(diff: float) -> tuple[str, str]:
-    ok = diff < FLOAT_AGREE
-    return f"{diff:.1e} (pixels in 0-1)", (
-        "agree to float precision: theta works as this notebook says" if ok
-        else "DISAGREE: a convention here differs from torchvision's")  # fmt: skip
-
-
-def _roundtrip(err: float) -> tuple[str, str]:
-    ok = err < FLOAT_AGREE
-    return f"{err:.1e}", (
-        "exact up to float rounding: reading theta back loses nothing" if ok
-        else "DIFFERS: reading theta back loses information")  # fmt: skip
+def _sampler(diff: float, grad_diff: float, gradcheck: float) -> tuple[str, str]:
+    ok = diff < FLOAT_AGREE and grad_diff < FLOAT_AGREE and gradcheck == 1
+    return f"output {diff:.1e}, gradient {grad_diff:.1e}; gradcheck {'passed' if gradcheck == 1 else 'FAILED'}", (
+        "agree to float precision: the page's sampler and formulas are what PyTorch computes" if ok
+        else "DISAGREE: the page's sampler or formulas differ from PyTorch's")  # fmt: skip
 
 
 def _plain_mnist(stn: float, cnn: float) -> tuple[str, str]:
@@ -351,15 +344,10 @@ _COURSE_KEYS = tuple(f"cifar_course{i}_acc_exact" for i in range(1, len(COURSE_M
 RESULT_ROWS: dict[str, list[Row]] = {
     "01_affine_intuition": [
         Row(
-            "stnlib's warp against torchvision's affine (an independent implementation), on random transforms "
-            "of real photos: largest difference",
-            ("torchvision_max_abs_diff",),
-            _agree,
-        ),
-        Row(
-            "Reading theta back (`decompose`) and rebuilding it: largest error",
-            ("decompose_roundtrip_max_err",),
-            _roundtrip,
+            "The sampler written in the page (`affine_grid` and bilinear `grid_sample` in plain torch) against "
+            "PyTorch's, and the paper's gradient formulas against autograd: largest differences (fp64)",
+            ("sampler_max_diff", "sampler_grad_max_diff", "sampler_gradcheck"),
+            _sampler,
         ),
     ],
     "02_stn_mnist": [
