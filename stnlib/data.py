@@ -154,10 +154,11 @@ class ImageData:
         """:func:`make_loader` for train (shuffled by ``seed``, ``transform``) and test (in order), this mean/std."""
         if test_batch_size is not None:
             check_int(test_batch_size, "test_batch_size", min=1)
+        k = len(self.classes)
         return (make_loader(self.train_images, self.train_labels, batch_size=batch_size, shuffle=True, mean=self.mean,
-                            std=self.std, transform=transform, seed=seed),
+                            std=self.std, transform=transform, seed=seed, classes=k),
                 make_loader(self.test_images, self.test_labels, batch_size=test_batch_size or batch_size, shuffle=False,
-                            mean=self.mean, std=self.std))  # fmt: skip
+                            mean=self.mean, std=self.std, classes=k))  # fmt: skip
 
 
 def _limit(n: object, name: str) -> int | None:
@@ -308,12 +309,13 @@ def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | 
 
 
 class ArrayDataset(Dataset):
-    """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` as normalized batches: ``ds[indices]`` (slice, list,
-    array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]`` batch before normalizing."""
+    """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` in ``0 .. classes - 1`` as normalized batches:
+    ``ds[indices]`` (slice, list, array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]``
+    batch before normalizing."""
     def __init__(self, images: Tensor, labels: Tensor, *, mean: Sequence[float], std: Sequence[float],
-                 transform: Callable[[Tensor], Tensor] | None = None) -> None:  # fmt: skip
+                 transform: Callable[[Tensor], Tensor] | None = None, classes: int = 10) -> None:  # fmt: skip
         images = check_tensor(images, "images", shape=("N", "C", "H", "W"), kind="uint8")
-        labels = _check_labels(labels, "labels", len(images))
+        labels = _check_labels(labels, "labels", len(images), check_int(classes, "classes", min=1))
         c = int(images.shape[1])
         mean, std = check_floats(mean, "mean", length=c), check_floats(std, "std", length=c, positive=True)
         self.mean, self.std = (torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
@@ -332,12 +334,13 @@ class ArrayDataset(Dataset):
 
 
 def make_loader(images: Tensor, labels: Tensor, *, batch_size: int, shuffle: bool, mean: Sequence[float],
-                std: Sequence[float], transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0) -> DataLoader:
+                std: Sequence[float], transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
+                classes: int = 10) -> DataLoader:  # fmt: skip
     """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With ``shuffle``
     each epoch is a fresh permutation seeded by ``seed``; epochs' base seeds come from ``seed + 1``, not torch's RNG."""
     batch_size, shuffle = check_int(batch_size, "batch_size", min=1), check_bool(shuffle, "shuffle")
     seed = checks.check_seed(seed)
-    dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform)
+    dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform, classes=classes)
     order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else range(len(dataset))
     return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),
                       generator=torch.Generator().manual_seed(seed + 1))  # fmt: skip

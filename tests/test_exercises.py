@@ -36,6 +36,23 @@ WRONG = {
         "    values = image.flatten(2).gather(2, index.unsqueeze(1).expand(-1, C, -1)).view(B, C, *m.shape[1:])\n"
         "    return values * inside.unsqueeze(1)\n"
     ),
+    "turn_theta": (
+        "import math\n\n\ndef turn_theta(degrees):\n"
+        "    a = math.radians(degrees)\n"
+        "    return torch.tensor([[[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0]]])  # clockwise\n"
+    ),
+    "pair_distance": (
+        "def pair_distance(windows, digits):\n"
+        "    return float((windows - digits).norm(dim=1).sum())  # window k on digit k only\n"
+    ),
+    "centre_error_px": (
+        "def centre_error_px(theta, digit_px, canvas):\n"
+        "    return (theta[:, :, 2] * canvas - digit_px).norm(dim=1)  # a unit is half the canvas, not all of it\n"
+    ),
+    "region_width_px": (
+        "def region_width_px(theta, canvas):\n"
+        "    return theta[:, 0, 0].abs() * canvas  # one entry: wrong once the region turns or is not square\n"
+    ),
     "centre_spread_px": (
         "def centre_spread_px(theta, canvas):\n    return float(theta[:, 0, 2].std())  # normalized units, not pixels\n"
     ),
