@@ -20,8 +20,6 @@ REPORTS = ROOT / "reports"
 #: Windows drive path (``C:\\data``).
 ABSOLUTE = re.compile(r"(?<![\w.~:/\\-])(/(?:[\w.@+-]+/)+[\w.@+-]*|[A-Za-z]:\\[\w.-]+)")
 EMBEDDED = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")  # pictures, not text
-#: Reports whose data line was written before data sources were described in words; each is re-run for issue 18.
-NOT_YET_RERUN = {"03_stn_cifar10"}
 
 
 def absolute_paths(text: str) -> list[str]:
@@ -45,24 +43,14 @@ def _output_text(cell: dict) -> str:
     return "\n".join(parts)
 
 
-def _rerun_pending(stem: str) -> list:
-    reason = f"report {stem} still prints the data folder's path; it is re-run for issue 18"
-    return [pytest.mark.xfail(strict=True, reason=reason)] if stem in NOT_YET_RERUN else []
-
-
-@pytest.mark.parametrize(
-    "report", [pytest.param(p, marks=_rerun_pending(p.stem), id=p.name) for p in sorted(REPORTS.glob("*.ipynb"))]
-)
+@pytest.mark.parametrize("report", sorted(REPORTS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_no_absolute_path_in_a_committed_report(report):
     cells = json.loads(report.read_text())["cells"]
     found = {i: absolute_paths(_output_text(c)) for i, c in enumerate(cells)}
     assert not {i: p for i, p in found.items() if p}, f"{report.name}: absolute paths in outputs (cell: paths)"
 
 
-@pytest.mark.parametrize(
-    "stem", [pytest.param(s, marks=_rerun_pending(s), id=s) for s in sorted(json.loads(
-        (REPORTS / "metrics.json").read_text()))]  # fmt: skip
-)
+@pytest.mark.parametrize("stem", sorted(json.loads((REPORTS / "metrics.json").read_text())))
 def test_no_absolute_path_in_metrics_json(stem):
     entry = json.loads((REPORTS / "metrics.json").read_text())[stem]
     assert not absolute_paths(json.dumps(entry, ensure_ascii=False)), f"metrics.json[{stem!r}]"
@@ -72,9 +60,6 @@ def test_no_absolute_path_in_metrics_json(stem):
 def test_no_absolute_path_in_the_pages(page):
     text = (ROOT / page).read_text()
     found = absolute_paths(text)
-    pending = page == "CONTRIBUTING.md" and NOT_YET_RERUN  # CONTRIBUTING prints each entry's data line
-    if pending and found:
-        pytest.xfail(f"{page} prints the data line of {sorted(NOT_YET_RERUN)} until it is re-run")
     assert not found, f"{page}: {found}"
 
 
