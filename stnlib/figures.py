@@ -20,7 +20,7 @@ from .recovery import fit_line
 __all__ = ["OUTLINE_STYLE", "PLAIN_NUMBERS", "attention_summary", "compare_bars", "draw_sampling_outline",
            "figure_to_png", "figure_to_rgb", "fit_limits", "format_entry", "image_row", "imshow", "plot_histories",
            "recovery_scatter", "show_before_after", "show_normalized_coordinates", "show_sampling_grid",
-           "show_two_regions", "theta_histograms", "theta_text", "theta_trajectories", "to_numpy_image"]  # fmt: skip
+           "theta_histograms", "theta_text", "theta_trajectories", "to_numpy_image"]  # fmt: skip
 
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)  #: the sampled region's outline on input images
 #: Tick labels as plain numbers, without an offset or a power of ten: ``0.997``, ``-0.004``, ``2``, ``50``.
@@ -112,22 +112,6 @@ def show_before_after(images: Tensor, thetas: Tensor, outputs: Tensor, titles: S
             axes[1, i].set_xlabel(theta_text(thetas[i]), fontsize=7, family="monospace")
     axes[0, 0].set_ylabel("input +\nsampled region", fontsize=9)
     axes[1, 0].set_ylabel("output", fontsize=9)
-    return _finish(fig)
-
-
-def show_two_regions(images: Tensor, thetas: Tensor, views: Tensor, titles: Sequence[str] | None = None, *,
-                     mean=None, std=None) -> plt.Figure:  # fmt: skip
-    """Inputs ``(B, C, H, W)`` with the regions two transformers sample (``thetas`` ``(B, 2, 2, 3)``; orange, then
-    blue), over each one's view (``views`` ``(B, 2, C, h, w)``)."""
-    b, colours = images.shape[0], ("#ff7f0e", "#1f77b4")
-    fig, axes = plt.subplots(3, b, figsize=(1.9 * b, 5.6), squeeze=False)
-    for i in range(b):
-        imshow(axes[0, i], images[i], titles[i] if titles else None, mean=mean, std=std)
-        for k in range(2):
-            draw_sampling_outline(axes[0, i], thetas[i, k : k + 1], tuple(images.shape[-2:]), color=colours[k])
-            imshow(axes[k + 1, i], views[i, k], mean=mean, std=std)
-    for row, label in enumerate(("input +\nboth regions", "transformer 1\n(orange)", "transformer 2\n(blue)")):
-        axes[row, 0].set_ylabel(label, fontsize=9)
     return _finish(fig)
 
 

@@ -61,17 +61,6 @@ def test_test_set_helpers_run_off_the_cpu(off_cpu, make_quadrants):
     assert tuple(probs.shape) == (16, 10) and tuple(thetas["theta"].shape) == (16, 2, 3)
 
 
-def test_two_transformer_helpers_run_off_the_cpu(off_cpu, make_quadrants):
-    from stnlib import placement
-
-    adder = _meta(placement.two_stn_adder(28, start_zoom=1.0))
-    views, thetas = placement.two_views(adder, torch.zeros(3, 1, 28, 28))
-    assert views.device.type == thetas.device.type == "cpu"
-    assert tuple(views.shape) == (3, 2, 1, 28, 28) and tuple(thetas.shape) == (3, 2, 2, 3)
-    all_thetas = placement.thetas_of_test_set(adder, make_quadrants(8, 16, size=28))
-    assert all_thetas.device.type == "cpu" and tuple(all_thetas.shape) == (16, 2, 2, 3)
-
-
 def test_theta_snapshots_record_a_model_off_the_cpu(off_cpu):
     snaps = gifs.ThetaSnapshots(torch.zeros(2, 1, 60, 60))
     snap = snaps.record(_meta(models.clutter_stn_net()), 0, 0)
@@ -121,7 +110,7 @@ def _notebook_globals() -> dict:
 
 
 @pytest.mark.parametrize(
-    "stem", ["02_stn_mnist", "03_stn_cifar10", "04_stn_learning_gif", "06_inside_and_side_by_side"]
+    "stem", ["02_stn_mnist", "03_stn_cifar10", "04_stn_learning_gif", "06_stn_on_feature_maps"]
 )
 def test_notebooks_never_run_a_trained_transformer_by_hand(stem):
     """Cells go through ``train.transform_batch`` / ``stn_thetas``, which handle devices; a bare

@@ -41,10 +41,6 @@ WRONG = {
         "    a = math.radians(degrees)\n"
         "    return torch.tensor([[[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0]]])  # clockwise\n"
     ),
-    "pair_distance": (
-        "def pair_distance(windows, digits):\n"
-        "    return float((windows - digits).norm(dim=1).sum())  # window k on digit k only\n"
-    ),
     "centre_error_px": (
         "def centre_error_px(theta, digit_px, canvas):\n"
         "    return (theta[:, :, 2] * canvas - digit_px).norm(dim=1)  # a unit is half the canvas, not all of it\n"
@@ -52,6 +48,11 @@ WRONG = {
     "region_width_px": (
         "def region_width_px(theta, canvas):\n"
         "    return theta[:, 0, 0].abs() * canvas  # one entry: wrong once the region turns or is not square\n"
+    ),
+    "turn_maps": (
+        "def turn_maps(maps, degrees):\n"
+        "    theta = affine.build_theta(rotation=-degrees).expand(len(maps), -1, -1)  # clockwise\n"
+        "    return affine.warp(maps, theta)\n"
     ),
     "centre_spread_px": (
         "def centre_spread_px(theta, canvas):\n    return float(theta[:, 0, 2].std())  # normalized units, not pixels\n"

@@ -1,11 +1,11 @@
-"""Transformers on feature maps and side by side (stnlib.placement), against hand-built equivalents."""
+"""A transformer on feature maps (stnlib.placement), against a hand-built equivalent."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from stnlib import affine, checks
-from stnlib.placement import FeatureMapTransformer, TwoTransformers, addition_cnn, feature_map_stn_net, two_stn_adder
+from stnlib.placement import FeatureMapTransformer, feature_map_stn_net
 
 
 def test_feature_map_transformer_warps_the_first_blocks_maps():
@@ -38,30 +38,3 @@ def test_feature_map_transformer_takes_images_of_its_size_only():
         feature_map_stn_net()(torch.zeros(1, 1, 60, 60))
     with pytest.raises(checks.ArgumentTypeError, match="block"):
         FeatureMapTransformer("conv", torch.nn.Flatten(), 4)
-
-
-def test_two_transformers_start_apart_and_share_one_encoder():
-    adder = two_stn_adder(60, start_zoom=2.0, start_shift=0.4).eval()
-    x = torch.randn(4, 1, 60, 60)
-    thetas = adder.thetas(x)
-    assert thetas.shape == (4, 2, 2, 3)
-    expected = torch.tensor([[[0.5, 0.0, -0.4], [0.0, 0.5, 0.0]], [[0.5, 0.0, 0.4], [0.0, 0.5, 0.0]]])
-    assert torch.allclose(thetas, expected.expand(4, -1, -1, -1))
-    views = adder.views(x)
-    assert views.shape == (4, 2, 1, 28, 28)
-    left = F.grid_sample(x, F.affine_grid(thetas[:, 0], [4, 1, 28, 28], align_corners=False), align_corners=False)
-    assert torch.allclose(views[:, 0], left, atol=1e-5)
-    by_hand = adder.head(torch.cat([adder.encoder(views[:, 0]), adder.encoder(views[:, 1])], 1))
-    assert torch.allclose(adder(x), by_hand, atol=1e-5) and by_hand.shape == (4, 19)
-
-
-def test_two_transformers_need_two():
-    adder = two_stn_adder(60)
-    with pytest.raises(checks.ArgumentTypeError, match="two SpatialTransformers"):
-        TwoTransformers([adder.stns[0]], adder.encoder, adder.head)
-    with pytest.raises(checks.ArgumentTypeError, match=r"stns\[1\]"):
-        TwoTransformers([adder.stns[0], adder.encoder], adder.encoder, adder.head)
-
-
-def test_addition_cnn_reads_the_whole_canvas():
-    assert addition_cnn(60)(torch.zeros(2, 1, 60, 60)).shape == (2, 19)

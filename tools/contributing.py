@@ -80,17 +80,13 @@ _RTS3 = ("rts_stcnn_err", "rts_cnn_full_err", "rts_cnn_area_err")
 _CLUTTER3 = ("cluttered_stcnn_err", "cluttered_cnn_full_err", "cluttered_cnn_area_err")
 _OFFCENTRE3 = ("offcentre_stn_err", "offcentre_cnn_full_err", "offcentre_cnn_area_err")
 _NB5, _I19 = "05_beyond_affine", "issue 19"
-_NB1, _NB6, _I20 = "01_affine_intuition", "06_inside_and_side_by_side", "issue 20"
+_NB1, _I20 = "01_affine_intuition", "issue 20"
 _COLUMNS = tuple(TABLE1_COLUMNS)  # r, rts, p, e: notebook 5's Table 1 columns
 
 
 def _st_over_cnn(cnn: float, *stcnns: float) -> float:
     """The worst ST-CNN's error over the CNN's: at most 1 when every ST-CNN is at or below the CNN."""
     return max(stcnns) / cnn if cnn else float("inf")
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else float("inf")
 
 
 def _minus(a: float, b: float) -> float:
@@ -139,10 +135,7 @@ TARGETS: list[Target] = [
            ("sampler_grad_max_diff",), hi=1e-8, source=_I20),
     Target(_NB1, "gradcheck of the sampler written in the page (1 = passed)", ("sampler_gradcheck",), lo=1.0,
            source=_I20),
-    Target(_NB6, "MNIST addition: two transformers' error / the CNN's (the paper: 0.39x)",
-           ("two_stn_err", "two_stn_cnn_err"), hi=0.5, unit="x", source=_I20, measure=_ratio),
-    Target(_NB6, "MNIST addition: each window's centre to its digit's, median, the farther window (inside the box)",
-           ("two_stn_window1_px", "two_stn_window2_px"), hi=10.0, unit="px", source=_I20, measure=max),
+
 ]  # fmt: skip
 
 

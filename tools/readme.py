@@ -61,7 +61,8 @@ NOTEBOOK_SUMMARIES: dict[str, str] = {
     "04_stn_learning_gif": "Watch transformers learn, as GIFs",
     "05_beyond_affine": "Projective and thin-plate-spline transformers you can drag; the paper's Table 1 side by "
     "side",
-    "06_inside_and_side_by_side": "A transformer on feature maps, and two side by side adding two digits",
+    "06_stn_on_feature_maps": "A transformer on feature maps: what it learns, what it undoes, and whether the "
+    "output stays put when the input turns",
 }
 #: The real datasets each notebook needs (none: it runs on the images bundled in assets/samples).
 #: ``tests/test_project.py`` checks these against the data each committed run says it used.
@@ -71,7 +72,7 @@ NOTEBOOK_DATA: dict[str, tuple[str, ...]] = {
     "03_stn_cifar10": ("CIFAR-10",),
     "04_stn_learning_gif": ("MNIST", "CIFAR-10"),
     "05_beyond_affine": ("MNIST",),
-    "06_inside_and_side_by_side": ("MNIST",),
+    "06_stn_on_feature_maps": ("MNIST",),
 }
 #: What else a notebook's Run-all time depends on (file stem -> one sentence), shown after it.
 RUN_TIME_CAVEATS: dict[str, str] = {

@@ -355,17 +355,6 @@ def _output_change(front: float, maps: float, cnn: float) -> tuple[str, str]:
         if least != "no transformer" else "0 = the same answer for the turned digit; it moves least without one")
 
 
-def _addition(two: float, cnn: float, paper_two: float, paper_cnn: float) -> tuple[str, str]:
-    return f"two transformers {_pct(two)}, CNN {_pct(cnn)}: {two / cnn:.2f}x", (
-        f"the paper: {paper_two:g}% (2xST-FCN) vs {paper_cnn:g}% (CNN), {paper_two / paper_cnn:.2f}x, with each "
-        "digit in its own channel")
-
-
-def _windows(first: float, second: float) -> tuple[str, str]:
-    return f"window 1 {first:.1f} px, window 2 {second:.1f} px", "digits are 20-28 px wide: under 10 px, a window's "\
-        "centre lies inside its digit's box"
-
-
 _MFLOP_KEYS = tuple(f"{t}_{m}_mflop" for t in ("rts", "cluttered") for m in ("stcnn", "cnn_full", "cnn_area"))
 _COURSE_KEYS = tuple(f"cifar_course{i}_acc_exact" for i in range(1, len(COURSE_MODELS) + 1))
 
@@ -495,17 +484,13 @@ RESULT_ROWS: dict[str, list[Row]] = {
         Row("P: corners followed (slope of the grid's corner shift against the distortion's; +1 = every corner)",
             tuple(f"p_{m}_corner_slope" for m in ("affine", "projective", "tps")), _slopes(1.0)),
     ],
-    "06_inside_and_side_by_side": [
+    "06_stn_on_feature_maps": [
         Row("RTS MNIST (42x42): test error with the transformer in front, on feature maps, and without",
             tuple(f"feature_map_{k}_err" for k in ("front", "maps", "cnn")), _placements),
         Row("RTS MNIST: turn undone (slope of applied against undone; -1 = every turn)",
             ("feature_map_front_slope", "feature_map_maps_slope"), _turn_slopes),
         Row("RTS MNIST: how far the class probabilities move when the input turns 30° (total variation)",
             tuple(f"feature_map_{k}_change_30" for k in ("front", "maps", "cnn")), _output_change),
-        Row("MNIST addition (two digits on a 60x60 canvas, label their sum): test error",
-            ("two_stn_err", "two_stn_cnn_err", "paper_two_stn_err", "paper_two_stn_cnn_err"), _addition),
-        Row("MNIST addition: each window's centre to its digit's (median)", ("two_stn_window1_px",
-            "two_stn_window2_px"), _windows),
     ],
 }
 
