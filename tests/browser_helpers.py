@@ -145,10 +145,12 @@ CELLS_JS = """() => { const cells = [...document.querySelectorAll('.jp-NotebookP
 
 
 def wait_notebook_ready(page, path: Path, timeout: float = 90.0) -> None:
-    """Wait until the page shows every cell of the notebook file ``path`` (code cells with their editor; JupyterLab
-    attaches cells a few at a time) and the kernel indicator says idle."""
+    """Wait until the page shows every cell of the notebook file ``path`` (code cells with their editor, except those
+    whose source is hidden, which JupyterLab shows collapsed, without one; it attaches cells a few at a time) and the
+    kernel indicator says idle."""
     cells = json.loads(path.read_text())["cells"]
-    expected = [len(cells), sum(c["cell_type"] == "code" for c in cells)]
+    hidden = lambda c: c.get("metadata", {}).get("jupyter", {}).get("source_hidden", False)  # noqa: E731
+    expected = [len(cells), sum(c["cell_type"] == "code" and not hidden(c) for c in cells)]
     try:
         page.wait_for_function(f"want => JSON.stringify(({CELLS_JS})()) === JSON.stringify(want)", arg=expected,
                                timeout=timeout * 1000)
