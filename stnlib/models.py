@@ -236,19 +236,19 @@ def tutorial_net(*, stn: bool = True, fill: float | None = None) -> STNClassifie
     return course_net(1, 28, stn=stn, fill=fill)  # the defaults are the tutorial's sizes
 
 
-def lenet_bn(in_size: int = 28, classes: int = 10) -> nn.Sequential:
-    """Our MNIST classifier ``(B, 1, S, S) -> (B, classes)``, ``S = in_size`` >= 4: ``[conv k5 -> BN -> ReLU ->
-    pool 2] x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast). Pooling rounds up, so an
-    odd size (21 after a 42 canvas's first pooling) keeps its last row and column. Layers ``[:4]`` are the first
-    block, ``[4:]`` the rest, and ``[:-1]`` ends in the 128 features."""
-    in_size, classes = check_int(in_size, "in_size", min=4), check_int(classes, "classes", min=1)
+def lenet_bn(in_size: int = 28) -> nn.Sequential:
+    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` >= 4: ``[conv k5 -> BN -> ReLU -> pool 2]
+    x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast). Pooling rounds up, so an odd
+    size (21 after a 42 canvas's first pooling) keeps its last row and column. Layers ``[:4]`` are the first block,
+    ``[4:]`` the rest (:func:`stnlib.placement.feature_map_stn_net` puts a transformer between them)."""
+    in_size = check_int(in_size, "in_size", min=4)
     s = math.ceil(math.ceil(in_size / 2) / 2)
     return nn.Sequential(
         nn.Conv2d(1, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
         nn.MaxPool2d(2, ceil_mode=True),
         nn.Conv2d(32, 64, 5, padding=2, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
         nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Dropout(0.3),
-        nn.Linear(64 * s * s, 128), nn.ReLU(inplace=True), nn.Dropout(0.3), nn.Linear(128, classes),
+        nn.Linear(64 * s * s, 128), nn.ReLU(inplace=True), nn.Dropout(0.3), nn.Linear(128, 10),
     )  # fmt: skip
 
 

@@ -18,12 +18,10 @@ from torch import Tensor, nn
 
 from . import checks, models
 from .checks import check_int
-from .models import SpatialTransformer, STNClassifier
+from .distort import RTS_CANVAS
+from .models import RTS_VIEW, SpatialTransformer, STNClassifier
 
 __all__ = ["FeatureMapTransformer", "feature_map_stn_net"]
-
-RTS_CANVAS, VIEW = 42, 28  # the RTS canvas and the classifier's view (pixels)
-
 
 class FeatureMapTransformer(SpatialTransformer):
     """``(B, C, H, W) -> (B, C', h, w)``: ``block`` (the network's first layers), then a :class:`SpatialTransformer`
@@ -43,7 +41,7 @@ class FeatureMapTransformer(SpatialTransformer):
         return self._warp(maps, theta), theta
 
 
-def feature_map_stn_net(in_size: int = RTS_CANVAS, view: int = VIEW) -> STNClassifier:
+def feature_map_stn_net(in_size: int = RTS_CANVAS, view: int = RTS_VIEW) -> STNClassifier:
     """:func:`~stnlib.models.lenet_bn` ``(view)`` with a transformer between its first block and the rest: the block
     turns the ``in_size`` canvas into 32 maps of ``ceil(in_size / 2)``, the transformer samples a ``view / 2`` window
     of them (fill 0, no activation) and the rest classifies it. Its localization reads the maps with

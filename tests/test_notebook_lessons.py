@@ -26,12 +26,15 @@ REPORT_2 = REPO_ROOT / "reports" / "02_stn_mnist.ipynb"
 TAG = "stn-in-code"
 
 
-def _cell_namespace() -> dict:
-    cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if TAG in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, f"expected one cell tagged {TAG!r} in {NOTEBOOK.name}, found {len(cells)}"
-    namespace: dict = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional}  # the notebook's imports
-    exec(compile("".join(cells[0]["source"]), f"{NOTEBOOK.name}[{TAG}]", "exec"), namespace)
+def _tagged(notebook, tag: str, namespace: dict) -> dict:
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if tag in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"expected one cell tagged {tag!r} in {notebook.name}, found {len(cells)}"
+    exec(compile("".join(cells[0]["source"]), f"{notebook.name}[{tag}]", "exec"), namespace)
     return namespace
+
+
+def _cell_namespace() -> dict:
+    return _tagged(NOTEBOOK, TAG, {"torch": torch, "nn": torch.nn, "F": torch.nn.functional})  # its imports
 
 
 @pytest.mark.parametrize("out_size", [None, (20, 20)])
@@ -90,11 +93,7 @@ TPS_TAG = "tps-in-code"
 
 
 def _tps_cell() -> dict:
-    cells = [c for c in json.loads(NOTEBOOK_5.read_text())["cells"] if TPS_TAG in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, f"expected one cell tagged {TPS_TAG!r} in {NOTEBOOK_5.name}, found {len(cells)}"
-    namespace: dict = {"torch": torch, "F": torch.nn.functional}  # the notebook's imports
-    exec(compile("".join(cells[0]["source"]), f"{NOTEBOOK_5.name}[{TPS_TAG}]", "exec"), namespace)
-    return namespace
+    return _tagged(NOTEBOOK_5, TPS_TAG, {"torch": torch, "F": torch.nn.functional})  # the notebook's imports
 
 
 @pytest.mark.parametrize("grid_size, size, seed", [(4, (28, 28), 0), (3, (20, 12), 1), (5, (9, 9), 2)])
@@ -116,13 +115,6 @@ def test_cell_tps_kernel_is_r2_log_r():
     r = torch.tensor([0.0, 0.5, 1.0, 2.0], dtype=torch.float64)
     expected = torch.tensor([0.0, 0.25 * math.log(0.5), 0.0, 4 * math.log(2.0)], dtype=torch.float64)  # r² log r
     assert torch.allclose(cell["tps_kernel"](r**2), expected, atol=1e-12)
-
-
-def _tagged(notebook, tag: str, namespace: dict) -> dict:
-    cells = [c for c in json.loads(notebook.read_text())["cells"] if tag in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, f"expected one cell tagged {tag!r} in {notebook.name}, found {len(cells)}"
-    exec(compile("".join(cells[0]["source"]), f"{notebook.name}[{tag}]", "exec"), namespace)
-    return namespace
 
 
 def _page_sampler() -> dict:

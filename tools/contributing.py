@@ -135,7 +135,6 @@ TARGETS: list[Target] = [
            ("sampler_grad_max_diff",), hi=1e-8, source=_I20),
     Target(_NB1, "gradcheck of the sampler written in the page (1 = passed)", ("sampler_gradcheck",), lo=1.0,
            source=_I20),
-
 ]  # fmt: skip
 
 
