@@ -37,8 +37,9 @@ install: $(STAMP) $(LAB_SETTINGS)  ## Create .venv and install stnlib with the d
 test: $(STAMP) $(LAB_SETTINGS)  ## Unit tests, doctests, lint, notebooks in the quick profile (papermill) and nbval on the reports
 	STNLIB_PROFILE=quick $(PY) -m pytest tests stnlib $(REPORTS) --doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider --durations=8
 
-lint: $(STAMP)  ## ruff over stnlib/, tools/, tests/ and the notebooks
+lint: $(STAMP)  ## ruff over stnlib/, tools/, tests/ and the notebooks, and ruff format's check of the code
 	$(PY) -m ruff check stnlib tools tests notebooks
+	$(PY) -m ruff format --check stnlib tools tests
 
 execute: $(STAMP)  ## Run every notebook (or NOTEBOOKS=...) in the full profile into reports/, then refresh the README
 	$(PY) -m tools.execute --profile full $(NOTEBOOKS)

@@ -22,9 +22,26 @@ from torch import Tensor
 from . import checks
 from .checks import check_bool, check_float, check_floats, check_int, check_ints, check_tensor
 
-__all__ = ["MODES", "PADDING_MODES", "build_theta", "check_fill", "check_images", "check_theta", "compose",
-           "decompose", "identity", "invert", "normalized_to_pixels", "outside_share", "pixels_to_normalized",
-           "check_pairing", "sample", "sampling_outline", "warp", "zoom"]  # fmt: skip
+__all__ = [
+    "MODES",
+    "PADDING_MODES",
+    "build_theta",
+    "check_fill",
+    "check_images",
+    "check_theta",
+    "compose",
+    "decompose",
+    "identity",
+    "invert",
+    "normalized_to_pixels",
+    "outside_share",
+    "pixels_to_normalized",
+    "check_pairing",
+    "sample",
+    "sampling_outline",
+    "warp",
+    "zoom",
+]
 
 ParamLike = float | int | Tensor | Sequence[float | int]
 Device = torch.device | str | None
@@ -55,16 +72,20 @@ def check_fill(fill: object, *, name: str = "fill") -> Tensor:
         return torch.tensor(check_floats(fill, name))
     check_tensor(fill, name, kind="real")
     if fill.numel() == 0 or not bool(torch.isfinite(fill).all()):
-        raise ValueError(f"{name} must be finite (a NaN or inf fill spreads over the whole output) and hold at "
-                         f"least one value, got {fill!r}")  # fmt: skip
+        raise ValueError(
+            f"{name} must be finite (a NaN or inf fill spreads over the whole output) and hold at "
+            f"least one value, got {fill!r}"
+        )
     return fill.detach().float().reshape(-1)
 
 
 def _check_dtype(dtype: object, options: tuple[torch.dtype, ...] | None = None) -> torch.dtype:
     checks.check_type(dtype, "dtype", torch.dtype, "a torch.dtype such as torch.float32")
     if not dtype.is_floating_point or (options and dtype not in options):  # type: ignore[union-attr]
-        raise ValueError(f"dtype must be {'float32 or float64' if options else 'a floating-point dtype'}, got "
-                         f"{dtype} (theta holds fractions{'; torch.linalg has no half kernels' if options else ''})")
+        raise ValueError(
+            f"dtype must be {'float32 or float64' if options else 'a floating-point dtype'}, got "
+            f"{dtype} (theta holds fractions{'; torch.linalg has no half kernels' if options else ''})"
+        )
     return dtype  # type: ignore[return-value]
 
 
@@ -96,9 +117,18 @@ def _as_batch(values: dict[str, ParamLike], batch_size: int | None, dtype: torch
     return {k: t.reshape(-1).expand(b) for k, t in tensors.items()}
 
 
-def build_theta(rotation: ParamLike = 0.0, scale_x: ParamLike = 1.0, scale_y: ParamLike = 1.0, shear: ParamLike = 0.0,
-                tx: ParamLike = 0.0, ty: ParamLike = 0.0, *, batch_size: int | None = None,
-                dtype: torch.dtype = torch.float32, device: Device = None) -> Tensor:  # fmt: skip
+def build_theta(
+    rotation: ParamLike = 0.0,
+    scale_x: ParamLike = 1.0,
+    scale_y: ParamLike = 1.0,
+    shear: ParamLike = 0.0,
+    tx: ParamLike = 0.0,
+    ty: ParamLike = 0.0,
+    *,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: Device = None,
+) -> Tensor:
     """Theta ``(B, 2, 3)``, differentiably, from what the content should visibly do (module docstring; each a
     number or length-``B`` sequence). It is the motion's *inverse*: content right 0.2, output pixels look 0.2 left.
 
@@ -203,8 +233,9 @@ def _invert(theta: Tensor, what: str) -> Tensor:
     bad = (det.abs() <= SINGULAR_TOL * size) | (size == 0) | ~torch.isfinite(size)
     if bad.any():
         idx = bad.nonzero().flatten().tolist()
-        raise ValueError(f"{what} is singular (|det| <= {SINGULAR_TOL:g} x its column lengths, or overflows) at "
-                         f"batch index {idx}")  # fmt: skip
+        raise ValueError(
+            f"{what} is singular (|det| <= {SINGULAR_TOL:g} x its column lengths, or overflows) at batch index {idx}"
+        )
     inv_linear = torch.linalg.inv(linear)
     return torch.cat([inv_linear, -inv_linear @ shift], dim=-1)
 
@@ -238,10 +269,15 @@ def zoom(decomposed: dict[str, Tensor]) -> Tensor:
     """
     if not isinstance(decomposed, Mapping) or not {"scale_x", "scale_y"} <= decomposed.keys():
         fix = " (pass decompose(theta), not theta)" if isinstance(decomposed, Tensor) else ""
-        cls, keys = (ValueError, f" with keys {sorted(map(str, decomposed))}") if isinstance(decomposed, Mapping) else (
-            checks.ArgumentTypeError, "")  # fmt: skip
-        raise cls(f"decomposed must be decompose()'s dict with 'scale_x' and 'scale_y', got "
-                  f"{type(decomposed).__name__}{keys}{fix}")  # fmt: skip
+        cls, keys = (
+            (ValueError, f" with keys {sorted(map(str, decomposed))}")
+            if isinstance(decomposed, Mapping)
+            else (checks.ArgumentTypeError, "")
+        )
+        raise cls(
+            f"decomposed must be decompose()'s dict with 'scale_x' and 'scale_y', got "
+            f"{type(decomposed).__name__}{keys}{fix}"
+        )
     sx = check_tensor(decomposed["scale_x"], "decomposed['scale_x']", kind="float")
     sy = check_tensor(decomposed["scale_y"], "decomposed['scale_y']", shape=tuple(sx.shape), kind="float")
     return (sx * sy).abs().sqrt()
@@ -274,10 +310,17 @@ def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
     return (grid.abs() > 1).any(-1).flatten(1).float().mean(1)
 
 
-def warp(images: Tensor, theta: Tensor, *, out_size: tuple[int, int] | None = None,
-         mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear",
-         padding_mode: Literal["zeros", "border", "reflection"] = "zeros", align_corners: bool = False,
-         fill: float | Sequence[float] | Tensor | None = None, validate: bool = True) -> Tensor:  # fmt: skip
+def warp(
+    images: Tensor,
+    theta: Tensor,
+    *,
+    out_size: tuple[int, int] | None = None,
+    mode: Literal["bilinear", "nearest", "bicubic"] = "bilinear",
+    padding_mode: Literal["zeros", "border", "reflection"] = "zeros",
+    align_corners: bool = False,
+    fill: float | Sequence[float] | Tensor | None = None,
+    validate: bool = True,
+) -> Tensor:
     """Resample ``images`` ``(B, C, H, W)`` through ``theta`` ``(B, 2, 3)`` -> ``(B, C, H', W')`` (``out_size``,
     default the input's). ``fill``: the value outside (a number or one per channel; ``padding_mode="zeros"`` only;
     exact: ``images - fill`` is sampled, ``fill`` added back); after ``Normalize(mean, std)`` black is ``-mean / std``

@@ -15,6 +15,7 @@ __all__ = ["RandomCropFlip"]
 class RandomCropFlip:
     """Pad by ``pad`` zero (black) pixels, crop a random ``H x W`` window, mirror with probability ``flip_p``: a
     ``transform`` for :func:`stnlib.data.make_loader`, one gather per batch, drawn from its own ``seed``ed generator."""
+
     def __init__(self, pad: int = 4, flip_p: float = 0.5, *, seed: int = 0) -> None:
         if pad < 0 or not 0.0 <= flip_p <= 1.0:
             raise ValueError(f"need pad >= 0 and 0 <= flip_p <= 1, got pad={pad}, flip_p={flip_p}")

@@ -26,9 +26,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SEED_MAX", "TEXT", "ArgumentTypeError", "check_batch", "check_bool", "check_callable", "check_choice",
-           "check_device", "check_float", "check_floats", "check_int", "check_ints", "check_path", "check_seed",
-           "check_tensor", "check_type", "describe"]  # fmt: skip
+__all__ = [
+    "SEED_MAX",
+    "TEXT",
+    "ArgumentTypeError",
+    "check_batch",
+    "check_bool",
+    "check_callable",
+    "check_choice",
+    "check_device",
+    "check_float",
+    "check_floats",
+    "check_int",
+    "check_ints",
+    "check_path",
+    "check_seed",
+    "check_tensor",
+    "check_type",
+    "describe",
+]
 
 SEED_MAX = 2**32 - 1  #: the largest seed (numpy's limit, which :func:`check_seed` applies everywhere)
 TEXT = (str, bytes, bytearray)  #: sequences that are never sequences of numbers
@@ -87,8 +103,15 @@ def check_int(value: object, name: str, *, min: int | None = None, max: int | No
     return value
 
 
-def check_float(value: object, name: str, *, min: float | None = None, max: float | None = None,
-                positive: bool = False, finite: bool = True) -> float:  # fmt: skip
+def check_float(
+    value: object,
+    name: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    positive: bool = False,
+    finite: bool = True,
+) -> float:
     """``value`` as a ``float`` (a real number, numpy scalar or 0-d tensor; not a bool), not NaN, within bounds;
     ``positive``: ``> 0``; ``finite=False`` lets ``±inf`` through.
 
@@ -117,8 +140,11 @@ def check_floats(value: object, name: str, *, length: int | None = None, positiv
     items = value.reshape(-1).tolist() if isinstance(value, Tensor | np.ndarray) and value.ndim <= 1 else value
     items = list(items) if isinstance(items, Sequence) and not isinstance(items, TEXT) else [items]
     items = [v.item() if isinstance(v, Tensor) and v.dim() == 0 else v for v in items]
-    if not items or not all(isinstance(v, int | float | np.integer | np.floating) for v in items) or any(
-            isinstance(v, bool | np.bool_) for v in items):  # fmt: skip
+    if (
+        not items
+        or not all(isinstance(v, int | float | np.integer | np.floating) for v in items)
+        or any(isinstance(v, bool | np.bool_) for v in items)
+    ):
         cls = ValueError if isinstance(value, Sequence | Tensor | np.ndarray) and not items else ArgumentTypeError
         _fail(name, "a number or a non-empty 1-D sequence of numbers", value, cls=cls)
     floats = tuple(float(v) for v in items)
@@ -250,8 +276,15 @@ _KINDS: dict[str, tuple[Callable[[Tensor], bool], str, str]] = {
 }
 
 
-def check_tensor(value: object, name: str, *, shape: Sequence[int | str] | None = None, kind: str | None = None,
-                 finite: bool = False, nonempty: bool = False) -> Tensor:  # fmt: skip
+def check_tensor(
+    value: object,
+    name: str,
+    *,
+    shape: Sequence[int | str] | None = None,
+    kind: str | None = None,
+    finite: bool = False,
+    nonempty: bool = False,
+) -> Tensor:
     """``value`` if it is a tensor of ``shape`` (ints fixed, strings any size: ``("B", 2, 3)``) and ``kind``
     (``"float"``, ``"int"``, ``"uint8"``, ``"bool"``, ``"real"``), with at least one item on axis 0 (``nonempty``), all
     finite (``finite``: syncs a GPU).
@@ -265,13 +298,16 @@ def check_tensor(value: object, name: str, *, shape: Sequence[int | str] | None 
     if not isinstance(value, Tensor):
         fix = "convert with torch.as_tensor(...)" if isinstance(value, np.ndarray | list | tuple) else ""
         _fail(name, f"a torch.Tensor{' of shape ' + layout if layout else ''}", value, fix, ArgumentTypeError)
-    if shape is not None and (value.dim() != len(shape) or any(
-            isinstance(s, int) and s != n for s, n in zip(shape, value.shape))):  # fmt: skip
+    if shape is not None and (
+        value.dim() != len(shape) or any(isinstance(s, int) and s != n for s, n in zip(shape, value.shape))
+    ):
         hint = f" (add a batch axis: {name}.unsqueeze(0))" if value.dim() == len(shape) - 1 else ""
         raise ValueError(f"{name} must have shape {layout}, got {tuple(value.shape)}{hint}")
     if kind is not None and not _KINDS[kind][0](value):
-        raise ArgumentTypeError(f"{name} must be {_KINDS[kind][1]}, got dtype {value.dtype}"
-                                + (f" ({_KINDS[kind][2]})" if _KINDS[kind][2] else ""))  # fmt: skip
+        raise ArgumentTypeError(
+            f"{name} must be {_KINDS[kind][1]}, got dtype {value.dtype}"
+            + (f" ({_KINDS[kind][2]})" if _KINDS[kind][2] else "")
+        )
     if nonempty and (value.dim() == 0 or value.shape[0] == 0):
         raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)}): need at least one item")
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):

@@ -35,19 +35,45 @@ from .env import DATA_ENV, PROFILES, REPO_ROOT, Profile
 from .env import data_dir as env_data_dir
 from .samples import load_samples
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "DATASETS", "MNIST_MEAN", "MNIST_STD", "ArrayDataset", "DataInfo",
-           "DatasetUnavailable", "ImageData", "black_value", "load_dataset", "make_loader"]  # fmt: skip
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "DATASETS",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "ArrayDataset",
+    "DataInfo",
+    "DatasetUnavailable",
+    "ImageData",
+    "black_value",
+    "load_dataset",
+    "make_loader",
+]
 
 DATASETS: tuple[str, ...] = ("mnist", "cifar10")
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _SPEC: dict[str, dict[str, Any]] = {
-    "mnist": dict(title="MNIST", shape=(1, 28, 28), mean=MNIST_MEAN, std=MNIST_STD,
-                  classes=tuple("0123456789"), tv="MNIST", layout="MNIST/raw/"),
-    "cifar10": dict(title="CIFAR-10", shape=(3, 32, 32), mean=CIFAR10_MEAN, std=CIFAR10_STD,
-                    classes=_CIFAR10_CLASSES, tv="CIFAR10", layout="cifar-10-batches-py/"),
-}  # fmt: skip
+    "mnist": dict(
+        title="MNIST",
+        shape=(1, 28, 28),
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        classes=tuple("0123456789"),
+        tv="MNIST",
+        layout="MNIST/raw/",
+    ),
+    "cifar10": dict(
+        title="CIFAR-10",
+        shape=(3, 32, 32),
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        classes=_CIFAR10_CLASSES,
+        tv="CIFAR10",
+        layout="cifar-10-batches-py/",
+    ),
+}
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -59,8 +85,10 @@ def black_value(name: str) -> tuple[float, ...]:
     """``-mean / std`` per channel for ``"mnist"``, ``"cifar10"`` or a distorted set (``"mnist-rts"``: MNIST's)."""
     checks.check_type(name, "name", str, "a dataset name such as 'mnist' or 'mnist-rts'")
     if (base := name.split("-", 1)[0]) not in DATASETS:
-        raise ValueError(f"name must be one of {', '.join(DATASETS)}, optionally with a suffix ('mnist-rts'), got "
-                         f"{name!r} (unknown dataset)")  # fmt: skip
+        raise ValueError(
+            f"name must be one of {', '.join(DATASETS)}, optionally with a suffix ('mnist-rts'), got "
+            f"{name!r} (unknown dataset)"
+        )
     return tuple(-m / s for m, s in zip(_SPEC[base]["mean"], _SPEC[base]["std"]))
 
 
@@ -72,6 +100,7 @@ def _origin_words(origin: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
     """Source, counts (set by :class:`ImageData`) and notes; ``exact_first``: the first ``n_test_exact`` are exact."""
+
     dataset: str
     source: str
     n_train: int = 0
@@ -84,9 +113,14 @@ class DataInfo:
     @property
     def note(self) -> str:
         """``remark``, then (unless all are exact) which test images are exact copies."""
-        caveat = "" if self.exact else (
-            f"only {'the first ' if self.exact_first else ''}{self.n_test_exact:,} of {self.n_test:,} test images "
-            "are exact copies (test_is_exact); report accuracy on those too")  # fmt: skip
+        caveat = (
+            ""
+            if self.exact
+            else (
+                f"only {'the first ' if self.exact_first else ''}{self.n_test_exact:,} of {self.n_test:,} test images "
+                "are exact copies (test_is_exact); report accuracy on those too"
+            )
+        )
         return "; ".join(t for t in (self.remark, caveat) if t)
 
     def describe(self) -> str:
@@ -104,6 +138,7 @@ class DataInfo:
 class ImageData:
     """A train/test split: ``*_images`` uint8 ``(N, C, H, W)``, ``*_labels`` int64 ``(N,)``, ``test_is_exact`` bool
     ``(N_test,)``, per-channel ``mean``/``std``; ``test_params``: the test set's :class:`~stnlib.distort.Distorted`."""
+
     train_images: Tensor
     train_labels: Tensor
     test_images: Tensor
@@ -118,8 +153,14 @@ class ImageData:
     def __post_init__(self) -> None:  # the counts in info always describe the tensors held
         _check_split(self)
         exact, n = self.test_is_exact, int(self.test_is_exact.sum())
-        self.info = dataclasses.replace(self.info, n_train=len(self.train_labels), n_test=len(exact), n_test_exact=n,
-                                        exact=n == len(exact), exact_first=bool(exact[:n].all()))  # fmt: skip
+        self.info = dataclasses.replace(
+            self.info,
+            n_train=len(self.train_labels),
+            n_test=len(exact),
+            n_test_exact=n,
+            exact=n == len(exact),
+            exact_first=bool(exact[:n].all()),
+        )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -135,9 +176,15 @@ class ImageData:
         """The first ``limit_train`` / ``limit_test`` images (``None``: all)."""
         n, m = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")  # [:None] keeps everything
         params = None if self.test_params is None else self.test_params.head(m)
-        return dataclasses.replace(self, train_images=self.train_images[:n], train_labels=self.train_labels[:n],
-                                   test_images=self.test_images[:m], test_labels=self.test_labels[:m],
-                                   test_is_exact=self.test_is_exact[:m], test_params=params)
+        return dataclasses.replace(
+            self,
+            train_images=self.train_images[:n],
+            train_labels=self.train_labels[:n],
+            test_images=self.test_images[:m],
+            test_labels=self.test_labels[:m],
+            test_is_exact=self.test_is_exact[:m],
+            test_params=params,
+        )
 
     def validation_split(self, n_val: int) -> ImageData:
         """The last ``n_val`` *training* images as the test set (for tuning); the real test set is dropped."""
@@ -146,19 +193,50 @@ class ImageData:
         remark = f"validation split: last {n_val:,} training images (test set unused)"
         info = dataclasses.replace(self.info, remark=f"{self.info.remark}; {remark}" if self.info.remark else remark)
         x, y, k = self.train_images, self.train_labels, n - n_val
-        return dataclasses.replace(self, train_images=x[:k], train_labels=y[:k], test_images=x[k:], test_labels=y[k:],
-                                   test_is_exact=torch.ones(n_val, dtype=torch.bool), info=info, test_params=None)
+        return dataclasses.replace(
+            self,
+            train_images=x[:k],
+            train_labels=y[:k],
+            test_images=x[k:],
+            test_labels=y[k:],
+            test_is_exact=torch.ones(n_val, dtype=torch.bool),
+            info=info,
+            test_params=None,
+        )
 
-    def loaders(self, batch_size: int, test_batch_size: int | None = None,
-                transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0) -> tuple[DataLoader, DataLoader]:
+    def loaders(
+        self,
+        batch_size: int,
+        test_batch_size: int | None = None,
+        transform: Callable[[Tensor], Tensor] | None = None,
+        seed: int = 0,
+    ) -> tuple[DataLoader, DataLoader]:
         """:func:`make_loader` for train (shuffled by ``seed``, ``transform``) and test (in order), this mean/std."""
         if test_batch_size is not None:
             check_int(test_batch_size, "test_batch_size", min=1)
         k = len(self.classes)
-        return (make_loader(self.train_images, self.train_labels, batch_size=batch_size, shuffle=True, mean=self.mean,
-                            std=self.std, transform=transform, seed=seed, classes=k),
-                make_loader(self.test_images, self.test_labels, batch_size=test_batch_size or batch_size, shuffle=False,
-                            mean=self.mean, std=self.std, classes=k))  # fmt: skip
+        return (
+            make_loader(
+                self.train_images,
+                self.train_labels,
+                batch_size=batch_size,
+                shuffle=True,
+                mean=self.mean,
+                std=self.std,
+                transform=transform,
+                seed=seed,
+                classes=k,
+            ),
+            make_loader(
+                self.test_images,
+                self.test_labels,
+                batch_size=test_batch_size or batch_size,
+                shuffle=False,
+                mean=self.mean,
+                std=self.std,
+                classes=k,
+            ),
+        )
 
 
 def _limit(n: object, name: str) -> int | None:
@@ -171,8 +249,10 @@ def _check_split(d: ImageData) -> None:
     for split in ("train", "test"):
         x = check_tensor(getattr(d, f"{split}_images"), f"{split}_images", shape=("N", "C", "H", "W"), kind="uint8")
         if tuple(x.shape[1:]) != tuple(d.train_images.shape[1:]):
-            raise ValueError(f"test_images must be (N, {', '.join(map(str, d.train_images.shape[1:]))}) as "
-                             f"train_images are, got {tuple(x.shape)}")  # fmt: skip
+            raise ValueError(
+                f"test_images must be (N, {', '.join(map(str, d.train_images.shape[1:]))}) as "
+                f"train_images are, got {tuple(x.shape)}"
+            )
         _check_labels(getattr(d, f"{split}_labels"), f"{split}_labels", len(x), len(d.classes))
     check_tensor(d.test_is_exact, "test_is_exact", shape=(len(d.test_images),), kind="bool")
     c = int(d.train_images.shape[1])
@@ -186,16 +266,19 @@ def _check_labels(labels: object, name: str, n: int, classes: int = 10) -> Tenso
         listed = isinstance(labels, np.ndarray | Sequence) and not isinstance(labels, checks.TEXT)
         array = np.asarray(labels) if listed else None
         if array is None or (array.dtype.kind not in "iuf" and array.size):
-            raise checks.ArgumentTypeError(f"{name} must be integers (a tensor, array or list), got "
-                                           f"{checks.describe(labels)}")  # fmt: skip
+            raise checks.ArgumentTypeError(
+                f"{name} must be integers (a tensor, array or list), got {checks.describe(labels)}"
+            )
         labels = torch.as_tensor(array if array.size else array.astype(np.int64))
     labels = check_tensor(labels, name, shape=(n,), kind="real")
     if labels.is_floating_point() and not bool((labels == labels.round()).all()):  # NaN too
         raise ValueError(f"{name} must be whole numbers (class indices), got {checks.describe(labels)} with fractions")
     labels = labels.long()
     if n and not (0 <= int(labels.min()) and int(labels.max()) < classes):
-        raise ValueError(f"{name} must lie in 0..{classes - 1} (one class index per image), got values in "
-                         f"[{int(labels.min())}, {int(labels.max())}]")  # fmt: skip
+        raise ValueError(
+            f"{name} must lie in 0..{classes - 1} (one class index per image), got values in "
+            f"[{int(labels.min())}, {int(labels.max())}]"
+        )
     return labels
 
 
@@ -239,8 +322,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         why = "pickled (object) arrays are never loaded" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
         raise ValueError(f"it is damaged or not a Keras-style .npz of plain arrays ({why})") from None
     if missing := [k for k in _NPZ_KEYS if k not in files]:
-        raise ValueError(f"it is missing the key(s) {', '.join(missing)}; a Keras-style file needs "
-                         f"{', '.join(_NPZ_KEYS)} (found {', '.join(files) or 'none'})")  # fmt: skip
+        raise ValueError(
+            f"it is missing the key(s) {', '.join(missing)}; a Keras-style file needs "
+            f"{', '.join(_NPZ_KEYS)} (found {', '.join(files) or 'none'})"
+        )
     if bad := [k for k, a in arrays.items() if not isinstance(a, np.ndarray)]:
         raise ValueError(f"{', '.join(bad)} are not .npy arrays (the file is damaged or not written by numpy)")
     return arrays
@@ -248,6 +333,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _from_torchvision(name: str, root: Path, *, download: bool, source: str) -> ImageData:
     import torchvision
+
     cls = getattr(torchvision.datasets, _SPEC[name]["tv"])
     train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
     arrays = dict(x_train=train.data, y_train=train.targets, x_test=test.data, y_test=test.targets)
@@ -262,19 +348,30 @@ def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
             return _assemble(name, _read_npz(npz), source=f"{_origin_words(origin)} ({npz.name})", what=npz.name)
         except ValueError as e:
             unset = f"unset ${DATA_ENV}" if origin.startswith("$") else "pass data_dir=None (and no $STNLIB_DATA)"
-            raise ValueError(f"cannot use {npz} (found through {origin}): {e}. Re-download the dataset or re-copy "
-                             f"{npz.name} from a good copy, or {unset} to let torchvision download "
-                             f"{_SPEC[name]['title']} instead.") from None
+            raise ValueError(
+                f"cannot use {npz} (found through {origin}): {e}. Re-download the dataset or re-copy "
+                f"{npz.name} from a good copy, or {unset} to let torchvision download "
+                f"{_SPEC[name]['title']} instead."
+            ) from None
     if (folder / layout).is_dir():
         source = f"{_origin_words(origin)} (torchvision's layout, {layout})"
         return _from_torchvision(name, folder, download=False, source=source)
     state = "does not exist" if not folder.exists() else "holds neither"
-    raise FileNotFoundError(f"the data folder {folder} (from {origin}) {state}: expected {npz.name} (Keras layout: "
-                            f"{', '.join(_NPZ_KEYS)}) or torchvision's layout ({folder / layout})")  # fmt: skip
+    raise FileNotFoundError(
+        f"the data folder {folder} (from {origin}) {state}: expected {npz.name} (Keras layout: "
+        f"{', '.join(_NPZ_KEYS)}) or torchvision's layout ({folder / layout})"
+    )
 
 
-def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | os.PathLike[str] | None = None,
-                 download: bool = True, limit_train: int | None = None, limit_test: int | None = None) -> ImageData:
+def load_dataset(
+    name: str,
+    *,
+    profile: str | Profile = "full",
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+) -> ImageData:
     """``"mnist"`` or ``"cifar10"`` from the first source that has it (module docstring); ``limit_*``: the first N
     images. Raises ``ValueError`` (unknown name or profile, damaged file), ``FileNotFoundError`` (a named folder
     without the data), :class:`DatasetUnavailable` (full profile, no data)."""
@@ -283,8 +380,11 @@ def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | 
     profile_name = profile.name if isinstance(profile, Profile) else checks.check_choice(profile, "profile", PROFILES)
     check_bool(download, "download")
     limit_train, limit_test = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")
-    folder, origin = (checks.check_path(data_dir, "data_dir"), "data_dir=") if data_dir is not None else (
-        env_data_dir(), f"${DATA_ENV}")  # fmt: skip
+    folder, origin = (
+        (checks.check_path(data_dir, "data_dir"), "data_dir=")
+        if data_dir is not None
+        else (env_data_dir(), f"${DATA_ENV}")
+    )
     if folder is not None:
         return _from_folder(name, folder.expanduser(), origin).subset(limit_train, limit_test)
     root = REPO_ROOT / "data"
@@ -297,14 +397,28 @@ def load_dataset(name: str, *, profile: str | Profile = "full", data_dir: str | 
                 f"{'download it into' if download else 'find it in'} {root} ({type(e).__name__}: {e}).\nPass data_dir="
                 f"... or set ${DATA_ENV} to a folder holding {name}.npz (Keras layout) or torchvision's ("
                 f"{_SPEC[name]['layout']}); or download=True (needs internet); or, for a smoke test on the bundled "
-                'samples (numbers mean nothing), the quick profile (PROFILE = "quick" or STNLIB_PROFILE=quick).') from e
+                'samples (numbers mean nothing), the quick profile (PROFILE = "quick" or STNLIB_PROFILE=quick).'
+            ) from e
         s, spec = load_samples(name), _SPEC[name]  # quick profile: the bundled samples
         x = (s.images * 255).round().to(torch.uint8)
-        info = DataInfo(name, "bundled samples (assets/samples)", remark="quick profile only: the bundled samples "
-                        "are real TEST images (even positions train, odd test), so the numbers only show that the "
-                        "code runs")
-        data = ImageData(x[0::2].contiguous(), s.labels[0::2].clone(), x[1::2].contiguous(), s.labels[1::2].clone(),
-                         torch.ones(len(x[1::2]), dtype=torch.bool), tuple(s.classes), info, spec["mean"], spec["std"])
+        info = DataInfo(
+            name,
+            "bundled samples (assets/samples)",
+            remark="quick profile only: the bundled samples "
+            "are real TEST images (even positions train, odd test), so the numbers only show that the "
+            "code runs",
+        )
+        data = ImageData(
+            x[0::2].contiguous(),
+            s.labels[0::2].clone(),
+            x[1::2].contiguous(),
+            s.labels[1::2].clone(),
+            torch.ones(len(x[1::2]), dtype=torch.bool),
+            tuple(s.classes),
+            info,
+            spec["mean"],
+            spec["std"],
+        )
     return data.subset(limit_train, limit_test)
 
 
@@ -312,8 +426,17 @@ class ArrayDataset(Dataset):
     """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` in ``0 .. classes - 1`` as normalized batches:
     ``ds[indices]`` (slice, list, array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]``
     batch before normalizing."""
-    def __init__(self, images: Tensor, labels: Tensor, *, mean: Sequence[float], std: Sequence[float],
-                 transform: Callable[[Tensor], Tensor] | None = None, classes: int = 10) -> None:  # fmt: skip
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        transform: Callable[[Tensor], Tensor] | None = None,
+        classes: int = 10,
+    ) -> None:
         images = check_tensor(images, "images", shape=("N", "C", "H", "W"), kind="uint8")
         labels = _check_labels(labels, "labels", len(images), check_int(classes, "classes", min=1))
         c = int(images.shape[1])
@@ -333,14 +456,27 @@ class ArrayDataset(Dataset):
         return x / self.std, self.labels[idx]
 
 
-def make_loader(images: Tensor, labels: Tensor, *, batch_size: int, shuffle: bool, mean: Sequence[float],
-                std: Sequence[float], transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
-                classes: int = 10) -> DataLoader:  # fmt: skip
+def make_loader(
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+    transform: Callable[[Tensor], Tensor] | None = None,
+    seed: int = 0,
+    classes: int = 10,
+) -> DataLoader:
     """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With ``shuffle``
     each epoch is a fresh permutation seeded by ``seed``; epochs' base seeds come from ``seed + 1``, not torch's RNG."""
     batch_size, shuffle = check_int(batch_size, "batch_size", min=1), check_bool(shuffle, "shuffle")
     seed = checks.check_seed(seed)
     dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform, classes=classes)
     order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else range(len(dataset))
-    return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),
-                      generator=torch.Generator().manual_seed(seed + 1))  # fmt: skip
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),
+        generator=torch.Generator().manual_seed(seed + 1),
+    )

@@ -54,11 +54,33 @@ from .checks import check_int, check_seed
 from .data import ImageData, load_dataset
 from .env import Profile
 
-__all__ = ["CLUTTER_CANVAS", "CLUTTER_PIECES", "CLUTTER_SIZE", "DIGIT_SIZE", "DISTORTIONS", "E_ALPHA", "E_SIGMA",
-           "OFFCENTRE_CANVAS", "OFFCENTRE_ROTATION", "OFFCENTRE_SCALE", "PHOTO_SIZE", "P_CORNER_CLIP", "P_CORNER_STD",
-           "P_SCALE", "R_ROTATION", "RTS_CANVAS", "RTS_ROTATION", "RTS_SCALE", "TEST_SEED_OFFSET", "Distorted",
-           "distort_cifar", "distort_mnist", "distorted_set", "load_distorted_mnist",
-           "load_offcentre_cifar"]  # fmt: skip
+__all__ = [
+    "CLUTTER_CANVAS",
+    "CLUTTER_PIECES",
+    "CLUTTER_SIZE",
+    "DIGIT_SIZE",
+    "DISTORTIONS",
+    "E_ALPHA",
+    "E_SIGMA",
+    "OFFCENTRE_CANVAS",
+    "OFFCENTRE_ROTATION",
+    "OFFCENTRE_SCALE",
+    "PHOTO_SIZE",
+    "P_CORNER_CLIP",
+    "P_CORNER_STD",
+    "P_SCALE",
+    "R_ROTATION",
+    "RTS_CANVAS",
+    "RTS_ROTATION",
+    "RTS_SCALE",
+    "TEST_SEED_OFFSET",
+    "Distorted",
+    "distort_cifar",
+    "distort_mnist",
+    "distorted_set",
+    "load_distorted_mnist",
+    "load_offcentre_cifar",
+]
 
 Kind = Literal["rts", "cluttered", "r", "p", "e"]
 DISTORTIONS: tuple[str, ...] = ("rts", "cluttered", "r", "p", "e")
@@ -79,6 +101,7 @@ class Distorted:
     ``ty`` float32 ``(N,)`` (module docstring). ``object_size``: the object's side in pixels before scaling.
     ``corners`` float32 ``(N, 4, 2)`` (``"p"``) and ``displacement`` float32 ``(N, 28, 28, 2)`` px (``"e"``, unless
     not kept): ``None`` for the other kinds."""
+
     images: Tensor
     rotation: Tensor
     scale: Tensor
@@ -105,8 +128,10 @@ class Distorted:
         if not isinstance(index, slice) and not (isinstance(index, Tensor) and index.dtype == torch.bool):
             index, n = checks.check_tensor(index, "index", shape=("K",), kind="int"), len(self)
             if len(index) and not -n <= int(index.min()) <= int(index.max()) < n:
-                raise IndexError(f"index must hold positions in -{n} .. {n - 1}, got values in "
-                                 f"[{int(index.min())}, {int(index.max())}]")  # fmt: skip
+                raise IndexError(
+                    f"index must hold positions in -{n} .. {n - 1}, got values in "
+                    f"[{int(index.min())}, {int(index.max())}]"
+                )
         elif isinstance(index, Tensor):
             checks.check_tensor(index, "index", shape=(len(self),))  # a mask: one bool per item
         fields = ("images", "rotation", "scale", "tx", "ty", "corners", "displacement")
@@ -244,8 +269,9 @@ def _distort_e(images: Tensor, seed: int, keep: bool) -> Distorted:
     return Distorted(out, rotation, torch.ones(n), tx, ty, "e", size, int(seed), displacement=field)
 
 
-def distort_mnist(images: Tensor, kind: Kind, *, seed: int, clutter_source: Tensor | None = None,
-                  keep_displacement: bool = True) -> Distorted:
+def distort_mnist(
+    images: Tensor, kind: Kind, *, seed: int, clutter_source: Tensor | None = None, keep_displacement: bool = True
+) -> Distorted:
     """Distort digits (uint8 ``(N, 1, 28, 28)``) as ``kind``; ``"cluttered"`` takes pieces from ``clutter_source[j]``
     (uint8 ``(M, 1, H, W)``, default ``images``), ``j != i``. Item ``i`` depends only on ``seed``, ``images[i]`` and
     the source, so ``distort_mnist(x[:n], ..., clutter_source=x)`` is a prefix of ``distort_mnist(x, ...)``.
@@ -304,8 +330,15 @@ def distort_cifar(images: Tensor, *, seed: int, background_source: Tensor | None
     return Distorted(out, rotation, scale, tx, ty, "offcentre", size, int(seed), object_size=PHOTO_SIZE)
 
 
-def distorted_set(base: ImageData, distort: Callable[[Tensor, int, Tensor], Distorted], *, name: str, how: str,
-                  seed: int, limits: tuple[int | None, int | None] = (None, None)) -> ImageData:
+def distorted_set(
+    base: ImageData,
+    distort: Callable[[Tensor, int, Tensor], Distorted],
+    *,
+    name: str,
+    how: str,
+    seed: int,
+    limits: tuple[int | None, int | None] = (None, None),
+) -> ImageData:
     """Both splits of ``base`` through ``distort(images, seed, source)``; test seed ``seed + TEST_SEED_OFFSET``,
     ``source`` the split's full set (``limits`` prefixes are stable); test :class:`Distorted` -> ``test_params``."""
     checks.check_type(base, "base", ImageData, "an ImageData (load_dataset's result)")
@@ -323,8 +356,9 @@ def distorted_set(base: ImageData, distort: Callable[[Tensor, int, Tensor], Dist
 
 def _limits(limits: object) -> tuple[int | None, int | None]:
     if not isinstance(limits, tuple | list) or len(limits) != 2:
-        raise checks.ArgumentTypeError(f"limits must be a pair (limit_train, limit_test), got "
-                                       f"{checks.describe(limits)}")  # fmt: skip
+        raise checks.ArgumentTypeError(
+            f"limits must be a pair (limit_train, limit_test), got {checks.describe(limits)}"
+        )
     return tuple(None if n is None else check_int(n, k, min=0) for n, k in zip(limits, ("limit_train", "limit_test")))
 
 
@@ -341,9 +375,16 @@ _HOW: dict[str, str] = {
 }
 
 
-def load_distorted_mnist(kind: Kind, *, profile: str | Profile = "full", data_dir: str | os.PathLike[str] | None = None,
-                         download: bool = True, limit_train: int | None = None, limit_test: int | None = None,
-                         seed: int = 0) -> ImageData:
+def load_distorted_mnist(
+    kind: Kind,
+    *,
+    profile: str | Profile = "full",
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+    seed: int = 0,
+) -> ImageData:
     """MNIST (:func:`stnlib.data.load_dataset`) through :func:`distort_mnist`: ``"mnist-rts"`` uint8
     ``(N, 1, 42, 42)``, ``"mnist-cluttered"`` ``(N, 1, 60, 60)`` (clutter from the same split), ``"mnist-r"``,
     ``"mnist-p"``, ``"mnist-e"`` ``(N, 1, 28, 28)``; ``"e"`` keeps the displacement for the test split only."""
@@ -352,13 +393,20 @@ def load_distorted_mnist(kind: Kind, *, profile: str | Profile = "full", data_di
     base = load_dataset("mnist", profile=profile, data_dir=data_dir, download=download)
     test_seed = seed + TEST_SEED_OFFSET  # distorted_set's seed for the test split
     distort = lambda x, s, src: distort_mnist(x, kind, seed=s, clutter_source=src, keep_displacement=s == test_seed)
-    return distorted_set(base, distort, name=f"mnist-{kind}", how=_HOW[kind], seed=seed,
-                         limits=(limit_train, limit_test))
+    return distorted_set(
+        base, distort, name=f"mnist-{kind}", how=_HOW[kind], seed=seed, limits=(limit_train, limit_test)
+    )
 
 
-def load_offcentre_cifar(*, profile: str | Profile = "full", data_dir: str | os.PathLike[str] | None = None,
-                         download: bool = True, limit_train: int | None = None, limit_test: int | None = None,
-                         seed: int = 0) -> ImageData:
+def load_offcentre_cifar(
+    *,
+    profile: str | Profile = "full",
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+    seed: int = 0,
+) -> ImageData:
     """CIFAR-10 (:func:`stnlib.data.load_dataset`) through :func:`distort_cifar`: ``"cifar10-offcentre"``, uint8
     ``(N, 3, 64, 64)``, backgrounds from the same split, ``test_is_exact`` kept."""
     seed, _ = check_seed(seed), _limits((limit_train, limit_test))  # before loading: fail fast

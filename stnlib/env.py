@@ -33,13 +33,37 @@ import torch
 
 from .checks import ArgumentTypeError, check_seed, describe
 
-__all__ = ["ASSETS", "PRECISIONS", "PROFILES", "REPO_ROOT", "SAMPLES", "Profile", "autocast", "data_dir", "native_bf16",
-           "pending_metrics_path", "pick_device", "precision_note", "published_dir", "reports_dir", "resolve_precision",
-           "resolve_profile", "seed_everything", "synchronize", "widgets_rendered"]  # fmt: skip
+__all__ = [
+    "ASSETS",
+    "PRECISIONS",
+    "PROFILES",
+    "REPO_ROOT",
+    "SAMPLES",
+    "Profile",
+    "autocast",
+    "data_dir",
+    "native_bf16",
+    "pending_metrics_path",
+    "pick_device",
+    "precision_note",
+    "published_dir",
+    "reports_dir",
+    "resolve_precision",
+    "resolve_profile",
+    "seed_everything",
+    "synchronize",
+    "widgets_rendered",
+]
 
 DATA_ENV, PROFILE_ENV, REPORTS_ENV, WIDGETS_ENV, DEVICE_ENV, PENDING_ENV, PRECISION_ENV = (
-    "STNLIB_DATA", "STNLIB_PROFILE", "STNLIB_REPORTS", "STNLIB_WIDGETS", "STNLIB_DEVICE", "STNLIB_PENDING",
-    "STNLIB_PRECISION")  # fmt: skip
+    "STNLIB_DATA",
+    "STNLIB_PROFILE",
+    "STNLIB_REPORTS",
+    "STNLIB_WIDGETS",
+    "STNLIB_DEVICE",
+    "STNLIB_PENDING",
+    "STNLIB_PRECISION",
+)
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent  #: the clone (``stnlib`` is installed editable from one)
 ASSETS: Path = REPO_ROOT / "assets"
@@ -143,8 +167,9 @@ def pick_device(prefer: str | torch.device | int | None = None, *, name: str = "
     if prefer is None and _env(DEVICE_ENV):
         prefer, source = _env(DEVICE_ENV).lower(), f"${DEVICE_ENV}"
     if isinstance(prefer, bool) or not isinstance(prefer, str | torch.device | int | None):
-        raise ArgumentTypeError(f"{name} must be a device name ({options}), a torch.device or None, "
-                                f"got {describe(prefer)}")  # fmt: skip
+        raise ArgumentTypeError(
+            f"{name} must be a device name ({options}), a torch.device or None, got {describe(prefer)}"
+        )
     text = "auto" if prefer is None else f"cuda:{prefer}" if isinstance(prefer, int) else str(prefer).strip().lower()
     if text == "auto":
         return torch.device(available[0])
@@ -220,8 +245,9 @@ def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, 
     device = _device(device)
     forced = _env(PRECISION_ENV).lower()
     if forced not in ("", *PRECISIONS):
-        raise ValueError(f"${PRECISION_ENV} must be one of {', '.join(PRECISIONS)} (or unset), got "
-                         f"{_env(PRECISION_ENV)!r}")  # fmt: skip
+        raise ValueError(
+            f"${PRECISION_ENV} must be one of {', '.join(PRECISIONS)} (or unset), got {_env(PRECISION_ENV)!r}"
+        )
     override, scaled = forced not in ("", "auto"), " with a gradient scaler"
     if requested == "fp32" or (requested != "auto" and not override):
         return requested, f"{requested}{scaled if requested == 'fp16' else ''}: as requested"
@@ -248,8 +274,9 @@ def autocast(device: torch.device, precision: str = "fp32"):
     precision = resolve_precision(precision, device)[0]
     if precision == "fp32" and not torch.amp.is_autocast_available(device.type):
         return contextlib.nullcontext()  # nothing to turn off where there is no autocast (``meta``)
-    return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16,
-                          enabled=precision != "fp32")  # fmt: skip
+    return torch.autocast(
+        device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16, enabled=precision != "fp32"
+    )
 
 
 def precision_note(recipe: object, device: torch.device | str | None = None) -> str:
@@ -274,6 +301,7 @@ def widgets_rendered() -> bool:
     if mode != "auto":
         return mode in ("interactive", "1", "on", "true")
     from IPython import get_ipython  # ipywidgets depends on IPython; imported here, where it is needed
+
     ip = get_ipython()
     if ip is None or not hasattr(ip, "kernel"):
         return False  # plain Python or terminal IPython

@@ -38,8 +38,16 @@ from .progress import progress_bar
 from .recipes import check_fields, precision_words
 from .train import EpochStats, EvalPoint, History, backward_step, grad_scaler, over_batches, to_cpu
 
-__all__ = ["FAST", "FastRecipe", "exact_test_images", "fast_backbone", "fast_stn_net", "init_whitening",
-           "predict_tta", "train_fast"]  # fmt: skip
+__all__ = [
+    "FAST",
+    "FastRecipe",
+    "exact_test_images",
+    "fast_backbone",
+    "fast_stn_net",
+    "init_whitening",
+    "predict_tta",
+    "train_fast",
+]
 
 WIDTHS = (64, 256, 256)
 
@@ -61,9 +69,14 @@ def _conv(c_in: int, c_out: int) -> nn.Conv2d:
 
 def _conv_group(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
-        _conv(c_in, c_out), nn.MaxPool2d(2), _BatchNorm(c_out), nn.GELU(),
-        _conv(c_out, c_out), _BatchNorm(c_out), nn.GELU(),
-    )  # fmt: skip
+        _conv(c_in, c_out),
+        nn.MaxPool2d(2),
+        _BatchNorm(c_out),
+        nn.GELU(),
+        _conv(c_out, c_out),
+        _BatchNorm(c_out),
+        nn.GELU(),
+    )
 
 
 class _Scale(nn.Module):
@@ -86,10 +99,16 @@ def fast_backbone(stride: int = 1) -> nn.Sequential:
     whiten.weight.requires_grad_(False)
     nn.init.zeros_(whiten.bias)
     return nn.Sequential(
-        whiten, nn.GELU(),
-        _conv_group(24, w1), _conv_group(w1, w2), _conv_group(w2, w3),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(w3, 10, bias=False), _Scale(1 / 9),
-    )  # fmt: skip
+        whiten,
+        nn.GELU(),
+        _conv_group(24, w1),
+        _conv_group(w1, w2),
+        _conv_group(w2, w3),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(w3, 10, bias=False),
+        _Scale(1 / 9),
+    )
 
 
 @torch.no_grad()
@@ -110,8 +129,13 @@ def init_whitening(conv: nn.Conv2d, images: Tensor, eps: float = 5e-4) -> None:
 
 
 def fast_stn_net(
-    *, stn: bool = True, fill: float | Sequence[float] | None = None, in_size: int = 32, view: int = 32,
-    family: str = "affine", init_zoom: float = 1.0,
+    *,
+    stn: bool = True,
+    fill: float | Sequence[float] | None = None,
+    in_size: int = 32,
+    view: int = 32,
+    family: str = "affine",
+    init_zoom: float = 1.0,
 ) -> STNClassifier:
     """:func:`fast_backbone` with a spatial transformer in front (``stn=False``: the ablation).
 
@@ -131,8 +155,9 @@ def fast_stn_net(
     backbone = fast_backbone()
     channels = (16, 32) if in_size <= 32 else (16, 32, 64)
     loc, feats = bn_localization(3, in_size, channels=channels, hidden=64, kernel=3, downsample=2)
-    return STNClassifier(backbone, SpatialTransformer(loc, feats, out_size=(view, view), fill=fill, family=family,
-                                                      init_zoom=init_zoom))  # fmt: skip
+    return STNClassifier(
+        backbone, SpatialTransformer(loc, feats, out_size=(view, view), fill=fill, family=family, init_zoom=init_zoom)
+    )
 
 
 def _momentum(value: object, name: str) -> float:
@@ -162,19 +187,31 @@ class FastRecipe:
 
     def __post_init__(self) -> None:
         number, count = functools.partial(check_float, positive=True), functools.partial(check_int, min=0)
-        check_fields(self, {"batch_size": functools.partial(check_int, min=1), "lr": number, "momentum": _momentum,
-                            "weight_decay": functools.partial(check_float, min=0.0), "bias_scaler": number,
-                            "label_smoothing": functools.partial(check_float, min=0.0, max=1.0),
-                            "whiten_bias_epochs": count, "translate": count, "stn_lr_scale": number,
-                            "precision": lambda v, name: check_choice(v, name, PRECISIONS),
-                            "channels_last": check_bool})  # fmt: skip
+        check_fields(
+            self,
+            {
+                "batch_size": functools.partial(check_int, min=1),
+                "lr": number,
+                "momentum": _momentum,
+                "weight_decay": functools.partial(check_float, min=0.0),
+                "bias_scaler": number,
+                "label_smoothing": functools.partial(check_float, min=0.0, max=1.0),
+                "whiten_bias_epochs": count,
+                "translate": count,
+                "stn_lr_scale": number,
+                "precision": lambda v, name: check_choice(v, name, PRECISIONS),
+                "channels_last": check_bool,
+            },
+        )
 
     def describe(self) -> str:
         stn = f", STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else ""
-        return (f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
-                f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
-                f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead{stn}, "
-                f"{precision_words(self.precision) or 'fp32'}")  # fmt: skip
+        return (
+            f"{self.name}: Nesterov SGD (momentum {self.momentum:g}), lr {self.lr:g} and weight decay "
+            f"{self.weight_decay:g} per 1024 images, batch {self.batch_size}, triangular schedule, label smoothing "
+            f"{self.label_smoothing:g}, translate {self.translate} px + alternating flip, lookahead{stn}, "
+            f"{precision_words(self.precision) or 'fp32'}"
+        )
 
 
 FAST = FastRecipe()
@@ -200,8 +237,12 @@ def _param_groups(model: nn.Module, recipe: FastRecipe) -> list[dict]:
     groups = [
         {"params": norms, "lr": lr_b, "weight_decay": wd / lr_b, "base_lr": lr_b},
         {"params": rest, "lr": lr, "weight_decay": wd / lr, "base_lr": lr},
-        {"params": stn_params, "lr": lr * recipe.stn_lr_scale, "weight_decay": wd / lr,
-         "base_lr": lr * recipe.stn_lr_scale},  # fmt: skip
+        {
+            "params": stn_params,
+            "lr": lr * recipe.stn_lr_scale,
+            "weight_decay": wd / lr,
+            "base_lr": lr * recipe.stn_lr_scale,
+        },
     ]
     return [g for g in groups if g["params"]]
 
@@ -299,23 +340,40 @@ class _FastRun:
                     t0 = time.perf_counter() - (now - self.elapsed)  # evaluation time is not training time
                     if evals["target"] is not None and acc >= evals["target"]:
                         self.history.stopped_early = f"target {evals['target']:g}% reached after {self.step} steps " + (
-                            f"({now:.1f} s)")  # fmt: skip
+                            f"({now:.1f} s)"
+                        )
                         break
         seconds = _seconds_since(t0, self.device)
         self.elapsed += seconds
         acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
-        stats = EpochStats(epoch, self.step, loss_sum / max(seen, 1), 100 * correct / max(seen, 1), None, acc, seconds,
-                           self.elapsed, self.opt.param_groups[0]["lr"])  # fmt: skip
+        stats = EpochStats(
+            epoch,
+            self.step,
+            loss_sum / max(seen, 1),
+            100 * correct / max(seen, 1),
+            None,
+            acc,
+            seconds,
+            self.elapsed,
+            self.opt.param_groups[0]["lr"],
+        )
         self.history.epochs.append(stats)
         self.history.evals.append(EvalPoint(self.step, self.elapsed, acc))
         return stats
 
 
 def train_fast(
-    model: STNClassifier, data: ImageData, recipe: FastRecipe = FAST, *, epochs: float, seed: int = 0,
-    progress: bool = True, eval_exact: bool = True, eval_every_steps: int | None = None,
+    model: STNClassifier,
+    data: ImageData,
+    recipe: FastRecipe = FAST,
+    *,
+    epochs: float,
+    seed: int = 0,
+    progress: bool = True,
+    eval_exact: bool = True,
+    eval_every_steps: int | None = None,
     target_acc: float | None = None,
-) -> History:  # fmt: skip
+) -> History:
     """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional).
 
     After each epoch (and every ``eval_every_steps``): test accuracy without test-time augmentation, on the exact
@@ -327,9 +385,12 @@ def train_fast(
     for epoch in range(1, math.ceil(epochs) + 1):
         s = run.epoch(epoch, math.ceil(epochs), progress, evals)
         if progress:
-            print(f"epoch {epoch}  step {s.step}  loss {s.train_loss:.3f}  train {s.train_acc:.1f}%  "
-                  f"test{' (exact)' if eval_exact else ''} {s.test_acc:.2f}%  {s.seconds:.1f} s "
-                  f"(total {s.elapsed:.1f} s)", flush=True)  # fmt: skip
+            print(
+                f"epoch {epoch}  step {s.step}  loss {s.train_loss:.3f}  train {s.train_acc:.1f}%  "
+                f"test{' (exact)' if eval_exact else ''} {s.test_acc:.2f}%  {s.seconds:.1f} s "
+                f"(total {s.elapsed:.1f} s)",
+                flush=True,
+            )
         if run.history.stopped_early or run.step >= run.total:
             break
     model.eval()
@@ -371,9 +432,13 @@ def exact_test_images(data: ImageData) -> ImageData:
         return data
     info = dataclasses.replace(data.info, n_test=int(keep.sum()), n_test_exact=int(keep.sum()), exact=True)
     return dataclasses.replace(
-        data, test_images=data.test_images[keep], test_labels=data.test_labels[keep], test_is_exact=keep[keep],
-        test_params=None, info=info,
-    )  # fmt: skip
+        data,
+        test_images=data.test_images[keep],
+        test_labels=data.test_labels[keep],
+        test_is_exact=keep[keep],
+        test_params=None,
+        info=info,
+    )
 
 
 def _accuracy(model: nn.Module, data: ImageData, *, exact: bool, tta: bool) -> float:

@@ -17,16 +17,38 @@ from torch import Tensor
 from . import affine
 from .recovery import fit_line
 
-__all__ = ["OUTLINE_STYLE", "PLAIN_NUMBERS", "attention_summary", "compare_bars", "draw_sampling_outline",
-           "figure_to_png", "figure_to_rgb", "fit_limits", "format_entry", "image_row", "imshow", "plot_histories",
-           "recovery_scatter", "show_before_after", "show_normalized_coordinates", "show_sampling_grid",
-           "theta_histograms", "theta_text", "theta_trajectories", "to_numpy_image"]  # fmt: skip
+__all__ = [
+    "OUTLINE_STYLE",
+    "PLAIN_NUMBERS",
+    "attention_summary",
+    "compare_bars",
+    "draw_sampling_outline",
+    "figure_to_png",
+    "figure_to_rgb",
+    "fit_limits",
+    "format_entry",
+    "image_row",
+    "imshow",
+    "plot_histories",
+    "recovery_scatter",
+    "show_before_after",
+    "show_normalized_coordinates",
+    "show_sampling_grid",
+    "theta_histograms",
+    "theta_text",
+    "theta_trajectories",
+    "to_numpy_image",
+]
 
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)  #: the sampled region's outline on input images
 #: Tick labels as plain numbers, without an offset or a power of ten: ``0.997``, ``-0.004``, ``2``, ``50``.
 PLAIN_NUMBERS = FuncFormatter(lambda v, _pos: f"{round(v, 10) + 0.0:.4g}")
-_PANEL_TITLES = {"zoom": "zoom (>1 = zoom in)", "rotation": "rotation (deg, counterclockwise)",
-                 "tx": "shift right tx", "ty": "shift down ty"}  # fmt: skip
+_PANEL_TITLES = {
+    "zoom": "zoom (>1 = zoom in)",
+    "rotation": "rotation (deg, counterclockwise)",
+    "tx": "shift right tx",
+    "ty": "shift down ty",
+}
 
 
 def to_numpy_image(image: Tensor, mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
@@ -99,8 +121,16 @@ def theta_text(theta: Tensor, decimals: int = 2) -> str:
     return "\n".join("[" + "  ".join(format_entry(v, decimals) for v in row) + "]" for row in t)
 
 
-def show_before_after(images: Tensor, thetas: Tensor, outputs: Tensor, titles: Sequence[str] | None = None, *,
-                      mean=None, std=None, show_theta: bool = True) -> plt.Figure:
+def show_before_after(
+    images: Tensor,
+    thetas: Tensor,
+    outputs: Tensor,
+    titles: Sequence[str] | None = None,
+    *,
+    mean=None,
+    std=None,
+    show_theta: bool = True,
+) -> plt.Figure:
     """Inputs ``(B, C, H, W)`` with the region each ``thetas`` ``(B, 2, 3)`` samples, over ``outputs``."""
     b = images.shape[0]
     fig, axes = plt.subplots(2, b, figsize=(1.9 * b, 4.3 if show_theta else 3.9), squeeze=False)
@@ -115,8 +145,15 @@ def show_before_after(images: Tensor, thetas: Tensor, outputs: Tensor, titles: S
     return _finish(fig)
 
 
-def image_row(images: Sequence[Tensor], titles: Sequence[str] | None = None, *, mean=None, std=None,
-              size: float = 2.2, suptitle: str | None = None) -> plt.Figure:
+def image_row(
+    images: Sequence[Tensor],
+    titles: Sequence[str] | None = None,
+    *,
+    mean=None,
+    std=None,
+    size: float = 2.2,
+    suptitle: str | None = None,
+) -> plt.Figure:
     """One row of images (each ``(C, H, W)`` or ``(1, C, H, W)``), ``size`` inches each."""
     fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size + 0.4), squeeze=False)
     for i, (ax, img) in enumerate(zip(axes[0], images)):
@@ -209,8 +246,13 @@ def theta_histograms(decomposed: dict[str, Tensor], *, title: str = "") -> plt.F
     return _finish(fig, title)
 
 
-def theta_trajectories(snapshots: Sequence, *, labels: Sequence[str] | None = None,
-                       targets: dict[str, Sequence[float]] | None = None, title: str = "") -> plt.Figure:
+def theta_trajectories(
+    snapshots: Sequence,
+    *,
+    labels: Sequence[str] | None = None,
+    targets: dict[str, Sequence[float]] | None = None,
+    title: str = "",
+) -> plt.Figure:
     """Zoom, rotation, tx, ty of the first four images against the step over :class:`stnlib.gifs.Snapshot` s;
     ``targets``: panel key -> one ideal value per image (dashed); dotted lines mark end-of-epoch snapshots."""
     if not snapshots:
@@ -223,8 +265,15 @@ def theta_trajectories(snapshots: Sequence, *, labels: Sequence[str] | None = No
     for i in range(thetas.shape[1]):
         colour = colours[i % len(colours)]
         for ax, (key, values) in zip(axes, _theta_panels(affine.decompose(thetas[:, i])).items()):
-            ax.plot([s.step for s in snapshots], values.numpy(), marker=".", ms=4, lw=1.2, color=colour,
-                    label=labels[i] if labels is not None else f"example {i}")
+            ax.plot(
+                [s.step for s in snapshots],
+                values.numpy(),
+                marker=".",
+                ms=4,
+                lw=1.2,
+                color=colour,
+                label=labels[i] if labels is not None else f"example {i}",
+            )
             if targets is not None and key in targets:
                 ax.axhline(float(targets[key][i]), color=colour, lw=1, ls="--", alpha=0.8)
     for ax, name in zip(axes, _PANEL_TITLES.values()):
@@ -237,17 +286,32 @@ def theta_trajectories(snapshots: Sequence, *, labels: Sequence[str] | None = No
     return _finish(fig, title)
 
 
-def compare_bars(ax: plt.Axes, measured: dict[str, float], *, reported: dict[str, float] | None = None,
-                 errors: dict[str, float] | None = None, title: str = "", ylabel: str = "test accuracy (%)",
-                 labels: tuple[str, str] = ("measured here", "reported"), legend: bool = True) -> None:
+def compare_bars(
+    ax: plt.Axes,
+    measured: dict[str, float],
+    *,
+    reported: dict[str, float] | None = None,
+    errors: dict[str, float] | None = None,
+    title: str = "",
+    ylabel: str = "test accuracy (%)",
+    labels: tuple[str, str] = ("measured here", "reported"),
+    legend: bool = True,
+) -> None:
     """Bars of ``measured`` values (optional ``errors`` bars), each beside its ``reported`` value if any;
     ``labels``: the two series' legend entries (``legend=False``: none on this axis, e.g. one for the figure)."""
     reported = reported or {}
     names, xs = list(measured), range(len(measured))
     width, shift = (0.38, 0.19) if reported else (0.6, 0.0)
     yerr = [errors.get(n, 0.0) for n in names] if errors else None
-    bars = ax.bar([x - shift for x in xs], [measured[n] for n in names], width, yerr=yerr, capsize=3,
-                  color="#ff7f0e", label=labels[0])
+    bars = ax.bar(
+        [x - shift for x in xs],
+        [measured[n] for n in names],
+        width,
+        yerr=yerr,
+        capsize=3,
+        color="#ff7f0e",
+        label=labels[0],
+    )
     ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)  # above the error bar's cap where there is one
     if reported:
         rx = [x + shift for x, n in zip(xs, names) if n in reported]
@@ -282,8 +346,9 @@ def recovery_scatter(components: dict[str, tuple[Tensor, Tensor]], units: dict[s
     return _finish(fig, title)
 
 
-def attention_summary(measures: dict[str, Tensor], digit_centre: Tensor, *, canvas: int, title: str = "",
-                      thing: str = "digit") -> plt.Figure:
+def attention_summary(
+    measures: dict[str, Tensor], digit_centre: Tensor, *, canvas: int, title: str = "", thing: str = "digit"
+) -> plt.Figure:
     """Region x against object x, centre error, width / object box (:func:`stnlib.recovery.attention_components`
     output); ``digit_centre``: ``(N, 2)`` px; ``thing`` names the object."""
     fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(10.5, 3.1))

@@ -22,8 +22,20 @@ from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_li
 from .runs import atomic_write_bytes
 from .train import Callback, EpochStats, transform_batch
 
-__all__ = ["EPOCH_MS", "FRAME_MS", "GIF_MAX_MS", "GIF_MIN_MS", "HOLD_LAST_MS", "GifInfo", "Snapshot", "ThetaSnapshots",
-           "gif_info", "learning_gif", "snapshot_frame", "write_gif"]  # fmt: skip
+__all__ = [
+    "EPOCH_MS",
+    "FRAME_MS",
+    "GIF_MAX_MS",
+    "GIF_MIN_MS",
+    "HOLD_LAST_MS",
+    "GifInfo",
+    "Snapshot",
+    "ThetaSnapshots",
+    "gif_info",
+    "learning_gif",
+    "snapshot_frame",
+    "write_gif",
+]
 
 #: Frame durations :func:`write_gif` accepts (ms): browsers show shorter ones as 100 ms; GIFs hold 16 bits of 10 ms.
 GIF_MIN_MS, GIF_MAX_MS = 20, 655_350
@@ -49,8 +61,10 @@ class ThetaSnapshots(Callback):
 
     def __init__(self, images: Tensor, *, every_steps: int | None = None) -> None:
         if not isinstance(images, Tensor) or images.ndim != 4 or every_steps is not None and every_steps < 1:
-            raise ValueError(f"need images of shape (B, C, H, W) and every_steps >= 1 or None, got "
-                             f"{getattr(images, 'shape', images)} and {every_steps}")
+            raise ValueError(
+                f"need images of shape (B, C, H, W) and every_steps >= 1 or None, got "
+                f"{getattr(images, 'shape', images)} and {every_steps}"
+            )
         self.images, self.every_steps = images.detach().clone(), every_steps
         self.snapshots: list[Snapshot] = []
 
@@ -85,16 +99,27 @@ class ThetaSnapshots(Callback):
         self.record(model, stats.step, stats.epoch, stats.test_acc)
 
 
-def snapshot_frame(snapshot: Snapshot, images: Tensor, *, mean=None, std=None, titles: Sequence[str] | None = None,
-                   heading: str | None = None, total_steps: int | None = None, width_px: int = 720) -> np.ndarray:
+def snapshot_frame(
+    snapshot: Snapshot,
+    images: Tensor,
+    *,
+    mean=None,
+    std=None,
+    titles: Sequence[str] | None = None,
+    heading: str | None = None,
+    total_steps: int | None = None,
+    width_px: int = 720,
+) -> np.ndarray:
     """One GIF frame ``(H, W, 3)`` uint8, ``width_px`` wide, one size for all snapshots of a run: a header
     (``heading · epoch E · step S · test acc X%``), the first 8 ``images`` ``(B, C, H, W)`` (``mean``/``std`` undo
     their normalization) with the sampled region and ``titles``, ``snapshot.output``, a bar to ``total_steps``."""
     b, c = images.shape[:2] if isinstance(images, Tensor) and images.dim() == 4 else (0, 0)
     theta, out, n = tuple(snapshot.theta.shape), tuple(snapshot.output.shape), min(8, b)
     if not b or theta != (b, 2, 3) or len(out) != 4 or out[:2] != (b, c):
-        raise ValueError(f"for images (B, C, H, W) = {tuple(getattr(images, 'shape', ()))}, snapshot.theta must have "
-                         f"shape ({b}, 2, 3) and output ({b}, {c}, H', W'); got {theta} and {out}")
+        raise ValueError(
+            f"for images (B, C, H, W) = {tuple(getattr(images, 'shape', ()))}, snapshot.theta must have "
+            f"shape ({b}, 2, 3) and output ({b}, {c}, H', W'); got {theta} and {out}"
+        )
     if titles is not None and len(titles) < n or total_steps is not None and total_steps < 1:
         raise ValueError(f"need a title per image shown ({n}), total_steps >= 1; got {titles}, {total_steps}")
     dpi, margin, gap, header, label = 100, 0.1, 0.08, 0.4, 0.24  # sizes in inches
@@ -108,8 +133,13 @@ def snapshot_frame(snapshot: Snapshot, images: Tensor, *, mean=None, std=None, t
     caption = "before training" if snapshot.step == 0 else f"epoch {snapshot.epoch} · step {snapshot.step:,}{acc}"
     caption = f"{heading} · {caption}" if heading else caption
     fig.text(0.5, 1 - 0.22 / height, caption, ha="center", va="center", fontsize=13, weight="bold")
-    for top, text in ((rows[0] - title, "input; orange: the region the transformer samples (thick edge: top of its "
-                       "output, dot: its top-left)"), (rows[1], "transformer output: what the classifier sees")):
+    for top, text in (
+        (
+            rows[0] - title,
+            "input; orange: the region the transformer samples (thick edge: top of its output, dot: its top-left)",
+        ),
+        (rows[1], "transformer output: what the classifier sees"),
+    ):
         fig.text(margin / width, 1 - (top - label / 2) / height, text, ha="left", va="center", fontsize=9.5)
     for i in range(n):
         left = margin + i * (panel + gap)
@@ -127,8 +157,15 @@ def snapshot_frame(snapshot: Snapshot, images: Tensor, *, mean=None, std=None, t
         bar.barh([0], [min(snapshot.step, total_steps)], height=1.0, color=OUTLINE_STYLE["color"])
         bar.set(xlim=(0, total_steps), ylim=(-0.5, 0.5), facecolor="#e6e6e6", xticks=[], yticks=[])
         bar.spines[:].set_visible(False)
-        bar.text(0.995, 0.5, f"training step {snapshot.step:,} of {total_steps:,}", transform=bar.transAxes,
-                 ha="right", va="center", fontsize=8)
+        bar.text(
+            0.995,
+            0.5,
+            f"training step {snapshot.step:,} of {total_steps:,}",
+            transform=bar.transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     return figure_to_rgb(fig)
 
 
@@ -142,16 +179,25 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], durati
     first = getattr(arrays[0], "shape", None)
     for i, a in enumerate(arrays):
         if not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape != first:
-            raise ValueError(f"frames must be (H, W, 3) uint8 arrays of one shape; frame 0 has shape {first}, "
-                             f"frame {i} is {getattr(a, 'dtype', type(a))} {getattr(a, 'shape', '')}")
+            raise ValueError(
+                f"frames must be (H, W, 3) uint8 arrays of one shape; frame 0 has shape {first}, "
+                f"frame {i} is {getattr(a, 'dtype', type(a))} {getattr(a, 'shape', '')}"
+            )
     for d in durations:
         if isinstance(d, bool) or not isinstance(d, numbers.Real) or not GIF_MIN_MS <= d <= GIF_MAX_MS:
             raise ValueError(f"durations must be numbers of milliseconds from {GIF_MIN_MS} to {GIF_MAX_MS}, got {d!r}")
     tall = Image.fromarray(np.concatenate(arrays)).quantize(255, Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     gif = [tall.crop((0, i * first[0], tall.width, (i + 1) * first[0])) for i in range(len(arrays))]
     buf = io.BytesIO()
-    gif[0].save(buf, format="GIF", save_all=True, append_images=gif[1:], loop=0, optimize=True,
-                duration=[round(d / 10) * 10 for d in durations])
+    gif[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=gif[1:],
+        loop=0,
+        optimize=True,
+        duration=[round(d / 10) * 10 for d in durations],
+    )
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -176,13 +222,17 @@ class GifInfo:
         (what nbviewer shows) and GitHub, where a bare ``image/gif`` output reads as the text of an object."""
         data = base64.b64encode(self.path.read_bytes()).decode("ascii")
         alt = html.escape(self.describe(), quote=True)
-        return {"text/html": f'<img src="data:image/gif;base64,{data}" alt="{alt}" width="{self.width}">',
-                "text/plain": self.describe()}  # fmt: skip
+        return {
+            "text/html": f'<img src="data:image/gif;base64,{data}" alt="{alt}" width="{self.width}">',
+            "text/plain": self.describe(),
+        }
 
     def describe(self) -> str:  # e.g. "a.gif: 27 frames, 720x311 px, 812 KB, 9.6 s per loop, loops forever"
         loop = "loops forever" if self.loop == 0 else "plays once" if self.loop is None else f"loop count {self.loop}"
-        return (f"{self.path.name}: {self.n_frames} frames, {self.width}x{self.height} px, {self.kb:,.0f} KB, "
-                f"{sum(self.durations_ms) / 1000:.1f} s per loop, {loop}")
+        return (
+            f"{self.path.name}: {self.n_frames} frames, {self.width}x{self.height} px, {self.kb:,.0f} KB, "
+            f"{sum(self.durations_ms) / 1000:.1f} s per loop, {loop}"
+        )
 
 
 def gif_info(path: str | os.PathLike[str]) -> GifInfo:

@@ -24,14 +24,34 @@ def full_precision(device: torch.device) -> AbstractContextManager:
     available = torch.amp.is_autocast_available(device.type)
     return torch.autocast(device.type, enabled=False) if available else nullcontext()
 
+
 Ints = Sequence[int]
 Fill = float | Sequence[float] | None
 Size = tuple[int, int]
 
-__all__ = ["CLUTTER_VIEW", "RESIZE_MODES", "RTS_VIEW", "THETA_FAMILIES", "Resize", "STNClassifier",
-           "SpatialTransformer", "bn_localization", "cifar_stn_net", "clutter_stn_net", "conv_localization",
-           "count_parameters", "course_net", "flops_per_image", "full_precision", "lenet_bn", "mnist_cnn",
-           "mnist_stn_net", "resnet9", "rts_stn_net", "tutorial_net"]  # fmt: skip
+__all__ = [
+    "CLUTTER_VIEW",
+    "RESIZE_MODES",
+    "RTS_VIEW",
+    "THETA_FAMILIES",
+    "Resize",
+    "STNClassifier",
+    "SpatialTransformer",
+    "bn_localization",
+    "cifar_stn_net",
+    "clutter_stn_net",
+    "conv_localization",
+    "count_parameters",
+    "course_net",
+    "flops_per_image",
+    "full_precision",
+    "lenet_bn",
+    "mnist_cnn",
+    "mnist_stn_net",
+    "resnet9",
+    "rts_stn_net",
+    "tutorial_net",
+]
 
 THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")  #: a SpatialTransformer's ``family``
 RTS_VIEW, CLUTTER_VIEW = 28, 20  #: the classifier's view (pixels) of RTS (42x42) and cluttered (60x60) MNIST
@@ -64,8 +84,16 @@ class SpatialTransformer(nn.Module):
     [[[[2.5, 4.5], [10.5, 12.5]]]]
     """
 
-    def __init__(self, localization: nn.Module, features: int, *, out_size: Size | None = None, fill: Fill = None,
-                 family: str = "affine", init_zoom: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        localization: nn.Module,
+        features: int,
+        *,
+        out_size: Size | None = None,
+        fill: Fill = None,
+        family: str = "affine",
+        init_zoom: float = 1.0,
+    ) -> None:
         super().__init__()
         checks.check_callable(localization, "localization")
         features, family = check_int(features, "features", min=1), check_choice(family, "family", THETA_FAMILIES)
@@ -134,8 +162,9 @@ class SpatialTransformer(nn.Module):
 
     def _warp(self, x: Tensor, theta: Tensor) -> Tensor:  # x resampled with theta, out_size and fill, in fp32
         with full_precision(x.device):
-            return affine.warp(x, theta, out_size=self.out_size, fill=self.fill if self.has_fill else None,
-                               validate=False)  # fmt: skip
+            return affine.warp(
+                x, theta, out_size=self.out_size, fill=self.fill if self.has_fill else None, validate=False
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.transform(x)[0]
@@ -168,8 +197,14 @@ class Resize(nn.Module):
 class STNClassifier(nn.Module):
     """``classifier(stn(x))``; ``stn=None`` gives the plain CNN, which may ``resize`` (:class:`Resize`) first."""
 
-    def __init__(self, classifier: nn.Module, stn: SpatialTransformer | None = None, *, resize: Size | None = None,
-                 resize_mode: str = "area"):  # fmt: skip
+    def __init__(
+        self,
+        classifier: nn.Module,
+        stn: SpatialTransformer | None = None,
+        *,
+        resize: Size | None = None,
+        resize_mode: str = "area",
+    ):
         super().__init__()
         checks.check_type(classifier, "classifier", nn.Module, "a torch.nn.Module (B, C, H, W) -> (B, 10)")
         checks.check_type(stn, "stn", SpatialTransformer | None, "a SpatialTransformer or None")
@@ -208,9 +243,17 @@ def _check_stn_fill(stn: object, fill: object) -> bool:
     return check_bool(stn, "stn")
 
 
-def course_net(in_channels: int = 3, in_size: int = 32, *, conv: Ints = (10, 20), hidden: int = 50,
-               loc_conv: Ints = (8, 10), loc_hidden: int = 32, stn: bool = True,
-               fill: Fill = None) -> STNClassifier:  # fmt: skip
+def course_net(
+    in_channels: int = 3,
+    in_size: int = 32,
+    *,
+    conv: Ints = (10, 20),
+    hidden: int = 50,
+    loc_conv: Ints = (8, 10),
+    loc_hidden: int = 32,
+    stn: bool = True,
+    fill: Fill = None,
+) -> STNClassifier:
     """The PyTorch tutorial's STN net (10 classes) as the course write-ups reused it: :func:`conv_localization`,
     then ``[conv k5 -> (Dropout2d) -> pool -> ReLU] x 2 -> fc -> ReLU -> Dropout -> fc -> log_softmax``."""
     in_channels, in_size = check_int(in_channels, "in_channels", min=1), check_int(in_size, "in_size", min=16)
@@ -218,11 +261,20 @@ def course_net(in_channels: int = 3, in_size: int = 32, *, conv: Ints = (10, 20)
     stn = _check_stn_fill(stn, fill)
     s = ((in_size - 4) // 2 - 4) // 2
     classifier = nn.Sequential(
-        nn.Conv2d(in_channels, conv[0], 5), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(conv[0], conv[1], 5), nn.Dropout2d(), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(conv[1] * s * s, hidden), nn.ReLU(), nn.Dropout(),
-        nn.Linear(hidden, 10), nn.LogSoftmax(dim=1),
-    )  # fmt: skip
+        nn.Conv2d(in_channels, conv[0], 5),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.Conv2d(conv[0], conv[1], 5),
+        nn.Dropout2d(),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(conv[1] * s * s, hidden),
+        nn.ReLU(),
+        nn.Dropout(),
+        nn.Linear(hidden, 10),
+        nn.LogSoftmax(dim=1),
+    )
     transformer = None
     if stn:
         loc, feats = conv_localization(in_channels, in_size, loc_conv, loc_hidden)
@@ -244,23 +296,39 @@ def lenet_bn(in_size: int = 28) -> nn.Sequential:
     in_size = check_int(in_size, "in_size", min=4)
     s = math.ceil(math.ceil(in_size / 2) / 2)
     return nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+        nn.Conv2d(1, 32, 5, padding=2, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(2, ceil_mode=True),
-        nn.Conv2d(32, 64, 5, padding=2, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Dropout(0.3),
-        nn.Linear(64 * s * s, 128), nn.ReLU(inplace=True), nn.Dropout(0.3), nn.Linear(128, 10),
-    )  # fmt: skip
+        nn.Conv2d(32, 64, 5, padding=2, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(64 * s * s, 128),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.3),
+        nn.Linear(128, 10),
+    )
 
 
-def mnist_stn_net(in_size: int = 28, *, out_size: int | None = None, fill: float | None = None,
-                  localization: tuple[nn.Module, int] | None = None, family: str = "affine",
-                  init_zoom: float = 1.0) -> STNClassifier:  # fmt: skip
+def mnist_stn_net(
+    in_size: int = 28,
+    *,
+    out_size: int | None = None,
+    fill: float | None = None,
+    localization: tuple[nn.Module, int] | None = None,
+    family: str = "affine",
+    init_zoom: float = 1.0,
+) -> STNClassifier:
     """Our MNIST ST-CNN: a :class:`SpatialTransformer` (``in_size`` canvas -> ``out_size`` view, default
     ``in_size``; ``localization`` ``(module, features)``, default :func:`conv_localization`), then :func:`lenet_bn`."""
     size = _view_size(in_size, out_size)
     if localization is not None and not (isinstance(localization, tuple | list) and len(localization) == 2):
-        raise checks.ArgumentTypeError(f"localization must be a pair (module, features), got "
-                                       f"{checks.describe(localization)}")  # fmt: skip
+        raise checks.ArgumentTypeError(
+            f"localization must be a pair (module, features), got {checks.describe(localization)}"
+        )
     loc, feats = localization if localization is not None else conv_localization(1, in_size)
     stn = SpatialTransformer(loc, feats, out_size=(size, size), fill=fill, family=family, init_zoom=init_zoom)
     return STNClassifier(lenet_bn(size), stn)
@@ -334,15 +402,24 @@ def resnet9(width: int = 16) -> nn.Sequential:
     channels ``width * (1, 2, 4, 8)``, three 2x max-pools, two residual blocks, global max pool, linear."""
     w = check_int(width, "width", min=1)
     return nn.Sequential(
-        _conv_bn(3, w), _conv_bn(w, 2 * w), nn.MaxPool2d(2), _Residual(2 * w),
-        _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
-        _conv_bn(4 * w, 8 * w), nn.MaxPool2d(2), _Residual(8 * w),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * w, 10),
-    )  # fmt: skip
+        _conv_bn(3, w),
+        _conv_bn(w, 2 * w),
+        nn.MaxPool2d(2),
+        _Residual(2 * w),
+        _conv_bn(2 * w, 4 * w),
+        nn.MaxPool2d(2),
+        _conv_bn(4 * w, 8 * w),
+        nn.MaxPool2d(2),
+        _Residual(8 * w),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8 * w, 10),
+    )
 
 
-def bn_localization(in_channels: int, in_size: int, *, channels: Ints = (8, 16), hidden: int = 32,
-                    kernel: int | Ints = 3, downsample=2) -> tuple[nn.Sequential, int]:  # fmt: skip
+def bn_localization(
+    in_channels: int, in_size: int, *, channels: Ints = (8, 16), hidden: int = 32, kernel: int | Ints = 3, downsample=2
+) -> tuple[nn.Sequential, int]:
     """``(module, hidden)``, the module ``(B, C, S, S) -> (B, hidden)``: ``downsample``x average pooling, then
     ``[conv k -> BN -> ReLU -> maxpool 2]`` per ``channels`` entry (``kernel``: odd; one or per layer), then
     ``fc -> ReLU``."""
@@ -350,15 +427,21 @@ def bn_localization(in_channels: int, in_size: int, *, channels: Ints = (8, 16),
     in_size, downsample = check_int(in_size, "in_size", min=1), check_int(downsample, "downsample", min=1)
     channels = check_ints(channels, "channels", min=1)
     if in_size // downsample < 2 ** len(channels):
-        raise ValueError(f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling "
-                         f"(downsample={downsample}, channels={channels}): need in_size >= "
-                         f"{downsample * 2 ** len(channels)}")  # fmt: skip
+        raise ValueError(
+            f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling "
+            f"(downsample={downsample}, channels={channels}): need in_size >= "
+            f"{downsample * 2 ** len(channels)}"
+        )
     layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
-    kernels = list(check_ints(kernel, "kernel", min=1) if isinstance(kernel, Sequence) else
-                   [check_int(kernel, "kernel", min=1)] * len(channels))  # fmt: skip
+    kernels = list(
+        check_ints(kernel, "kernel", min=1)
+        if isinstance(kernel, Sequence)
+        else [check_int(kernel, "kernel", min=1)] * len(channels)
+    )
     if len(kernels) != len(channels) or any(k % 2 == 0 for k in kernels):
-        raise ValueError(f"kernel needs one size per layer ({len(channels)}), each odd (padding k // 2 keeps the "
-                         f"size), got {kernel}")  # fmt: skip
+        raise ValueError(
+            f"kernel needs one size per layer ({len(channels)}), each odd (padding k // 2 keeps the size), got {kernel}"
+        )
     c, s = in_channels, in_size // downsample
     for c_out, k in zip(channels, kernels):
         layers += [nn.Conv2d(c, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
@@ -369,8 +452,9 @@ def bn_localization(in_channels: int, in_size: int, *, channels: Ints = (8, 16),
     return net, hidden
 
 
-def cifar_stn_net(*, stn: bool = True, fill: Fill = None, loc_downsample: int = 2,
-                  regressor_init_std: float = 0.0) -> STNClassifier:  # fmt: skip
+def cifar_stn_net(
+    *, stn: bool = True, fill: Fill = None, loc_downsample: int = 2, regressor_init_std: float = 0.0
+) -> STNClassifier:
     """CIFAR-10 (3x32x32): :func:`bn_localization` (``loc_downsample``x pooled) -> transformer -> :func:`resnet9`;
     ``stn=False``: the backbone alone; ``regressor_init_std > 0``: regressor weights ``N(0, std^2)``."""
     regressor_init_std = check_float(regressor_init_std, "regressor_init_std", min=0.0)

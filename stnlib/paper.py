@@ -21,8 +21,16 @@ from dataclasses import dataclass
 
 from .checks import check_choice
 
-__all__ = ["PAPER", "PAPER_BUDGET", "TABLE1", "TABLE1_COLUMNS", "TABLE1_MODELS", "WHY_OURS_DIFFER", "PaperFigure",
-           "ratio"]
+__all__ = [
+    "PAPER",
+    "PAPER_BUDGET",
+    "TABLE1",
+    "TABLE1_COLUMNS",
+    "TABLE1_MODELS",
+    "WHY_OURS_DIFFER",
+    "PaperFigure",
+    "ratio",
+]
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,12 @@ class PaperFigure:
 #: Table 1's distorted-MNIST columns (rotated ±90°; rotated, scaled and translated on 42x42; projective;
 #: elastic) and its CNN and ST-CNN rows.
 TABLE1_COLUMNS: dict[str, str] = {"r": "R", "rts": "RTS", "p": "P", "e": "E"}
-TABLE1_MODELS: dict[str, str] = {"cnn": "CNN", "affine": "ST-CNN affine", "projective": "ST-CNN projective",
-                                 "tps": "ST-CNN TPS"}
+TABLE1_MODELS: dict[str, str] = {
+    "cnn": "CNN",
+    "affine": "ST-CNN affine",
+    "projective": "ST-CNN projective",
+    "tps": "ST-CNN TPS",
+}
 #: Table 1, % test error, mean of 3 runs: ``TABLE1[model][column]``.
 TABLE1: dict[str, dict[str, float]] = {
     "cnn": {"r": 1.2, "rts": 0.8, "p": 1.5, "e": 1.4},

@@ -23,6 +23,7 @@ from .models import RTS_VIEW, SpatialTransformer, STNClassifier
 
 __all__ = ["FeatureMapTransformer", "feature_map_stn_net"]
 
+
 class FeatureMapTransformer(SpatialTransformer):
     """``(B, C, H, W) -> (B, C', h, w)``: ``block`` (the network's first layers), then a :class:`SpatialTransformer`
     on its feature maps ``(B, C', H', W')``: ``localization`` reads the maps and ``out_size`` is in map pixels.

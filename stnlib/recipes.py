@@ -35,14 +35,34 @@ from .checks import (
 from .data import ImageData
 from .env import PRECISIONS
 
-__all__ = ["COURSE_MODELS", "OURS", "OURS_CIFAR", "OURS_CIFAR_QUICK", "OURS_CLUTTER", "PRECISIONS", "TUTORIAL",
-           "CourseModel", "Recipe", "check_fields", "check_fit", "check_model", "check_recipe", "check_step",
-           "make_optimizer", "make_scheduler", "precision_words"]  # fmt: skip
+__all__ = [
+    "COURSE_MODELS",
+    "OURS",
+    "OURS_CIFAR",
+    "OURS_CIFAR_QUICK",
+    "OURS_CLUTTER",
+    "PRECISIONS",
+    "TUTORIAL",
+    "CourseModel",
+    "Recipe",
+    "check_fields",
+    "check_fit",
+    "check_model",
+    "check_recipe",
+    "check_step",
+    "make_optimizer",
+    "make_scheduler",
+    "precision_words",
+]
 
 OPTIMIZERS, SCHEDULERS = ("adam", "sgd"), ("onecycle", None)
 #: How :meth:`Recipe.describe` (and the fast recipe's) names each precision; fp32 is the unremarked default.
-_PRECISION_WORDS = {"auto": "mixed precision where native (auto)", "bf16": "bf16 autocast",
-                    "fp16": "fp16 autocast + gradient scaler", "fp32": ""}  # fmt: skip
+_PRECISION_WORDS = {
+    "auto": "mixed precision where native (auto)",
+    "bf16": "bf16 autocast",
+    "fp16": "fp16 autocast + gradient scaler",
+    "fp32": "",
+}
 
 
 def precision_words(precision: str) -> str:
@@ -93,6 +113,7 @@ class Recipe:
     channels (the course write-ups' ``Normalize(0.5, 0.5)``). ``precision``: ``"fp32"``, ``"auto"`` (bf16 autocast where
     the hardware has it natively, else fp16 + gradient scaler on older CUDA GPUs, else fp32), ``"bf16"`` or ``"fp16"``
     (always; weights stay fp32), as :func:`~stnlib.env.resolve_precision` decides; ``channels_last``: NHWC layout."""
+
     name: str
     optimizer: str = "adam"
     lr: float = 3e-3
@@ -111,26 +132,45 @@ class Recipe:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        check_fields(self, {"optimizer": _choice(OPTIMIZERS), "lr": _NUMBER, "momentum": _FRACTION,
-                            "nesterov": check_bool, "stn_lr_scale": _NUMBER, "stn_weight_decay": check_bool,
-                            "weight_decay": _NONNEG, "scheduler": _scheduler, "warmup": _FRACTION,
-                            "batch_size": _SIZE, "label_smoothing": _FRACTION, "augment_pad": _COUNT,
-                            "normalize": _mean_std, "precision": _choice(PRECISIONS),
-                            "channels_last": check_bool})  # fmt: skip
+        check_fields(
+            self,
+            {
+                "optimizer": _choice(OPTIMIZERS),
+                "lr": _NUMBER,
+                "momentum": _FRACTION,
+                "nesterov": check_bool,
+                "stn_lr_scale": _NUMBER,
+                "stn_weight_decay": check_bool,
+                "weight_decay": _NONNEG,
+                "scheduler": _scheduler,
+                "warmup": _FRACTION,
+                "batch_size": _SIZE,
+                "label_smoothing": _FRACTION,
+                "augment_pad": _COUNT,
+                "normalize": _mean_std,
+                "precision": _choice(PRECISIONS),
+                "channels_last": check_bool,
+            },
+        )
         if self.optimizer == "sgd" and self.nesterov and not self.momentum:
             raise ValueError(f"Recipe {self.name!r}: nesterov needs a momentum > 0, got momentum {self.momentum:g}")
 
     def describe(self) -> str:
         """One line for a notebook: optimizer, lr, schedule, batch and what differs from the defaults."""
-        mom = f" ({'Nesterov ' if self.nesterov else ''}momentum {self.momentum})" if (
-            self.optimizer == "sgd" and self.momentum) else ""  # fmt: skip
-        extras = [f"weight decay {self.weight_decay:g}" if self.weight_decay else "",
-                  f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
-                  f"crop (pad {self.augment_pad}) + flip" if self.augment_pad else "",
-                  f"Normalize({self.normalize[0]:g}, {self.normalize[1]:g})" if self.normalize else "",
-                  f"STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else "",
-                  "no weight decay on the STN" if self.weight_decay and not self.stn_weight_decay else "",
-                  precision_words(self.precision)]  # fmt: skip
+        mom = (
+            f" ({'Nesterov ' if self.nesterov else ''}momentum {self.momentum})"
+            if (self.optimizer == "sgd" and self.momentum)
+            else ""
+        )
+        extras = [
+            f"weight decay {self.weight_decay:g}" if self.weight_decay else "",
+            f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
+            f"crop (pad {self.augment_pad}) + flip" if self.augment_pad else "",
+            f"Normalize({self.normalize[0]:g}, {self.normalize[1]:g})" if self.normalize else "",
+            f"STN lr x{self.stn_lr_scale:g}" if self.stn_lr_scale != 1 else "",
+            "no weight decay on the STN" if self.weight_decay and not self.stn_weight_decay else "",
+            precision_words(self.precision),
+        ]
         sched = f", {self.scheduler} schedule" if self.scheduler else ", constant lr"
         tail = "".join(f", {e}" for e in extras if e)
         return f"{self.name}: {self.optimizer.upper()}{mom} lr {self.lr:g}{sched}, batch {self.batch_size}{tail}"
@@ -158,6 +198,7 @@ COURSE_BATCH32 = dataclasses.replace(COURSE_BATCH64, name="course (batch 32)", b
 @dataclasses.dataclass(frozen=True)
 class CourseModel:
     """One CIFAR-10 course write-up: its :func:`~stnlib.models.course_net` arguments, recipe and reported result."""
+
     name: str
     net: dict
     recipe: Recipe
@@ -173,14 +214,30 @@ class CourseModel:
 COURSE_MODELS: tuple[CourseModel, ...] = (
     CourseModel("tutorial net", {}, COURSE_BATCH64, 57.0),
     CourseModel("large localization", {"loc_conv": (64, 128), "loc_hidden": 256}, COURSE_BATCH32, 56.46),
-    CourseModel("wide + large localization", {"conv": (16, 32), "hidden": 1024, "loc_conv": (64, 128),
-                                              "loc_hidden": 256}, COURSE_BATCH32, 66.0),  # fmt: skip
+    CourseModel(
+        "wide + large localization",
+        {"conv": (16, 32), "hidden": 1024, "loc_conv": (64, 128), "loc_hidden": 256},
+        COURSE_BATCH32,
+        66.0,
+    ),
 )
 
 #: Ours on CIFAR-10 for the quarter ResNet-9 (chosen on a validation split of the training set, never the test set).
-OURS_CIFAR = Recipe("ours (CIFAR-10)", optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, stn_lr_scale=0.1,
-                    weight_decay=5e-4, warmup=0.25, batch_size=256, label_smoothing=0.1, augment_pad=4,
-                    precision="auto", channels_last=True)  # fmt: skip
+OURS_CIFAR = Recipe(
+    "ours (CIFAR-10)",
+    optimizer="sgd",
+    lr=0.1,
+    momentum=0.9,
+    nesterov=True,
+    stn_lr_scale=0.1,
+    weight_decay=5e-4,
+    warmup=0.25,
+    batch_size=256,
+    label_smoothing=0.1,
+    augment_pad=4,
+    precision="auto",
+    channels_last=True,
+)
 #: :data:`OURS_CIFAR` for the quick profile only (a few hundred images, one or two epochs: a few dozen steps). There
 #: the one-cycle warm-up lasts a step or two, lr 0.1 arrives while batch norm's statistics are still settling, and the
 #: loss climbs far above chance (ln 10); batch 32 at lr 0.003 lets it fall. The full profile keeps OURS_CIFAR.
@@ -206,8 +263,9 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
         params = [g for g in groups if g["params"]]
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                           nesterov=recipe.nesterov)  # fmt: skip
+    return torch.optim.SGD(
+        params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov
+    )
 
 
 def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LRScheduler | None:
@@ -223,9 +281,12 @@ def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LR
     elif warmup * total_steps >= 1:  # fewer: a warm-up step would leave a phase of length 0; start at the peak
         warmup = 0.5 / total_steps
     return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
-        total_steps=total_steps, cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)), pct_start=warmup,
-    )  # fmt: skip
+        optimizer,
+        max_lr=[recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups],
+        total_steps=total_steps,
+        cycle_momentum="betas" in d or bool(d.get("momentum", 0.0)),
+        pct_start=warmup,
+    )
 
 
 # ------------------------------------------------------------------ what training takes (checked by stnlib.train)
@@ -266,25 +327,43 @@ def _callbacks(callbacks: object) -> list:
     callbacks = list(callbacks)
     for i, cb in enumerate(callbacks):
         if not all(callable(getattr(cb, hook, None)) for hook in _HOOKS):
-            raise ArgumentTypeError(f"callbacks[{i}] must be a Callback (with {', '.join(_HOOKS)}), got "
-                                    f"{describe(cb)}")  # fmt: skip
+            raise ArgumentTypeError(f"callbacks[{i}] must be a Callback (with {', '.join(_HOOKS)}), got {describe(cb)}")
     return callbacks
 
 
-def check_fit(model: object, data: object, recipe: object, *, epochs: object, seed: object, callbacks: object,
-              eval_every_steps: object, time_budget_s: object, target_acc: object,
-              progress: object) -> tuple[int, int, list, dict]:  # fmt: skip
+def check_fit(
+    model: object,
+    data: object,
+    recipe: object,
+    *,
+    epochs: object,
+    seed: object,
+    callbacks: object,
+    eval_every_steps: object,
+    time_budget_s: object,
+    target_acc: object,
+    progress: object,
+) -> tuple[int, int, list, dict]:
     """:func:`stnlib.train.fit`'s arguments, checked before any work: ``(epochs, seed, callbacks, limits)``."""
     check_model(model)
     check_type(data, "data", ImageData, "an ImageData (stnlib.data)")
     check_recipe(recipe)
     for split in ("train", "test"):
         if len(getattr(data, f"{split}_labels")) == 0:
-            raise ValueError(f"data has no {split} images (data.{split}_images is empty): fit trains on data.train_* "
-                             "and evaluates on data.test_* after each epoch")  # fmt: skip
+            raise ValueError(
+                f"data has no {split} images (data.{split}_images is empty): fit trains on data.train_* "
+                "and evaluates on data.test_* after each epoch"
+            )
     epochs, seed, _ = check_int(epochs, "epochs", min=1), check_seed(seed), check_bool(progress, "progress")
-    limits = {"eval_every_steps": None if eval_every_steps is None else check_int(eval_every_steps,
-              "eval_every_steps", min=1), "time_budget_s": None if time_budget_s is None else check_float(
-              time_budget_s, "time_budget_s", min=0.0, finite=False), "target_acc": None if target_acc is None
-              else check_float(target_acc, "target_acc (percent)", min=0.0, max=100.0)}  # fmt: skip
+    limits = {
+        "eval_every_steps": None
+        if eval_every_steps is None
+        else check_int(eval_every_steps, "eval_every_steps", min=1),
+        "time_budget_s": None
+        if time_budget_s is None
+        else check_float(time_budget_s, "time_budget_s", min=0.0, finite=False),
+        "target_acc": None
+        if target_acc is None
+        else check_float(target_acc, "target_acc (percent)", min=0.0, max=100.0),
+    }
     return epochs, seed, _callbacks(callbacks), limits

@@ -19,8 +19,18 @@ from .distort import Distorted
 from .recipes import check_model
 from .train import over_batches
 
-__all__ = ["RTS_UNITS", "LineFit", "attention_components", "digit_centre_px", "error_with_theta", "fit_line",
-           "region_centre_px", "rts_components", "theta_spread", "within_group_fit"]  # fmt: skip
+__all__ = [
+    "RTS_UNITS",
+    "LineFit",
+    "attention_components",
+    "digit_centre_px",
+    "error_with_theta",
+    "fit_line",
+    "region_centre_px",
+    "rts_components",
+    "theta_spread",
+    "within_group_fit",
+]
 
 RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "pixels", "ty": "pixels"}  # plot order
 
@@ -28,6 +38,7 @@ RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "
 @dataclass(frozen=True)
 class LineFit:
     """Least-squares line ``y = slope * x + intercept`` and its coefficient of determination ``r2``."""
+
     slope: float
     intercept: float
     r2: float
@@ -51,8 +62,9 @@ def _check_xy(x: object, y: object, n_min: int = 2) -> None:  # finite real 1-D 
     x = check_tensor(x, "x", shape=("N",), kind="real", finite=True)
     y = check_tensor(y, "y", shape=("N",), kind="real", finite=True)
     if x.shape != y.shape or len(x) < n_min:
-        raise ValueError(f"x and y must be 1-D of the same length >= {n_min}, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")  # fmt: skip
+        raise ValueError(
+            f"x and y must be 1-D of the same length >= {n_min}, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
 
 
 def _fit_line(x: Tensor, y: Tensor) -> LineFit:
@@ -112,8 +124,12 @@ def rts_components(theta: Tensor, applied: Distorted) -> dict[str, tuple[Tensor,
     """``{component: (applied (N,), recovered (N,))}`` for the keys of :data:`RTS_UNITS` (module docstring)."""
     theta, half = _float_theta(theta, applied), applied.canvas / 2
     parts, shift = affine.decompose(theta), -_centre(theta, applied.canvas)
-    return {"rotation": (applied.rotation, parts["rotation"]), "scale": (applied.scale.log(), affine.zoom(parts).log()),
-            "tx": (applied.tx * half, shift[:, 0]), "ty": (applied.ty * half, shift[:, 1])}
+    return {
+        "rotation": (applied.rotation, parts["rotation"]),
+        "scale": (applied.scale.log(), affine.zoom(parts).log()),
+        "tx": (applied.tx * half, shift[:, 0]),
+        "ty": (applied.ty * half, shift[:, 1]),
+    }
 
 
 def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]:
@@ -121,8 +137,12 @@ def attention_components(theta: Tensor, applied: Distorted) -> dict[str, Tensor]
     square of the region's area / ``applied.object_size * scale``), ``tx``, ``ty`` (region centre, normalized)."""
     theta, canvas = _float_theta(theta, applied), applied.canvas
     centre, width = _centre(theta, canvas), torch.linalg.det(theta[:, :, :2]).abs().sqrt() * canvas
-    return {"centre_error_px": (centre - digit_centre_px(applied)).norm(dim=1),
-            "width_ratio": width / (applied.object_size * applied.scale), "tx": theta[:, 0, 2], "ty": theta[:, 1, 2]}
+    return {
+        "centre_error_px": (centre - digit_centre_px(applied)).norm(dim=1),
+        "width_ratio": width / (applied.object_size * applied.scale),
+        "tx": theta[:, 0, 2],
+        "ty": theta[:, 1, 2],
+    }
 
 
 def theta_spread(theta: Tensor, canvas: int) -> dict[str, float]:
@@ -132,8 +152,12 @@ def theta_spread(theta: Tensor, canvas: int) -> dict[str, float]:
     if len(theta) < 2:
         raise ValueError(f"theta must hold at least 2 thetas (N, 2, 3) to have a spread, got {len(theta)}")
     parts, centre = affine.decompose(theta), _centre(theta, canvas)
-    return {"shift_x_px": float(centre[:, 0].std()), "shift_y_px": float(centre[:, 1].std()),
-            "rotation_deg": float(parts["rotation"].std()), "log_zoom": float(affine.zoom(parts).log().std())}
+    return {
+        "shift_x_px": float(centre[:, 0].std()),
+        "shift_y_px": float(centre[:, 1].std()),
+        "rotation_deg": float(parts["rotation"].std()),
+        "log_zoom": float(affine.zoom(parts).log().std()),
+    }
 
 
 def error_with_theta(model: nn.Module, data: ImageData, theta: Tensor, *, batch_size: int = 1000) -> float:

@@ -23,8 +23,18 @@ from .env import Profile, pending_metrics_path, reports_dir, resolve_profile, se
 
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
 
-__all__ = ["Metric", "MetricsFileError", "NotebookRun", "atomic_write_bytes", "atomic_write_json",
-           "atomic_write_text", "check_entry", "load_metrics", "merge_metrics", "start_run"]  # fmt: skip
+__all__ = [
+    "Metric",
+    "MetricsFileError",
+    "NotebookRun",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_entry",
+    "load_metrics",
+    "merge_metrics",
+    "start_run",
+]
 
 STALE_TMP_S = 3600  #: seconds after which a temporary file counts as a killed writer's
 
@@ -113,8 +123,9 @@ class Metric:
             object.__setattr__(self, "value", value.item())
         if not _is_number(self.value):  # a number that is NaN or infinite: ValueError; not a number: also TypeError
             real = isinstance(self.value, int | float) and not isinstance(self.value, bool)
-            raise (ValueError if real else ArgumentTypeError)(f"metric {self.key!r} has the value {value!r}; only "
-                                                              "finite numbers can be recorded")  # fmt: skip
+            raise (ValueError if real else ArgumentTypeError)(
+                f"metric {self.key!r} has the value {value!r}; only finite numbers can be recorded"
+            )
 
 
 def _is_number(value: object) -> bool:
@@ -138,8 +149,10 @@ def check_entry(name: object, entry: object) -> None:
         raise ValueError(f"an entry's name must be a non-empty string (the notebook's name), got {name!r}")
     where = f"the entry {name!r}"
     if not isinstance(entry, dict):
-        raise ValueError(f"{where} must be an object with profile, data, seconds, finished and metrics, "
-                         f"got {type(entry).__name__} {entry!r}")  # fmt: skip
+        raise ValueError(
+            f"{where} must be an object with profile, data, seconds, finished and metrics, "
+            f"got {type(entry).__name__} {entry!r}"
+        )
     missing = [k for k in ("profile", "data", "seconds", "finished", "metrics") if k not in entry]
     if missing:
         raise ValueError(f"{where} lacks {', '.join(missing)}")
@@ -161,8 +174,9 @@ def check_entry(name: object, entry: object) -> None:
             raise ValueError(f"{where}: the metric key {key!r} {what}")
         seen.add(key)
         if not isinstance(m["label"], str) or not isinstance(m.get("unit", ""), str):
-            raise ValueError(f"{where}: metric {key!r} needs a string label and unit, got {m['label']!r}, "
-                             f"{m.get('unit')!r}")  # fmt: skip
+            raise ValueError(
+                f"{where}: metric {key!r} needs a string label and unit, got {m['label']!r}, {m.get('unit')!r}"
+            )
         if not _is_number(m["value"]):
             raise ValueError(f"{where}: metric {key!r} has the value {m['value']!r}; expected a finite number")
 
@@ -208,10 +222,14 @@ def _set_aside(path: Path, entries: dict[str, Any], problem: str) -> MetricsFile
     try:
         atomic_write_json(saved, entries)
     except (OSError, ValueError) as err:
-        return MetricsFileError(f"{problem} The new results could not be saved either ({err}); here they are, "
-                                f"to keep: {json.dumps(entries, sort_keys=True)}")  # fmt: skip
-    return MetricsFileError(f"{problem} The new results are in {saved}. To recover, {_restore_advice(path)}, then "
-                            f"run `python -m tools.execute --publish {saved}`.")  # fmt: skip
+        return MetricsFileError(
+            f"{problem} The new results could not be saved either ({err}); here they are, "
+            f"to keep: {json.dumps(entries, sort_keys=True)}"
+        )
+    return MetricsFileError(
+        f"{problem} The new results are in {saved}. To recover, {_restore_advice(path)}, then "
+        f"run `python -m tools.execute --publish {saved}`."
+    )
 
 
 def merge_metrics(path: str | os.PathLike[str], entries: dict[str, Any]) -> Path:
@@ -261,17 +279,23 @@ class NotebookRun:
             raise cls(f"record() needs a non-empty list of Metric in metrics, got {describe(metrics)}")
         for m in metrics:
             if not isinstance(m, Metric):
-                raise ArgumentTypeError(f"record() takes Metric(key, label, value, unit) objects in metrics, got "
-                                        f"{describe(m)}")  # fmt: skip
+                raise ArgumentTypeError(
+                    f"record() takes Metric(key, label, value, unit) objects in metrics, got {describe(m)}"
+                )
             if not _is_number(m.value):
                 raise ValueError(f"metric {m.key!r} has the value {m.value!r}; only finite numbers can be recorded")
         if not isinstance(data, str) or not data.strip():
             cls = ValueError if isinstance(data, str) else ArgumentTypeError
             raise cls(f"record() needs data=: where the numbers were measured, in words; got {data!r}")
-        entry = {"profile": self.profile.name, "data": data, "seed": self.seed, "seconds": round(self.elapsed(), 1),
-                 "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-                 "metrics": [m.__dict__ for m in metrics]}  # fmt: skip
+        entry = {
+            "profile": self.profile.name,
+            "data": data,
+            "seed": self.seed,
+            "seconds": round(self.elapsed(), 1),
+            "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "metrics": [m.__dict__ for m in metrics],
+        }
         check_entry(self.name, entry)  # keys: non-empty, distinct strings
         path, pending = reports_dir(self.profile.name) / "metrics.json", pending_metrics_path()
         if pending is None:

@@ -17,6 +17,7 @@ __all__ = ["SampleSet", "load_samples"]
 @dataclass(frozen=True)
 class SampleSet:
     """``images``: ``(N, C, H, W)`` float32 in ``[0, 1]``; ``labels``: ``(N,)`` int64; ``test_indices``: test rows."""
+
     name: str
     images: torch.Tensor
     labels: torch.Tensor
@@ -37,5 +38,10 @@ def load_samples(name: str) -> SampleSet:
     with np.load(path) as d:
         x = torch.from_numpy(d["images"]).float() / 255.0
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-        return SampleSet(name, x.contiguous(), torch.from_numpy(d["labels"].astype(np.int64)), d["test_indices"],
-                         tuple(str(c) for c in d["classes"]))  # fmt: skip
+        return SampleSet(
+            name,
+            x.contiguous(),
+            torch.from_numpy(d["labels"].astype(np.int64)),
+            d["test_indices"],
+            tuple(str(c) for c in d["classes"]),
+        )

@@ -17,6 +17,7 @@ from .data import ImageData
 @dataclass(frozen=True)
 class Accuracy:
     """Percent right on all and on the exact test images, with binomial standard errors ``sqrt(p (1 - p) / n)``."""
+
     all: float
     all_se: float
     n_all: int

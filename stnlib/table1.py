@@ -62,7 +62,6 @@ def table1_net(column: str, model: str, *, fill: float | None = None) -> STNClas
     return STNClassifier(models.lenet_bn(VIEW), stn)
 
 
-
 def summarize(errors: Mapping[Hashable, Sequence[float]]) -> dict[Hashable, tuple[float, float, int]]:
     """Each cell's test errors (one per seed) -> ``(mean, std, seeds)``; the std (sample, n - 1) is 0 for one seed.
 

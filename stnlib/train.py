@@ -35,9 +35,28 @@ from .env import PRECISIONS, autocast, pick_device, precision_note, resolve_prec
 from .progress import progress_bar
 from .recipes import Recipe, check_fit, check_model, check_recipe, check_step, make_optimizer, make_scheduler
 
-__all__ = ["Callback", "EpochStats", "EvalMode", "EvalPoint", "History", "autocast", "backward_step", "evaluate",
-           "fit", "grad_scaler", "make_optimizer", "make_scheduler", "model_device", "over_batches", "precision_note",
-           "predict", "stn_thetas", "to_cpu", "train_step", "transform_batch"]  # fmt: skip
+__all__ = [
+    "Callback",
+    "EpochStats",
+    "EvalMode",
+    "EvalPoint",
+    "History",
+    "autocast",
+    "backward_step",
+    "evaluate",
+    "fit",
+    "grad_scaler",
+    "make_optimizer",
+    "make_scheduler",
+    "model_device",
+    "over_batches",
+    "precision_note",
+    "predict",
+    "stn_thetas",
+    "to_cpu",
+    "train_step",
+    "transform_batch",
+]
 
 TEST_BATCH = 1000
 
@@ -198,9 +217,13 @@ class _Clock:
 
 
 def over_batches(
-    model: nn.Module, loader: Iterable[Sequence[Tensor]], fn: Callable[[nn.Module, Tensor], Tensor], *,
-    precision: str = "fp32", channels_last: bool = False,
-) -> tuple[list[Tensor], list[Tensor]]:  # fmt: skip
+    model: nn.Module,
+    loader: Iterable[Sequence[Tensor]],
+    fn: Callable[[nn.Module, Tensor], Tensor],
+    *,
+    precision: str = "fp32",
+    channels_last: bool = False,
+) -> tuple[list[Tensor], list[Tensor]]:
     """``fn(model, x)`` on every ``(x, y)`` batch in eval mode, no gradients: ``(outputs, labels)`` per batch.
 
     Batches go to the model's device and stay there; submodules' train/eval modes are restored.
@@ -252,8 +275,9 @@ def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) 
     return {"theta": thetas, **affine.decompose(thetas)}
 
 
-def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: Recipe,
-               sched: LRScheduler | None = None) -> tuple[float, Tensor]:  # fmt: skip
+def train_step(
+    model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: Recipe, sched: LRScheduler | None = None
+) -> tuple[float, Tensor]:
     """One optimizer step on a batch on the model's device, in the recipe's precision resolved for that device
     (:func:`backward_step`): ``(loss, outputs (B, classes))``. Raises ``FloatingPointError`` on a non-finite loss,
     before the bad step is applied.
@@ -272,8 +296,10 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: R
     loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.label_smoothing)
     value = loss.item()
     if not math.isfinite(value):
-        raise FloatingPointError(f"loss is {value} (lr {opt.param_groups[0]['lr']:.3g}): the weights diverged "
-                                 "or the data has NaN/inf; try a lower lr")  # fmt: skip
+        raise FloatingPointError(
+            f"loss is {value} (lr {opt.param_groups[0]['lr']:.3g}): the weights diverged "
+            "or the data has NaN/inf; try a lower lr"
+        )
     backward_step(loss, opt, precision)
     if sched is not None:
         sched.step()
@@ -283,8 +309,16 @@ def train_step(model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: R
 class _Run:
     """:func:`fit`'s state between steps: step count, training clock, history, last evaluation."""
 
-    def __init__(self, model: nn.Module, opt: Optimizer, sched: LRScheduler | None, recipe: Recipe,
-                 test_loader: Iterable, callbacks: list[Callback], limits: dict) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        opt: Optimizer,
+        sched: LRScheduler | None,
+        recipe: Recipe,
+        test_loader: Iterable,
+        callbacks: list[Callback],
+        limits: dict,
+    ) -> None:
         self.model, self.opt, self.sched, self.recipe, self.test_loader = model, opt, sched, recipe, test_loader
         self.callbacks, self.limits = callbacks, limits
         self.device = model_device(model)
@@ -292,8 +326,9 @@ class _Run:
         self.last_eval: tuple[int, float, float] | None = None  # (step, loss, acc)
 
     def evaluate(self) -> tuple[int, float, float]:
-        loss, acc = evaluate(self.model, self.test_loader, precision=self.recipe.precision,
-                             channels_last=self.recipe.channels_last)  # fmt: skip
+        loss, acc = evaluate(
+            self.model, self.test_loader, precision=self.recipe.precision, channels_last=self.recipe.channels_last
+        )
         self.history.evals.append(EvalPoint(self.step, self.clock.total, acc))
         self.last_eval = (self.step, loss, acc)
         return self.last_eval
@@ -346,17 +381,35 @@ class _Run:
         fresh = self.last_eval is not None and self.last_eval[0] == self.step
         _, test_loss, test_acc = self.last_eval if fresh else self.evaluate()
         stop = stop or (self.reached(test_acc) if epoch < epochs else None)
-        stats = EpochStats(epoch, self.step, loss_sum / seen, 100.0 * correct / seen, test_loss, test_acc,
-                           self.clock.total - start, self.clock.total, lr_used)  # fmt: skip
+        stats = EpochStats(
+            epoch,
+            self.step,
+            loss_sum / seen,
+            100.0 * correct / seen,
+            test_loss,
+            test_acc,
+            self.clock.total - start,
+            self.clock.total,
+            lr_used,
+        )
         self.history.epochs.append(stats)
         return stats, stop
 
 
 def fit(
-    model: nn.Module, data: ImageData, recipe: Recipe, *, epochs: int, seed: int = 0,
-    callbacks: Sequence[Callback] = (), eval_every_steps: int | None = None, time_budget_s: float | None = None,
-    target_acc: float | None = None, progress: bool = True, device: torch.device | str | None = None,
-) -> History:  # fmt: skip
+    model: nn.Module,
+    data: ImageData,
+    recipe: Recipe,
+    *,
+    epochs: int,
+    seed: int = 0,
+    callbacks: Sequence[Callback] = (),
+    eval_every_steps: int | None = None,
+    time_budget_s: float | None = None,
+    target_acc: float | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> History:
     """Train ``model`` on ``data.train_*`` as ``recipe`` says, evaluating on ``data.test_*`` after each epoch.
 
     ``seed`` seeds augmentation, shuffling and :func:`~stnlib.env.seed_everything`; ``device``: default
@@ -365,27 +418,41 @@ def fit(
     ``progress``: a line per epoch (and a live bar where one renders). Leaves the model in eval mode.
     """
     epochs, seed, callbacks, limits = check_fit(
-        model, data, recipe, epochs=epochs, seed=seed, callbacks=callbacks, eval_every_steps=eval_every_steps,
-        time_budget_s=time_budget_s, target_acc=target_acc, progress=progress)  # fmt: skip
+        model,
+        data,
+        recipe,
+        epochs=epochs,
+        seed=seed,
+        callbacks=callbacks,
+        eval_every_steps=eval_every_steps,
+        time_budget_s=time_budget_s,
+        target_acc=target_acc,
+        progress=progress,
+    )
     device = pick_device(device, name="device")  # None: the best here, or $STNLIB_DEVICE
     augment = RandomCropFlip(recipe.augment_pad, seed=seed) if recipe.augment_pad else None
     train_loader, test_loader = recipe.prepare(data).loaders(
-        recipe.batch_size, test_batch_size=TEST_BATCH, transform=augment, seed=seed)  # fmt: skip
+        recipe.batch_size, test_batch_size=TEST_BATCH, transform=augment, seed=seed
+    )
     seed_everything(seed)
     model.to(device)
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, recipe)
-    run = _Run(model, opt, make_scheduler(opt, recipe, epochs * len(train_loader)), recipe, test_loader,
-               callbacks, limits)  # fmt: skip
+    run = _Run(
+        model, opt, make_scheduler(opt, recipe, epochs * len(train_loader)), recipe, test_loader, callbacks, limits
+    )
     for cb in run.callbacks:
         cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):
         s, stop = run.epoch(train_loader, epoch, epochs, bars=progress)
         if progress:
-            print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
-                  f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
-                  f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)", flush=True)  # fmt: skip
+            print(
+                f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
+                f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
+                f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)",
+                flush=True,
+            )
         for cb in run.callbacks:
             cb.on_epoch_end(model, s)
         if stop is not None:

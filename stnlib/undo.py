@@ -52,8 +52,10 @@ def sampling_grid(params: Tensor | None, size: tuple[int, int], n: int = 1) -> T
         return homography_grid(params, size)
     if params.shape[2] == 2:
         return tps_grid(params, size)
-    raise ValueError(f"params must be theta (N, 2, 3), a homography (N, 3, 3) or TPS source points (N, K, 2), got "
-                     f"shape {tuple(params.shape)}")
+    raise ValueError(
+        f"params must be theta (N, 2, 3), a homography (N, 3, 3) or TPS source points (N, K, 2), got "
+        f"shape {tuple(params.shape)}"
+    )
 
 
 def fit_affine(grid: Tensor) -> Tensor:
@@ -87,8 +89,13 @@ def to_original(points: Tensor, distorted: Distorted) -> Tensor:
     points = checks.check_tensor(points, "points", shape=(len(distorted), "H", "W", 2), kind="float")
     kind = distorted.kind
     if kind in ("r", "rts"):  # distorted(q) = canvas(theta q); the digit's box is 28 of the canvas's pixels
-        theta = affine.build_theta(rotation=distorted.rotation, scale_x=distorted.scale, scale_y=distorted.scale,
-                                   tx=distorted.tx, ty=distorted.ty)
+        theta = affine.build_theta(
+            rotation=distorted.rotation,
+            scale_x=distorted.scale,
+            scale_y=distorted.scale,
+            tx=distorted.tx,
+            ty=distorted.ty,
+        )
         return _apply(theta, points) * (distorted.canvas / DIGIT_SIZE)
     if kind == "p":  # the original's corners land on `corners`: that homography maps the original to the canvas
         return _apply(torch.linalg.inv(homography_from_corners(distorted.corners.double())), points.double()).float()

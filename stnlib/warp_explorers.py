@@ -23,18 +23,32 @@ from .env import widgets_rendered
 from .samples import load_samples
 from .widgets import png_with_text, widget_bundle
 
-__all__ = ["CORNER_NAMES", "PROJECTIVE_PRESETS", "TPS_BENDS", "ProjectiveExplorer", "TPSExplorer", "bend_sources",
-           "draw_bent_grid", "draw_quadrilateral", "explore_projective", "explore_tps", "matrix_table",
-           "projective_gallery", "tps_gallery"]
+__all__ = [
+    "CORNER_NAMES",
+    "PROJECTIVE_PRESETS",
+    "TPS_BENDS",
+    "ProjectiveExplorer",
+    "TPSExplorer",
+    "bend_sources",
+    "draw_bent_grid",
+    "draw_quadrilateral",
+    "explore_projective",
+    "explore_tps",
+    "matrix_table",
+    "projective_gallery",
+    "tps_gallery",
+]
 
 CORNER_NAMES = ("TL", "TR", "BR", "BL")  #: slider prefixes, in :data:`stnlib.projective.CORNERS` order
 #: Preset -> where the output's corners (TL, TR, BR, BL) sample the input. "tilt left": the left edge leans away (it
 #: reads a taller strip: content there looks smaller); "perspective": the top recedes; "zoom in": the central half.
 PROJECTIVE_PRESETS: dict[str, tuple[tuple[float, float], ...]] = {
-    "identity": projective.CORNERS, "tilt left": ((-1.0, -1.3), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.3)),
+    "identity": projective.CORNERS,
+    "tilt left": ((-1.0, -1.3), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.3)),
     "tilt right": ((-1.0, -1.0), (1.0, -1.3), (1.0, 1.3), (-1.0, 1.0)),
     "perspective": ((-1.4, -1.0), (1.4, -1.0), (1.0, 1.0), (-1.0, 1.0)),
-    "zoom in": ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5))}
+    "zoom in": ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)),
+}
 TPS_BENDS = ("reset", "random bend", "bulge", "wave")  #: :func:`bend_sources` names ("reset": no bend)
 RANDOM_BEND_SEED = 5
 CORNER_RANGE, OFFSET_RANGE = (-1.5, 1.5, 0.01), (-1.0, 1.0, 0.01)  #: slider (min, max, step)
@@ -54,8 +68,10 @@ def _check_image(image: Tensor | None) -> Tensor:
 
 def matrix_table(h: Tensor) -> str:
     """HTML for ``h`` ``(1, 3, 3)``: a ``<table class="stn-matrix">`` of 3 rows x 3 cells, 3 decimals."""
-    rows = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in r)
-                   + "</tr>" for r in h[0].tolist())
+    rows = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in r) + "</tr>"
+        for r in h[0].tolist()
+    )
     return f"<b>h (output → input)</b><table class='stn-matrix' style='font-family:monospace'>{rows}</table>"
 
 
@@ -72,8 +88,11 @@ def _pixels(points: Tensor, size: tuple[int, int]) -> tuple[list[float], list[fl
 def _frame(ax: plt.Axes, size: tuple[int, int], points: Tensor) -> None:
     """Limit ``ax`` to the image of ``size`` and ``points`` (clipped to ``[-2, 2]``); hatch outside the image."""
     x0, x1, y0, y1 = figures.fit_limits(ax, size, *_pixels(points.clamp(-2.0, 2.0), size))
-    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, zorder=-1, facecolor="#e6e6e6", edgecolor="#a6a6a6",
-                           hatch="////", linewidth=0.0))
+    ax.add_patch(
+        Rectangle(
+            (x0, y0), x1 - x0, y1 - y0, zorder=-1, facecolor="#e6e6e6", edgecolor="#a6a6a6", hatch="////", linewidth=0.0
+        )
+    )
     ax.add_patch(Rectangle((-0.5, -0.5), size[1], size[0], fill=False, edgecolor="0.45", linewidth=0.8))
 
 
@@ -126,8 +145,16 @@ def bend_sources(name: str, grid_size: int = 4) -> Tensor:
 
 
 def _slider(description: str, value: float, limits: tuple[float, float, float]) -> W.FloatSlider:
-    return W.FloatSlider(value=value, min=limits[0], max=limits[1], step=limits[2], description=description,
-                         continuous_update=True, readout_format=".2f", layout=W.Layout(width="300px"))
+    return W.FloatSlider(
+        value=value,
+        min=limits[0],
+        max=limits[1],
+        step=limits[2],
+        description=description,
+        continuous_update=True,
+        readout_format=".2f",
+        layout=W.Layout(width="300px"),
+    )
 
 
 class _Explorer:
@@ -204,16 +231,25 @@ class ProjectiveExplorer(_Explorer):
 
     def __init__(self, image: Tensor | None = None) -> None:
         super().__init__(image)
-        self.sliders = {f"{c} {a}": _slider(f"{c} {a}", v, CORNER_RANGE)
-                        for c, corner in zip(CORNER_NAMES, projective.CORNERS) for a, v in zip("xy", corner)}
+        self.sliders = {
+            f"{c} {a}": _slider(f"{c} {a}", v, CORNER_RANGE)
+            for c, corner in zip(CORNER_NAMES, projective.CORNERS)
+            for a, v in zip("xy", corner)
+        }
         for s in self.sliders.values():
             s.observe(self._on_input, names="value")
         self.matrix, self._warp = W.HTML(), lambda: projective.warp_projective(self.image, self._h)
-        self._layout("Each corner of the <b>output</b> reads the input where its sliders say (x right, y down; the "
-                     "identity is the square ±1): TL top-left, TR top-right, BR bottom-right, BL bottom-left.",
-                     PROJECTIVE_PRESETS, self.apply_preset, *([W.VBox([self.sliders[f"{c} x"], self.sliders[f"{c} y"]])
-                                                               for c in row] for row in (("TL", "TR"), ("BL", "BR"))),
-                     [self.matrix, self.message])  # the corners' sliders laid out as the corners are
+        self._layout(
+            "Each corner of the <b>output</b> reads the input where its sliders say (x right, y down; the "
+            "identity is the square ±1): TL top-left, TR top-right, BR bottom-right, BL bottom-left.",
+            PROJECTIVE_PRESETS,
+            self.apply_preset,
+            *(
+                [W.VBox([self.sliders[f"{c} x"], self.sliders[f"{c} y"]]) for c in row]
+                for row in (("TL", "TR"), ("BL", "BR"))
+            ),
+            [self.matrix, self.message],
+        )  # the corners' sliders laid out as the corners are
         self.apply_preset("identity")
 
     def apply_preset(self, name: str) -> None:
@@ -239,8 +275,11 @@ class ProjectiveExplorer(_Explorer):
         fig, a0, _ = self._figure(title, "input + sampled region", "output")
         draw_quadrilateral(a0, self._h, self.size)
         self.matrix.value = matrix_table(self._h)
-        return fig, {"Title": title, "corners": json.dumps(self._params[0].tolist()),
-                     "h": json.dumps(self._h[0].flatten().tolist())}
+        return fig, {
+            "Title": title,
+            "corners": json.dumps(self._params[0].tolist()),
+            "h": json.dumps(self._h[0].flatten().tolist()),
+        }
 
 
 class TPSExplorer(_Explorer):
@@ -253,15 +292,24 @@ class TPSExplorer(_Explorer):
         self.rest = tps.control_points(grid_size)  # (K², 2); checks grid_size
         k, self._warp = math.isqrt(len(self.rest)), lambda: tps.warp_tps(self.image, self._params)
         self.grid_size = k
-        self.point = W.Dropdown(options=[(f"{i}: row {i // k}, column {i % k}", i) for i in range(k * k)],
-                                value=k + 1, description="point", layout=W.Layout(width="260px"))
+        self.point = W.Dropdown(
+            options=[(f"{i}: row {i // k}, column {i % k}", i) for i in range(k * k)],
+            value=k + 1,
+            description="point",
+            layout=W.Layout(width="260px"),
+        )
         self.dx, self.dy, self.info = _slider("dx", 0.0, OFFSET_RANGE), _slider("dy", 0.0, OFFSET_RANGE), W.HTML()
         for s in (self.dx, self.dy):
             s.observe(self._on_input, names="value")
         self.point.observe(lambda _change: self._select(), names="value")
-        self._layout("Choose a control point of the <b>output</b>, then move where it reads the input (dx, dy: "
-                     "from where it rests); the spline bends smoothly between the points.", TPS_BENDS,
-                     self.apply_bend, [self.point, self.dx, self.dy], [self.info, self.message])
+        self._layout(
+            "Choose a control point of the <b>output</b>, then move where it reads the input (dx, dy: "
+            "from where it rests); the spline bends smoothly between the points.",
+            TPS_BENDS,
+            self.apply_bend,
+            [self.point, self.dx, self.dy],
+            [self.info, self.message],
+        )
         self.apply_bend("reset")
 
     def apply_bend(self, name: str) -> None:
@@ -290,8 +338,14 @@ class TPSExplorer(_Explorer):
         return fig, {"Title": title, "sources": json.dumps(self._params[0].tolist()), "selected": str(i)}
 
 
-def _gallery(image: Tensor | None, params: dict[str, Tensor], draw: Callable, warp: Callable, label: str,
-             caption: Callable[[Tensor], str]) -> Figure:
+def _gallery(
+    image: Tensor | None,
+    params: dict[str, Tensor],
+    draw: Callable,
+    warp: Callable,
+    label: str,
+    caption: Callable[[Tensor], str],
+) -> Figure:
     """Static figure: per ``title: p`` of ``params``, ``image`` with ``draw(ax, p, size)`` over ``warp(image, p)``."""
     image = _check_image(image)
     fig, axes = plt.subplots(2, len(params), figsize=(2.2 * len(params), 5.0), squeeze=False)
@@ -334,9 +388,11 @@ def explore_projective(image: Tensor | None = None, *, interactive: bool | None 
     return _explore(lambda: ProjectiveExplorer(image), lambda: projective_gallery(image), interactive)
 
 
-def explore_tps(image: Tensor | None = None, *, grid_size: int = 4,
-                interactive: bool | None = None) -> TPSExplorer | Figure:
+def explore_tps(
+    image: Tensor | None = None, *, grid_size: int = 4, interactive: bool | None = None
+) -> TPSExplorer | Figure:
     """The :class:`TPSExplorer` for ``image`` ``(1, C, H, W)`` in ``[0, 1]`` (default: a bundled MNIST digit) if a
     front end renders widgets (or ``interactive=True``), else :func:`tps_gallery`."""
-    return _explore(lambda: TPSExplorer(image, grid_size=grid_size), lambda: tps_gallery(image, grid_size=grid_size),
-                    interactive)
+    return _explore(
+        lambda: TPSExplorer(image, grid_size=grid_size), lambda: tps_gallery(image, grid_size=grid_size), interactive
+    )

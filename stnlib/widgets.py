@@ -27,25 +27,51 @@ from .env import widgets_rendered
 from .samples import load_samples
 from .train import model_device, to_cpu, transform_batch
 
-__all__ = ["DISTORTIONS", "PRESETS", "FoolTheSTN", "ThetaExplorer", "explore_fooling",
-           "explore_theta", "fooling_cases", "fooling_gallery", "place_on_canvas", "preset_gallery",
-           "theta_table", "widget_bundle"]  # fmt: skip
+__all__ = [
+    "DISTORTIONS",
+    "PRESETS",
+    "FoolTheSTN",
+    "ThetaExplorer",
+    "explore_fooling",
+    "explore_theta",
+    "fooling_cases",
+    "fooling_gallery",
+    "place_on_canvas",
+    "preset_gallery",
+    "theta_table",
+    "widget_bundle",
+]
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
-PRESETS: dict[str, dict[str, float]] = {"identity": {}, "zoom in": {"scale_x": 2.0, "scale_y": 2.0},
-                                        "zoom out": {"scale_x": 0.5, "scale_y": 0.5}, "rotate": {"rotation": 30.0},
-                                        "shear": {"shear": 0.5}, "flip": {"scale_x": -1.0}, "translate": {"tx": 0.5}}
+PRESETS: dict[str, dict[str, float]] = {
+    "identity": {},
+    "zoom in": {"scale_x": 2.0, "scale_y": 2.0},
+    "zoom out": {"scale_x": 0.5, "scale_y": 0.5},
+    "rotate": {"rotation": 30.0},
+    "shear": {"shear": 0.5},
+    "flip": {"scale_x": -1.0},
+    "translate": {"tx": 0.5},
+}
 #: Slider ranges (min, max, step) of the decomposed parameters, and of the raw entries.
-PARAM_RANGES = {"rotation": (-180.0, 180.0, 1.0), "scale_x": (-3.0, 3.0, 0.01), "scale_y": (-3.0, 3.0, 0.01),
-                "shear": (-1.5, 1.5, 0.01), "tx": (-1.5, 1.5, 0.01), "ty": (-1.5, 1.5, 0.01)}
+PARAM_RANGES = {
+    "rotation": (-180.0, 180.0, 1.0),
+    "scale_x": (-3.0, 3.0, 0.01),
+    "scale_y": (-3.0, 3.0, 0.01),
+    "shear": (-1.5, 1.5, 0.01),
+    "tx": (-1.5, 1.5, 0.01),
+    "ty": (-1.5, 1.5, 0.01),
+}
 RAW_RANGE = (-3.0, 3.0, 0.01)
 
 
 def _sample_choices(per_dataset: int = 3) -> dict[str, Tensor]:
     """A few bundled images by display name, each ``(1, C, H, W)`` in ``[0, 1]``."""
     samples = {label: load_samples(name) for name, label in (("mnist", "MNIST digit"), ("cifar10", "CIFAR-10"))}
-    return {f"{label} {s.classes[int(s.labels[i])]} (test #{int(s.test_indices[i])})": s.images[i : i + 1]
-            for label, s in samples.items() for i in range(per_dataset)}
+    return {
+        f"{label} {s.classes[int(s.labels[i])]} (test #{int(s.test_indices[i])})": s.images[i : i + 1]
+        for label, s in samples.items()
+        for i in range(per_dataset)
+    }
 
 
 def preset_gallery(image: Tensor) -> Figure:
@@ -58,9 +84,10 @@ def preset_gallery(image: Tensor) -> Figure:
 def theta_table(theta: Tensor) -> str:
     """HTML for theta ``(1, 2, 3)``: a ``<table class="stn-theta">`` of 2 rows x 3 cells
     (:func:`stnlib.figures.format_entry`, 3 decimals)."""
-    rows = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in row)
-                   + "</tr>"
-                   for row in theta[0].tolist())
+    rows = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in row) + "</tr>"
+        for row in theta[0].tolist()
+    )
     return f"<b>theta</b><table class='stn-theta' style='font-family:monospace'>{rows}</table>"
 
 
@@ -71,9 +98,14 @@ def widget_bundle(widget: W.Widget, *, png: bytes | None = None) -> dict:
     >>> sorted(widget_bundle(W.HTML("hi"), png=b"x"))
     ['application/vnd.jupyter.widget-view+json', 'image/png', 'text/plain']
     """
-    bundle = {"text/plain": repr(widget),
-              "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
-                                                          "model_id": widget.model_id}}  # fmt: skip
+    bundle = {
+        "text/plain": repr(widget),
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": widget.model_id,
+        },
+    }
     if png is not None:
         bundle["image/png"] = base64.b64encode(png).decode("ascii")
     return bundle
@@ -97,8 +129,16 @@ def png_with_text(png: bytes, **text: str) -> bytes:
 
 def _slider(description: str, value: float, limits: tuple[float, float, float], fmt: str = ".2f") -> W.FloatSlider:
     lo, hi, step = limits
-    return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description, continuous_update=True,
-                         readout_format=fmt, layout=W.Layout(width="320px"))
+    return W.FloatSlider(
+        value=value,
+        min=lo,
+        max=hi,
+        step=step,
+        description=description,
+        continuous_update=True,
+        readout_format=fmt,
+        layout=W.Layout(width="320px"),
+    )
 
 
 def _shows(slider: W.FloatSlider, value: float) -> bool:  # its readout rounds both alike to its step
@@ -125,8 +165,13 @@ class ThetaExplorer:
     (one theta, stated by the title and PNG text) are redrawn at most every ``live_interval`` s and half the time
     while input comes. Handlers may run on other threads: they hold a lock, draw on a plain ``Figure``."""
 
-    def __init__(self, images: dict[str, Tensor] | Tensor | None = None, *, settle_delay: float = SETTLE_DELAY,
-                 live_interval: float = LIVE_INTERVAL) -> None:
+    def __init__(
+        self,
+        images: dict[str, Tensor] | Tensor | None = None,
+        *,
+        settle_delay: float = SETTLE_DELAY,
+        live_interval: float = LIVE_INTERVAL,
+    ) -> None:
         images = {"image": images} if isinstance(images, Tensor) else images or _sample_choices()
         self.images = {k: affine.check_images(v, name=f"image {k!r}")[:1] for k, v in images.items()}
         self.settle_delay, self.live_interval, self.clock = settle_delay, live_interval, time.monotonic
@@ -136,9 +181,12 @@ class ThetaExplorer:
         self.apply_preset("identity")
 
     def _build(self):
-        self.params = {name: _slider(name, 1.0 if name.startswith("scale") else 0.0, limits,
-                                     ".0f" if name == "rotation" else ".2f")
-                       for name, limits in PARAM_RANGES.items()}
+        self.params = {
+            name: _slider(
+                name, 1.0 if name.startswith("scale") else 0.0, limits, ".0f" if name == "rotation" else ".2f"
+            )
+            for name, limits in PARAM_RANGES.items()
+        }
         self.raw = [[_slider(f"θ[{i},{j}]", float(i == j), RAW_RANGE) for j in range(3)] for i in range(2)]
         self._entry = {id(s): (i, j) for i in range(2) for j, s in enumerate(self.raw[i])}
         self.image_choice = W.Dropdown(options=list(self.images), description="image", layout=W.Layout(width="420px"))
@@ -151,9 +199,14 @@ class ThetaExplorer:
         for b in self.buttons:
             b.on_click(lambda button: self.apply_preset(button.description))
         wrap = W.Layout(flex_flow="row wrap")
-        sliders = W.HBox([W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
-                          W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for r in self.raw for s in r)]),
-                          W.VBox([self.matrix, self.message])], layout=wrap)  # fmt: skip
+        sliders = W.HBox(
+            [
+                W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
+                W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for r in self.raw for s in r)]),
+                W.VBox([self.matrix, self.message]),
+            ],
+            layout=wrap,
+        )
         return W.VBox([self.image_choice, W.HBox(self.buttons, layout=wrap), sliders, self.picture])
 
     def _sliders(self) -> list[W.FloatSlider]:
@@ -178,8 +231,11 @@ class ThetaExplorer:
         with self._lock:
             owner = change["owner"]
             pushed, recent = self._pushed.get(id(owner), []), self.clock() - ECHO_WINDOW
-            if any(abs(owner.value - v) < owner.step / 2 for k, (v, t) in enumerate(pushed, 1)
-                   if k == len(pushed) or t >= recent):  # fmt: skip
+            if any(
+                abs(owner.value - v) < owner.step / 2
+                for k, (v, t) in enumerate(pushed, 1)
+                if k == len(pushed) or t >= recent
+            ):
                 if not _shows(owner, self._target(owner)):
                     self._schedule()  # an old echo left it showing something else
                 return
@@ -259,8 +315,12 @@ class ThetaExplorer:
             start, image = self.clock(), self.images[self.image_choice.value]
             self.output = affine.warp(image, self.theta)
             png = figures.figure_to_png(self.draw(image, self.output))
-            self.picture.value = png_with_text(png, Title=_theta_title(self.theta), params=json.dumps(self.values),
-                                               theta=json.dumps(self.theta[0].flatten().tolist()))
+            self.picture.value = png_with_text(
+                png,
+                Title=_theta_title(self.theta),
+                params=json.dumps(self.values),
+                theta=json.dumps(self.theta[0].flatten().tolist()),
+            )
             self.matrix.value = theta_table(self.theta)
             self._stale, self.redraws = False, self.redraws + 1
             self._next_live = self.clock() + max(self.live_interval, self.clock() - start)
@@ -273,8 +333,10 @@ def explore_theta(image: Tensor | None = None, *, interactive: bool | None = Non
         explorer = ThetaExplorer(image)
         explorer.show()
         return explorer
-    print("No widget front end detected (headless run): showing the presets as a static gallery. "
-          "In Jupyter, call explore_theta(interactive=True) to force the sliders.")
+    print(
+        "No widget front end detected (headless run): showing the presets as a static gallery. "
+        "In Jupyter, call explore_theta(interactive=True) to force the sliders."
+    )
     fig = preset_gallery(next(iter(_sample_choices(1).values())) if image is None else image)
     plt.show()
     return fig
@@ -298,8 +360,17 @@ class FoolTheSTN(ThetaExplorer):
     ``stn_model`` (has a ``.stn``) looks, what it hands its classifier, and the top-3 ``probs`` of ``stn_model``
     and ``cnn_model``, both trained on ``Normalize(mean, std)`` inputs."""
 
-    def __init__(self, digits: dict[str, Tensor], stn_model: torch.nn.Module, cnn_model: torch.nn.Module, *,
-                 mean: tuple[float, ...], std: tuple[float, ...], classes: tuple[str, ...], **options) -> None:
+    def __init__(
+        self,
+        digits: dict[str, Tensor],
+        stn_model: torch.nn.Module,
+        cnn_model: torch.nn.Module,
+        *,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        classes: tuple[str, ...],
+        **options,
+    ) -> None:
         self.models = {"with STN": stn_model.eval(), "CNN, no STN": cnn_model.eval()}
         self.mean, self.std, self.classes = mean, std, classes
         super().__init__(digits, **options)
@@ -343,11 +414,17 @@ class FoolTheSTN(ThetaExplorer):
 
 
 #: Distortions :func:`fooling_gallery` tries on every digit: name -> :func:`stnlib.affine.build_theta` keywords.
-DISTORTIONS = {"rotate 45°": {"rotation": 45}, "rotate -45°": {"rotation": -45}, "rotate 70°": {"rotation": 70},
-               "rotate -70°": {"rotation": -70}, "rotate 100°": {"rotation": 100},
-               "shrink 0.6x, move": {"scale_x": 0.6, "scale_y": 0.6, "tx": 0.3, "ty": -0.3},
-               "zoom out 0.5x": {"scale_x": 0.5, "scale_y": 0.5}, "shear 0.6": {"shear": 0.6},
-               "move to a corner": {"tx": 0.35, "ty": 0.35}}  # fmt: skip
+DISTORTIONS = {
+    "rotate 45°": {"rotation": 45},
+    "rotate -45°": {"rotation": -45},
+    "rotate 70°": {"rotation": 70},
+    "rotate -70°": {"rotation": -70},
+    "rotate 100°": {"rotation": 100},
+    "shrink 0.6x, move": {"scale_x": 0.6, "scale_y": 0.6, "tx": 0.3, "ty": -0.3},
+    "zoom out 0.5x": {"scale_x": 0.5, "scale_y": 0.5},
+    "shear 0.6": {"shear": 0.6},
+    "move to a corner": {"tx": 0.35, "ty": 0.35},
+}
 
 
 def fooling_cases(explorer: FoolTheSTN, labels: dict[str, int]) -> list[dict]:
@@ -359,14 +436,28 @@ def fooling_cases(explorer: FoolTheSTN, labels: dict[str, int]) -> list[dict]:
         probs, _, _ = explorer.classify(affine.warp(image.expand(len(thetas), -1, -1, -1), thetas))
         stn, cnn, y = probs["with STN"], probs["CNN, no STN"], labels[name]
         for k, distortion in enumerate(DISTORTIONS):
-            cases.append({"digit": name, "distortion": distortion, "stn_ok": int(stn[k].argmax()) == y,
-                          "cnn_ok": int(cnn[k].argmax()) == y, "margin": float(stn[k, y] - cnn[k, y])})
+            cases.append(
+                {
+                    "digit": name,
+                    "distortion": distortion,
+                    "stn_ok": int(stn[k].argmax()) == y,
+                    "cnn_ok": int(cnn[k].argmax()) == y,
+                    "margin": float(stn[k, y] - cnn[k, y]),
+                }
+            )
     return cases
 
 
-def fooling_gallery(digits: dict[str, Tensor], labels: dict[str, int], stn_model: torch.nn.Module,
-                    cnn_model: torch.nn.Module, *, mean: tuple[float, ...], std: tuple[float, ...],
-                    classes: tuple[str, ...]) -> tuple[Figure, list[dict]]:
+def fooling_gallery(
+    digits: dict[str, Tensor],
+    labels: dict[str, int],
+    stn_model: torch.nn.Module,
+    cnn_model: torch.nn.Module,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    classes: tuple[str, ...],
+) -> tuple[Figure, list[dict]]:
     """Static version of :class:`FoolTheSTN`: for each digit, the distortion from :data:`DISTORTIONS` where the
     transformer helps most (largest ``margin``); ``(figure, all cases)`` (see :func:`fooling_cases`)."""
     explorer = FoolTheSTN(digits, stn_model, cnn_model, mean=mean, std=std, classes=classes)
@@ -375,14 +466,26 @@ def fooling_gallery(digits: dict[str, Tensor], labels: dict[str, int], stn_model
     for row, name in zip(fig.subplots(len(digits), 5, squeeze=False), digits):
         best = max((c for c in cases if c["digit"] == name), key=lambda c: c["margin"])
         verdict = f"STN {'✓' if best['stn_ok'] else '✗'}  CNN {'✓' if best['cnn_ok'] else '✗'}"
-        explorer.draw_row(row, explorer.images[name], affine.build_theta(**DISTORTIONS[best["distortion"]]),
-                          f"{name}\n{best['distortion']}: {verdict}")
+        explorer.draw_row(
+            row,
+            explorer.images[name],
+            affine.build_theta(**DISTORTIONS[best["distortion"]]),
+            f"{name}\n{best['distortion']}: {verdict}",
+        )
     return fig, cases
 
 
-def explore_fooling(digits: dict[str, Tensor], labels: dict[str, int], stn_model: torch.nn.Module,
-                    cnn_model: torch.nn.Module, *, mean: tuple[float, ...], std: tuple[float, ...],
-                    classes: tuple[str, ...], interactive: bool | None = None) -> FoolTheSTN | Figure:
+def explore_fooling(
+    digits: dict[str, Tensor],
+    labels: dict[str, int],
+    stn_model: torch.nn.Module,
+    cnn_model: torch.nn.Module,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    classes: tuple[str, ...],
+    interactive: bool | None = None,
+) -> FoolTheSTN | Figure:
     """:class:`FoolTheSTN` where widgets render (or ``interactive=True``), else :func:`fooling_gallery` and a
     count of who is right over all its cases. ``labels``: digit name -> true class index."""
     if interactive or (interactive is None and widgets_rendered()):
@@ -392,8 +495,10 @@ def explore_fooling(digits: dict[str, Tensor], labels: dict[str, int], stn_model
     print("No widget front end detected (headless run): showing fixed distortions instead of sliders.")
     fig, cases = fooling_gallery(digits, labels, stn_model, cnn_model, mean=mean, std=std, classes=classes)
     count = {(s, c): sum(1 for x in cases if (x["stn_ok"], x["cnn_ok"]) == (s, c)) for s in (1, 0) for c in (1, 0)}
-    print(f"{len(digits)} digits x {len(DISTORTIONS)} distortions = {len(cases)} cases: transformer right and CNN "
-          f"wrong {count[1, 0]}, CNN right and transformer wrong {count[0, 1]}, both right {count[1, 1]}, "
-          f"both wrong {count[0, 0]}")  # fmt: skip
+    print(
+        f"{len(digits)} digits x {len(DISTORTIONS)} distortions = {len(cases)} cases: transformer right and CNN "
+        f"wrong {count[1, 0]}, CNN right and transformer wrong {count[0, 1]}, both right {count[1, 1]}, "
+        f"both wrong {count[0, 0]}"
+    )
     display(fig)
     return fig

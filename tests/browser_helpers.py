@@ -23,8 +23,16 @@ from typing import Any
 import numpy as np
 
 #: Chromium flags: headless, no sandbox (root in CI), and no background traffic (the build machines are offline).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/snap/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -74,14 +82,23 @@ class Lab:
                 self.process.wait(5)
 
 
-def start_lab(root: Path, home: Path, env_overrides: dict[str, str], timeout: float = 90.0,
-              extra_args: tuple[str, ...] = ()) -> Lab:
+def start_lab(
+    root: Path, home: Path, env_overrides: dict[str, str], timeout: float = 90.0, extra_args: tuple[str, ...] = ()
+) -> Lab:
     """Start ``jupyter lab`` on a free loopback port with no token, serving ``root``. Jupyter's config, settings,
     workspaces, runtime and IPython folders are fresh ones under ``home`` (no user settings leak in); the JupyterLab
     news/update check is off. ``env_overrides`` go into the server's (and so its kernels') environment;
     ``extra_args`` onto its command line."""
-    dirs = {k: home / k.lower() for k in ("JUPYTER_CONFIG_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR",
-                                          "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}  # fmt: skip
+    dirs = {
+        k: home / k.lower()
+        for k in (
+            "JUPYTER_CONFIG_DIR",
+            "JUPYTERLAB_SETTINGS_DIR",
+            "JUPYTERLAB_WORKSPACES_DIR",
+            "JUPYTER_RUNTIME_DIR",
+            "IPYTHONDIR",
+        )
+    }
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     news = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -91,10 +108,22 @@ def start_lab(root: Path, home: Path, env_overrides: dict[str, str], timeout: fl
     env.update({k: str(v) for k, v in dirs.items()}, **env_overrides)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     port, log = free_port(), home / "jupyter-lab.log"
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
-           "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-           *extra_args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--ServerApp.allow_root=True",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        *extra_args,
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     lab = Lab(f"http://127.0.0.1:{port}", root, process, log)
@@ -132,8 +161,10 @@ def open_notebook(page, lab: Lab, name: str, timeout: float = 90.0, ui: str = "l
     page.goto(lab.url + UIS[ui].format(stem=Path(name).stem, name=name))
     wait_notebook_ready(page, lab.root / name, timeout)
     deadline = time.monotonic() + timeout  # a small notebook is drawn before its kernel starts: wait for that too
-    while not any(s.get("path") == name and (s.get("kernel") or {}).get("execution_state") == "idle"
-                  for s in lab.api("/api/sessions")):
+    while not any(
+        s.get("path") == name and (s.get("kernel") or {}).get("execution_state") == "idle"
+        for s in lab.api("/api/sessions")
+    ):
         if time.monotonic() > deadline:
             raise AssertionError(f"no idle kernel for {name} after {timeout:.0f} s: {lab.api('/api/sessions')}")
         time.sleep(0.25)
@@ -152,11 +183,14 @@ def wait_notebook_ready(page, path: Path, timeout: float = 90.0) -> None:
     hidden = lambda c: c.get("metadata", {}).get("jupyter", {}).get("source_hidden", False)  # noqa: E731
     expected = [len(cells), sum(c["cell_type"] == "code" and not hidden(c) for c in cells)]
     try:
-        page.wait_for_function(f"want => JSON.stringify(({CELLS_JS})()) === JSON.stringify(want)", arg=expected,
-                               timeout=timeout * 1000)
+        page.wait_for_function(
+            f"want => JSON.stringify(({CELLS_JS})()) === JSON.stringify(want)", arg=expected, timeout=timeout * 1000
+        )
     except Exception as err:
-        raise AssertionError(f"the page shows {page.evaluate(CELLS_JS)} (cells, code cells with an editor) of "
-                             f"{expected} in {path.name} after {timeout:.0f} s") from err
+        raise AssertionError(
+            f"the page shows {page.evaluate(CELLS_JS)} (cells, code cells with an editor) of "
+            f"{expected} in {path.name} after {timeout:.0f} s"
+        ) from err
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout * 1000)
 
 
@@ -230,7 +264,8 @@ def notebook_kernel_id(lab: Lab, name: str) -> str:
 def code_cell(page, marker: str):
     """The code cell whose source contains ``marker`` (a Playwright locator; exactly one must match)."""
     cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").filter(
-        has=page.locator(".jp-InputArea-editor", has_text=marker))
+        has=page.locator(".jp-InputArea-editor", has_text=marker)
+    )
     assert cell.count() == 1, f"expected one code cell containing {marker!r}, found {cell.count()}"
     return cell
 
@@ -301,8 +336,9 @@ def snapshot(cell, shape: tuple[int, int] = (2, 3)) -> Snapshot:
     return Snapshot(theta, base64.b64decode(raw["png"]) if raw["png"] else None, raw["n_img"], raw["text"])
 
 
-def settled(page, cell, accept=lambda s: True, timeout: float = 30.0, still: float = 1.0,
-            shape: tuple[int, int] = (2, 3)) -> Snapshot:
+def settled(
+    page, cell, accept=lambda s: True, timeout: float = 30.0, still: float = 1.0, shape: tuple[int, int] = (2, 3)
+) -> Snapshot:
     """Wait until the kernel is idle and the cell's table (of ``shape``) and picture have stopped changing for
     ``still`` seconds with ``accept(snapshot)`` true; return that snapshot (AssertionError with the last one on
     timeout)."""
@@ -504,8 +540,10 @@ class SliderState:
 
 def slider_states(cell) -> dict[str, SliderState]:
     """Every slider in ``cell`` by label (:class:`SliderState`)."""
-    return {s["label"]: SliderState(s["label"], parse_number(s["readout"]), s["min"], s["max"], s["now"], s["visible"])
-            for s in cell.element_handle().evaluate(SLIDERS_JS)}
+    return {
+        s["label"]: SliderState(s["label"], parse_number(s["readout"]), s["min"], s["max"], s["now"], s["visible"])
+        for s in cell.element_handle().evaluate(SLIDERS_JS)
+    }
 
 
 def png_text(png: bytes) -> dict[str, str]:

@@ -40,11 +40,20 @@ def quadrant_data(
     on one quadrant (same in every channel); the label (0 top-left .. 3 bottom-right) is that quadrant.
     Train and test come from seeds ``seed`` and ``seed + 1``; mean 0.31, std 0.26 (about the data's own)."""
     (xtr, ytr), (xte, yte) = _quadrants(n_train, seed, size), _quadrants(n_test, seed + 1, size)
-    info = DataInfo(dataset="quadrants", source="synthetic", n_train=n_train, n_test=n_test,
-                    n_test_exact=n_test, exact=True)  # fmt: skip
-    return ImageData(xtr.repeat(1, channels, 1, 1), ytr, xte.repeat(1, channels, 1, 1), yte,
-                     torch.ones(n_test, dtype=torch.bool), ("TL", "TR", "BL", "BR"), info,
-                     (0.31,) * channels, (0.26,) * channels)  # fmt: skip
+    info = DataInfo(
+        dataset="quadrants", source="synthetic", n_train=n_train, n_test=n_test, n_test_exact=n_test, exact=True
+    )
+    return ImageData(
+        xtr.repeat(1, channels, 1, 1),
+        ytr,
+        xte.repeat(1, channels, 1, 1),
+        yte,
+        torch.ones(n_test, dtype=torch.bool),
+        ("TL", "TR", "BL", "BR"),
+        info,
+        (0.31,) * channels,
+        (0.26,) * channels,
+    )
 
 
 @pytest.fixture

@@ -712,12 +712,14 @@ def test_batched_warp_gradient_flows_to_each_item():
 
 def test_zoom_is_the_geometric_mean_of_the_scales():
     # by hand: sqrt(2 * 2) = 2 (zoom in), sqrt(2 * 0.5) = 1, a mirror zooms like its twin, rotation is no zoom
-    theta = torch.cat([
-        affine.build_theta(scale_x=2, scale_y=2),
-        affine.build_theta(scale_x=2, scale_y=0.5),
-        affine.build_theta(scale_x=-0.5, scale_y=0.5),
-        affine.build_theta(rotation=30),
-    ])  # fmt: skip
+    theta = torch.cat(
+        [
+            affine.build_theta(scale_x=2, scale_y=2),
+            affine.build_theta(scale_x=2, scale_y=0.5),
+            affine.build_theta(scale_x=-0.5, scale_y=0.5),
+            affine.build_theta(rotation=30),
+        ]
+    )
     assert affine.zoom(affine.decompose(theta)).tolist() == pytest.approx([2.0, 1.0, 0.5, 1.0], abs=1e-6)
 
 
@@ -803,11 +805,19 @@ def test_property_invert_composes_to_the_identity_both_ways(theta):
 
 
 @PROPERTY
-@given(rotation=st.floats(-179.5, 179.5), scale_x=st.floats(0.1, 10), scale_y=st.floats(0.1, 10),
-       mirror=st.booleans(), shear=st.floats(-3, 3), tx=st.floats(-5, 5), ty=st.floats(-5, 5))  # fmt: skip
+@given(
+    rotation=st.floats(-179.5, 179.5),
+    scale_x=st.floats(0.1, 10),
+    scale_y=st.floats(0.1, 10),
+    mirror=st.booleans(),
+    shear=st.floats(-3, 3),
+    tx=st.floats(-5, 5),
+    ty=st.floats(-5, 5),
+)
 def test_property_decompose_undoes_build_theta(rotation, scale_x, scale_y, mirror, shear, tx, ty):
-    params = dict(rotation=rotation, scale_x=scale_x, scale_y=-scale_y if mirror else scale_y, shear=shear, tx=tx,
-                  ty=ty)  # fmt: skip
+    params = dict(
+        rotation=rotation, scale_x=scale_x, scale_y=-scale_y if mirror else scale_y, shear=shear, tx=tx, ty=ty
+    )
     found = decompose(build_theta(**params, dtype=torch.float64))
     for name, value in params.items():
         assert float(found[name][0]) == pytest.approx(value, rel=1e-7, abs=1e-7), name
@@ -821,8 +831,13 @@ def test_property_build_theta_of_decompose_is_the_same_theta(theta):
 
 
 @PROPERTY
-@given(batch=st.integers(1, 3), channels=st.integers(1, 3), height=st.integers(1, 9), width=st.integers(1, 9),
-       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+@given(
+    batch=st.integers(1, 3),
+    channels=st.integers(1, 3),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_property_the_identity_warp_returns_the_image(batch, channels, height, width, seed):
     x = torch.rand(batch, channels, height, width, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     torch.testing.assert_close(warp(x, identity(batch, dtype=torch.float64)), x)

@@ -55,8 +55,10 @@ def chromium() -> str:
         pytest.skip("playwright is not importable (it comes with the dev extra: pip install -e '.[dev]')")
     path = bh.find_chromium()
     if path is None:
-        pytest.skip(f"no Chromium executable: searched PATH for {', '.join(bh.CHROMIUM_NAMES)} and "
-                    f"{', '.join(bh.CHROMIUM_PATHS)} (install it with: apt-get install chromium)")
+        pytest.skip(
+            f"no Chromium executable: searched PATH for {', '.join(bh.CHROMIUM_NAMES)} and "
+            f"{', '.join(bh.CHROMIUM_PATHS)} (install it with: apt-get install chromium)"
+        )
     return path
 
 
@@ -91,8 +93,12 @@ def browser(chromium, lab, tmp_path_factory):
 
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=chromium, args=bh.CHROMIUM_ARGS,
-            headless=True, viewport=bh.VIEWPORT)  # fmt: skip
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=chromium,
+            args=bh.CHROMIUM_ARGS,
+            headless=True,
+            viewport=bh.VIEWPORT,
+        )
         yield context
         context.close()
 
@@ -172,8 +178,9 @@ def shoot(locator, path: Path) -> None:
 
 def assert_ran_cleanly(opened: Opened) -> None:
     errors = bh.cell_errors(opened.page)
-    assert not errors, "cells with an error output:\n" + "\n".join(f"code cell {e['i']}: {e['text'][-1500:]}"
-                                                                     for e in errors)  # fmt: skip
+    assert not errors, "cells with an error output:\n" + "\n".join(
+        f"code cell {e['i']}: {e['text'][-1500:]}" for e in errors
+    )
     unrun = [i for i, p in enumerate(opened.state["prompts"]) if not p.strip("[]: ").isdigit()]
     assert not unrun, f"code cells {unrun} did not run (prompts {[opened.state['prompts'][i] for i in unrun]})"
 
@@ -229,7 +236,8 @@ def assert_moved_as_matrix_says(before: bh.Snapshot, after: bh.Snapshot, panel: 
     print(f"{what}: theta[0,2]={after.theta[0, 2]:+.3f}, content centroid x {x0:.3f} -> {x1:.3f} (panel widths)")
     assert np.sign(dx) == by_warp and 0.08 < abs(dx) < 0.4, (
         f"{what}: the picture's content moved by {dx:+.3f} panel widths; the matrix (theta[0,2]="
-        f"{after.theta[0, 2]:+.3f}) says it moves {'right' if by_warp > 0 else 'left'} by up to 0.25")
+        f"{after.theta[0, 2]:+.3f}) says it moves {'right' if by_warp > 0 else 'left'} by up to 0.25"
+    )
     assert abs(y1 - y0) < 0.05, f"{what}: the content also moved vertically ({y0:.3f} -> {y1:.3f})"
 
 
@@ -247,9 +255,13 @@ def wait_outputs_rendered(page, marker: str, timeout: float = 30.0) -> None:
 
 def dom_summary(page, marker: str) -> str:
     """What the widget cell's output area holds, for failure messages."""
-    return bh.code_cell(page, marker).element_handle().evaluate("""c => [...c.querySelectorAll(
+    return (
+        bh.code_cell(page, marker)
+        .element_handle()
+        .evaluate("""c => [...c.querySelectorAll(
         '.jp-OutputArea-output')].map(o => `${o.dataset.mimeType || '?'}: ${o.textContent.slice(0, 200)} ` +
         `[${o.querySelectorAll('img').length} img]`).join(' | ')""")
+    )
 
 
 def assert_no_dead_widgets(page, marker: str, when: str) -> None:
@@ -257,9 +269,11 @@ def assert_no_dead_widgets(page, marker: str, when: str) -> None:
     dead = bh.dead_widget_texts(page)
     override = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     saving = "saveState" in override.read_text() if override.exists() else False
-    assert not dead, (f"{when}: outputs say {dead[:5]} ({len(dead)} in all); the widget cell shows: "
-                      f"{dom_summary(page, marker)}; widget state saved with the notebook: {saving} ({override}, "
-                      f"installed by make from tools/lab-settings)")
+    assert not dead, (
+        f"{when}: outputs say {dead[:5]} ({len(dead)} in all); the widget cell shows: "
+        f"{dom_summary(page, marker)}; widget state saved with the notebook: {saving} ({override}, "
+        f"installed by make from tools/lab-settings)"
+    )
     snap = bh.snapshot(bh.code_cell(page, marker))
     assert snap.n_img >= 1, f"{when}: the widget cell shows no picture; it shows: {dom_summary(page, marker)}"
 
@@ -269,11 +283,15 @@ def check_save_and_reload(opened: Opened, lab: bh.Lab, marker: str, shots: Path)
     page, stem = opened.page, Path(opened.name).stem
     try:
         bh.menu(page, "File", "Save Notebook")
-        page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
-                               timeout=30_000)  # fmt: skip
+        page.wait_for_function(
+            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=30_000
+        )
         saved = json.loads((lab.root / opened.name).read_text())
-        errors = [c["source"][:1] for c in saved["cells"]
-                  if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        errors = [
+            c["source"][:1]
+            for c in saved["cells"]
+            if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+        ]
         assert not errors, f"the saved notebook has error outputs in cells starting {errors}"
         page.reload()
         bh.wait_notebook_ready(page, lab.root / opened.name)
@@ -285,7 +303,8 @@ def check_save_and_reload(opened: Opened, lab: bh.Lab, marker: str, shots: Path)
         assert_theta(after, affine.build_theta(rotation=30), "rotate preset after the reload")
         assert not after.same_picture(before), (
             "after the reload the rotate preset changed the matrix but not the picture (it still shows the state "
-            "from before the reload): the picture no longer follows the controls")
+            "from before the reload): the picture no longer follows the controls"
+        )
     finally:
         shoot(bh.code_cell(page, marker), shots / f"{stem}-widget-reloaded.png")
 
@@ -366,8 +385,14 @@ def race_view(page, cell) -> dict:
 def check_settled(page, cell, what: str) -> tuple[bh.Quiet, list[str]]:
     """Watch until :data:`SETTLE_LIMIT` + :data:`GUARD` after the last input; problems: late changes, disagreements."""
     quiet = bh.quiet_after_input(page, SETTLE_LIMIT, GUARD)
-    problems = [f"{len(quiet.late)} changes later than {SETTLE_LIMIT} s after the last input (at "
-                f"{', '.join(f'{t:.2f}' for t in quiet.late[:8])} s)"] if quiet.late else []  # fmt: skip
+    problems = (
+        [
+            f"{len(quiet.late)} changes later than {SETTLE_LIMIT} s after the last input (at "
+            f"{', '.join(f'{t:.2f}' for t in quiet.late[:8])} s)"
+        ]
+        if quiet.late
+        else []
+    )
     problems += disagreements(cell)
     return quiet, [f"{what}: {p}" for p in problems]
 
@@ -386,11 +411,15 @@ def check_fixed_drags(page, cell, ui: str, shots: Path) -> list[str]:
         bh.fast_drag(page, handles[label], 70)
         quiet, found = check_settled(page, cell, f"{label} dragged 70 px twice")
         state = bh.slider_states(cell)[label]
-        print(f"{ui}: {label} dragged 70 px twice: {before.readout} -> {state.readout} (range {state.min}.."
-              f"{state.max}), settled {quiet.settled_in:.2f} s after the last input, {len(quiet.redraws)} redraws")
+        print(
+            f"{ui}: {label} dragged 70 px twice: {before.readout} -> {state.readout} (range {state.min}.."
+            f"{state.max}), settled {quiet.settled_in:.2f} s after the last input, {len(quiet.redraws)} redraws"
+        )
         if not (before.readout < state.readout <= state.max and (state.min, state.max) == (before.min, before.max)):
-            found.append(f"{label} dragged 70 px twice: from {before.readout} in {before.min}..{before.max} to "
-                         f"{state.readout} in {state.min}..{state.max}")
+            found.append(
+                f"{label} dragged 70 px twice: from {before.readout} in {before.min}..{before.max} to "
+                f"{state.readout} in {state.min}..{state.max}"
+            )
         problems += found
     if problems:
         shoot(cell, shots / f"race-fixed-{ui.replace(' ', '_')}.png")
@@ -417,9 +446,11 @@ def check_drag_race(page, cell, ui: str, shots: Path) -> list[list[str]]:
             failed.append(problems)
             shoot(cell, shots / f"race-{ui.replace(' ', '_')}-round{r + 1}.png")
             handles = race_view(page, cell)
-    print(f"{ui}: {RACE_ROUNDS + 1 - len(failed)}/{RACE_ROUNDS + 1} drag rounds settled and agreed (the last of 20 "
-          f"drags in a row); settled {np.median(settle):.2f} s after the last input (median, max {max(settle):.2f} "
-          f"s); redraws after it: median {np.median(redraws):.0f}, max {max(redraws)}")
+    print(
+        f"{ui}: {RACE_ROUNDS + 1 - len(failed)}/{RACE_ROUNDS + 1} drag rounds settled and agreed (the last of 20 "
+        f"drags in a row); settled {np.median(settle):.2f} s after the last input (median, max {max(settle):.2f} "
+        f"s); redraws after it: median {np.median(redraws):.0f}, max {max(redraws)}"
+    )
     return failed
 
 
@@ -430,7 +461,8 @@ def check_fast_drags(opened: Opened, ui: str, shots: Path) -> None:
     failed = check_drag_race(opened.page, cell, ui, shots)
     assert not fixed and not failed, (
         f"{ui}: the explorer did not settle or its parts disagree:\n" + "\n".join(fixed) + "\n"
-        f"{len(failed)} of {RACE_ROUNDS + 1} drag rounds failed:\n" + "\n".join(p for f in failed[:5] for p in f[:6]))
+        f"{len(failed)} of {RACE_ROUNDS + 1} drag rounds failed:\n" + "\n".join(p for f in failed[:5] for p in f[:6])
+    )
 
 
 # ---- notebook 1: the theta explorer ------------------------------------------------------------------------------
@@ -516,7 +548,8 @@ def test_02_fool_the_stn_slider_and_preset(nb02, shots):
     assert_theta(turned, affine.build_theta(rotation=rotation), f"after dragging rotation to {rotation}")
     assert not turned.same_picture(before), "the picture did not change when the rotation slider was dragged"
     assert np.abs(turned.image()[:, bars] - before.image()[:, bars]).max() > 0.2, (
-        f"the probabilities shown did not change when the digit was turned by {rotation}°")
+        f"the probabilities shown did not change when the digit was turned by {rotation}°"
+    )
     bh.click_button(cell, "translate")
     moved = bh.settled(page, cell, changed_from(turned))
     assert_theta(moved, affine.build_theta(tx=0.5), "translate preset")
@@ -550,7 +583,8 @@ def test_02_fool_the_stn_fits_beside_the_file_browser(nb02):
         x0, x1 = geometry[what]
         assert left - 0.5 <= x0 and x1 <= right + 0.5, (
             f"the {'matrix' if what == 'table' else 'picture'} spans x {x0:.0f}..{x1:.0f}, outside the notebook's "
-            f"visible {left:.0f}..{right:.0f} (1400x1000 window, file browser open)")
+            f"visible {left:.0f}..{right:.0f} (1400x1000 window, file browser open)"
+        )
     assert not geometry["overflow"], f"the output area scrolls sideways: {geometry['overflow']}"
 
 
@@ -593,8 +627,10 @@ def timed(page, cell, act, accept, shape: tuple[int, int] = (2, 3)) -> Update:
 
 def report_times(what: str, updates: list[Update]) -> None:
     times = [u.quiet.settled_in for u in updates]
-    print(f"{what}: the picture settled {np.median(times):.2f} s after the input (median of {len(times)}, max "
-          f"{max(times):.2f} s; {', '.join(f'{t:.2f}' for t in times)})")
+    print(
+        f"{what}: the picture settled {np.median(times):.2f} s after the input (median of {len(times)}, max "
+        f"{max(times):.2f} s; {', '.join(f'{t:.2f}' for t in times)})"
+    )
 
 
 def slider_corners(page, cell) -> torch.Tensor:
@@ -608,10 +644,15 @@ def assert_homography(snap: bh.Snapshot, corners: torch.Tensor, what: str) -> No
     assert snap.theta is not None and snap.png is not None, f"{what}: no matrix or no picture"
     np.testing.assert_allclose(snap.theta, h, atol=H_TOL, err_msg=f"{what}: the matrix shown")
     meta = bh.png_text(snap.png)
-    np.testing.assert_allclose(np.array(json.loads(meta["corners"])), corners[0].numpy(), atol=1e-5,
-                               err_msg=f"{what}: the corners the picture states")
-    np.testing.assert_allclose(np.array(json.loads(meta["h"])).reshape(3, 3), h, atol=1e-4,
-                               err_msg=f"{what}: the h the picture states")
+    np.testing.assert_allclose(
+        np.array(json.loads(meta["corners"])),
+        corners[0].numpy(),
+        atol=1e-5,
+        err_msg=f"{what}: the corners the picture states",
+    )
+    np.testing.assert_allclose(
+        np.array(json.loads(meta["h"])).reshape(3, 3), h, atol=1e-4, err_msg=f"{what}: the h the picture states"
+    )
 
 
 def red_centroid(snap: bh.Snapshot) -> tuple[float, float]:
@@ -637,8 +678,13 @@ def test_05_projective_corner_slider_changes_picture_and_matrix(nb05, shots):
     updates = []
     for label, dx in (("TR y", 30), ("BL x", 25), ("TL x", -25), ("BR y", -30), ("TR y", -20)):
         corners = slider_corners(page, cell)
-        update = timed(page, cell, lambda label=label, dx=dx: bh.drag_handle(page, bh.slider(page, cell, label), dx),
-                       changed_from(before), shape=(3, 3))
+        update = timed(
+            page,
+            cell,
+            lambda label=label, dx=dx: bh.drag_handle(page, bh.slider(page, cell, label), dx),
+            changed_from(before),
+            shape=(3, 3),
+        )
         moved = slider_corners(page, cell)
         k = CORNER_SLIDERS.index(label)
         assert moved.flatten()[k] != corners.flatten()[k], f"dragging {label} did not move it"
@@ -673,8 +719,10 @@ def test_05_projective_settles_after_fast_drags(nb05, shots):
             assert_homography(snap, slider_corners(page, cell), f"round {r + 1} of fast drags")
         times.append(quiet.settled_in)
     shoot(cell, shots / "05_projective-fast-drags.png")
-    print(f"projective explorer, 4 rounds of 4 fast drags: settled {np.median(times):.2f} s after the last input "
-          f"(median, max {max(times):.2f} s)")
+    print(
+        f"projective explorer, 4 rounds of 4 fast drags: settled {np.median(times):.2f} s after the last input "
+        f"(median, max {max(times):.2f} s)"
+    )
 
 
 def test_05_tps_point_moves_grid(nb05, shots):
@@ -685,11 +733,19 @@ def test_05_tps_point_moves_grid(nb05, shots):
     before = bh.settled(page, cell, lambda s: s.png is not None and "sources" in bh.png_text(s.png))
     select = cell.locator(".widget-dropdown select")
     bh.show(select)
-    chosen = timed(page, cell, lambda: select.select_option(label="6: row 1, column 2"),
-                   lambda s: bh.png_text(s.png).get("selected") == "6")
+    chosen = timed(
+        page,
+        cell,
+        lambda: select.select_option(label="6: row 1, column 2"),
+        lambda s: bh.png_text(s.png).get("selected") == "6",
+    )
     assert not chosen.snap.same_picture(before), "choosing another point did not move the highlight"
-    np.testing.assert_allclose(json.loads(bh.png_text(chosen.snap.png)["sources"]), rest.numpy(), atol=1e-6,
-                               err_msg="choosing a point moved the sources")
+    np.testing.assert_allclose(
+        json.loads(bh.png_text(chosen.snap.png)["sources"]),
+        rest.numpy(),
+        atol=1e-6,
+        err_msg="choosing a point moved the sources",
+    )
     assert (readout_value(page, cell, "dx"), readout_value(page, cell, "dy")) == (0.0, 0.0)
     updates, prev = [chosen], chosen.snap
     for label, px in (("dx", 30), ("dy", 25), ("dx", -20)):
@@ -700,15 +756,20 @@ def test_05_tps_point_moves_grid(nb05, shots):
         want[6] += offset
         meta = bh.png_text(update.snap.png)
         assert meta["selected"] == "6"
-        np.testing.assert_allclose(json.loads(meta["sources"]), want.numpy(), atol=1e-5,
-                                   err_msg=f"after dragging {label} to {offset.tolist()}: the sources shown")
+        np.testing.assert_allclose(
+            json.loads(meta["sources"]),
+            want.numpy(),
+            atol=1e-5,
+            err_msg=f"after dragging {label} to {offset.tolist()}: the sources shown",
+        )
         assert f"reads ({want[6, 0]:+.2f}, {want[6, 1]:+.2f})" in update.snap.text, update.snap.text[-300:]
         assert not update.snap.same_picture(prev), f"the picture did not change when {label} was dragged"
         (x0, y0), (x1, y1) = red_centroid(prev), red_centroid(update.snap)
         moved = (x1 - x0) if label == "dx" else (y1 - y0)
         print(f"{label} dragged {px:+d} px: offset {offset.tolist()}, red dot moved {moved:+.1f} px in the picture")
         assert np.sign(moved) == np.sign(px) and abs(moved) > 3, (
-            f"dragging {label} by {px:+d} px moved the chosen point's dot by {moved:+.1f} px in the picture")
+            f"dragging {label} by {px:+d} px moved the chosen point's dot by {moved:+.1f} px in the picture"
+        )
         updates.append(update)
         prev = update.snap
     (shots / "05_tps.png").write_bytes(prev.png)

@@ -85,10 +85,16 @@ def test_augmentation_runs_before_normalization(tiny_cifar):
     """Padding added by the crop must come out as normalized *black*, which happens only if the
     crop sees [0, 1] images and normalization runs after it (the STN then sees augmented input)."""
     white = ImageData(
-        torch.full((8, 3, 32, 32), 255, dtype=torch.uint8), torch.zeros(8, dtype=torch.int64),
-        tiny_cifar.test_images[:2], tiny_cifar.test_labels[:2], tiny_cifar.test_is_exact[:2],
-        tiny_cifar.classes, tiny_cifar.info, tiny_cifar.mean, tiny_cifar.std,
-    )  # fmt: skip
+        torch.full((8, 3, 32, 32), 255, dtype=torch.uint8),
+        torch.zeros(8, dtype=torch.int64),
+        tiny_cifar.test_images[:2],
+        tiny_cifar.test_labels[:2],
+        tiny_cifar.test_is_exact[:2],
+        tiny_cifar.classes,
+        tiny_cifar.info,
+        tiny_cifar.mean,
+        tiny_cifar.std,
+    )
     loader, _ = white.loaders(8, transform=RandomCropFlip(pad=4, flip_p=0.0, seed=1))
     x, _ = next(iter(loader))
     black = torch.tensor(white.black).view(1, 3, 1, 1)

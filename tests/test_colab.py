@@ -54,8 +54,14 @@ def _side_python() -> Path:
         return python
     shutil.rmtree(SIDE, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(SIDE)], check=True)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())  # fmt: skip
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "zz_project_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after its own packages
     got = subprocess.run([str(python), "-m", "pip", "install", "-q", *COLAB_PINS], capture_output=True, text=True)
     if got.returncode != 0:
@@ -91,13 +97,24 @@ def colab(tmp_path_factory):
     (startup / "00-colab.py").write_text(STARTUP)
     spec = root / "jupyter" / "kernels" / "colab-sim"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Colab (sim)",
-        "language": "python", "env": {"IPYTHONDIR": str(root / "ipython"), "PYTHONPATH": str(root / "fakes"),
-                                      "COLAB_SIM_RECORD": str(root / "record.json")}}))  # fmt: skip
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Colab (sim)",
+                "language": "python",
+                "env": {
+                    "IPYTHONDIR": str(root / "ipython"),
+                    "PYTHONPATH": str(root / "fakes"),
+                    "COLAB_SIM_RECORD": str(root / "record.json"),
+                },
+            }
+        )
+    )
     content, out = root / "content", root / "out"
     content.mkdir()
     out.mkdir()
+
     def run(stem: str) -> nbformat.NotebookNode:
         nb = nbformat.read(REPO_ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
         nb.cells[0].source = nb.cells[0].source.replace(f'"{readme.REPO_URL}"', f'"{bare.as_uri()}"')
@@ -109,8 +126,14 @@ def colab(tmp_path_factory):
         for k in ("STNLIB_WIDGETS", "STNLIB_REPORTS"):  # Colab sets neither: widgets render, reports stay in the clone
             os.environ.pop(k, None)
         try:
-            pm.execute_notebook(str(src), str(out / f"{stem}.ipynb"), parameters={"PROFILE": "quick"},
-                                cwd=str(content), kernel_name="colab-sim", progress_bar=False)  # fmt: skip
+            pm.execute_notebook(
+                str(src),
+                str(out / f"{stem}.ipynb"),
+                parameters={"PROFILE": "quick"},
+                cwd=str(content),
+                kernel_name="colab-sim",
+                progress_bar=False,
+            )
         except pm.PapermillExecutionError as err:
             pytest.fail(f"{stem}, cell {err.exec_count}: {err.ename}: {err.evalue}\n{''.join(err.traceback)[-3000:]}")
         finally:
@@ -127,8 +150,10 @@ def _widget_views(nb: nbformat.NotebookNode) -> int:
 
 
 def _installed_stnlib(python: Path, cwd: Path) -> str:
-    code = ("from importlib import metadata; "
-            "print([d.read_text('direct_url.json') for d in metadata.distributions(name='stnlib')])")
+    code = (
+        "from importlib import metadata; "
+        "print([d.read_text('direct_url.json') for d in metadata.distributions(name='stnlib')])"
+    )
     return subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True, cwd=cwd).stdout
 
 
@@ -214,8 +239,9 @@ def test_the_first_cell_stops_loudly_if_pip_upgraded_a_loaded_package(first_cell
 
     real = metadata.version
     pip_ran = lambda: any("pip" in call for call in first_cell.calls)  # noqa: E731
-    monkeypatch.setattr(metadata, "version",
-                        lambda d: ("8.1.5" if pip_ran() else "7.7.1") if d == "ipywidgets" else real(d))
+    monkeypatch.setattr(
+        metadata, "version", lambda d: ("8.1.5" if pip_ran() else "7.7.1") if d == "ipywidgets" else real(d)
+    )
     with pytest.raises(RuntimeError, match=r"ipywidgets 7\.7\.1 -> 8\.1\.5.*Restart"):
         first_cell()
 
@@ -229,7 +255,7 @@ def test_notebook_links_are_absolute_and_point_at_the_repository():
             for target in re.findall(r"\]\(([^)\s]+)\)", cell.source):
                 assert re.match(r"https?://|#", target), f"{path.name}: relative link {target!r}"
                 if target.startswith(readme.REPO_URL + "/"):
-                    rel = re.sub(r"^/(blob|tree)/[^/]+/", "", target[len(readme.REPO_URL):]).split("#")[0]
+                    rel = re.sub(r"^/(blob|tree)/[^/]+/", "", target[len(readme.REPO_URL) :]).split("#")[0]
                     assert (REPO_ROOT / rel).exists(), f"{path.name}: {target} names no file of the repository"
 
 

@@ -94,8 +94,7 @@ def test_notebook_2s_view_helper_runs_with_models_off_the_cpu(off_cpu, monkeypat
     monkeypatch.setattr(matplotlib.pyplot, "show", lambda *a, **k: None)
     source = next(s for s in _code_cells("02_stn_mnist") if s.startswith("def show_views"))
     data = make_quadrants(8, 16, size=42)
-    namespace = {"distorted": {"rts": data}, "rts": {"ST-CNN": (_meta(models.rts_stn_net()), None)},
-                 "clutter": {}}  # fmt: skip
+    namespace = {"distorted": {"rts": data}, "rts": {"ST-CNN": (_meta(models.rts_stn_net()), None)}, "clutter": {}}
     exec(compile(source, "notebook 2, show_views", "exec"), {**_notebook_globals(), **namespace})  # ends with a call
 
 
@@ -105,16 +104,24 @@ def _notebook_globals() -> dict:
     from stnlib import figures
     from stnlib.data import ArrayDataset
 
-    return {"plt": plt, "figures": figures, "train": train, "torch": torch, "affine": affine,
-            "ArrayDataset": ArrayDataset}  # fmt: skip
+    return {
+        "plt": plt,
+        "figures": figures,
+        "train": train,
+        "torch": torch,
+        "affine": affine,
+        "ArrayDataset": ArrayDataset,
+    }
 
 
-@pytest.mark.parametrize(
-    "stem", ["02_stn_mnist", "03_stn_cifar10", "04_stn_learning_gif", "06_stn_on_feature_maps"]
-)
+@pytest.mark.parametrize("stem", ["02_stn_mnist", "03_stn_cifar10", "04_stn_learning_gif", "06_stn_on_feature_maps"])
 def test_notebooks_never_run_a_trained_transformer_by_hand(stem):
     """Cells go through ``train.transform_batch`` / ``stn_thetas``, which handle devices; a bare
     ``net.stn.transform(x)`` in a cell breaks on a GPU (notebook 2's own 20-line transformer is on the CPU)."""
-    bare = [line.strip() for s in _code_cells(stem) for line in s.splitlines()
-            if re.search(r"\.stn\.(transform|theta)\(|\.to\(pick_device\(\)\)|\.cpu\(\)", line)]  # fmt: skip
+    bare = [
+        line.strip()
+        for s in _code_cells(stem)
+        for line in s.splitlines()
+        if re.search(r"\.stn\.(transform|theta)\(|\.to\(pick_device\(\)\)|\.cpu\(\)", line)
+    ]
     assert not bare, f"{stem}: device bookkeeping in a cell: {bare}"

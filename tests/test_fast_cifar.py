@@ -116,8 +116,9 @@ def test_predict_tta_averages_six_views():
 
 def test_stn_weight_decay_switch_in_the_generic_optimizer():
     net = cifar_stn_net()
-    opt = train.make_optimizer(net, Recipe("no STN decay", optimizer="sgd", lr=0.1, weight_decay=5e-4,
-                                           stn_weight_decay=False))  # fmt: skip
+    opt = train.make_optimizer(
+        net, Recipe("no STN decay", optimizer="sgd", lr=0.1, weight_decay=5e-4, stn_weight_decay=False)
+    )
     assert len(opt.param_groups) == 2
     stn_ids = {id(p) for p in net.stn.parameters()}
     for g in opt.param_groups:

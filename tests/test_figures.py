@@ -162,15 +162,21 @@ def test_recovery_scatter_titles_carry_the_fitted_slope():
 
 
 def test_attention_summary_reports_the_medians():
-    measures = {"centre_error_px": torch.tensor([1.0, 2.0, 9.0]), "width_ratio": torch.tensor([1.0, 1.2, 1.4]),
-                "tx": torch.tensor([0.1, -0.2, 0.3]), "ty": torch.zeros(3)}
+    measures = {
+        "centre_error_px": torch.tensor([1.0, 2.0, 9.0]),
+        "width_ratio": torch.tensor([1.0, 1.2, 1.4]),
+        "tx": torch.tensor([0.1, -0.2, 0.3]),
+        "ty": torch.zeros(3),
+    }
     fig = figures.attention_summary(measures, torch.zeros(3, 2), canvas=60)
     assert [ax.get_title() for ax in fig.axes] == ["", "median 2.0 px", "median 1.20"]
 
 
 def test_plot_histories_draws_accuracy_per_epoch_and_per_second():
-    run = SimpleNamespace(epochs=[SimpleNamespace(epoch=1, test_acc=50.0), SimpleNamespace(epoch=2, test_acc=60.0)],
-                          evals=[SimpleNamespace(elapsed=1.5, test_acc=40.0)])
+    run = SimpleNamespace(
+        epochs=[SimpleNamespace(epoch=1, test_acc=50.0), SimpleNamespace(epoch=2, test_acc=60.0)],
+        evals=[SimpleNamespace(elapsed=1.5, test_acc=40.0)],
+    )
     fig = figures.plot_histories({"a": run, "b": SimpleNamespace(epochs=run.epochs, evals=[])}, title="t")
     by_epoch, by_time = fig.axes
     assert [list(line.get_xydata().ravel()) for line in by_epoch.lines] == [[1, 50, 2, 60]] * 2

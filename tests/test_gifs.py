@@ -111,8 +111,12 @@ def test_snapshot_frame_header_names_the_moment(monkeypatch):
     for snap in (snapshot(0, 0, IDENTITY2), snapshot(40, 1, IDENTITY2), snapshot(1407, 3, IDENTITY2, 98.456)):
         gifs.snapshot_frame(snap, images, width_px=200)
     gifs.snapshot_frame(snapshot(40, 1, IDENTITY2), images, heading="RTS MNIST", width_px=200)
-    assert drawn == ["before training", "epoch 1 · step 40", "epoch 3 · step 1,407 · test acc 98.5%",
-                     "RTS MNIST · epoch 1 · step 40"]
+    assert drawn == [
+        "before training",
+        "epoch 1 · step 40",
+        "epoch 3 · step 1,407 · test acc 98.5%",
+        "RTS MNIST · epoch 1 · step 40",
+    ]
 
 
 def orange_box(frame):
@@ -217,8 +221,10 @@ def test_learning_gif_frames_of_photos_stay_close_to_the_rgb_frames(tmp_path):
     s = load_samples("cifar10")
     images = s.images[:4]
     thetas = [torch.eye(2, 3).expand(4, 2, 3) * z for z in (1.0, 0.8, 0.6)]
-    snaps = [Snapshot(k, k, t, torch.nn.functional.interpolate(images * 0.9, size=(24, 24)), None)
-             for k, t in enumerate(thetas)]
+    snaps = [
+        Snapshot(k, k, t, torch.nn.functional.interpolate(images * 0.9, size=(24, 24)), None)
+        for k, t in enumerate(thetas)
+    ]
     frames = [gifs.snapshot_frame(snap, images, width_px=300, total_steps=2) for snap in snaps]
     pixels = read_back(gifs.write_gif(frames, tmp_path / "photos.gif", [100, 100, 100]))[2]
     error = np.abs(pixels.astype(int) - np.stack(frames).astype(int))

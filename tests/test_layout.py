@@ -11,9 +11,27 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "stnlib"
 #: What notebooks build on; none of these may import a module outside this set.
-CORE = {"env", "progress", "affine", "augment", "data", "distort", "models", "recipes", "train", "fast_cifar", "stats",
-        "projective", "tps", "table1", "undo",
-        "recovery", "samples", "checks", "paper"}  # fmt: skip
+CORE = {
+    "env",
+    "progress",
+    "affine",
+    "augment",
+    "data",
+    "distort",
+    "models",
+    "recipes",
+    "train",
+    "fast_cifar",
+    "stats",
+    "projective",
+    "tps",
+    "table1",
+    "undo",
+    "recovery",
+    "samples",
+    "checks",
+    "paper",
+}
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
 
 
@@ -87,8 +105,11 @@ def test_the_core_imports_only_the_core():
 def test_stnlib_never_imports_the_repository_tools():
     for path in PACKAGE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
-                [a.name for a in node.names] if isinstance(node, ast.Import) else [])  # fmt: skip
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else ([a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            )
             assert not any(n == "tools" or n.startswith("tools.") for n in names), f"{path.name} imports tools"
 
 

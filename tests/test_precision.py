@@ -50,14 +50,28 @@ def tiny_cifar():
 # ------------------------------------------------------------------ resolution
 @pytest.mark.parametrize(
     ("device", "capability", "macos14", "want", "reason"),
-    [(CPU, None, None, "bf16", "bf16: this CPU has native bf16"),
-     (CUDA, (8, 0), None, "bf16", "bf16: this GPU (compute capability 8.0) has native bf16"),
-     (CUDA, (9, 0), None, "bf16", "bf16: this GPU (compute capability 9.0) has native bf16"),
-     (CUDA, (7, 5), None, "fp16", "fp16 with a gradient scaler: this GPU (compute capability 7.5) has no native bf16"),
-     (CUDA, (6, 1), None, "fp16", "fp16 with a gradient scaler: this GPU (compute capability 6.1) has no native bf16"),
-     (MPS, None, True, "bf16", "bf16: this Apple GPU has native bf16"),
-     (MPS, None, False, "fp32", "fp32: this Apple GPU has no bf16 before macOS 14")],
-)  # fmt: skip
+    [
+        (CPU, None, None, "bf16", "bf16: this CPU has native bf16"),
+        (CUDA, (8, 0), None, "bf16", "bf16: this GPU (compute capability 8.0) has native bf16"),
+        (CUDA, (9, 0), None, "bf16", "bf16: this GPU (compute capability 9.0) has native bf16"),
+        (
+            CUDA,
+            (7, 5),
+            None,
+            "fp16",
+            "fp16 with a gradient scaler: this GPU (compute capability 7.5) has no native bf16",
+        ),
+        (
+            CUDA,
+            (6, 1),
+            None,
+            "fp16",
+            "fp16 with a gradient scaler: this GPU (compute capability 6.1) has no native bf16",
+        ),
+        (MPS, None, True, "bf16", "bf16: this Apple GPU has native bf16"),
+        (MPS, None, False, "fp32", "fp32: this Apple GPU has no bf16 before macOS 14"),
+    ],
+)
 def test_auto_resolves_by_the_hardware(monkeypatch, device, capability, macos14, want, reason):
     if capability is not None:
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
@@ -76,7 +90,9 @@ def test_a_cpu_without_native_bf16_computes_in_fp32(monkeypatch):
     monkeypatch.setattr(env, "_cpu_bf16_units", lambda: [])  # e.g. AVX2 only, or AVX-512 without BF16
     assert not native_bf16(CPU)
     assert resolve_precision("auto", CPU) == (
-        "fp32", "fp32: this CPU has no native bf16 (no AVX-512-BF16 or AMX), and bf16 there would be slower")
+        "fp32",
+        "fp32: this CPU has no native bf16 (no AVX-512-BF16 or AMX), and bf16 there would be slower",
+    )
 
 
 def test_this_cpu_is_judged_by_torchs_own_probes():
@@ -122,9 +138,13 @@ def test_a_bad_environment_value_is_named(monkeypatch):
 
 def test_autocast_computes_in_the_resolved_dtype(native):
     layer, x = nn.Linear(4, 2), torch.randn(3, 4)
-    for precision, yes, dtype in [("auto", True, torch.bfloat16), ("auto", False, torch.float32),
-                                  ("bf16", False, torch.bfloat16), ("fp16", True, torch.float16),
-                                  ("fp32", True, torch.float32)]:  # fmt: skip
+    for precision, yes, dtype in [
+        ("auto", True, torch.bfloat16),
+        ("auto", False, torch.float32),
+        ("bf16", False, torch.bfloat16),
+        ("fp16", True, torch.float16),
+        ("fp32", True, torch.float32),
+    ]:
         native(yes)
         with autocast(CPU, precision):
             assert layer(x).dtype == dtype, (precision, yes)
@@ -243,8 +263,7 @@ def test_the_cifar_recipe_trains_in_fp32_without_native_bf16(native, tiny_cifar)
     torch.manual_seed(0)
     net = models.cifar_stn_net(fill=tiny_cifar.black)  # the quarter ResNet-9 OURS_CIFAR trains
     seen = _dtypes_seen(net)
-    train.fit(net, tiny_cifar, dataclasses.replace(OURS_CIFAR, batch_size=32), epochs=1, device="cpu",
-              progress=False)  # fmt: skip
+    train.fit(net, tiny_cifar, dataclasses.replace(OURS_CIFAR, batch_size=32), epochs=1, device="cpu", progress=False)
     assert seen == [torch.float32, torch.float32]
 
 

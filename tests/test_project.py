@@ -23,8 +23,13 @@ def test_generated_parts_are_in_sync():
 
 
 def test_repo_url_is_written_in_one_place():
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
-                           capture_output=True, text=True, check=True)  # fmt: skip
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     holders = []
     for name in files.stdout.split():
         path = REPO_ROOT / name
@@ -43,12 +48,14 @@ def test_every_metric_is_listed_with_its_provenance_once():
             "seed": 0,
             "seconds": 61.2,
             "finished": "2026-01-01 00:00 UTC",
-            "metrics": [Metric("mnist_stn_acc", "Test accuracy", 99.31, "%").__dict__,
-                        Metric("mnist_cnn_acc", "CNN accuracy", 99.2, "%").__dict__,
-                        Metric("rts_stcnn_err", "RTS error", 1.0, "%").__dict__,
-                        Metric("gif_kb", "GIF size", 363.5, "KB").__dict__],
+            "metrics": [
+                Metric("mnist_stn_acc", "Test accuracy", 99.31, "%").__dict__,
+                Metric("mnist_cnn_acc", "CNN accuracy", 99.2, "%").__dict__,
+                Metric("rts_stcnn_err", "RTS error", 1.0, "%").__dict__,
+                Metric("gif_kb", "GIF size", 363.5, "KB").__dict__,
+            ],
         }
-    }  # fmt: skip
+    }
     text = contributing.render_all_metrics(metrics)
     assert "| `mnist_stn_acc` | Test accuracy | 99.31% | yes |" in text  # a README row shows it
     assert "| `rts_stcnn_err` | RTS error | 1.00% |  |" in text  # its row lacks the baselines: not shown
@@ -90,13 +97,29 @@ def test_results_rows_are_short_and_give_the_run_once_per_caption():
 
 
 #: Notebook 2's keys since issue 18 (fair baselines, the paper's figures, compute, the identity start).
-NB2_NEW = {"rts_stcnn_err": 1.0, "rts_cnn_full_err": 2.0, "rts_cnn_area_err": 4.0, "rts_ratio": 0.5,
-           "rts_stcnn_mflop": 1.5, "rts_cnn_full_mflop": 3.0, "rts_cnn_area_mflop": 1.0, "paper_rts_stcnn_err": 0.5,
-           "paper_rts_cnn_err": 0.8, "cluttered_stcnn_err": 3.0, "cluttered_cnn_full_err": 5.0,
-           "cluttered_cnn_area_err": 4.0, "cluttered_ratio": 0.75, "cluttered_stcnn_mflop": 2.0,
-           "cluttered_cnn_full_mflop": 8.0, "cluttered_cnn_area_mflop": 1.0, "paper_cluttered_stcnn_err": 1.7,
-           "paper_cluttered_cnn_err": 3.5, "cluttered_identity_err": 6.0, "cluttered_identity_tx_std": 0.01,
-           "cluttered_tx_std": 0.3}  # fmt: skip
+NB2_NEW = {
+    "rts_stcnn_err": 1.0,
+    "rts_cnn_full_err": 2.0,
+    "rts_cnn_area_err": 4.0,
+    "rts_ratio": 0.5,
+    "rts_stcnn_mflop": 1.5,
+    "rts_cnn_full_mflop": 3.0,
+    "rts_cnn_area_mflop": 1.0,
+    "paper_rts_stcnn_err": 0.5,
+    "paper_rts_cnn_err": 0.8,
+    "cluttered_stcnn_err": 3.0,
+    "cluttered_cnn_full_err": 5.0,
+    "cluttered_cnn_area_err": 4.0,
+    "cluttered_ratio": 0.75,
+    "cluttered_stcnn_mflop": 2.0,
+    "cluttered_cnn_full_mflop": 8.0,
+    "cluttered_cnn_area_mflop": 1.0,
+    "paper_cluttered_stcnn_err": 1.7,
+    "paper_cluttered_cnn_err": 3.5,
+    "cluttered_identity_err": 6.0,
+    "cluttered_identity_tx_std": 0.01,
+    "cluttered_tx_std": 0.3,
+}
 
 
 def _rewritten(stem: str, added: dict[str, float], dropped: set[str], changes: dict[str, float]) -> dict:
@@ -128,7 +151,8 @@ def test_what_a_number_means_follows_from_its_value():
     assert "zooms in 1.40x" in _row(high, "The PyTorch tutorial") and "identity" not in _row(high, "The PyTorch")
     centre = render("02_stn_mnist", _nb2(cluttered_centre_err=2.5, cluttered_width_ratio=2.0))
     assert "centre on the digit (2.50 px from its centre; half its 28 px box is 14 px); much wider than the digit" in (
-        _row(centre, "Cluttered: where"))  # fmt: skip
+        _row(centre, "Cluttered: where")
+    )
     off = render("02_stn_mnist", _nb2(cluttered_centre_err=15.0))
     assert "centre off the digit (15.00 px from its centre" in _row(off, "Cluttered: where")
     assert results.zoom_words(0.96).startswith("≈ identity") and not results.zoom_words(0.94).startswith("≈")
@@ -162,19 +186,27 @@ def test_no_row_reads_a_target_or_a_verdict():
 
 
 def test_the_same_centre_error_reads_the_same_in_notebooks_2_and_4():
-    nb2 = _row(results.render_notebook_results("02_stn_mnist", _nb2(cluttered_centre_err=4.79,
-                                                                    cluttered_width_ratio=1.3)), "Cluttered: where")
+    nb2 = _row(
+        results.render_notebook_results("02_stn_mnist", _nb2(cluttered_centre_err=4.79, cluttered_width_ratio=1.3)),
+        "Cluttered: where",
+    )
     nb4 = dict(_committed()["04_stn_learning_gif"])
-    nb4["metrics"] = [{**m, "value": {"clutter_centre_err": 4.79, "clutter_width_ratio": 1.3}.get(m["key"], m["value"])}
-                      for m in nb4["metrics"]]  # fmt: skip
+    nb4["metrics"] = [
+        {**m, "value": {"clutter_centre_err": 4.79, "clutter_width_ratio": 1.3}.get(m["key"], m["value"])}
+        for m in nb4["metrics"]
+    ]
     nb4_row = _row(results.render_notebook_results("04_stn_learning_gif", nb4), "Cluttered: where")
     assert nb2.split(" | ", 1)[1] == nb4_row.split(" | ", 1)[1]  # measured and meaning alike
     assert "centre on the digit (4.79 px from its centre" in nb2 and "zoomed onto it" in nb2
 
 
 def test_the_turn_rows_say_which_slope_they_quote():
-    nb2 = _row(results.render_notebook_results("02_stn_mnist", _nb2(rts_rotation_slope=-0.69,
-                                                                    rts_rotation_within_slope=-0.64)), "RTS: turn")
+    nb2 = _row(
+        results.render_notebook_results(
+            "02_stn_mnist", _nb2(rts_rotation_slope=-0.69, rts_rotation_within_slope=-0.64)
+        ),
+        "RTS: turn",
+    )
     assert "by the overall slope it undoes about 69% of a turn" in nb2
     assert "by the within-digit slope (the digit's own slant taken out) it undoes about 64% of a turn" in nb2
     nb4 = _row(results.render_notebook_results("04_stn_learning_gif", _committed()["04_stn_learning_gif"]), "RTS: turn")
@@ -195,7 +227,8 @@ def test_a_missing_metric_leaves_its_row_out_with_a_note():
 def test_an_entry_from_before_issue_18_still_renders():
     old = dict(_committed()["02_stn_mnist"])  # the old baselines' keys, none of the new ones
     old["metrics"] = [m for m in old["metrics"] if m["key"] not in NB2_NEW] + [
-        {"key": k, "label": k, "value": 5.0, "unit": "%"} for k in ("rts_cnn_err", "cluttered_cnn_err")]  # fmt: skip
+        {"key": k, "label": k, "value": 5.0, "unit": "%"} for k in ("rts_cnn_err", "cluttered_cnn_err")
+    ]
     text = results.render_notebook_results("02_stn_mnist", old)
     assert "| Plain MNIST" in text and "| RTS: shift undone" in text and "| Cluttered: where" in text
     assert "Rotated, scaled and shifted" not in text and "Compute per image" not in text
@@ -204,12 +237,23 @@ def test_an_entry_from_before_issue_18_still_renders():
 
 #: Notebook 3's keys after its rewrite: the off-centre transformer beside two CNNs (the McNemar p and the
 #: accuracies are the committed run's).
-NB3_NEW = {"cifar_ours_stn_acc": 87.86, "cifar_ours_stn_acc_exact": 95.3, "cifar_ours_nostn_acc": 87.29,
-           "cifar_ours_nostn_acc_exact": 94.9, "cifar_stn_mcnemar_p": 0.025, "offcentre_stn_err": 22.0,
-           "offcentre_cnn_full_err": 27.5, "offcentre_cnn_area_err": 25.0, "offcentre_stn_mflop": 60.0,
-           "offcentre_cnn_full_mflop": 40.0, "offcentre_cnn_area_mflop": 30.0, "offcentre_stn_train_s": 300.0,
-           "offcentre_cnn_full_train_s": 250.0, "offcentre_cnn_area_train_s": 200.0,
-           "offcentre_ratio": 0.88}  # fmt: skip
+NB3_NEW = {
+    "cifar_ours_stn_acc": 87.86,
+    "cifar_ours_stn_acc_exact": 95.3,
+    "cifar_ours_nostn_acc": 87.29,
+    "cifar_ours_nostn_acc_exact": 94.9,
+    "cifar_stn_mcnemar_p": 0.025,
+    "offcentre_stn_err": 22.0,
+    "offcentre_cnn_full_err": 27.5,
+    "offcentre_cnn_area_err": 25.0,
+    "offcentre_stn_mflop": 60.0,
+    "offcentre_cnn_full_mflop": 40.0,
+    "offcentre_cnn_area_mflop": 30.0,
+    "offcentre_stn_train_s": 300.0,
+    "offcentre_cnn_full_train_s": 250.0,
+    "offcentre_cnn_area_train_s": 200.0,
+    "offcentre_ratio": 0.88,
+}
 
 
 def _nb3(**changes: float) -> dict:
@@ -241,8 +285,10 @@ def test_the_cifar_ablation_gives_no_verdict_on_chance():
     row = _row(render(), "The same network without the STN")
     # 95.3 - 94.9 = +0.40; the larger standard error on 1000 photos: 100 sqrt(0.949 * 0.051 / 1000) = 0.70
     assert "| 94.90% on the exact test photos (87.29% on all) |" in row
-    assert "with the STN +0.40 points on the exact photos (within one standard error, ±0.70), +0.57 on all; " \
-           "one training run each: McNemar p = 0.025 covers the test photos' sampling, not a second training run" in row
+    assert (
+        "with the STN +0.40 points on the exact photos (within one standard error, ±0.70), +0.57 on all; "
+        "one training run each: McNemar p = 0.025 covers the test photos' sampling, not a second training run" in row
+    )
     wide = _row(render(cifar_ours_stn_acc_exact=97.0), "The same")
     assert "+2.10 points on the exact photos (more than one standard error, ±0.70)" in wide  # max(0.54, 0.70)
     spread = _row(render(cifar_stn_shift_spread_px=0.01), "CIFAR-10: how")
@@ -253,16 +299,21 @@ def test_the_cifar_ablation_gives_no_verdict_on_chance():
 def test_an_old_notebook_3_entry_still_renders():
     old = dict(_committed()["03_stn_cifar10"])  # one CNN off-centre: offcentre_cnn_err, offcentre_err_ratio
     old["metrics"] = [m for m in old["metrics"] if m["key"] not in NB3_NEW or m["key"].startswith("cifar_")] + [
-        {"key": k, "label": k, "value": v, "unit": "%"} for k, v in (("offcentre_stn_err", 22.7),
-                                                                     ("offcentre_cnn_err", 30.0))]  # fmt: skip
+        {"key": k, "label": k, "value": v, "unit": "%"}
+        for k, v in (("offcentre_stn_err", 22.7), ("offcentre_cnn_err", 30.0))
+    ]
     text = results.render_notebook_results("03_stn_cifar10", old)
     assert "| CIFAR-10 test accuracy" in text and "| The same network without the STN" in text
     assert "| Off-centre CIFAR-10" not in text and "Off-centre: compute" not in text and "| Off-centre: shift" in text
-    assert "_Rows left out: `reports/metrics.json` has no `offcentre_cnn_full_err`, `offcentre_cnn_area_err`, " \
-           "`offcentre_stn_mflop`" in text  # fmt: skip
+    assert (
+        "_Rows left out: `reports/metrics.json` has no `offcentre_cnn_full_err`, `offcentre_cnn_area_err`, "
+        "`offcentre_stn_mflop`" in text
+    )
     assert "off-centre CIFAR-10 (64x64 canvas)" not in contributing.render_cifar({"03_stn_cifar10": old})
-    assert "| off-centre CIFAR-10: transformer's error / the stronger CNN's (full canvas or 32x32 area view) ≤ 0.8x " \
-           "| issue 18 | not measured yet |" in contributing.render_targets({"03_stn_cifar10": old})  # fmt: skip
+    assert (
+        "| off-centre CIFAR-10: transformer's error / the stronger CNN's (full canvas or 32x32 area view) ≤ 0.8x "
+        "| issue 18 | not measured yet |" in contributing.render_targets({"03_stn_cifar10": old})
+    )
 
 
 def test_every_row_renders_from_its_own_keys():
@@ -294,13 +345,21 @@ def _targets_entry(stem: str, seconds: float = 100.0, profile: str = "full", **v
 
 
 def test_contributing_lists_the_targets_with_met_or_missed():
-    metrics = _targets_entry("02_stn_mnist", seconds=2400.0, rts_stcnn_err=1.0, rts_cnn_full_err=2.0,
-                             rts_cnn_area_err=4.0, cluttered_centre_err=2.9)  # fmt: skip
+    metrics = _targets_entry(
+        "02_stn_mnist",
+        seconds=2400.0,
+        rts_stcnn_err=1.0,
+        rts_cnn_full_err=2.0,
+        rts_cnn_area_err=4.0,
+        cluttered_centre_err=2.9,
+    )
     text = contributing.render_targets(metrics)
     # 1.0 > 0.8: missed; 1.0 / min(2.0, 4.0) = 0.50 <= 0.75: met; 2.9 px <= 3: met; 2400 s = 40 min > 35 min: missed
     assert "| 02 | RTS MNIST: ST-CNN test error ≤ 0.8% | issue 18 | 1.00% | **missed** |" in text
-    assert "| RTS MNIST: ST-CNN error / the stronger CNN's (full canvas or 28x28 area view) ≤ 0.75x | issue 18 " \
-           "| 0.50x | met |" in text  # fmt: skip
+    assert (
+        "| RTS MNIST: ST-CNN error / the stronger CNN's (full canvas or 28x28 area view) ≤ 0.75x | issue 18 "
+        "| 0.50x | met |" in text
+    )
     assert "| cluttered: region centre to the digit's (median) ≤ 3 px | before issue 18 | 2.90 px | met |" in text
     assert "| notebook 2: full-profile run time ≤ 35 min | issue 18 | 2400 s (40 min) | **missed** |" in text
     assert "| plain MNIST: ST-CNN test accuracy ≥ 99.5% | before issue 18 | not measured yet |  |" in text
@@ -309,7 +368,8 @@ def test_contributing_lists_the_targets_with_met_or_missed():
     assert "| notebook 2: full-profile run time ≤ 35 min | issue 18 | not measured yet |  |" in quick
     width = contributing.Target("02_stn_mnist", "width", ("w",), lo=0.8, hi=1.5, unit="x")
     assert contributing.render_targets(_targets_entry("02_stn_mnist", w=1.6), [width]).endswith(
-        "| 02 | width 0.8-1.5x | before issue 18 | 1.60x | **missed** |")  # fmt: skip
+        "| 02 | width 0.8-1.5x | before issue 18 | 1.60x | **missed** |"
+    )
 
 
 def test_a_contributing_page_without_the_targets_section_gets_it():
@@ -317,8 +377,11 @@ def test_a_contributing_page_without_the_targets_section_gets_it():
     old = re.sub(r"## Targets from the issues\n.*?<!-- targets:end -->\n\n", "", old, flags=re.S)
     assert "<!-- targets:start -->" not in old
     text = readme.render_contributing(old, _committed())
-    assert text.index("## Targets from the issues") < text.index("<!-- targets:start -->") < text.index(
-        "## Every recorded number")  # fmt: skip
+    assert (
+        text.index("## Targets from the issues")
+        < text.index("<!-- targets:start -->")
+        < text.index("## Every recorded number")
+    )
     assert readme.render_contributing(text, _committed()) == text  # once only
 
 
@@ -416,6 +479,27 @@ def test_lint_is_clean():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_formatted_by_ruff_with_no_opt_outs():
+    """``ruff format`` owns the layout of the package, the tools and the tests: no hand-packed lines kept
+    by ``fmt: skip`` / ``fmt: off``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "stnlib", "tools", "tests"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    marker = re.compile(r"#\s*fmt:\s*(skip|off)\b")
+    opted_out = [
+        f"{p.relative_to(REPO_ROOT)}:{i}"
+        for folder in ("stnlib", "tools", "tests")
+        for p in sorted((REPO_ROOT / folder).rglob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if marker.search(line)
+    ]
+    assert opted_out == [], opted_out
 
 
 def test_bench_summary_is_rendered_from_bench_json():
@@ -555,13 +639,25 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
     keys = {f"cifar_course{i}_acc": 50.0 + i for i in (1, 2, 3)} | {
         f"cifar_course{i}_acc_exact": 51.0 for i in (1, 2, 3)
     }
-    keys |= {"cifar_ours_stn_acc": 90.12, "cifar_ours_stn_acc_exact": 93.4, "cifar_ours_nostn_acc": 90.0,
-             "cifar_ours_nostn_acc_exact": 93.0, "cifar_budget_s": 150.0, "cifar_stn_train_s": 750.0,
-             "offcentre_stn_err": 20.0, "offcentre_cnn_full_err": 25.0, "offcentre_cnn_area_err": 40.0,
-             "offcentre_stn_mflop": 60.0, "offcentre_cnn_full_mflop": 40.0, "offcentre_cnn_area_mflop": 30.0,
-             "offcentre_stn_train_s": 300.0, "offcentre_cnn_area_train_s": 200.0,
-             "offcentre_centre_err_px": 9.25, "cifar_stn_shift_spread_px": 0.04,
-             "offcentre_shift_spread_px": 7.5}  # fmt: skip
+    keys |= {
+        "cifar_ours_stn_acc": 90.12,
+        "cifar_ours_stn_acc_exact": 93.4,
+        "cifar_ours_nostn_acc": 90.0,
+        "cifar_ours_nostn_acc_exact": 93.0,
+        "cifar_budget_s": 150.0,
+        "cifar_stn_train_s": 750.0,
+        "offcentre_stn_err": 20.0,
+        "offcentre_cnn_full_err": 25.0,
+        "offcentre_cnn_area_err": 40.0,
+        "offcentre_stn_mflop": 60.0,
+        "offcentre_cnn_full_mflop": 40.0,
+        "offcentre_cnn_area_mflop": 30.0,
+        "offcentre_stn_train_s": 300.0,
+        "offcentre_cnn_area_train_s": 200.0,
+        "offcentre_centre_err_px": 9.25,
+        "cifar_stn_shift_spread_px": 0.04,
+        "offcentre_shift_spread_px": 7.5,
+    }
     text = contributing.render_cifar(_nb3_entry(keys))
     assert "| course: tutorial net | 57% after 50 epochs | 150 s | 51.00% | 51.00% |" in text
     assert "| ours + STN | | 750 s | 90.12% | 93.40% |" in text
@@ -569,8 +665,10 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
     assert "| CNN on the full canvas (first layer: 2x2 patches at stride 2) | 25.00% | 40.00 | – |  |" in text
     assert "| same backbone, canvas area-averaged to 32x32 | 40.00% | 30.00 | 200 s |  |" in text
     # 20 / min(25, 40) = 0.80: against the stronger CNN, the full canvas here
-    assert "| with a transformer that moves a 32x32 window | 20.00% | 60.00 | 300 s | 0.80x the stronger CNN's " \
-           "errors; window centre 9.2 px from the photo's (median) |" in text  # fmt: skip
+    assert (
+        "| with a transformer that moves a 32x32 window | 20.00% | 60.00 | 300 s | 0.80x the stronger CNN's "
+        "errors; window centre 9.2 px from the photo's (median) |" in text
+    )
     targets = contributing.render_targets(_nb3_entry(keys))
     assert "(full canvas or 32x32 area view) ≤ 0.8x | issue 18 | 0.80x | met |" in targets
     assert "offcentre_err_ratio" not in str([t.keys for t in contributing.TARGETS])
@@ -579,8 +677,13 @@ def test_cifar_block_shows_off_centre_results_and_the_spread():
 
 @pytest.mark.parametrize(
     ("value", "unit", "text"),
-    [(99.3456, "%", "99.35%"), (60000, "", "60,000"), (3.4e-06, "", "3.4e-06"), (12.345, "s", "12.35 s"),
-     (0.0, "", "0")],  # fmt: skip
+    [
+        (99.3456, "%", "99.35%"),
+        (60000, "", "60,000"),
+        (3.4e-06, "", "3.4e-06"),
+        (12.345, "s", "12.35 s"),
+        (0.0, "", "0"),
+    ],
 )
 def test_metric_formatting(value, unit, text):
     assert contributing.format_value(value, unit) == text
@@ -602,9 +705,16 @@ def readme_copy(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [("", "is empty"), ('{"02_x": {"pro', "cannot be read as JSON"), ("[]", "holds a JSON list"),
-     ('{"02_x": {"profile": "full", "data": "d", "seconds": 1, "finished": "x"}}', ": the entry '02_x' lacks metrics")],
-)  # fmt: skip
+    [
+        ("", "is empty"),
+        ('{"02_x": {"pro', "cannot be read as JSON"),
+        ("[]", "holds a JSON list"),
+        (
+            '{"02_x": {"profile": "full", "data": "d", "seconds": 1, "finished": "x"}}',
+            ": the entry '02_x' lacks metrics",
+        ),
+    ],
+)
 @pytest.mark.parametrize("command", ["sync", "check"])
 def test_sync_names_a_malformed_metrics_file(readme_copy, capsys, content, problem, command):
     metrics = readme.REPORTS / "metrics.json"

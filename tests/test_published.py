@@ -37,8 +37,11 @@ def _output_text(cell: dict) -> str:
     parts = []
     for out in cell.get("outputs", []):
         parts.append("".join(out.get("text", "")))
-        parts += ["".join(v) if isinstance(v, list) else str(v) for k, v in out.get("data", {}).items()
-                  if k.startswith("text/") or k.endswith("json")]  # fmt: skip
+        parts += [
+            "".join(v) if isinstance(v, list) else str(v)
+            for k, v in out.get("data", {}).items()
+            if k.startswith("text/") or k.endswith("json")
+        ]
         parts += out.get("traceback", [])
     return "\n".join(parts)
 

@@ -27,9 +27,15 @@ def tiny_mnist():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("optimizer", "adamw"), ("optimizer", "Adam"), ("scheduler", "cosine"), ("scheduler", "step"),
-     ("precision", "fp8"), ("precision", "FP16")],
-)  # fmt: skip
+    [
+        ("optimizer", "adamw"),
+        ("optimizer", "Adam"),
+        ("scheduler", "cosine"),
+        ("scheduler", "step"),
+        ("precision", "fp8"),
+        ("precision", "FP16"),
+    ],
+)
 def test_recipe_rejects_unknown_names_and_names_itself(field, value):
     with pytest.raises(ValueError, match=rf"Recipe 'mine': {field}.* must be one of .*got str '{value}'"):
         Recipe("mine", **{field: value})
@@ -92,8 +98,9 @@ def test_fit_runs_a_named_recipe(tiny_mnist):
 
 
 def test_quick_cifar_recipe_changes_only_batch_and_lr():
-    changed = {f.name for f in dataclasses.fields(Recipe)
-               if getattr(OURS_CIFAR_QUICK, f.name) != getattr(OURS_CIFAR, f.name)}  # fmt: skip
+    changed = {
+        f.name for f in dataclasses.fields(Recipe) if getattr(OURS_CIFAR_QUICK, f.name) != getattr(OURS_CIFAR, f.name)
+    }
     assert changed == {"name", "lr", "batch_size"}
     assert OURS_CIFAR_QUICK.lr < OURS_CIFAR.lr and OURS_CIFAR_QUICK.batch_size < OURS_CIFAR.batch_size
 

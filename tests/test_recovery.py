@@ -69,8 +69,16 @@ def test_attention_on_the_digit_box_scores_zero_centre_error_and_width_one():
     n, canvas = 50, 60
     tx = torch.linspace(-0.5, 0.5, n)
     ty = torch.linspace(0.4, -0.4, n)
-    d = Distorted(torch.zeros(n, 1, canvas, canvas, dtype=torch.uint8), torch.zeros(n), torch.ones(n), tx, ty,
-                  "cluttered", canvas, 0)
+    d = Distorted(
+        torch.zeros(n, 1, canvas, canvas, dtype=torch.uint8),
+        torch.zeros(n),
+        torch.ones(n),
+        tx,
+        ty,
+        "cluttered",
+        canvas,
+        0,
+    )
     s = 28 / canvas  # a region exactly the digit's 28x28 box
     zero = torch.zeros(n)
     theta = torch.stack([torch.stack([zero + s, zero, tx], 1), torch.stack([zero, zero + s, ty], 1)], 1)
@@ -116,8 +124,17 @@ def test_error_with_theta_reproduces_the_models_own_error_and_sees_a_moved_regio
     g = torch.Generator().manual_seed(1)
     images = (torch.rand(40, 1, 60, 60, generator=g) * 255).to(torch.uint8)
     labels = torch.randint(0, 10, (40,), generator=g)
-    data = ImageData(images, labels, images, labels, torch.ones(40, dtype=torch.bool), tuple("0123456789"),
-                     DataInfo("mnist", "test"), (0.1307,), (0.3081,))  # fmt: skip
+    data = ImageData(
+        images,
+        labels,
+        images,
+        labels,
+        torch.ones(40, dtype=torch.bool),
+        tuple("0123456789"),
+        DataInfo("mnist", "test"),
+        (0.1307,),
+        (0.3081,),
+    )
     net = models.clutter_stn_net(fill=-0.42).eval()
     torch.nn.init.normal_(net.stn.regressor.weight, std=0.05)  # thetas differ from image to image
     _, acc = train.evaluate(net, data.loaders(16)[1])
@@ -129,6 +146,7 @@ def test_error_with_theta_reproduces_the_models_own_error_and_sees_a_moved_regio
     with torch.no_grad():
         preds = net.classifier(affine.warp(x, moved, out_size=(20, 20), fill=-0.42)).argmax(1)
     assert recovery.error_with_theta(net, data, moved, batch_size=7) == pytest.approx(
-        100 * float((preds != labels).float().mean()))
+        100 * float((preds != labels).float().mean())
+    )
     with pytest.raises(ValueError, match="theta"):
         recovery.error_with_theta(net, data, own[:3])

@@ -17,8 +17,13 @@ def _no_profile_override(monkeypatch):
 
 
 def _entry(value=1.0):
-    return {"profile": "quick", "data": "d", "seconds": 1.0, "finished": "today",
-            "metrics": [{"key": "k", "label": "K", "value": value, "unit": ""}]}  # fmt: skip
+    return {
+        "profile": "quick",
+        "data": "d",
+        "seconds": 1.0,
+        "finished": "today",
+        "metrics": [{"key": "k", "label": "K", "value": value, "unit": ""}],
+    }
 
 
 def test_record_merges_notebooks_into_the_profile_file(tmp_path):
@@ -57,9 +62,11 @@ MALFORMED = {
     "truncated": ('{"01_a": {"profile": "qu', "cannot be read as JSON"),
     "list": ("[]", "holds a JSON list"),
     "no metrics": ('{"01_a": {"profile": "q", "data": "d", "seconds": 1, "finished": "x"}}', "'01_a' lacks metrics"),
-    "bad metric": ('{"01_a": {"profile": "q", "data": "d", "seconds": 1, "finished": "x", "metrics": [{"key": "k"}]}}',
-                   "'01_a' has a malformed 'metrics' list"),
-}  # fmt: skip
+    "bad metric": (
+        '{"01_a": {"profile": "q", "data": "d", "seconds": 1, "finished": "x", "metrics": [{"key": "k"}]}}',
+        "'01_a' has a malformed 'metrics' list",
+    ),
+}
 
 
 @pytest.mark.parametrize("kind", MALFORMED)

@@ -56,8 +56,12 @@ def test_make_samples_rebuilds_the_bundled_files_exactly(tmp_path):
     labels = np.tile(np.arange(10, dtype=np.uint8), 4)  # 40 test images, 4 per class
     exact = np.arange(40) >= 10  # the first 10 are not exact: the picks skip them
     np.savez(data / "mnist.npz", x_test=rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), y_test=labels)
-    np.savez(data / "cifar10.npz", x_test=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), y_test=labels,
-             test_is_exact=exact)  # fmt: skip
+    np.savez(
+        data / "cifar10.npz",
+        x_test=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+        y_test=labels,
+        test_is_exact=exact,
+    )
     assert make_samples.main(["--data", str(data), "--per-class", "2", "--out", str(tmp_path / "out")]) == 0
     with np.load(tmp_path / "out" / "mnist_test_samples.npz") as d:
         assert d["test_indices"].tolist() == list(range(20))

@@ -22,12 +22,16 @@ TINY = (
 
 
 def tiny_notebook(folder, *, fail_after_record=False):
-    cells = [nbformat.v4.new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell(TINY)]  # fmt: skip
+    cells = [
+        nbformat.v4.new_code_cell('PROFILE = "full"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(TINY),
+    ]
     if fail_after_record:  # stands for a run killed after record(), before the report is saved
         cells.append(nbformat.v4.new_code_cell('raise RuntimeError("killed after record")'))
-    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"}}  # fmt: skip
+    meta = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "99_tiny.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=meta), path)
@@ -117,8 +121,13 @@ def test_a_malformed_metrics_file_costs_neither_the_report_nor_the_numbers(tmp_p
 
 
 def _entry(value):
-    return {"profile": "full", "data": "d", "seconds": 1.0, "finished": "today",
-            "metrics": [{"key": "k", "label": "K", "value": value, "unit": ""}]}  # fmt: skip
+    return {
+        "profile": "full",
+        "data": "d",
+        "seconds": 1.0,
+        "finished": "today",
+        "metrics": [{"key": "k", "label": "K", "value": value, "unit": ""}],
+    }
 
 
 def test_publish_merges_a_staged_file(tmp_path):
@@ -170,10 +179,12 @@ def test_a_nan_in_the_metrics_file_costs_no_run(tmp_path):
 def _fake_papermill(monkeypatch, kill_at: str | None = None):
     """papermill stand-in: writes the report and stages an entry as the notebook would; ``kill_at`` ("replace":
     between the report and its metrics, "merge": while merging) raises SystemExit there, as a kill would stop it."""
+
     def run(source, output, *, parameters, **kw):
         import os
 
         from stnlib.runs import atomic_write_json
+
         atomic_write_json(os.environ["STNLIB_PENDING"], {"99_tiny": _entry(2.0)})
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("new report")]), output)
 
@@ -222,6 +233,7 @@ def test_a_kill_during_the_run_leaves_the_old_pair_and_no_leftovers(tmp_path, mo
 
     def killed(source, output, **kw):  # the notebook dies mid-run, after staging and a partial report
         import os
+
         (out / ".99_tiny.partial.ipynb").write_text("half")
         Path(os.environ["STNLIB_PENDING"]).write_text('{"99_tiny": ')
         raise KeyboardInterrupt

@@ -334,8 +334,16 @@ def test_train_step_is_one_sgd_step_by_hand():
 def test_train_step_gives_the_transformer_its_lr_and_weight_decay_exemption():
     model, x, y = tiny_stn(), torch.randn(6, 1, 8, 8), torch.tensor([0, 1, 2, 3, 0, 1])
     lr, wd = 0.1, 0.05
-    recipe = Recipe("stn", optimizer="sgd", lr=lr, momentum=0.0, weight_decay=wd, scheduler=None,
-                    stn_lr_scale=0.5, stn_weight_decay=False)  # fmt: skip
+    recipe = Recipe(
+        "stn",
+        optimizer="sgd",
+        lr=lr,
+        momentum=0.0,
+        weight_decay=wd,
+        scheduler=None,
+        stn_lr_scale=0.5,
+        stn_weight_decay=False,
+    )
     with torch.no_grad():  # an STN away from the identity, so its gradients are not special
         model.stn.regressor.weight.normal_(0, 0.1)
     hand = copy.deepcopy(model)

@@ -109,10 +109,16 @@ def test_preset_shapes_on_a_white_image():
     for name in PROJECTIVE_PRESETS:
         e.apply_preset(name)
         out = e.output()[0, 0]
-        dark[name] = {k for k, v in {"TL": out[0, 0], "TR": out[0, -1], "BR": out[-1, -1], "BL": out[-1, 0]}.items()
-                      if v < 0.5}
-    assert dark == {"identity": set(), "tilt left": {"TL", "BL"}, "tilt right": {"TR", "BR"},
-                    "perspective": {"TL", "TR"}, "zoom in": set()}
+        dark[name] = {
+            k for k, v in {"TL": out[0, 0], "TR": out[0, -1], "BR": out[-1, -1], "BL": out[-1, 0]}.items() if v < 0.5
+        }
+    assert dark == {
+        "identity": set(),
+        "tilt left": {"TL", "BL"},
+        "tilt right": {"TR", "BR"},
+        "perspective": {"TL", "TR"},
+        "zoom in": set(),
+    }
 
 
 def test_preset_buttons_are_wired(proj):

@@ -227,8 +227,14 @@ def test_fool_the_stn_outlines_both_regions_even_when_zoomed_out():
     from stnlib.models import mnist_cnn, mnist_stn_net
     from stnlib.widgets import FoolTheSTN
 
-    fool = FoolTheSTN({"d": torch.rand(1, 1, 42, 42)}, mnist_stn_net(42, out_size=28), mnist_cnn(42, out_size=28),
-                      mean=(0.0,), std=(1.0,), classes=tuple("0123456789"))
+    fool = FoolTheSTN(
+        {"d": torch.rand(1, 1, 42, 42)},
+        mnist_stn_net(42, out_size=28),
+        mnist_cnn(42, out_size=28),
+        mean=(0.0,),
+        std=(1.0,),
+        classes=tuple("0123456789"),
+    )
     fool.apply_preset("zoom out")
     fig = fool.draw(fool.images["d"], fool.output)
     for ax in fig.axes[:2]:  # your distortion's region, the transformer's region
@@ -256,8 +262,14 @@ def test_fool_the_stn_bars_show_the_three_most_probable_classes_best_on_top():
     from stnlib.widgets import FoolTheSTN
 
     probs = [0.05, 0.3, 0.02, 0.15, 0.08, 0.1, 0.04, 0.06, 0.12, 0.08]  # top three: 1 (0.3), 3 (0.15), 8 (0.12)
-    fool = FoolTheSTN({"d": torch.zeros(1, 1, 42, 42)}, mnist_stn_net(42, out_size=28), FixedProbs(probs),
-                      mean=(0.0,), std=(1.0,), classes=tuple("0123456789"))
+    fool = FoolTheSTN(
+        {"d": torch.zeros(1, 1, 42, 42)},
+        mnist_stn_net(42, out_size=28),
+        FixedProbs(probs),
+        mean=(0.0,),
+        std=(1.0,),
+        classes=tuple("0123456789"),
+    )
     fig = fool.draw(fool.images["d"], fool.output)
     bars = fig.axes[4]  # digit, distorted input, STN view, with STN, without STN
     assert bars.get_title() == "CNN, no STN" and bars.get_xlim() == (0, 1)
@@ -289,7 +301,7 @@ def test_a_shown_explorer_carries_its_picture_for_front_ends_without_widgets(exp
     monkeypatch.setattr(w, "display", lambda obj, raw=False: shown.append((obj, raw)))
     explorer.apply_preset("rotate")
     explorer.show()
-    (bundle, raw), = shown
+    ((bundle, raw),) = shown
     assert raw and bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
     assert base64.b64decode(bundle["image/png"]) == explorer.picture.value  # the state shown: rotated
 

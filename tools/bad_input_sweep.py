@@ -55,8 +55,9 @@ def report(found: dict[str, dict[str, list[tuple[str, str]]]], outcomes: tuple[s
     lines = [f"{'module':<10}" + "".join(f"{o:>9}" for o in outcomes) + f"{'total':>9}"]
     totals = dict.fromkeys(outcomes, 0)
     for module, by in found.items():
-        lines.append(f"{module:<10}" + "".join(f"{len(by[o]):>9}" for o in outcomes)
-                     + f"{sum(len(v) for v in by.values()):>9}")  # fmt: skip
+        lines.append(
+            f"{module:<10}" + "".join(f"{len(by[o]):>9}" for o in outcomes) + f"{sum(len(v) for v in by.values()):>9}"
+        )
         for o in outcomes:
             totals[o] += len(by[o])
     lines.append(f"{'all':<10}" + "".join(f"{totals[o]:>9}" for o in outcomes) + f"{sum(totals.values()):>9}")

@@ -315,9 +315,16 @@ def time_to_accuracy_fast(
     every ``eval_every`` steps, stopping at the first evaluation that reaches the last of ``targets``."""
     seed_everything(0)
     history = fast_cifar.train_fast(
-        make(), data, recipe, epochs=epochs, seed=0, eval_exact=True, eval_every_steps=eval_every,
-        target_acc=max(targets), progress=True,
-    )  # fmt: skip
+        make(),
+        data,
+        recipe,
+        epochs=epochs,
+        seed=0,
+        eval_exact=True,
+        eval_every_steps=eval_every,
+        target_acc=max(targets),
+        progress=True,
+    )
     return {**_outcome(history, recipe, targets, None), "epochs": epochs}
 
 
@@ -436,10 +443,15 @@ def run_cifar10(quick: bool, budget: float) -> dict:
     runs = {
         CIFAR_OURS: ours,
         CIFAR_COURSE: _recipe_run(
-            factories, CIFAR_COURSE, exact, CIFAR_TARGETS[0], budget_s=course_budget, eval_every=course_every,
+            factories,
+            CIFAR_COURSE,
+            exact,
+            CIFAR_TARGETS[0],
+            budget_s=course_budget,
+            eval_every=course_every,
             max_epochs=1 if quick else COURSE_EPOCHS,
         ),
-    }  # fmt: skip
+    }
     result = _suite("CIFAR-10", data, factories, runs, CIFAR_TARGETS, quick)
     result["test_images"] = exact.info.n_test
     result["headline"] = CIFAR_OURS  # the model whose compute the README spells out

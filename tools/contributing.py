@@ -17,8 +17,16 @@ from stnlib.recipes import COURSE_MODELS
 from tools.notebook_info import format_duration
 from tools.results import RESULT_ROWS
 
-__all__ = ["BENCH_TITLES", "TARGETS", "Target", "format_value", "render_all_metrics", "render_bench", "render_cifar",
-           "render_targets"]  # fmt: skip
+__all__ = [
+    "BENCH_TITLES",
+    "TARGETS",
+    "Target",
+    "format_value",
+    "render_all_metrics",
+    "render_bench",
+    "render_cifar",
+    "render_targets",
+]
 
 
 def format_value(value: float | int, unit: str = "") -> str:
@@ -91,51 +99,128 @@ def _st_over_cnn(cnn: float, *stcnns: float) -> float:
 
 def _minus(a: float, b: float) -> float:
     return a - b
+
+
 #: The targets the issues set. Their place is here, not the students' README (issue 18): a student reads each
 #: number beside the paper's figure and the stronger of two fair baselines.
 TARGETS: list[Target] = [
     Target(_NB2, "plain MNIST: ST-CNN test accuracy", ("mnist_stn_acc",), lo=99.5, unit="%"),
     Target(_NB2, "RTS MNIST: ST-CNN test error", ("rts_stcnn_err",), hi=0.8, unit="%", source=_I18),
-    Target(_NB2, "RTS MNIST: ST-CNN error / the stronger CNN's (full canvas or 28x28 area view)", _RTS3, hi=0.75,
-           unit="x", source=_I18, measure=_vs_stronger),
-    Target(_NB2, "RTS: shift undone, slope (the less undone of x, y)", ("rts_tx_slope", "rts_ty_slope"), hi=-0.8,
-           measure=max),
+    Target(
+        _NB2,
+        "RTS MNIST: ST-CNN error / the stronger CNN's (full canvas or 28x28 area view)",
+        _RTS3,
+        hi=0.75,
+        unit="x",
+        source=_I18,
+        measure=_vs_stronger,
+    ),
+    Target(
+        _NB2,
+        "RTS: shift undone, slope (the less undone of x, y)",
+        ("rts_tx_slope", "rts_ty_slope"),
+        hi=-0.8,
+        measure=max,
+    ),
     Target(_NB2, "RTS: turn undone, overall slope", ("rts_rotation_slope",), hi=-0.8),
     Target(_NB2, "RTS: turn undone, R² of the overall fit", ("rts_rotation_r2",), lo=0.8),
     Target(_NB2, "RTS: zoom undone, slope", ("rts_scale_slope",), hi=-0.8),
     Target(_NB2, "cluttered MNIST: ST-CNN test error", ("cluttered_stcnn_err",), hi=2.5, unit="%", source=_I18),
-    Target(_NB2, "cluttered MNIST: ST-CNN error / the stronger CNN's (full canvas or 20x20 area view)", _CLUTTER3,
-           hi=0.6, unit="x", source=_I18, measure=_vs_stronger),
+    Target(
+        _NB2,
+        "cluttered MNIST: ST-CNN error / the stronger CNN's (full canvas or 20x20 area view)",
+        _CLUTTER3,
+        hi=0.6,
+        unit="x",
+        source=_I18,
+        measure=_vs_stronger,
+    ),
     Target(_NB2, "cluttered: region centre to the digit's (median)", ("cluttered_centre_err",), hi=3, unit="px"),
-    Target(_NB2, "cluttered: region width / the digit box's (median)", ("cluttered_width_ratio",), lo=0.8, hi=1.5,
-           unit="x"),
-    Target(_NB2, "cluttered: theta depends on the image, std of the region's x (theta units)", ("cluttered_tx_std",),
-           lo=0.2),
+    Target(
+        _NB2, "cluttered: region width / the digit box's (median)", ("cluttered_width_ratio",), lo=0.8, hi=1.5, unit="x"
+    ),
+    Target(
+        _NB2,
+        "cluttered: theta depends on the image, std of the region's x (theta units)",
+        ("cluttered_tx_std",),
+        lo=0.2,
+    ),
     Target(_NB2, "notebook 2: full-profile run time", ("full_run_s",), hi=35 * 60, unit="s", source=_I18),
-    Target(_NB3, "CIFAR-10: ours + STN, accuracy on the exact test photos", ("cifar_ours_stn_acc_exact",), lo=93.0,
-           unit="%"),
+    Target(
+        _NB3,
+        "CIFAR-10: ours + STN, accuracy on the exact test photos",
+        ("cifar_ours_stn_acc_exact",),
+        lo=93.0,
+        unit="%",
+    ),
     Target(_NB3, "CIFAR-10: ours + STN, training time", ("cifar_stn_train_s",), hi=1200, unit="s"),
-    Target(_NB3, "off-centre CIFAR-10: transformer's error / the stronger CNN's (full canvas or 32x32 area view)",
-           _OFFCENTRE3, hi=0.8, unit="x", source=_I18, measure=_vs_stronger),
+    Target(
+        _NB3,
+        "off-centre CIFAR-10: transformer's error / the stronger CNN's (full canvas or 32x32 area view)",
+        _OFFCENTRE3,
+        hi=0.8,
+        unit="x",
+        source=_I18,
+        measure=_vs_stronger,
+    ),
     Target(_NB3, "off-centre: region centre to the photo's (median)", ("offcentre_centre_err_px",), hi=4.0, unit="px"),
     Target(_NB3, "notebook 3: full-profile run time", ("full_run_s",), hi=60 * 60, unit="s", source=_I18),
-    *[Target(_NB5, f"Table 1, {c.upper()}: the worst ST-CNN's error / the CNN's (each ST-CNN ≤ the CNN)",
-             tuple(f"{c}_{m}_err" for m in ("cnn", "affine", "projective", "tps")), hi=1.0, unit="x", source=_I19,
-             measure=_st_over_cnn) for c in _COLUMNS],
-    Target(_NB5, "Table 1, E: TPS error - affine error (TPS ≤ affine)", ("e_tps_err", "e_affine_err"), hi=0.0,
-           unit="%", source=_I19, measure=_minus),
-    Target(_NB5, "Table 1, RTS: ST-CNN affine error (within 1.5x of the paper's 0.5 %)", ("rts_affine_err",),
-           hi=0.75, unit="%", source=_I19),
-    Target(_NB5, "Table 1, R: ST-CNN affine error (within 1.5x of the paper's 0.7 %)", ("r_affine_err",), hi=1.05,
-           unit="%", source=_I19),
+    *[
+        Target(
+            _NB5,
+            f"Table 1, {c.upper()}: the worst ST-CNN's error / the CNN's (each ST-CNN ≤ the CNN)",
+            tuple(f"{c}_{m}_err" for m in ("cnn", "affine", "projective", "tps")),
+            hi=1.0,
+            unit="x",
+            source=_I19,
+            measure=_st_over_cnn,
+        )
+        for c in _COLUMNS
+    ],
+    Target(
+        _NB5,
+        "Table 1, E: TPS error - affine error (TPS ≤ affine)",
+        ("e_tps_err", "e_affine_err"),
+        hi=0.0,
+        unit="%",
+        source=_I19,
+        measure=_minus,
+    ),
+    Target(
+        _NB5,
+        "Table 1, RTS: ST-CNN affine error (within 1.5x of the paper's 0.5 %)",
+        ("rts_affine_err",),
+        hi=0.75,
+        unit="%",
+        source=_I19,
+    ),
+    Target(
+        _NB5,
+        "Table 1, R: ST-CNN affine error (within 1.5x of the paper's 0.7 %)",
+        ("r_affine_err",),
+        hi=1.05,
+        unit="%",
+        source=_I19,
+    ),
     Target(_NB5, "notebook 5: full-profile run time", ("full_run_s",), hi=60 * 60, unit="s", source=_I19),
-    Target(_NB1, "the sampler written in the page against F.grid_sample (fp64, both align_corners): max difference",
-           ("sampler_max_diff",), hi=1e-6, source=_I20),
-    Target(_NB1, "the paper's gradient formulas against autograd at one pixel (fp64): max difference",
-           ("sampler_grad_max_diff",), hi=1e-8, source=_I20),
-    Target(_NB1, "gradcheck of the sampler written in the page (1 = passed)", ("sampler_gradcheck",), lo=1.0,
-           source=_I20),
-]  # fmt: skip
+    Target(
+        _NB1,
+        "the sampler written in the page against F.grid_sample (fp64, both align_corners): max difference",
+        ("sampler_max_diff",),
+        hi=1e-6,
+        source=_I20,
+    ),
+    Target(
+        _NB1,
+        "the paper's gradient formulas against autograd at one pixel (fp64): max difference",
+        ("sampler_grad_max_diff",),
+        hi=1e-8,
+        source=_I20,
+    ),
+    Target(
+        _NB1, "gradcheck of the sampler written in the page (1 = passed)", ("sampler_gradcheck",), lo=1.0, source=_I20
+    ),
+]
 
 
 def render_targets(metrics: Mapping, targets: list[Target] | None = None) -> str:
@@ -176,10 +261,13 @@ def render_all_metrics(metrics: Mapping) -> str:
             "",
             "| key | what | value | in the README |",
             "|---|---|---|---|",
-            *(f"| `{m['key']}` | {m['label']} | {format_value(m['value'], m.get('unit', ''))} "
-              f"| {'yes' if m['key'] in used else ''} |" for m in e["metrics"]),
+            *(
+                f"| `{m['key']}` | {m['label']} | {format_value(m['value'], m.get('unit', ''))} "
+                f"| {'yes' if m['key'] in used else ''} |"
+                for m in e["metrics"]
+            ),
             "",
-        ]  # fmt: skip
+        ]
     return "\n".join(out).rstrip()
 
 
@@ -209,11 +297,17 @@ def render_cifar(metrics: dict) -> str:
             when = "" if train_s is None else (f"{train_s:.0f} s" if key == "cifar_ours_stn" else "same schedule")
             rows.append(f"| {name} | | {when} | {m[f'{key}_acc']:.2f}% | {m[f'{key}_acc_exact']:.2f}% |")
     if all(k in m for k in _OFFCENTRE3):  # older entries have one CNN only: no table
-        rows += ["", "| off-centre CIFAR-10 (64x64 canvas) | test error | forward MFLOP / image | training time "
-                 "| what it means |", "|---|---|---|---|---|"]  # fmt: skip
-        nets = (("cnn_full", "CNN on the full canvas (first layer: 2x2 patches at stride 2)"),
-                ("cnn_area", "same backbone, canvas area-averaged to 32x32"),
-                ("stn", "with a transformer that moves a 32x32 window"))  # fmt: skip
+        rows += [
+            "",
+            "| off-centre CIFAR-10 (64x64 canvas) | test error | forward MFLOP / image | training time "
+            "| what it means |",
+            "|---|---|---|---|---|",
+        ]
+        nets = (
+            ("cnn_full", "CNN on the full canvas (first layer: 2x2 patches at stride 2)"),
+            ("cnn_area", "same backbone, canvas area-averaged to 32x32"),
+            ("stn", "with a transformer that moves a 32x32 window"),
+        )
         stn = f"{_vs_stronger(*(m[k] for k in _OFFCENTRE3)):.2f}x the stronger CNN's errors"
         if "offcentre_centre_err_px" in m:
             stn += f"; window centre {m['offcentre_centre_err_px']:.1f} px from the photo's (median)"

@@ -152,8 +152,14 @@ def execute_notebook(source: Path, profile: str, *, out_dir: Path | None = None,
         pending.mkdir()
         try:
             with _environment(**{PROFILE_ENV: profile, PENDING_ENV: str(pending / "metrics.json")}):
-                pm.execute_notebook(str(source), str(partial), parameters={"PROFILE": profile, **parameters},
-                                    cwd=str(source.parent), kernel_name="python3", progress_bar=False)  # fmt: skip
+                pm.execute_notebook(
+                    str(source),
+                    str(partial),
+                    parameters={"PROFILE": profile, **parameters},
+                    cwd=str(source.parent),
+                    kernel_name="python3",
+                    progress_bar=False,
+                )
             _relative_paths(partial, source, final)
         except BaseException:  # a failed cell, Ctrl-C, SIGTERM (main turns it into SystemExit)
             if partial.exists():
@@ -190,10 +196,18 @@ def _publish_saved(saved: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.execute", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILES, default="full")
-    parser.add_argument("--publish", type=Path, metavar="FILE", help="merge FILE (a *.recovered.json) into the "
-                        "metrics.json beside it, then remove FILE; runs no notebook")  # fmt: skip
-    parser.add_argument("--finish", action="store_true", help="complete the publishing of runs that were killed "
-                        "after they finished (their journals .NAME.publish.json in reports/); runs no notebook")
+    parser.add_argument(
+        "--publish",
+        type=Path,
+        metavar="FILE",
+        help="merge FILE (a *.recovered.json) into the metrics.json beside it, then remove FILE; runs no notebook",
+    )
+    parser.add_argument(
+        "--finish",
+        action="store_true",
+        help="complete the publishing of runs that were killed "
+        "after they finished (their journals .NAME.publish.json in reports/); runs no notebook",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a polite kill cleans up like Ctrl-C

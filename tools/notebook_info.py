@@ -47,8 +47,10 @@ def format_duration(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------------------------ data provenance
-_LOADED = re.compile(r"(?P<name>[A-Za-z][\w-]*)(?: [\w-]+)? from (?P<source>[^:;]+): [\d,]+ train / "
-                     r"(?P<test>[\d,]+) test \((?:all exact|(?P<exact>[\d,]+) exact)\)")  # fmt: skip
+_LOADED = re.compile(
+    r"(?P<name>[A-Za-z][\w-]*)(?: [\w-]+)? from (?P<source>[^:;]+): [\d,]+ train / "
+    r"(?P<test>[\d,]+) test \((?:all exact|(?P<exact>[\d,]+) exact)\)"
+)
 _BUNDLED = re.compile(r"(?P<n>[\d,]+) bundled real (?P<name>\w+) test images")
 
 

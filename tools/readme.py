@@ -41,16 +41,28 @@ from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems, 
 from tools.results import render_student_results
 
 __all__ = [
-    "BRANCH", "NOTEBOOK_DATA", "NOTEBOOK_SUMMARIES", "REPO_URL", "colab_cell_source", "main",
-    "render_contributing", "render_readme", "stale_files", "sync",
-]  # fmt: skip
+    "BRANCH",
+    "NOTEBOOK_DATA",
+    "NOTEBOOK_SUMMARIES",
+    "REPO_URL",
+    "colab_cell_source",
+    "main",
+    "render_contributing",
+    "render_readme",
+    "stale_files",
+    "sync",
+]
 
 #: The one place the repository URL is written. Change it in a fork, then run ``make sync``.
 REPO_URL = "https://github.com/stn-notebooks/stn-notebooks"
 BRANCH = "main"
 #: The paper the series teaches (authors, title, venue, link).
-PAPER = ("Jaderberg, Simonyan, Zisserman, Kavukcuoglu", "Spatial Transformer Networks", "NeurIPS 2015",
-         "https://arxiv.org/abs/1506.02025")  # fmt: skip
+PAPER = (
+    "Jaderberg, Simonyan, Zisserman, Kavukcuoglu",
+    "Spatial Transformer Networks",
+    "NeurIPS 2015",
+    "https://arxiv.org/abs/1506.02025",
+)
 
 #: What each notebook teaches, in a few words (file stem -> summary), for the README's notebook table.
 NOTEBOOK_SUMMARIES: dict[str, str] = {
@@ -59,8 +71,7 @@ NOTEBOOK_SUMMARIES: dict[str, str] = {
     "02_stn_mnist": "A transformer in 20 lines; where it helps on rotated and cluttered digits, measured",
     "03_stn_cifar10": "When a transformer helps on photos (off-centre) and when it does nothing (centred)",
     "04_stn_learning_gif": "Watch transformers learn, as GIFs",
-    "05_beyond_affine": "Projective and thin-plate-spline transformers you can drag; the paper's Table 1 side by "
-    "side",
+    "05_beyond_affine": "Projective and thin-plate-spline transformers you can drag; the paper's Table 1 side by side",
     "06_stn_on_feature_maps": "A transformer on feature maps: what it learns, what it undoes, and whether the "
     "output stays put when the input turns",
 }
@@ -168,8 +179,10 @@ def _run_time(stem: str, entry: Mapping | None) -> str:
     """CPU: the report's papermill duration; GPU: ``gpu_seconds`` in its metrics entry, if a run recorded one."""
     cpu = report_seconds(stem)
     gpu = (entry or {}).get("gpu_seconds")
-    return (f"CPU {format_duration(cpu) if cpu is not None else 'not measured'}; "
-            f"GPU {format_duration(gpu) if gpu is not None else 'not measured'}")  # fmt: skip
+    return (
+        f"CPU {format_duration(cpu) if cpu is not None else 'not measured'}; "
+        f"GPU {format_duration(gpu) if gpu is not None else 'not measured'}"
+    )
 
 
 def render_start(metrics: Mapping) -> str:
@@ -193,8 +206,10 @@ def render_start(metrics: Mapping) -> str:
 def render_index(metrics: Mapping | None = None) -> str:
     """The README's notebook table: executed report, what it teaches, run time, data, Colab, source."""
     metrics = metrics or {}
-    rows = ["| # | Notebook (executed report) | What it teaches | Full run | Data needed | Colab | Source |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "| # | Notebook (executed report) | What it teaches | Full run | Data needed | Colab | Source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for stem in notebook_stems():
         if stem not in NOTEBOOK_SUMMARIES:
             raise ValueError(f"notebooks/{stem}.ipynb has no summary in tools.readme.NOTEBOOK_SUMMARIES")
@@ -206,8 +221,11 @@ def render_index(metrics: Mapping | None = None) -> str:
         )
     machines = sorted({e["machine"] for e in metrics.values() if isinstance(e, dict) and e.get("machine")})
     where = f" on {'; '.join(machines)}" if machines else ""
-    rows += ["", f"*Full run*: how long the committed full-profile report took to execute (papermill){where}. "
-             "Colab downloads the data on first use."]  # fmt: skip
+    rows += [
+        "",
+        f"*Full run*: how long the committed full-profile report took to execute (papermill){where}. "
+        "Colab downloads the data on first use.",
+    ]
     return "\n".join(rows)
 
 
@@ -218,13 +236,10 @@ def render_instructors() -> str:
     cost = f"about {format_duration(sum(times))} of CPU" if times else "run time not measured yet"
     if times and len(times) < len(stems):
         cost += f" for {len(times)} of {len(stems)} notebooks"
-    return "\n".join([
-        "```bash",
-        f"make execute   # every notebook, full profile, into reports/ (overwrites them), then make sync: {cost}",
-        "make test      # what CI runs: unit tests, lint, every notebook in the quick profile, nbval on the reports,",
-        "               # and the widgets, driven in JupyterLab in headless Chromium",
-        "```",
-    ])  # fmt: skip
+    execute = f"make execute   # every notebook, full profile, into reports/ (overwrites them), then make sync: {cost}"
+    test = "make test      # what CI runs: unit tests, lint, every notebook in the quick profile, nbval on the reports,"
+    browser = "               # and the widgets, driven in JupyterLab in headless Chromium"
+    return "\n".join(["```bash", execute, test, browser, "```"])
 
 
 def _replace_block(text: str, name: str, body: str, file: str = "README.md", *, note: bool = True) -> str:
@@ -317,17 +332,20 @@ def run_time_note(stem: str, metrics: Mapping | None = None) -> str:
     entry = (metrics or {}).get(stem) or {}
     cpu, gpu = report_seconds(stem), entry.get("gpu_seconds")
     where = f" ({entry['machine']})" if entry.get("machine") else ""
-    full = (f"takes about {format_duration(cpu)} on a CPU{where}" if cpu is not None
-            else "has not been timed on a CPU yet")  # fmt: skip
+    full = (
+        f"takes about {format_duration(cpu)} on a CPU{where}" if cpu is not None else "has not been timed on a CPU yet"
+    )
     gpu_text = f"about {format_duration(gpu)} on a GPU" if gpu is not None else "not measured yet on a GPU"
     note = f"**Run all** with the default parameters (the full profile) {full}; {gpu_text}."
     if stem in RUN_TIME_CAVEATS:
         note += " " + RUN_TIME_CAVEATS[stem]
     if not NOTEBOOK_DATA.get(stem):  # nothing to train: no shorter run worth having
         return note
-    return (f"{note} For a short run, set `PROFILE = \"quick\"` in the parameters cell: every cell runs, on a few "
-            "hundred images and one epoch. That checks that everything works, and is far too short to show the "
-            "effects described here.")
+    return (
+        f'{note} For a short run, set `PROFILE = "quick"` in the parameters cell: every cell runs, on a few '
+        "hundred images and one epoch. That checks that everything works, and is far too short to show the "
+        "effects described here."
+    )
 
 
 def _synced_notebook(path: Path, metrics: Mapping | None = None) -> tuple[nbformat.NotebookNode, bool]:
@@ -347,8 +365,9 @@ def _synced_notebook(path: Path, metrics: Mapping | None = None) -> tuple[nbform
     for cell in markdown:
         cell.source = absolute_links(cell.source, old_url)
     if markdown:
-        markdown[0].source = _replace_block(markdown[0].source, "run-time", run_time_note(path.stem, metrics),
-                                            f"{path.name}'s first Markdown cell")  # fmt: skip
+        markdown[0].source = _replace_block(
+            markdown[0].source, "run-time", run_time_note(path.stem, metrics), f"{path.name}'s first Markdown cell"
+        )
     return nb, nbformat.writes(nb) != before
 
 
@@ -416,12 +435,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     for journal in sorted(REPORTS.glob(".*.publish.json")):
-        print(f"note: a run was killed while publishing ({journal.name}); finish it with "
-              "`python -m tools.execute --finish`", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: a run was killed while publishing ({journal.name}); finish it with "
+            "`python -m tools.execute --finish`",
+            file=sys.stderr,
+        )
     for saved in _unmerged():
         shown = saved.relative_to(REPO_ROOT) if saved.is_relative_to(REPO_ROOT) else saved
-        print(f"note: {shown} holds results not in metrics.json yet; merge them with "
-              f"`python -m tools.execute --publish {shown}`", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {shown} holds results not in metrics.json yet; merge them with "
+            f"`python -m tools.execute --publish {shown}`",
+            file=sys.stderr,
+        )
     try:
         changed = sync() if args.command == "sync" else stale_files()
     except MetricsFileError as err:

@@ -22,11 +22,29 @@ from stnlib.recipes import COURSE_MODELS
 from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems, notebook_title, short_provenance
 
 __all__ = [
-    "CIFAR_TEST_PHOTOS", "DIGIT_BOX_PX", "DIGIT_WIDTH_FIT", "FIXED_WARP_PX", "FLOAT_AGREE", "IDENTITY_ZOOM",
-    "NOTHING_UNDONE", "RESULT_FIGURES", "RESULT_ROWS", "SMALLEST_PHOTO_PX", "Row", "ablation_words", "baseline_words",
-    "caption", "centre_words", "one_in", "region_words", "render_notebook_results",
-    "render_student_results", "spread_words", "undone_words", "zoom_words",
-]  # fmt: skip
+    "CIFAR_TEST_PHOTOS",
+    "DIGIT_BOX_PX",
+    "DIGIT_WIDTH_FIT",
+    "FIXED_WARP_PX",
+    "FLOAT_AGREE",
+    "IDENTITY_ZOOM",
+    "NOTHING_UNDONE",
+    "RESULT_FIGURES",
+    "RESULT_ROWS",
+    "SMALLEST_PHOTO_PX",
+    "Row",
+    "ablation_words",
+    "baseline_words",
+    "caption",
+    "centre_words",
+    "one_in",
+    "region_words",
+    "render_notebook_results",
+    "render_student_results",
+    "spread_words",
+    "undone_words",
+    "zoom_words",
+]
 
 #: Images shown beside a notebook's results (markdown), e.g. the GIFs notebook 4 makes.
 RESULT_FIGURES: dict[str, str] = {
@@ -87,7 +105,8 @@ def baseline_words(stcnn: float, baselines: Mapping[str, float]) -> str:
     name = min(baselines, key=lambda k: baselines[k])
     ratio = stcnn / baselines[name] if baselines[name] else float("inf")
     return f"{ratio:.2f}x the errors of the stronger CNN ({name}), one run: " + (
-        "fewer mistakes" if ratio < 1 else "no better")  # fmt: skip
+        "fewer mistakes" if ratio < 1 else "no better"
+    )
 
 
 def centre_words(px: float, box_px: float, what: str, box: str = "its") -> str:
@@ -105,10 +124,17 @@ def region_words(centre: float, width: float) -> tuple[str, str]:
     """Where a cluttered-MNIST region ends (median centre error in px, width / digit box): (measured, meaning).
     Notebook 2's and notebook 4's rows both say it this way (rules: :data:`DIGIT_BOX_PX`, :data:`DIGIT_WIDTH_FIT`)."""
     lo, hi = DIGIT_WIDTH_FIT
-    size = ("narrower than the digit: it cuts it off" if width < lo else "about the digit's size: zoomed onto it"
-            if width <= hi else "much wider than the digit: hardly zoomed")  # fmt: skip
-    return (f"centre {centre:.2f} px from the digit's; {width:.2f}x the digit box's width",
-            f"{centre_words(centre, DIGIT_BOX_PX, 'digit')}; {size}")  # fmt: skip
+    size = (
+        "narrower than the digit: it cuts it off"
+        if width < lo
+        else "about the digit's size: zoomed onto it"
+        if width <= hi
+        else "much wider than the digit: hardly zoomed"
+    )
+    return (
+        f"centre {centre:.2f} px from the digit's; {width:.2f}x the digit box's width",
+        f"{centre_words(centre, DIGIT_BOX_PX, 'digit')}; {size}",
+    )
 
 
 def one_in(error_pct: float, what: str) -> str:
@@ -132,9 +158,11 @@ def ablation_words(stn: tuple[float, float], without: tuple[float, float], p: fl
     """
     diff, n = stn[0] - without[0], CIFAR_TEST_PHOTOS["exact"]
     se = max(100 * (a[0] / 100 * (1 - a[0] / 100) / n) ** 0.5 for a in (stn, without))  # binomial, in points
-    return (f"with the STN {diff:+.2f} points on the exact photos ({'within' if abs(diff) <= se else 'more than'} "
-            f"one standard error, ±{se:.2f}), {stn[1] - without[1]:+.2f} on all; one training run each: McNemar "
-            f"p = {p:.3f} covers the test photos' sampling, not a second training run")  # fmt: skip
+    return (
+        f"with the STN {diff:+.2f} points on the exact photos ({'within' if abs(diff) <= se else 'more than'} "
+        f"one standard error, ±{se:.2f}), {stn[1] - without[1]:+.2f} on all; one training run each: McNemar "
+        f"p = {p:.3f} covers the test photos' sampling, not a second training run"
+    )
 
 
 def _pct(v: float) -> str:
@@ -156,13 +184,16 @@ class Row:
 def _sampler(diff: float, grad_diff: float, gradcheck: float) -> tuple[str, str]:
     ok = diff < FLOAT_AGREE and grad_diff < FLOAT_AGREE and gradcheck == 1
     return f"output {diff:.1e}, gradient {grad_diff:.1e}; gradcheck {'passed' if gradcheck == 1 else 'FAILED'}", (
-        "agree to float precision: the page's sampler and formulas are what PyTorch computes" if ok
-        else "DISAGREE: the page's sampler or formulas differ from PyTorch's")  # fmt: skip
+        "agree to float precision: the page's sampler and formulas are what PyTorch computes"
+        if ok
+        else "DISAGREE: the page's sampler or formulas differ from PyTorch's"
+    )
 
 
 def _plain_mnist(stn: float, cnn: float) -> tuple[str, str]:
     return f"with STN {_pct(stn)}, without {_pct(cnn)}", (
-        f"the STN changes accuracy by {stn - cnn:+.2f} points; {one_in(100 - stn, 'digit')}")  # fmt: skip
+        f"the STN changes accuracy by {stn - cnn:+.2f} points; {one_in(100 - stn, 'digit')}"
+    )
 
 
 def _vs_baselines(view: str) -> Callable[..., tuple[str, str]]:
@@ -182,9 +213,11 @@ def _compute(*mflop: float) -> tuple[str, str]:
     """Forward MFLOP per image of the ST-CNN, the full-canvas CNN and the area-view CNN, RTS then cluttered."""
     rts, clutter = mflop[:3], mflop[3:]
     measured = f"RTS: {', '.join(f'{m:.2f}' for m in rts)}; cluttered: {', '.join(f'{m:.2f}' for m in clutter)}"
-    return measured, (f"the ST-CNN costs {rts[0] / rts[1]:.2f}x (RTS), {clutter[0] / clutter[1]:.2f}x (cluttered) "
-                      f"the full-canvas CNN's FLOPs and {rts[0] / rts[2]:.2f}x, {clutter[0] / clutter[2]:.2f}x "
-                      "the area-view CNN's")  # fmt: skip
+    return measured, (
+        f"the ST-CNN costs {rts[0] / rts[1]:.2f}x (RTS), {clutter[0] / clutter[1]:.2f}x (cluttered) "
+        f"the full-canvas CNN's FLOPs and {rts[0] / rts[2]:.2f}x, {clutter[0] / clutter[2]:.2f}x "
+        "the area-view CNN's"
+    )
 
 
 def _rts_shift(tx: float, ty: float) -> tuple[str, str]:
@@ -192,9 +225,11 @@ def _rts_shift(tx: float, ty: float) -> tuple[str, str]:
 
 
 def _rts_turn(slope: float, r2: float, within: float) -> tuple[str, str]:
-    return (f"overall {slope:.2f}, R² {r2:.2f}; within a digit {within:.2f}",
-            f"by the overall slope it {undone_words(slope, 'turn')}; by the within-digit slope (the digit's own "
-            f"slant taken out) it {undone_words(within, 'turn')}")  # fmt: skip
+    return (
+        f"overall {slope:.2f}, R² {r2:.2f}; within a digit {within:.2f}",
+        f"by the overall slope it {undone_words(slope, 'turn')}; by the within-digit slope (the digit's own "
+        f"slant taken out) it {undone_words(within, 'turn')}",
+    )
 
 
 def _rts_zoom(slope: float, r2: float) -> tuple[str, str]:
@@ -204,9 +239,11 @@ def _rts_zoom(slope: float, r2: float) -> tuple[str, str]:
 def _identity_start(err: float, tx_std: float, zoomed_err: float, zoomed_tx_std: float) -> tuple[str, str]:
     """The cluttered transformer started at the identity vs the zoomed start (theta's x spread in canvas px)."""
     px, zoomed_px = (s * CLUTTER_CANVAS / 2 for s in (tx_std, zoomed_tx_std))
-    return (f"{_pct(err)} (zoomed start {_pct(zoomed_err)}); region centre moves {px:.2f} px vs {zoomed_px:.2f} px "
-            "(std)", f"{err / zoomed_err if zoomed_err else float('inf'):.2f}x the zoomed start's errors; started "
-            f"at the identity: {spread_words(px, 'digit')}")  # fmt: skip
+    return (
+        f"{_pct(err)} (zoomed start {_pct(zoomed_err)}); region centre moves {px:.2f} px vs {zoomed_px:.2f} px (std)",
+        f"{err / zoomed_err if zoomed_err else float('inf'):.2f}x the zoomed start's errors; started "
+        f"at the identity: {spread_words(px, 'digit')}",
+    )
 
 
 def _padding(zoom0: float, zoom1: float, acc0: float, acc1: float) -> tuple[str, str]:
@@ -216,14 +253,18 @@ def _padding(zoom0: float, zoom1: float, acc0: float, acc1: float) -> tuple[str,
 
 
 def _cifar_ours(exact: float, every: float, train_s: float) -> tuple[str, str]:
-    return (f"{_pct(exact)} on the exact test photos ({_pct(every)} on all), after {train_s:.0f} s",
-            f"{one_in(100 - exact, 'photo')} (exact photos); trained in {format_duration(train_s)}")  # fmt: skip
+    return (
+        f"{_pct(exact)} on the exact test photos ({_pct(every)} on all), after {train_s:.0f} s",
+        f"{one_in(100 - exact, 'photo')} (exact photos); trained in {format_duration(train_s)}",
+    )
 
 
 def _cifar_ablation(exact: float, every: float, stn_exact: float, stn_every: float, p: float) -> tuple[str, str]:
     """McNemar's test compares the two networks on all test photos (notebook 3); :func:`ablation_words`."""
-    return (f"{_pct(exact)} on the exact test photos ({_pct(every)} on all)",
-            ablation_words((stn_exact, stn_every), (exact, every), p))  # fmt: skip
+    return (
+        f"{_pct(exact)} on the exact test photos ({_pct(every)} on all)",
+        ablation_words((stn_exact, stn_every), (exact, every), p),
+    )
 
 
 def _spread(what: str) -> Callable[[float], tuple[str, str]]:
@@ -233,13 +274,17 @@ def _spread(what: str) -> Callable[[float], tuple[str, str]]:
 def _offcentre_error(stn: float, full: float, area: float) -> tuple[str, str]:
     """Beside two fair CNNs: the full canvas (2x2 patches at stride 2 first), the canvas area-averaged to 32x32."""
     view = f"{PHOTO_SIZE}x{PHOTO_SIZE} area view"
-    return (f"with the transformer {_pct(stn)}; CNNs: full canvas {_pct(full)}, {view} {_pct(area)}",
-            baseline_words(stn, {"full canvas": full, view: area}))  # fmt: skip
+    return (
+        f"with the transformer {_pct(stn)}; CNNs: full canvas {_pct(full)}, {view} {_pct(area)}",
+        baseline_words(stn, {"full canvas": full, view: area}),
+    )
 
 
 def _offcentre_compute(stn: float, full: float, area: float) -> tuple[str, str]:
-    return f"{stn:.2f}, {full:.2f}, {area:.2f}", (f"the transformer network costs {stn / full:.2f}x the full-canvas "
-                                                  f"CNN's FLOPs and {stn / area:.2f}x the area-view CNN's")  # fmt: skip
+    return f"{stn:.2f}, {full:.2f}, {area:.2f}", (
+        f"the transformer network costs {stn / full:.2f}x the full-canvas "
+        f"CNN's FLOPs and {stn / area:.2f}x the area-view CNN's"
+    )
 
 
 def _offcentre_where(centre: float) -> tuple[str, str]:
@@ -253,8 +298,9 @@ def _offcentre_shift(tx: float, ty: float) -> tuple[str, str]:
 def _course(budget: float, *exact: float) -> tuple[str, str]:
     got = ", ".join(f"{c.name} {_pct(a)}" for c, a in zip(COURSE_MODELS, exact))
     epochs = sorted({c.reported_epochs for c in COURSE_MODELS})
-    reported = ", ".join(f"{c.reported_acc:g}%" + ("" if len(epochs) == 1 else f" ({c.reported_epochs} epochs)")
-                         for c in COURSE_MODELS)  # fmt: skip
+    reported = ", ".join(
+        f"{c.reported_acc:g}%" + ("" if len(epochs) == 1 else f" ({c.reported_epochs} epochs)") for c in COURSE_MODELS
+    )
     if len(epochs) == 1:
         reported += f" after {epochs[0]} epochs"
     return (
@@ -285,7 +331,8 @@ def _film_times(*seconds: float) -> tuple[str, str]:
 
 def _errors_keys(task: str) -> tuple[str, ...]:
     return tuple(f"{task}_{k}" for k in ("stcnn_err", "cnn_full_err", "cnn_area_err")) + tuple(
-        f"paper_{task}_{k}" for k in ("stcnn_err", "cnn_err"))  # fmt: skip
+        f"paper_{task}_{k}" for k in ("stcnn_err", "cnn_err")
+    )
 
 
 _TABLE1_MODELS = tuple(TABLE1_MODELS)  # cnn, affine, projective, tps: notebook 5's rows
@@ -309,8 +356,10 @@ def _table1_column(*values: float) -> tuple[str, str]:
     lowest = min(ours, key=lambda m: ours[m][0])
     beaten = sum(ours[m][0] <= ours["cnn"][0] for m in _TABLE1_MODELS[1:])
     text = ", ".join(f"{_TABLE1_SHORT[m]} {v:g}" for m, v in paper.items())
-    return f"{measured} % ({runs})", (f"lowest here: {_TABLE1_SHORT[lowest]}; {beaten} of 3 ST-CNNs at or below "
-                                      f"the CNN; the paper: {text} % (mean of 3 runs)")
+    return f"{measured} % ({runs})", (
+        f"lowest here: {_TABLE1_SHORT[lowest]}; {beaten} of 3 ST-CNNs at or below "
+        f"the CNN; the paper: {text} % (mean of 3 runs)"
+    )
 
 
 def _undone_px(*values: float) -> tuple[str, str]:
@@ -321,8 +370,10 @@ def _undone_px(*values: float) -> tuple[str, str]:
     measured = f"none {none:.2f}, {', '.join(f'{n} {v:.2f}' for n, v in zip(names, st))} px"
     if st[best] >= none:  # no transformer brings the digit closer to the original than the distortion left it
         lowest = f"{names[best]} {st[best]:.2f} px"
-        return measured, (f"not one of the three lowers it below the distortion's own {none:.2f} px (lowest: "
-                          f"{lowest}): their lower errors come without undoing this warp")
+        return measured, (
+            f"not one of the three lowers it below the distortion's own {none:.2f} px (lowest: "
+            f"{lowest}): their lower errors come without undoing this warp"
+        )
     return measured, f"{names[best]} undoes the most: {st[best]:.2f} px left of the distortion's {none:.2f} px"
 
 
@@ -340,19 +391,23 @@ def _slopes(perfect: float) -> Callable[..., tuple[str, str]]:
 def _placements(front: float, maps: float, cnn: float) -> tuple[str, str]:
     return f"in front {_pct(front)}, on feature maps {_pct(maps)}, none {_pct(cnn)}", (
         f"on feature maps the transformer's error is {maps - front:+.2f} points from the one in front; "
-        f"{one_in(min(front, maps), 'digit')} for the better")  # fmt: skip
+        f"{one_in(min(front, maps), 'digit')} for the better"
+    )
 
 
 def _turn_slopes(front: float, maps: float) -> tuple[str, str]:
     return f"in front {front:+.2f}, on feature maps {maps:+.2f}", (
-        f"share of each digit's turn undone: in front {-100 * front:.0f}%, on feature maps {-100 * maps:.0f}%")
+        f"share of each digit's turn undone: in front {-100 * front:.0f}%, on feature maps {-100 * maps:.0f}%"
+    )
 
 
 def _output_change(front: float, maps: float, cnn: float) -> tuple[str, str]:
     least = min((front, "in front"), (maps, "on feature maps"), (cnn, "no transformer"))[1]
     return f"in front {front:.3f}, on feature maps {maps:.3f}, none {cnn:.3f}", (
         f"0 = the same answer for the turned digit; the output moves least with the transformer {least}"
-        if least != "no transformer" else "0 = the same answer for the turned digit; it moves least without one")
+        if least != "no transformer"
+        else "0 = the same answer for the turned digit; it moves least without one"
+    )
 
 
 _MFLOP_KEYS = tuple(f"{t}_{m}_mflop" for t in ("rts", "cluttered") for m in ("stcnn", "cnn_full", "cnn_area"))
@@ -473,24 +528,50 @@ RESULT_ROWS: dict[str, list[Row]] = {
         Row("Training time of each film", ("clutter_train_s", "rts_train_s", "cifar_train_s"), _film_times),
     ],
     "05_beyond_affine": [
-        *[Row(f"{name} MNIST ({what}): test error, CNN and ST-CNNs", _table1_keys(column), _table1_column)
-          for column, name, what in (("r", "R", "rotated ±90°, 28x28"), ("rts", "RTS", "42x42 canvas"),
-                                     ("p", "P", "projective, 28x28"), ("e", "E", "elastic, 28x28"))],
-        *[Row(f"{name}: what each transformer undoes (median end-point error of the composed warp)",
-              tuple(f"{column}_{m}_undo_px" for m in ("none", "affine", "projective", "tps")), _undone_px)
-          for column, name in (("r", "R"), ("rts", "RTS"), ("p", "P"), ("e", "E"))],
-        Row("R: turn undone (slope of applied against undone; -1 = every turn): affine, projective, TPS",
-            tuple(f"r_{m}_rotation_slope" for m in ("affine", "projective", "tps")), _slopes(-1.0)),
-        Row("P: corners followed (slope of the grid's corner shift against the distortion's; +1 = every corner)",
-            tuple(f"p_{m}_corner_slope" for m in ("affine", "projective", "tps")), _slopes(1.0)),
+        *[
+            Row(f"{name} MNIST ({what}): test error, CNN and ST-CNNs", _table1_keys(column), _table1_column)
+            for column, name, what in (
+                ("r", "R", "rotated ±90°, 28x28"),
+                ("rts", "RTS", "42x42 canvas"),
+                ("p", "P", "projective, 28x28"),
+                ("e", "E", "elastic, 28x28"),
+            )
+        ],
+        *[
+            Row(
+                f"{name}: what each transformer undoes (median end-point error of the composed warp)",
+                tuple(f"{column}_{m}_undo_px" for m in ("none", "affine", "projective", "tps")),
+                _undone_px,
+            )
+            for column, name in (("r", "R"), ("rts", "RTS"), ("p", "P"), ("e", "E"))
+        ],
+        Row(
+            "R: turn undone (slope of applied against undone; -1 = every turn): affine, projective, TPS",
+            tuple(f"r_{m}_rotation_slope" for m in ("affine", "projective", "tps")),
+            _slopes(-1.0),
+        ),
+        Row(
+            "P: corners followed (slope of the grid's corner shift against the distortion's; +1 = every corner)",
+            tuple(f"p_{m}_corner_slope" for m in ("affine", "projective", "tps")),
+            _slopes(1.0),
+        ),
     ],
     "06_stn_on_feature_maps": [
-        Row("RTS MNIST (42x42): test error with the transformer in front, on feature maps, and without",
-            tuple(f"feature_map_{k}_err" for k in ("front", "maps", "cnn")), _placements),
-        Row("RTS MNIST: turn undone (slope of applied against undone; -1 = every turn)",
-            ("feature_map_front_slope", "feature_map_maps_slope"), _turn_slopes),
-        Row("RTS MNIST: how far the class probabilities move when the input turns 30° (total variation)",
-            tuple(f"feature_map_{k}_change_30" for k in ("front", "maps", "cnn")), _output_change),
+        Row(
+            "RTS MNIST (42x42): test error with the transformer in front, on feature maps, and without",
+            tuple(f"feature_map_{k}_err" for k in ("front", "maps", "cnn")),
+            _placements,
+        ),
+        Row(
+            "RTS MNIST: turn undone (slope of applied against undone; -1 = every turn)",
+            ("feature_map_front_slope", "feature_map_maps_slope"),
+            _turn_slopes,
+        ),
+        Row(
+            "RTS MNIST: how far the class probabilities move when the input turns 30° (total variation)",
+            tuple(f"feature_map_{k}_change_30" for k in ("front", "maps", "cnn")),
+            _output_change,
+        ),
     ],
 }
 
@@ -499,8 +580,10 @@ RESULT_ROWS: dict[str, list[Row]] = {
 def caption(stem: str, entry: Mapping) -> str:
     """The one line that says which run a notebook's results come from: profile, data (short form), seed, date."""
     seed = f" · seed {entry['seed']}" if "seed" in entry else ""
-    return (f"*{entry['profile'].capitalize()} profile · {short_provenance(entry['data'])}{seed} · "
-            f"run {str(entry['finished'])[:10]} · [executed report](reports/{stem}.ipynb)*")  # fmt: skip
+    return (
+        f"*{entry['profile'].capitalize()} profile · {short_provenance(entry['data'])}{seed} · "
+        f"run {str(entry['finished'])[:10]} · [executed report](reports/{stem}.ipynb)*"
+    )
 
 
 def render_notebook_results(stem: str, entry: Mapping | None) -> str:
@@ -526,8 +609,11 @@ def render_notebook_results(stem: str, entry: Mapping | None) -> str:
     lines += table if len(table) > 2 else []
     if missing:
         keys = ", ".join(f"`{k}`" for k in missing)
-        lines += ["", f"_Rows left out: `reports/metrics.json` has no {keys} for this notebook "
-                  f"(rerun `make execute NOTEBOOKS=notebooks/{stem}.ipynb`)._"]  # fmt: skip
+        lines += [
+            "",
+            f"_Rows left out: `reports/metrics.json` has no {keys} for this notebook "
+            f"(rerun `make execute NOTEBOOKS=notebooks/{stem}.ipynb`)._",
+        ]
     return "\n".join(lines)
 
 

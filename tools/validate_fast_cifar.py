@@ -62,13 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     val = data.validation_split(args.val).subset(args.train, None)
     torch.manual_seed(args.seed)
     if args.offcentre:
-        net = fast_cifar.fast_stn_net(stn=not args.no_stn, fill=data.black, in_size=64, view=32,
-                                      family=args.family, init_zoom=args.init_zoom)  # fmt: skip
+        net = fast_cifar.fast_stn_net(
+            stn=not args.no_stn, fill=data.black, in_size=64, view=32, family=args.family, init_zoom=args.init_zoom
+        )
     else:
         net = fast_cifar.fast_stn_net(stn=not args.no_stn, fill=data.black)
-    recipe = dataclasses.replace(
-        fast_cifar.FAST, stn_lr_scale=args.stn_lr_scale, batch_size=args.batch
-    )
+    recipe = dataclasses.replace(fast_cifar.FAST, stn_lr_scale=args.stn_lr_scale, batch_size=args.batch)
     history = fast_cifar.train_fast(net, val, recipe, epochs=args.epochs, seed=args.seed, progress=False)
     pred = fast_cifar.predict_tta(net, val).argmax(1)
     result = {

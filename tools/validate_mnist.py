@@ -41,8 +41,12 @@ from stnlib.distort import distort_mnist
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("rts", "cluttered"))
-    parser.add_argument("--cnn", choices=("area", "full", "bilinear"), help="a baseline, no transformer: the "
-                        "same classifier on the canvas shrunk to the view (area-averaged or bilinear), or on all of it")
+    parser.add_argument(
+        "--cnn",
+        choices=("area", "full", "bilinear"),
+        help="a baseline, no transformer: the "
+        "same classifier on the canvas shrunk to the view (area-averaged or bilinear), or on all of it",
+    )
     parser.add_argument("--precision", choices=recipes.PRECISIONS, help="override the recipe's precision")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--family", choices=models.THETA_FAMILIES, help="override the design's theta family")
@@ -56,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
     base = load_dataset("mnist", profile="full")
     distorted = distort_mnist(base.train_images, args.kind, seed=args.seed, clutter_source=base.train_images)
-    base = dataclasses.replace(base, test_images=base.test_images[:0], test_labels=base.test_labels[:0],
-                               test_is_exact=base.test_is_exact[:0])  # the real test set: never used here
+    base = dataclasses.replace(
+        base, test_images=base.test_images[:0], test_labels=base.test_labels[:0], test_is_exact=base.test_is_exact[:0]
+    )  # the real test set: never used here
     data = dataclasses.replace(base, train_images=distorted.images, test_images=distorted.images[:0])
     data = data.validation_split(args.val)
     data = dataclasses.replace(data, test_params=distorted.select(slice(-args.val, None)))
@@ -67,10 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     canvas = distorted.canvas
     view = args.view or (models.RTS_VIEW if args.kind == "rts" else models.CLUTTER_VIEW)
     if args.cnn:
-        net = models.mnist_cnn(canvas, out_size=None if args.cnn == "full" else view,
-                               resize="bilinear" if args.cnn == "bilinear" else "area")  # fmt: skip
-        print(f"CNN ({args.cnn}): {models.count_parameters(net):,} parameters, "
-              f"{models.flops_per_image(net, (1, canvas, canvas)) / 1e6:.1f} MFLOP per image")
+        net = models.mnist_cnn(
+            canvas,
+            out_size=None if args.cnn == "full" else view,
+            resize="bilinear" if args.cnn == "bilinear" else "area",
+        )
+        print(
+            f"CNN ({args.cnn}): {models.count_parameters(net):,} parameters, "
+            f"{models.flops_per_image(net, (1, canvas, canvas)) / 1e6:.1f} MFLOP per image"
+        )
     else:
         net = (models.rts_stn_net if args.kind == "rts" else models.clutter_stn_net)(fill=black)
         stn = net.stn
@@ -97,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:>8} undone: {recovery.fit_line(*pair)}")
         else:
             m = recovery.attention_components(theta, data.test_params)
-            print(f"  median centre error {m['centre_error_px'].median():.2f} px, median width ratio "
-                  f"{m['width_ratio'].median():.2f}, std of region x {m['tx'].std():.3f}")
+            print(
+                f"  median centre error {m['centre_error_px'].median():.2f} px, median width ratio "
+                f"{m['width_ratio'].median():.2f}, std of region x {m['tx'].std():.3f}"
+            )
     return 0
 
 

@@ -42,11 +42,17 @@ def main(argv: list[str] | None = None) -> int:
 
     base = load_dataset("mnist", profile="full")
     distorted = distort_mnist(base.train_images, args.column, seed=args.seed, clutter_source=base.train_images)
-    data = dataclasses.replace(base, train_images=distorted.images, test_images=distorted.images[:0],
-                               test_labels=base.test_labels[:0], test_is_exact=base.test_is_exact[:0])
+    data = dataclasses.replace(
+        base,
+        train_images=distorted.images,
+        test_images=distorted.images[:0],
+        test_labels=base.test_labels[:0],
+        test_is_exact=base.test_is_exact[:0],
+    )
     data = data.validation_split(args.val)  # the real test set is dropped
-    data = dataclasses.replace(data, train_images=data.train_images[: args.train],
-                               train_labels=data.train_labels[: args.train])
+    data = dataclasses.replace(
+        data, train_images=data.train_images[: args.train], train_labels=data.train_labels[: args.train]
+    )
     val_params = distorted.select(slice(-args.val, None))
     recipe = dataclasses.replace(recipes.OURS, stn_lr_scale=args.stn_lr_scale)
     print(data.info.describe(), "|", recipe.describe())
