@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .checks import ArgumentTypeError, check_seed, describe
-from .env import Profile, pending_metrics_path, reports_dir, resolve_profile, seed_everything
+from .env import REPO_ROOT, Profile, pending_metrics_path, reports_dir, resolve_profile, seed_everything
 
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
 
@@ -33,6 +33,7 @@ __all__ = [
     "check_entry",
     "load_metrics",
     "merge_metrics",
+    "published_metrics",
     "start_run",
 ]
 
@@ -315,3 +316,16 @@ def start_run(name: str, profile: str = "full", *, seed: int = 0) -> NotebookRun
     seed_everything(seed)
     print(f"{name}: profile {run.profile}, seed {seed}, torch {torch.__version__}")
     return run
+
+
+def published_metrics(notebook: str) -> dict[str, float]:
+    """``{key: value}`` of ``notebook``'s last full-profile run as committed in the repository's
+    ``reports/metrics.json`` (how one notebook reads a number another one measured)."""
+    path = REPO_ROOT / "reports" / "metrics.json"
+    entry = load_metrics(path).get(notebook)
+    if entry is None:
+        raise MetricsFileError(
+            f"reports/metrics.json has no entry for {notebook!r}: "
+            f"run it with `make execute NOTEBOOKS=notebooks/{notebook}.ipynb`"
+        )
+    return {m["key"]: m["value"] for m in entry["metrics"]}

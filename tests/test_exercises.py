@@ -54,6 +54,10 @@ WRONG = {
         "    theta = affine.build_theta(rotation=-degrees).expand(len(maps), -1, -1)  # clockwise\n"
         "    return affine.warp(maps, theta)\n"
     ),
+    "start_bias": "def start_bias(zoom):\n    return torch.tensor([zoom, 0.0, 0.0, 0.0, zoom, 0.0])  # zooms out\n",
+    "turn_of": (
+        "def turn_of(theta):\n    return torch.rad2deg(torch.atan2(theta[:, 0, 1], theta[:, 0, 0]))  # the other sign\n"
+    ),
     "centre_spread_px": (
         "def centre_spread_px(theta, canvas):\n    return float(theta[:, 0, 2].std())  # normalized units, not pixels\n"
     ),

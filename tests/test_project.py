@@ -96,7 +96,7 @@ def test_results_rows_are_short_and_give_the_run_once_per_caption():
         assert not any(provenance in row or entry["data"] in row for row in rows)
 
 
-#: Notebook 2's keys since issue 18 (fair baselines, the paper's figures, compute, the identity start).
+#: Notebook 2's keys since issue 18 (fair baselines, the paper's figures, compute).
 NB2_NEW = {
     "rts_stcnn_err": 1.0,
     "rts_cnn_full_err": 2.0,
@@ -116,8 +116,6 @@ NB2_NEW = {
     "cluttered_cnn_area_mflop": 1.0,
     "paper_cluttered_stcnn_err": 1.7,
     "paper_cluttered_cnn_err": 3.5,
-    "cluttered_identity_err": 6.0,
-    "cluttered_identity_tx_std": 0.01,
     "cluttered_tx_std": 0.3,
 }
 
@@ -172,9 +170,6 @@ def test_errors_are_read_against_the_stronger_baseline_and_the_papers_figures():
     compute = _row(text, "Compute per image")
     assert "| RTS: 1.50, 3.00, 1.00; cluttered: 2.00, 8.00, 1.00 |" in compute
     assert "0.50x (RTS), 0.25x (cluttered) the full-canvas CNN's FLOPs and 1.50x, 2.00x the area-view" in compute
-    start = _row(text, "Cluttered: the same transformer started at the identity")
-    assert "6.00% (zoomed start 3.00%); region centre moves 0.30 px vs 9.00 px (std)" in start  # theta x 60 / 2
-    assert "2.00x the zoomed start's errors" in start and "≈ one fixed warp for every digit" in start
 
 
 def test_no_row_reads_a_target_or_a_verdict():

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from stnlib.distort import CLUTTER_CANVAS, OFFCENTRE_CANVAS, OFFCENTRE_SCALE, PHOTO_SIZE
+from stnlib.distort import OFFCENTRE_CANVAS, OFFCENTRE_SCALE, PHOTO_SIZE
 from stnlib.paper import TABLE1_MODELS
 from stnlib.recipes import COURSE_MODELS
 from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems, notebook_title, short_provenance
@@ -236,16 +236,6 @@ def _rts_zoom(slope: float, r2: float) -> tuple[str, str]:
     return f"{slope:.2f}, R² {r2:.2f}", undone_words(slope, "zoom")
 
 
-def _identity_start(err: float, tx_std: float, zoomed_err: float, zoomed_tx_std: float) -> tuple[str, str]:
-    """The cluttered transformer started at the identity vs the zoomed start (theta's x spread in canvas px)."""
-    px, zoomed_px = (s * CLUTTER_CANVAS / 2 for s in (tx_std, zoomed_tx_std))
-    return (
-        f"{_pct(err)} (zoomed start {_pct(zoomed_err)}); region centre moves {px:.2f} px vs {zoomed_px:.2f} px (std)",
-        f"{err / zoomed_err if zoomed_err else float('inf'):.2f}x the zoomed start's errors; started "
-        f"at the identity: {spread_words(px, 'digit')}",
-    )
-
-
 def _padding(zoom0: float, zoom1: float, acc0: float, acc1: float) -> tuple[str, str]:
     words0, words1 = zoom_words(zoom0), zoom_words(zoom1)
     meaning = f"{words0}, with either padding" if words0 == words1 else f"zero: {words0}; black: {words1}"
@@ -450,11 +440,6 @@ RESULT_ROWS: dict[str, list[Row]] = {
             "Compute per image (forward MFLOP): ST-CNN, CNN on the full canvas, CNN on the area view",
             _MFLOP_KEYS,
             _compute,
-        ),
-        Row(
-            "Cluttered: the same transformer started at the identity (same epochs): test error",
-            ("cluttered_identity_err", "cluttered_identity_tx_std", "cluttered_stcnn_err", "cluttered_tx_std"),
-            _identity_start,
         ),
         Row(
             "Cluttered: where the STN looks (median over test digits)",
