@@ -145,6 +145,21 @@ def show_before_after(
     return _finish(fig)
 
 
+def show_two_regions(images: Tensor, thetas: Tensor, views: Tensor, titles: Sequence[str], *, mean=None, std=None):
+    """Canvases ``(B, C, H, W)`` with the two regions ``thetas`` ``(B, 2, 2, 3)`` sample (orange: the first
+    transformer, green: the second), over the two views ``(B, 2, C, h, w)`` side by side."""
+    b = images.shape[0]
+    fig, axes = plt.subplots(2, b, figsize=(2.6 * b, 3.2), squeeze=False)
+    for i in range(b):
+        imshow(axes[0, i], images[i], titles[i], mean=mean, std=std)
+        for k, colour in enumerate(("#ff7f0e", "#2ca02c")):
+            draw_sampling_outline(axes[0, i], thetas[i, k : k + 1], tuple(images.shape[-2:]), color=colour)
+        imshow(axes[1, i], torch.cat(list(views[i]), -1), mean=mean, std=std)
+    axes[0, 0].set_ylabel("canvas +\nregions", fontsize=9)
+    axes[1, 0].set_ylabel("views", fontsize=9)
+    return _finish(fig)
+
+
 def image_row(
     images: Sequence[Tensor],
     titles: Sequence[str] | None = None,

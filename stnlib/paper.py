@@ -80,6 +80,10 @@ PAPER: dict[str, PaperFigure] = {
     "rts_cnn_err": _table1_figure("cnn", "rts"),
     "cluttered_stcnn_err": PaperFigure(1.7, "%", "ST-CNN, 60x60 cluttered MNIST", "section 4.1, mean of 3 runs"),
     "cluttered_cnn_err": PaperFigure(3.5, "%", "CNN on the whole 60x60 canvas", "section 4.1, mean of 3 runs"),
+    "two_stn_err": PaperFigure(
+        5.8, "%", "2xST-FCN, MNIST addition, one digit per channel of a 42x42 input", "appendix A.1"
+    ),
+    "two_stn_cnn_err": PaperFigure(14.7, "%", "CNN, MNIST addition", "appendix A.1"),
 }
 
 #: The paper's budget behind each figure (its appendix: up to 150,000 iterations per model).
