@@ -40,7 +40,7 @@ __all__ = [
     "load_addition_mnist",
     "region_centres_px",
     "sum_log_probs",
-    "test_thetas",
+    "thetas_on_test_set",
 ]
 
 CANVAS = (RTS_CANVAS, 2 * RTS_CANVAS)  #: (H, W): two RTS canvases side by side
@@ -84,7 +84,9 @@ def _localization() -> tuple[nn.Sequential, int]:
         layers += [nn.Conv2d(c, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
         layers.append(nn.MaxPool2d(2))
         c, h, w = c_out, h // 2, w // 2
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, 128), nn.ReLU(True)), 128
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, 128), nn.ReLU(True))
+    net.in_size = CANVAS  # the transformer refuses other sizes with a clear error
+    return net, 128
 
 
 class TwoTransformerAdder(nn.Module):
@@ -153,7 +155,7 @@ def halves_adder() -> nn.Module:
 
 
 @torch.no_grad()
-def test_thetas(net: TwoTransformerAdder, data: ImageData, batch_size: int = 500) -> Tensor:
+def thetas_on_test_set(net: TwoTransformerAdder, data: ImageData, batch_size: int = 500) -> Tensor:
     """``(N, 2, 2, 3)`` on the CPU: both transformers' thetas for every test canvas of ``data`` (normalized as
     ``data`` says, in batches, on the device ``net`` lives on); leaves ``net`` in eval mode."""
     device = next(net.parameters()).device

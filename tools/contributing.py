@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from stnlib.paper import TABLE1_COLUMNS
 from stnlib.recipes import COURSE_MODELS
-from tools.notebook_info import format_duration
+from tools.notebook_info import NOTEBOOKS_DIR, format_duration, notebook_stems
+from tools.reading_time import reading_minutes
 from tools.results import RESULT_ROWS
 
 __all__ = [
@@ -70,7 +71,7 @@ class Target:
         """``value`` in the target's unit: ``0.93%``, ``0.44x``, ``4.45 px``, ``1782 s (30 min)``, ``-0.68``."""
         if self.unit == "s":
             return format_duration(value) if digits == "g" else f"{value:.0f} s ({format_duration(value)})"
-        return f"{value:{digits}}" + {"%": "%", "x": "x", "px": " px"}.get(self.unit, "")
+        return f"{value:{digits}}" + {"%": "%", "x": "x", "px": " px", "min": " min"}.get(self.unit, "")
 
     def bound(self) -> str:
         """The target in words: ``≤ 0.8%``, ``≥ 99.5%``, ``0.8-1.5x``, ``≤ 35 min``."""
@@ -88,7 +89,7 @@ _RTS3 = ("rts_stcnn_err", "rts_cnn_full_err", "rts_cnn_area_err")
 _CLUTTER3 = ("cluttered_stcnn_err", "cluttered_cnn_full_err", "cluttered_cnn_area_err")
 _OFFCENTRE3 = ("offcentre_stn_err", "offcentre_cnn_full_err", "offcentre_cnn_area_err")
 _NB5, _I19 = "05_beyond_affine", "issue 19"
-_NB1, _I20 = "01_affine_intuition", "issue 20"
+_NB1, _NB6, _I20 = "01_affine_intuition", "06_stn_on_feature_maps", "issue 20"
 _COLUMNS = tuple(TABLE1_COLUMNS)  # r, rts, p, e: notebook 5's Table 1 columns
 
 
@@ -220,6 +221,26 @@ TARGETS: list[Target] = [
     Target(
         _NB1, "gradcheck of the sampler written in the page (1 = passed)", ("sampler_gradcheck",), lo=1.0, source=_I20
     ),
+    Target(
+        _NB6,
+        "MNIST addition: two transformers' error / the whole-canvas CNN's",
+        ("two_stn_stn_err", "two_stn_cnn_err"),
+        hi=0.5,
+        unit="x",
+        source=_I20,
+        measure=_vs_stronger,
+    ),
+    *[
+        Target(
+            stem,
+            f"notebook {stem[1]}: reading time (words / 200 + code lines / 10)",
+            ("reading_min",),
+            hi=30,
+            unit="min",
+            source=_I20,
+        )
+        for stem in notebook_stems()
+    ],
 ]
 
 
@@ -232,6 +253,8 @@ def render_targets(metrics: Mapping, targets: list[Target] | None = None) -> str
         values = {m["key"]: m["value"] for m in entry.get("metrics", [])}
         if entry.get("profile") == "full" and "seconds" in entry:
             values["full_run_s"] = entry["seconds"]
+        if (NOTEBOOKS_DIR / f"{t.stem}.ipynb").exists():
+            values["reading_min"] = round(reading_minutes(NOTEBOOKS_DIR / f"{t.stem}.ipynb")[0], 1)
         if all(k in values for k in t.keys):
             value = t.measure(*(values[k] for k in t.keys))
             measured, verdict = t.show(value), "met" if t.met(value) else "**missed**"

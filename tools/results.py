@@ -391,6 +391,14 @@ def _turn_slopes(front: float, maps: float) -> tuple[str, str]:
     )
 
 
+def _two_transformers(stn: float, cnn: float, halves: float, paper_stn: float, paper_cnn: float) -> tuple[str, str]:
+    stronger, name = min((cnn, "CNN on the whole canvas"), (halves, "halves without transformers"))
+    return f"two transformers {_pct(stn)}; CNN, whole canvas {_pct(cnn)}; halves {_pct(halves)}", (
+        f"{stn / stronger:.2f}x the errors of the stronger baseline ({name}), one run; "
+        f"the paper: {paper_stn:g}% vs {paper_cnn:g}% for its CNN, {paper_stn / paper_cnn:.2f}x"
+    )
+
+
 def _output_change(front: float, maps: float, cnn: float) -> tuple[str, str]:
     least = min((front, "in front"), (maps, "on feature maps"), (cnn, "no transformer"))[1]
     return f"in front {front:.3f}, on feature maps {maps:.3f}, none {cnn:.3f}", (
@@ -556,6 +564,16 @@ RESULT_ROWS: dict[str, list[Row]] = {
             "RTS MNIST: how far the class probabilities move when the input turns 30° (total variation)",
             tuple(f"feature_map_{k}_change_30" for k in ("front", "maps", "cnn")),
             _output_change,
+        ),
+        Row(
+            "MNIST addition (two RTS digits on a 42x84 canvas, the label their sum): test error on the sum",
+            (*(f"two_stn_{k}_err" for k in ("stn", "cnn", "halves")), "paper_two_stn_err", "paper_two_stn_cnn_err"),
+            _two_transformers,
+        ),
+        Row(
+            "MNIST addition: each region's centre to its digit's (median)",
+            ("two_stn_left_centre_px", "two_stn_right_centre_px"),
+            lambda left, right: (f"left start {left:.1f} px, right start {right:.1f} px", "a digit's box is 20-34 px"),
         ),
     ],
 }
