@@ -35,21 +35,6 @@ from .env import DATA_ENV, PROFILES, REPO_ROOT, Profile
 from .env import data_dir as env_data_dir
 from .samples import load_samples
 
-__all__ = [
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
-    "DATASETS",
-    "MNIST_MEAN",
-    "MNIST_STD",
-    "ArrayDataset",
-    "DataInfo",
-    "DatasetUnavailable",
-    "ImageData",
-    "black_value",
-    "load_dataset",
-    "make_loader",
-]
-
 DATASETS: tuple[str, ...] = ("mnist", "cifar10")
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

@@ -38,17 +38,6 @@ from .progress import progress_bar
 from .recipes import check_fields, precision_words
 from .train import EpochStats, EvalPoint, History, backward_step, grad_scaler, over_batches, to_cpu
 
-__all__ = [
-    "FAST",
-    "FastRecipe",
-    "exact_test_images",
-    "fast_backbone",
-    "fast_stn_net",
-    "init_whitening",
-    "predict_tta",
-    "train_fast",
-]
-
 WIDTHS = (64, 256, 256)
 
 

@@ -22,21 +22,6 @@ from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_li
 from .runs import atomic_write_bytes
 from .train import Callback, EpochStats, transform_batch
 
-__all__ = [
-    "EPOCH_MS",
-    "FRAME_MS",
-    "GIF_MAX_MS",
-    "GIF_MIN_MS",
-    "HOLD_LAST_MS",
-    "GifInfo",
-    "Snapshot",
-    "ThetaSnapshots",
-    "gif_info",
-    "learning_gif",
-    "snapshot_frame",
-    "write_gif",
-]
-
 #: Frame durations :func:`write_gif` accepts (ms): browsers show shorter ones as 100 ms; GIFs hold 16 bits of 10 ms.
 GIF_MIN_MS, GIF_MAX_MS = 20, 655_350
 #: :func:`learning_gif` frame durations (ms): during epoch 1, before training and at epoch ends, the last frame.

@@ -29,30 +29,6 @@ Ints = Sequence[int]
 Fill = float | Sequence[float] | None
 Size = tuple[int, int]
 
-__all__ = [
-    "CLUTTER_VIEW",
-    "RESIZE_MODES",
-    "RTS_VIEW",
-    "THETA_FAMILIES",
-    "Resize",
-    "STNClassifier",
-    "SpatialTransformer",
-    "bn_localization",
-    "cifar_stn_net",
-    "clutter_stn_net",
-    "conv_localization",
-    "count_parameters",
-    "course_net",
-    "flops_per_image",
-    "full_precision",
-    "lenet_bn",
-    "mnist_cnn",
-    "mnist_stn_net",
-    "resnet9",
-    "rts_stn_net",
-    "tutorial_net",
-]
-
 THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")  #: a SpatialTransformer's ``family``
 RTS_VIEW, CLUTTER_VIEW = 28, 20  #: the classifier's view (pixels) of RTS (42x42) and cluttered (60x60) MNIST
 

@@ -25,20 +25,6 @@ from . import affine, checks
 from .checks import check_bool, check_int, check_ints, check_tensor
 from .models import SpatialTransformer, full_precision
 
-__all__ = [
-    "CORNERS",
-    "HORIZON",
-    "OUTSIDE",
-    "ProjectiveTransformer",
-    "check_homography",
-    "check_params",
-    "homography",
-    "homography_from_corners",
-    "homography_grid",
-    "identity_params",
-    "warp_projective",
-]
-
 Fill = float | Sequence[float] | Tensor | None
 Size = tuple[int, int]
 

@@ -31,32 +31,9 @@ from . import affine
 from .augment import RandomCropFlip
 from .checks import check_batch, check_bool, check_callable, check_choice, check_tensor, check_type
 from .data import ImageData
-from .env import PRECISIONS, autocast, pick_device, precision_note, resolve_precision, seed_everything, synchronize
+from .env import PRECISIONS, autocast, pick_device, resolve_precision, seed_everything, synchronize
 from .progress import progress_bar
 from .recipes import Recipe, check_fit, check_model, check_recipe, check_step, make_optimizer, make_scheduler
-
-__all__ = [
-    "Callback",
-    "EpochStats",
-    "EvalMode",
-    "EvalPoint",
-    "History",
-    "autocast",
-    "backward_step",
-    "evaluate",
-    "fit",
-    "grad_scaler",
-    "make_optimizer",
-    "make_scheduler",
-    "model_device",
-    "over_batches",
-    "precision_note",
-    "predict",
-    "stn_thetas",
-    "to_cpu",
-    "train_step",
-    "transform_batch",
-]
 
 TEST_BATCH = 1000
 

@@ -23,22 +23,6 @@ from .env import widgets_rendered
 from .samples import load_samples
 from .widgets import png_with_text, widget_bundle
 
-__all__ = [
-    "CORNER_NAMES",
-    "PROJECTIVE_PRESETS",
-    "TPS_BENDS",
-    "ProjectiveExplorer",
-    "TPSExplorer",
-    "bend_sources",
-    "draw_bent_grid",
-    "draw_quadrilateral",
-    "explore_projective",
-    "explore_tps",
-    "matrix_table",
-    "projective_gallery",
-    "tps_gallery",
-]
-
 CORNER_NAMES = ("TL", "TR", "BR", "BL")  #: slider prefixes, in :data:`stnlib.projective.CORNERS` order
 #: Preset -> where the output's corners (TL, TR, BR, BL) sample the input. "tilt left": the left edge leans away (it
 #: reads a taller strip: content there looks smaller); "perspective": the top recedes; "zoom in": the central half.

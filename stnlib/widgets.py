@@ -27,21 +27,6 @@ from .env import widgets_rendered
 from .samples import load_samples
 from .train import model_device, to_cpu, transform_batch
 
-__all__ = [
-    "DISTORTIONS",
-    "PRESETS",
-    "FoolTheSTN",
-    "ThetaExplorer",
-    "explore_fooling",
-    "explore_theta",
-    "fooling_cases",
-    "fooling_gallery",
-    "place_on_canvas",
-    "preset_gallery",
-    "theta_table",
-    "widget_bundle",
-]
-
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
 PRESETS: dict[str, dict[str, float]] = {
     "identity": {},

@@ -153,7 +153,7 @@ def test_autocast_computes_in_the_resolved_dtype(native):
 def test_precision_note_takes_a_recipe_a_fast_recipe_or_a_name(native):
     native(True)
     assert precision_note(OURS_CIFAR, "cpu").startswith("precision bf16: this CPU has native bf16")
-    assert train.precision_note(fast_cifar.FAST, CPU) == precision_note("auto", CPU)
+    assert precision_note(fast_cifar.FAST, CPU) == precision_note("auto", CPU)
     native(False)
     assert precision_note(fast_cifar.FAST, CPU).startswith("precision fp32: this CPU has no native bf16")
     assert precision_note(Recipe("mnist"), CPU) == "precision fp32: as requested"
