@@ -283,29 +283,37 @@ def train_step(
     return value, out.detach()
 
 
+@dataclass
+class Plan:
+    """What one training run is made of; :func:`run_plan` is the loop that runs it (:func:`fit` makes a plan from a
+    :class:`~stnlib.recipes.Recipe`, :func:`~stnlib.fast_cifar.train_fast` from a ``FastRecipe``).
+
+    ``batches(epoch)``: that epoch's ``(x, y)`` batches on the device, in the model's memory layout; ``step(x, y)``:
+    one optimizer step, ``(loss summed over the batch, outputs (B, classes))``; ``after_step(step)``: runs inside the
+    timed training (lookahead), unlike a :class:`Callback`; ``evaluate()``: ``(test loss or None, test accuracy in
+    percent)``; ``begin_epoch(epoch)``: before each epoch. Training stops after ``total`` steps."""
+
+    opt: Optimizer
+    batches: Callable[[int], Iterable[tuple[Tensor, Tensor]]]
+    steps_per_epoch: int
+    total: int
+    step: Callable[[Tensor, Tensor], tuple[float, Tensor]]
+    evaluate: Callable[[], tuple[float | None, float]]
+    after_step: Callable[[int], None] = lambda step: None
+    begin_epoch: Callable[[int], None] = lambda epoch: None
+    test_label: str = "test"
+
+
 class _Run:
-    """:func:`fit`'s state between steps: step count, training clock, history, last evaluation."""
+    """:func:`run_plan`'s state between steps: step count, training clock, history, last evaluation."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        opt: Optimizer,
-        sched: LRScheduler | None,
-        recipe: Recipe,
-        test_loader: Iterable,
-        callbacks: list[Callback],
-        limits: dict,
-    ) -> None:
-        self.model, self.opt, self.sched, self.recipe, self.test_loader = model, opt, sched, recipe, test_loader
-        self.callbacks, self.limits = callbacks, limits
-        self.device = model_device(model)
-        self.clock, self.history, self.step = _Clock(self.device), History(), 0
-        self.last_eval: tuple[int, float, float] | None = None  # (step, loss, acc)
+    def __init__(self, model: nn.Module, plan: Plan, callbacks: list[Callback], limits: dict) -> None:
+        self.model, self.plan, self.callbacks, self.limits = model, plan, callbacks, limits
+        self.clock, self.history, self.step = _Clock(model_device(model)), History(), 0
+        self.last_eval: tuple[int, float | None, float] | None = None  # (step, loss, acc)
 
-    def evaluate(self) -> tuple[int, float, float]:
-        loss, acc = evaluate(
-            self.model, self.test_loader, precision=self.recipe.precision, channels_last=self.recipe.channels_last
-        )
+    def evaluate(self) -> tuple[int, float | None, float]:
+        loss, acc = self.plan.evaluate()
         self.history.evals.append(EvalPoint(self.step, self.clock.total, acc))
         self.last_eval = (self.step, loss, acc)
         return self.last_eval
@@ -326,29 +334,31 @@ class _Run:
             stop = f"time budget of {budget:g} s used up after {self.step} steps ({self.clock.total:.1f} s)"
         return stop
 
-    def epoch(self, loader: Sequence, epoch: int, epochs: int, bars: bool) -> tuple[EpochStats, str | None]:
-        """One pass over ``loader`` (possibly cut short), then an evaluation: ``(stats, stop reason)``."""
+    def epoch(self, epoch: int, epochs: int, bars: bool) -> tuple[EpochStats, str | None]:
+        """One pass over the epoch's batches (cut short by a stop or the last step), then an evaluation."""
+        plan, (loss_sum, correct, seen, stop, start) = self.plan, (0.0, 0, 0, None, self.clock.total)
+        plan.begin_epoch(epoch)
         self.model.train()
-        loss_sum, correct, seen, stop, start = 0.0, 0, 0, None, self.clock.total
-        lr_used = self.opt.param_groups[0]["lr"]
-        with progress_bar(len(loader), f"epoch {epoch}/{epochs}", enabled=bars) as bar:
+        lr_used, steps = plan.opt.param_groups[0]["lr"], min(plan.steps_per_epoch, plan.total - self.step)
+        with progress_bar(steps, f"epoch {epoch}/{epochs}", enabled=bars) as bar:
             self.clock.start()
-            for i, (x, y) in enumerate(loader):
-                x, y = _layout(x.to(self.device, non_blocking=True), self.recipe.channels_last), y.to(self.device)
-                lr_used = self.opt.param_groups[0]["lr"]
+            for x, y in plan.batches(epoch):  # to its end: a DataLoader's sampler draws its seed there
+                if self.step >= plan.total:
+                    break
+                lr_used = plan.opt.param_groups[0]["lr"]
                 try:
-                    value, out = train_step(self.model, x, y, self.opt, self.recipe, self.sched)
+                    loss, out = plan.step(x, y)
                 except FloatingPointError as e:
                     self.clock.stop()
                     raise FloatingPointError(f"epoch {epoch}, step {self.step + 1}: {e}") from None
                 self.step += 1
-                loss_sum, seen = loss_sum + value * len(y), seen + len(y)
+                plan.after_step(self.step)
+                loss_sum, seen = loss_sum + loss, seen + len(y)
                 correct += int((out.argmax(1) == y).sum().item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
                 self.clock.stop()
-                stop = self.after_step(epoch)
-                if stop is not None and not (epoch == epochs and i + 1 == len(loader)):
+                if (stop := self.after_step(epoch)) is not None and self.step < plan.total:
                     break
                 stop = None
                 self.clock.start()
@@ -358,19 +368,41 @@ class _Run:
         fresh = self.last_eval is not None and self.last_eval[0] == self.step
         _, test_loss, test_acc = self.last_eval if fresh else self.evaluate()
         stop = stop or (self.reached(test_acc) if epoch < epochs else None)
+        seconds, train_acc = self.clock.total - start, 100.0 * correct / seen
         stats = EpochStats(
-            epoch,
-            self.step,
-            loss_sum / seen,
-            100.0 * correct / seen,
-            test_loss,
-            test_acc,
-            self.clock.total - start,
-            self.clock.total,
-            lr_used,
+            epoch, self.step, loss_sum / seen, train_acc, test_loss, test_acc, seconds, self.clock.total, lr_used
         )
         self.history.epochs.append(stats)
         return stats, stop
+
+
+def run_plan(
+    model: nn.Module, plan: Plan, *, epochs: int, callbacks: list[Callback], limits: dict, progress: bool
+) -> History:
+    """The training loop: up to ``epochs`` passes (``plan.total`` steps at most), each followed by an evaluation;
+    ``limits``: ``eval_every_steps``, ``time_budget_s``, ``target_acc`` (:func:`fit`). Leaves the model in eval mode."""
+    run = _Run(model, plan, callbacks, limits)
+    for cb in callbacks:
+        cb.on_train_begin(model)
+    for epoch in range(1, epochs + 1):
+        s, stop = run.epoch(epoch, epochs, bars=progress)
+        if progress:
+            print(
+                f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
+                f"train {s.train_acc:5.2f}%  {plan.test_label} {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
+                f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)",
+                flush=True,
+            )
+        for cb in callbacks:
+            cb.on_epoch_end(model, s)
+        if stop is not None:
+            run.history.stopped_early = stop
+            if progress:
+                print(f"stopped early: {stop}", flush=True)
+        if stop is not None or run.step >= plan.total:
+            break
+    model.eval()
+    return run.history
 
 
 def fit(
@@ -416,26 +448,18 @@ def fit(
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, recipe)
-    run = _Run(
-        model, opt, make_scheduler(opt, recipe, epochs * len(train_loader)), recipe, test_loader, callbacks, limits
-    )
-    for cb in run.callbacks:
-        cb.on_train_begin(model)
-    for epoch in range(1, epochs + 1):
-        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress)
-        if progress:
-            print(
-                f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
-                f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
-                f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)",
-                flush=True,
-            )
-        for cb in run.callbacks:
-            cb.on_epoch_end(model, s)
-        if stop is not None:
-            run.history.stopped_early = stop
-            if progress:
-                print(f"stopped early: {stop}", flush=True)
-            break
-    model.eval()
-    return run.history
+    sched = make_scheduler(opt, recipe, epochs * len(train_loader))
+
+    def batches(epoch: int) -> Iterable[tuple[Tensor, Tensor]]:
+        for x, y in train_loader:
+            yield _layout(x.to(device, non_blocking=True), recipe.channels_last), y.to(device)
+
+    def step(x: Tensor, y: Tensor) -> tuple[float, Tensor]:
+        value, out = train_step(model, x, y, opt, recipe, sched)
+        return value * len(y), out
+
+    def test() -> tuple[float, float]:
+        return evaluate(model, test_loader, precision=recipe.precision, channels_last=recipe.channels_last)
+
+    plan = Plan(opt, batches, len(train_loader), epochs * len(train_loader), step, test)
+    return run_plan(model, plan, epochs=epochs, callbacks=callbacks, limits=limits, progress=progress)
