@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -39,27 +39,32 @@ DATASETS: tuple[str, ...] = ("mnist", "cifar10")
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-_SPEC: dict[str, dict[str, Any]] = {
-    "mnist": dict(
-        title="MNIST",
-        shape=(1, 28, 28),
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        classes=tuple("0123456789"),
-        tv="MNIST",
-        layout="MNIST/raw/",
-    ),
-    "cifar10": dict(
-        title="CIFAR-10",
-        shape=(3, 32, 32),
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-        classes=_CIFAR10_CLASSES,
-        tv="CIFAR10",
-        layout="cifar-10-batches-py/",
+
+
+class _Spec(NamedTuple):
+    """A dataset's facts: its title, image shape ``(C, H, W)``, per-channel mean/std, class names, torchvision's
+    class and the folder its files sit in."""
+
+    title: str
+    shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: tuple[str, ...]
+    tv: str
+    layout: str
+
+
+_SPEC = {
+    "mnist": _Spec("MNIST", (1, 28, 28), MNIST_MEAN, MNIST_STD, tuple("0123456789"), "MNIST", "MNIST/raw/"),
+    "cifar10": _Spec(
+        "CIFAR-10", (3, 32, 32), CIFAR10_MEAN, CIFAR10_STD, _CIFAR10_CLASSES, "CIFAR10", "cifar-10-batches-py/"
     ),
 }
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_SAMPLES_REMARK = (
+    "quick profile only: the bundled samples are real TEST images (even positions train, odd test), so the numbers "
+    "only show that the code runs"
+)
 
 
 class DatasetUnavailable(RuntimeError):
@@ -74,7 +79,7 @@ def black_value(name: str) -> tuple[float, ...]:
             f"name must be one of {', '.join(DATASETS)}, optionally with a suffix ('mnist-rts'), got "
             f"{name!r} (unknown dataset)"
         )
-    return tuple(-m / s for m, s in zip(_SPEC[base]["mean"], _SPEC[base]["std"]))
+    return tuple(-m / s for m, s in zip(_SPEC[base].mean, _SPEC[base].std))
 
 
 def _origin_words(origin: str) -> str:
@@ -112,7 +117,7 @@ class DataInfo:
         """One line, e.g. ``"MNIST from the folder in $STNLIB_DATA (mnist.npz): 60,000 train / 10,000 test (all
         exact)"``: where the data came from in words, never a machine's path."""
         base, dash, suffix = self.dataset.partition("-")
-        title = _SPEC[base]["title"] if base in _SPEC else base
+        title = _SPEC[base].title if base in _SPEC else base
         title += " off-centre" if suffix == "offcentre" else (dash + suffix).upper()  # "-rts" -> "-RTS"
         exact = "all exact" if self.exact else f"{self.n_test_exact:,} exact"
         line = f"{title} from {self.source}: {self.n_train:,} train / {self.n_test:,} test ({exact})"
@@ -169,24 +174,6 @@ class ImageData:
             test_labels=self.test_labels[:m],
             test_is_exact=self.test_is_exact[:m],
             test_params=params,
-        )
-
-    def validation_split(self, n_val: int) -> ImageData:
-        """The last ``n_val`` *training* images as the test set (for tuning); the real test set is dropped."""
-        n = len(self.train_labels)
-        n_val = check_int(n_val, "n_val", min=1, max=n - 1)
-        remark = f"validation split: last {n_val:,} training images (test set unused)"
-        info = dataclasses.replace(self.info, remark=f"{self.info.remark}; {remark}" if self.info.remark else remark)
-        x, y, k = self.train_images, self.train_labels, n - n_val
-        return dataclasses.replace(
-            self,
-            train_images=x[:k],
-            train_labels=y[:k],
-            test_images=x[k:],
-            test_labels=y[k:],
-            test_is_exact=torch.ones(n_val, dtype=torch.bool),
-            info=info,
-            test_params=None,
         )
 
     def loaders(
@@ -270,7 +257,7 @@ def _check_labels(labels: object, name: str, n: int, classes: int = 10) -> Tenso
 def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> ImageData:
     """Keras/torchvision arrays (images uint8 ``(N, H, W[, C])``, labels ``(N[, 1])``) -> checked :class:`ImageData`."""
     spec, out = _SPEC[name], []
-    c, h, w = spec["shape"]
+    c, h, w = spec.shape
     for split in ("train", "test"):
         x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
         x = x[..., None] if x.ndim == 3 and c == 1 else x
@@ -290,7 +277,7 @@ def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> I
     exact = torch.as_tensor(np.asarray(arrays.get("test_is_exact", np.ones(len(out[2]), bool)))).reshape(-1)
     if exact.dtype != torch.bool or len(exact) != len(out[2]):
         raise ValueError(f"test_is_exact in {what} must be bool ({len(out[2])},), got {exact.dtype} {exact.shape}")
-    return ImageData(*out, exact, spec["classes"], DataInfo(name, source), spec["mean"], spec["std"])
+    return ImageData(*out, exact, spec.classes, DataInfo(name, source), spec.mean, spec.std)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -319,7 +306,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _from_torchvision(name: str, root: Path, *, download: bool, source: str) -> ImageData:
     import torchvision
 
-    cls = getattr(torchvision.datasets, _SPEC[name]["tv"])
+    cls = getattr(torchvision.datasets, _SPEC[name].tv)
     train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
     arrays = dict(x_train=train.data, y_train=train.targets, x_test=test.data, y_test=test.targets)
     return _assemble(name, arrays, source=source, what=f"torchvision's {cls.__name__} in {root}")
@@ -327,7 +314,7 @@ def _from_torchvision(name: str, root: Path, *, download: bool, source: str) -> 
 
 def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
     """``<name>.npz`` or torchvision's layout in ``folder``; a damaged file is a ``ValueError`` saying what to do."""
-    npz, layout = folder / f"{name}.npz", _SPEC[name]["layout"]
+    npz, layout = folder / f"{name}.npz", _SPEC[name].layout
     if npz.is_file():
         try:
             return _assemble(name, _read_npz(npz), source=f"{_origin_words(origin)} ({npz.name})", what=npz.name)
@@ -336,7 +323,7 @@ def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
             raise ValueError(
                 f"cannot use {npz} (found through {origin}): {e}. Re-download the dataset or re-copy "
                 f"{npz.name} from a good copy, or {unset} to let torchvision download "
-                f"{_SPEC[name]['title']} instead."
+                f"{_SPEC[name].title} instead."
             ) from None
     if (folder / layout).is_dir():
         source = f"{_origin_words(origin)} (torchvision's layout, {layout})"
@@ -378,32 +365,17 @@ def load_dataset(
     except Exception as e:  # no internet, a dead mirror, a half-written file: all mean "try the next source"
         if profile_name != "quick":
             raise DatasetUnavailable(
-                f"{_SPEC[name]['title']} is not available: no data folder was given and torchvision could not "
+                f"{_SPEC[name].title} is not available: no data folder was given and torchvision could not "
                 f"{'download it into' if download else 'find it in'} {root} ({type(e).__name__}: {e}).\nPass data_dir="
                 f"... or set ${DATA_ENV} to a folder holding {name}.npz (Keras layout) or torchvision's ("
-                f"{_SPEC[name]['layout']}); or download=True (needs internet); or, for a smoke test on the bundled "
+                f"{_SPEC[name].layout}); or download=True (needs internet); or, for a smoke test on the bundled "
                 'samples (numbers mean nothing), the quick profile (PROFILE = "quick" or STNLIB_PROFILE=quick).'
             ) from e
-        s, spec = load_samples(name), _SPEC[name]  # quick profile: the bundled samples
-        x = (s.images * 255).round().to(torch.uint8)
-        info = DataInfo(
-            name,
-            "bundled samples (assets/samples)",
-            remark="quick profile only: the bundled samples "
-            "are real TEST images (even positions train, odd test), so the numbers only show that the "
-            "code runs",
-        )
-        data = ImageData(
-            x[0::2].contiguous(),
-            s.labels[0::2].clone(),
-            x[1::2].contiguous(),
-            s.labels[1::2].clone(),
-            torch.ones(len(x[1::2]), dtype=torch.bool),
-            tuple(s.classes),
-            info,
-            spec["mean"],
-            spec["std"],
-        )
+        s = load_samples(name)  # quick profile: the bundled samples, even positions train, odd test
+        x, y = (s.images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy(), s.labels.numpy()
+        arrays = dict(x_train=x[0::2], y_train=y[0::2], x_test=x[1::2], y_test=y[1::2])
+        data = _assemble(name, arrays, source="bundled samples (assets/samples)", what="the bundled samples")
+        data.info = dataclasses.replace(data.info, remark=_SAMPLES_REMARK)
     return data.subset(limit_train, limit_test)
 
 
