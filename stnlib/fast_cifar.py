@@ -32,9 +32,10 @@ from torch import Tensor, nn
 from .checks import check_bool, check_choice, check_float, check_int
 from .data import ArrayDataset, ImageData
 from .env import PRECISIONS, autocast, pick_device, resolve_precision
+from .loop import History, Plan, run_plan
 from .models import SpatialTransformer, STNClassifier, bn_localization
 from .recipes import check_fields, precision_words
-from .train import History, Plan, backward_step, grad_scaler, over_batches, run_plan, to_cpu
+from .train import backward_step, grad_scaler, over_batches, to_cpu
 
 WIDTHS = (64, 256, 256)
 
@@ -257,7 +258,7 @@ def _batches(x: Tensor, y: Tensor, recipe: FastRecipe, epoch: int, gen: torch.Ge
 
 
 def _plan(model: STNClassifier, data: ImageData, recipe: FastRecipe, epochs: float, seed: int, exact: bool) -> Plan:
-    """The fast recipe as a :class:`~stnlib.train.Plan`: the training set on the device, whitening set from it,
+    """The fast recipe as a :class:`~stnlib.loop.Plan`: the training set on the device, whitening set from it,
     the triangular schedule, lookahead every 5 steps, the whitening bias frozen after ``whiten_bias_epochs``."""
     device = pick_device()
     model.to(device)
@@ -318,10 +319,10 @@ def train_fast(
     target_acc: float | None = None,
 ) -> History:
     """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional)
-    in :func:`~stnlib.train.run_plan`, the loop :func:`~stnlib.train.fit` runs too.
+    in :func:`~stnlib.loop.run_plan`, the loop :func:`~stnlib.train.fit` runs too.
 
     After each epoch (and every ``eval_every_steps``): test accuracy without test-time augmentation, on the exact
-    test images only if ``eval_exact``. Returns a :class:`~stnlib.train.History` (``elapsed``: training seconds,
+    test images only if ``eval_exact``. Returns a :class:`~stnlib.loop.History` (``elapsed``: training seconds,
     evaluation excluded); ``target_acc`` stops at the first evaluation reaching it (``History.stopped_early``).
     """
     plan = _plan(model, data, recipe, epochs, seed, eval_exact)

@@ -19,8 +19,9 @@ from PIL import Image, ImageSequence
 from torch import Tensor, nn
 
 from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_limits, imshow
+from .loop import Callback, EpochStats
 from .runs import atomic_write_bytes
-from .train import Callback, EpochStats, transform_batch
+from .train import transform_batch
 
 #: Frame durations :func:`write_gif` accepts (ms): browsers show shorter ones as 100 ms; GIFs hold 16 bits of 10 ms.
 GIF_MIN_MS, GIF_MAX_MS = 20, 655_350

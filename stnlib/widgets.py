@@ -24,8 +24,9 @@ from torch import Tensor
 
 from . import affine, figures
 from .env import widgets_rendered
+from .loop import model_device
 from .samples import load_samples
-from .train import model_device, to_cpu, transform_batch
+from .train import to_cpu, transform_batch
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
 PRESETS: dict[str, dict[str, float]] = {

@@ -21,6 +21,7 @@ CORE = {
     "models",
     "recipes",
     "train",
+    "loop",
     "fast_cifar",
     "stats",
     "projective",

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from stnlib import env, fast_cifar, models, train
+from stnlib import env, fast_cifar, loop, models, train
 from stnlib.data import load_dataset
 from stnlib.env import PRECISION_ENV, PRECISIONS, autocast, native_bf16, precision_note, resolve_precision
 from stnlib.recipes import OURS_CIFAR, Recipe
@@ -275,7 +275,7 @@ def test_clocks_wait_for_cuda_and_mps(monkeypatch):
     env.synchronize(CPU)
     assert waits == []
     for device in (MPS, CUDA):  # the one training clock (fit and train_fast)
-        clock = train._Clock(device)
+        clock = loop._Clock(device)
         clock.start()
         clock.stop()
         assert clock.total >= 0
