@@ -20,16 +20,18 @@ import dataclasses
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader
 
 from . import checks
+from .batches import ArrayDataset as ArrayDataset
+from .batches import _check_labels, make_loader
 from .checks import check_bool, check_floats, check_int, check_tensor
 from .env import DATA_ENV, PROFILES, REPO_ROOT, Profile
 from .env import data_dir as env_data_dir
@@ -103,14 +105,11 @@ class DataInfo:
     @property
     def note(self) -> str:
         """``remark``, then (unless all are exact) which test images are exact copies."""
+        first = "the first " if self.exact_first else ""
         caveat = (
-            ""
-            if self.exact
-            else (
-                f"only {'the first ' if self.exact_first else ''}{self.n_test_exact:,} of {self.n_test:,} test images "
-                "are exact copies (test_is_exact); report accuracy on those too"
-            )
+            "" if self.exact else f"only {first}{self.n_test_exact:,} of {self.n_test:,} test images are exact copies"
         )
+        caveat += " (test_is_exact); report accuracy on those too" if caveat else ""
         return "; ".join(t for t in (self.remark, caveat) if t)
 
     def describe(self) -> str:
@@ -186,28 +185,15 @@ class ImageData:
         """:func:`make_loader` for train (shuffled by ``seed``, ``transform``) and test (in order), this mean/std."""
         if test_batch_size is not None:
             check_int(test_batch_size, "test_batch_size", min=1)
-        k = len(self.classes)
+
+        def loader(images: Tensor, labels: Tensor, size: int, **kw) -> DataLoader:
+            return make_loader(
+                images, labels, batch_size=size, mean=self.mean, std=self.std, classes=len(self.classes), **kw
+            )
+
         return (
-            make_loader(
-                self.train_images,
-                self.train_labels,
-                batch_size=batch_size,
-                shuffle=True,
-                mean=self.mean,
-                std=self.std,
-                transform=transform,
-                seed=seed,
-                classes=k,
-            ),
-            make_loader(
-                self.test_images,
-                self.test_labels,
-                batch_size=test_batch_size or batch_size,
-                shuffle=False,
-                mean=self.mean,
-                std=self.std,
-                classes=k,
-            ),
+            loader(self.train_images, self.train_labels, batch_size, shuffle=True, transform=transform, seed=seed),
+            loader(self.test_images, self.test_labels, test_batch_size or batch_size, shuffle=False),
         )
 
 
@@ -230,28 +216,6 @@ def _check_split(d: ImageData) -> None:
     c = int(d.train_images.shape[1])
     check_floats(d.mean, "mean", length=c)
     check_floats(d.std, "std", length=c, positive=True)
-
-
-def _check_labels(labels: object, name: str, n: int, classes: int = 10) -> Tensor:
-    """``labels`` (an integer tensor, array or list) as int64 ``(n,)`` with values in ``0 .. classes - 1``."""
-    if not isinstance(labels, Tensor):
-        listed = isinstance(labels, np.ndarray | Sequence) and not isinstance(labels, checks.TEXT)
-        array = np.asarray(labels) if listed else None
-        if array is None or (array.dtype.kind not in "iuf" and array.size):
-            raise checks.ArgumentTypeError(
-                f"{name} must be integers (a tensor, array or list), got {checks.describe(labels)}"
-            )
-        labels = torch.as_tensor(array if array.size else array.astype(np.int64))
-    labels = check_tensor(labels, name, shape=(n,), kind="real")
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):  # NaN too
-        raise ValueError(f"{name} must be whole numbers (class indices), got {checks.describe(labels)} with fractions")
-    labels = labels.long()
-    if n and not (0 <= int(labels.min()) and int(labels.max()) < classes):
-        raise ValueError(
-            f"{name} must lie in 0..{classes - 1} (one class index per image), got values in "
-            f"[{int(labels.min())}, {int(labels.max())}]"
-        )
-    return labels
 
 
 def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> ImageData:
@@ -352,11 +316,9 @@ def load_dataset(
     profile_name = profile.name if isinstance(profile, Profile) else checks.check_choice(profile, "profile", PROFILES)
     check_bool(download, "download")
     limit_train, limit_test = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")
-    folder, origin = (
-        (checks.check_path(data_dir, "data_dir"), "data_dir=")
-        if data_dir is not None
-        else (env_data_dir(), f"${DATA_ENV}")
-    )
+    folder, origin = env_data_dir(), f"${DATA_ENV}"
+    if data_dir is not None:
+        folder, origin = checks.check_path(data_dir, "data_dir"), "data_dir="
     if folder is not None:
         return _from_folder(name, folder.expanduser(), origin).subset(limit_train, limit_test)
     root = REPO_ROOT / "data"
@@ -377,63 +339,3 @@ def load_dataset(
         data = _assemble(name, arrays, source="bundled samples (assets/samples)", what="the bundled samples")
         data.info = dataclasses.replace(data.info, remark=_SAMPLES_REMARK)
     return data.subset(limit_train, limit_test)
-
-
-class ArrayDataset(Dataset):
-    """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` in ``0 .. classes - 1`` as normalized batches:
-    ``ds[indices]`` (slice, list, array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]``
-    batch before normalizing."""
-
-    def __init__(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        *,
-        mean: Sequence[float],
-        std: Sequence[float],
-        transform: Callable[[Tensor], Tensor] | None = None,
-        classes: int = 10,
-    ) -> None:
-        images = check_tensor(images, "images", shape=("N", "C", "H", "W"), kind="uint8")
-        labels = _check_labels(labels, "labels", len(images), check_int(classes, "classes", min=1))
-        c = int(images.shape[1])
-        mean, std = check_floats(mean, "mean", length=c), check_floats(std, "std", length=c, positive=True)
-        self.mean, self.std = (torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
-        self.images, self.labels = images, labels
-        self.transform = checks.check_callable(transform, "transform", optional=True)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, index: slice | Sequence[int] | np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
-        index = range(len(self))[index] if isinstance(index, slice) else index
-        idx = torch.as_tensor(index if isinstance(index, Tensor) else np.asarray(index), dtype=torch.int64).reshape(-1)
-        x = self.images[idx].float().div_(255.0)
-        x = (x if self.transform is None else self.transform(x)) - self.mean
-        return x / self.std, self.labels[idx]
-
-
-def make_loader(
-    images: Tensor,
-    labels: Tensor,
-    *,
-    batch_size: int,
-    shuffle: bool,
-    mean: Sequence[float],
-    std: Sequence[float],
-    transform: Callable[[Tensor], Tensor] | None = None,
-    seed: int = 0,
-    classes: int = 10,
-) -> DataLoader:
-    """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With ``shuffle``
-    each epoch is a fresh permutation seeded by ``seed``; epochs' base seeds come from ``seed + 1``, not torch's RNG."""
-    batch_size, shuffle = check_int(batch_size, "batch_size", min=1), check_bool(shuffle, "shuffle")
-    seed = checks.check_seed(seed)
-    dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform, classes=classes)
-    order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else range(len(dataset))
-    return DataLoader(
-        dataset,
-        batch_size=None,
-        sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),
-        generator=torch.Generator().manual_seed(seed + 1),
-    )
