@@ -33,9 +33,10 @@ from .checks import check_bool, check_choice, check_float, check_int
 from .data import ArrayDataset, ImageData
 from .env import PRECISIONS, autocast, pick_device, resolve_precision
 from .loop import History, Plan, run_plan
-from .models import SpatialTransformer, STNClassifier, bn_localization
+from .models import bn_localization
 from .recipes import check_fields, precision_words
 from .train import backward_step, grad_scaler, over_batches, to_cpu
+from .transformer import SpatialTransformer, STNClassifier
 
 WIDTHS = (64, 256, 256)
 

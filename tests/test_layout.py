@@ -19,6 +19,7 @@ CORE = {
     "data",
     "batches",
     "distort",
+    "transformer",
     "models",
     "recipes",
     "train",
