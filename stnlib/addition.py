@@ -28,20 +28,8 @@ from torch import Tensor, nn
 
 from .data import ImageData, load_dataset
 from .distort import RTS_CANVAS, TEST_SEED_OFFSET, Distorted, _other, _uniform, distort_mnist
-from .models import RTS_VIEW, SpatialTransformer, lenet_bn
-
-__all__ = [
-    "CANVAS",
-    "SUMS",
-    "TwoTransformerAdder",
-    "canvas_cnn_adder",
-    "digit_centres_px",
-    "halves_adder",
-    "load_addition_mnist",
-    "region_centres_px",
-    "sum_log_probs",
-    "thetas_on_test_set",
-]
+from .models import RTS_VIEW, lenet_bn
+from .transformer import SpatialTransformer
 
 CANVAS = (RTS_CANVAS, 2 * RTS_CANVAS)  #: (H, W): two RTS canvases side by side
 SUMS = 19  #: 0 + 0 .. 9 + 9

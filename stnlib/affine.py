@@ -22,27 +22,6 @@ from torch import Tensor
 from . import checks
 from .checks import check_bool, check_float, check_floats, check_int, check_ints, check_tensor
 
-__all__ = [
-    "MODES",
-    "PADDING_MODES",
-    "build_theta",
-    "check_fill",
-    "check_images",
-    "check_theta",
-    "compose",
-    "decompose",
-    "identity",
-    "invert",
-    "normalized_to_pixels",
-    "outside_share",
-    "pixels_to_normalized",
-    "check_pairing",
-    "sample",
-    "sampling_outline",
-    "warp",
-    "zoom",
-]
-
 ParamLike = float | int | Tensor | Sequence[float | int]
 Device = torch.device | str | None
 

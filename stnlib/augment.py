@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["RandomCropFlip"]
-
 
 class RandomCropFlip:
     """Pad by ``pad`` zero (black) pixels, crop a random ``H x W`` window, mirror with probability ``flip_p``: a

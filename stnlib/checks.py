@@ -26,26 +26,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = [
-    "SEED_MAX",
-    "TEXT",
-    "ArgumentTypeError",
-    "check_batch",
-    "check_bool",
-    "check_callable",
-    "check_choice",
-    "check_device",
-    "check_float",
-    "check_floats",
-    "check_int",
-    "check_ints",
-    "check_path",
-    "check_seed",
-    "check_tensor",
-    "check_type",
-    "describe",
-]
-
 SEED_MAX = 2**32 - 1  #: the largest seed (numpy's limit, which :func:`check_seed` applies everywhere)
 TEXT = (str, bytes, bytearray)  #: sequences that are never sequences of numbers
 

@@ -20,61 +20,53 @@ import dataclasses
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader
 
 from . import checks
+from .batches import ArrayDataset as ArrayDataset
+from .batches import _check_labels, make_loader
 from .checks import check_bool, check_floats, check_int, check_tensor
 from .env import DATA_ENV, PROFILES, REPO_ROOT, Profile
 from .env import data_dir as env_data_dir
 from .samples import load_samples
 
-__all__ = [
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
-    "DATASETS",
-    "MNIST_MEAN",
-    "MNIST_STD",
-    "ArrayDataset",
-    "DataInfo",
-    "DatasetUnavailable",
-    "ImageData",
-    "black_value",
-    "load_dataset",
-    "make_loader",
-]
-
 DATASETS: tuple[str, ...] = ("mnist", "cifar10")
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-_SPEC: dict[str, dict[str, Any]] = {
-    "mnist": dict(
-        title="MNIST",
-        shape=(1, 28, 28),
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        classes=tuple("0123456789"),
-        tv="MNIST",
-        layout="MNIST/raw/",
-    ),
-    "cifar10": dict(
-        title="CIFAR-10",
-        shape=(3, 32, 32),
-        mean=CIFAR10_MEAN,
-        std=CIFAR10_STD,
-        classes=_CIFAR10_CLASSES,
-        tv="CIFAR10",
-        layout="cifar-10-batches-py/",
+
+
+class _Spec(NamedTuple):
+    """A dataset's facts: its title, image shape ``(C, H, W)``, per-channel mean/std, class names, torchvision's
+    class and the folder its files sit in."""
+
+    title: str
+    shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: tuple[str, ...]
+    tv: str
+    layout: str
+
+
+_SPEC = {
+    "mnist": _Spec("MNIST", (1, 28, 28), MNIST_MEAN, MNIST_STD, tuple("0123456789"), "MNIST", "MNIST/raw/"),
+    "cifar10": _Spec(
+        "CIFAR-10", (3, 32, 32), CIFAR10_MEAN, CIFAR10_STD, _CIFAR10_CLASSES, "CIFAR10", "cifar-10-batches-py/"
     ),
 }
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_SAMPLES_REMARK = (
+    "quick profile only: the bundled samples are real TEST images (even positions train, odd test), so the numbers "
+    "only show that the code runs"
+)
 
 
 class DatasetUnavailable(RuntimeError):
@@ -89,7 +81,7 @@ def black_value(name: str) -> tuple[float, ...]:
             f"name must be one of {', '.join(DATASETS)}, optionally with a suffix ('mnist-rts'), got "
             f"{name!r} (unknown dataset)"
         )
-    return tuple(-m / s for m, s in zip(_SPEC[base]["mean"], _SPEC[base]["std"]))
+    return tuple(-m / s for m, s in zip(_SPEC[base].mean, _SPEC[base].std))
 
 
 def _origin_words(origin: str) -> str:
@@ -113,21 +105,18 @@ class DataInfo:
     @property
     def note(self) -> str:
         """``remark``, then (unless all are exact) which test images are exact copies."""
+        first = "the first " if self.exact_first else ""
         caveat = (
-            ""
-            if self.exact
-            else (
-                f"only {'the first ' if self.exact_first else ''}{self.n_test_exact:,} of {self.n_test:,} test images "
-                "are exact copies (test_is_exact); report accuracy on those too"
-            )
+            "" if self.exact else f"only {first}{self.n_test_exact:,} of {self.n_test:,} test images are exact copies"
         )
+        caveat += " (test_is_exact); report accuracy on those too" if caveat else ""
         return "; ".join(t for t in (self.remark, caveat) if t)
 
     def describe(self) -> str:
         """One line, e.g. ``"MNIST from the folder in $STNLIB_DATA (mnist.npz): 60,000 train / 10,000 test (all
         exact)"``: where the data came from in words, never a machine's path."""
         base, dash, suffix = self.dataset.partition("-")
-        title = _SPEC[base]["title"] if base in _SPEC else base
+        title = _SPEC[base].title if base in _SPEC else base
         title += " off-centre" if suffix == "offcentre" else (dash + suffix).upper()  # "-rts" -> "-RTS"
         exact = "all exact" if self.exact else f"{self.n_test_exact:,} exact"
         line = f"{title} from {self.source}: {self.n_train:,} train / {self.n_test:,} test ({exact})"
@@ -186,24 +175,6 @@ class ImageData:
             test_params=params,
         )
 
-    def validation_split(self, n_val: int) -> ImageData:
-        """The last ``n_val`` *training* images as the test set (for tuning); the real test set is dropped."""
-        n = len(self.train_labels)
-        n_val = check_int(n_val, "n_val", min=1, max=n - 1)
-        remark = f"validation split: last {n_val:,} training images (test set unused)"
-        info = dataclasses.replace(self.info, remark=f"{self.info.remark}; {remark}" if self.info.remark else remark)
-        x, y, k = self.train_images, self.train_labels, n - n_val
-        return dataclasses.replace(
-            self,
-            train_images=x[:k],
-            train_labels=y[:k],
-            test_images=x[k:],
-            test_labels=y[k:],
-            test_is_exact=torch.ones(n_val, dtype=torch.bool),
-            info=info,
-            test_params=None,
-        )
-
     def loaders(
         self,
         batch_size: int,
@@ -214,28 +185,15 @@ class ImageData:
         """:func:`make_loader` for train (shuffled by ``seed``, ``transform``) and test (in order), this mean/std."""
         if test_batch_size is not None:
             check_int(test_batch_size, "test_batch_size", min=1)
-        k = len(self.classes)
+
+        def loader(images: Tensor, labels: Tensor, size: int, **kw) -> DataLoader:
+            return make_loader(
+                images, labels, batch_size=size, mean=self.mean, std=self.std, classes=len(self.classes), **kw
+            )
+
         return (
-            make_loader(
-                self.train_images,
-                self.train_labels,
-                batch_size=batch_size,
-                shuffle=True,
-                mean=self.mean,
-                std=self.std,
-                transform=transform,
-                seed=seed,
-                classes=k,
-            ),
-            make_loader(
-                self.test_images,
-                self.test_labels,
-                batch_size=test_batch_size or batch_size,
-                shuffle=False,
-                mean=self.mean,
-                std=self.std,
-                classes=k,
-            ),
+            loader(self.train_images, self.train_labels, batch_size, shuffle=True, transform=transform, seed=seed),
+            loader(self.test_images, self.test_labels, test_batch_size or batch_size, shuffle=False),
         )
 
 
@@ -260,32 +218,10 @@ def _check_split(d: ImageData) -> None:
     check_floats(d.std, "std", length=c, positive=True)
 
 
-def _check_labels(labels: object, name: str, n: int, classes: int = 10) -> Tensor:
-    """``labels`` (an integer tensor, array or list) as int64 ``(n,)`` with values in ``0 .. classes - 1``."""
-    if not isinstance(labels, Tensor):
-        listed = isinstance(labels, np.ndarray | Sequence) and not isinstance(labels, checks.TEXT)
-        array = np.asarray(labels) if listed else None
-        if array is None or (array.dtype.kind not in "iuf" and array.size):
-            raise checks.ArgumentTypeError(
-                f"{name} must be integers (a tensor, array or list), got {checks.describe(labels)}"
-            )
-        labels = torch.as_tensor(array if array.size else array.astype(np.int64))
-    labels = check_tensor(labels, name, shape=(n,), kind="real")
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):  # NaN too
-        raise ValueError(f"{name} must be whole numbers (class indices), got {checks.describe(labels)} with fractions")
-    labels = labels.long()
-    if n and not (0 <= int(labels.min()) and int(labels.max()) < classes):
-        raise ValueError(
-            f"{name} must lie in 0..{classes - 1} (one class index per image), got values in "
-            f"[{int(labels.min())}, {int(labels.max())}]"
-        )
-    return labels
-
-
 def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> ImageData:
     """Keras/torchvision arrays (images uint8 ``(N, H, W[, C])``, labels ``(N[, 1])``) -> checked :class:`ImageData`."""
     spec, out = _SPEC[name], []
-    c, h, w = spec["shape"]
+    c, h, w = spec.shape
     for split in ("train", "test"):
         x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
         x = x[..., None] if x.ndim == 3 and c == 1 else x
@@ -305,7 +241,7 @@ def _assemble(name: str, arrays: dict[str, Any], *, source: str, what: str) -> I
     exact = torch.as_tensor(np.asarray(arrays.get("test_is_exact", np.ones(len(out[2]), bool)))).reshape(-1)
     if exact.dtype != torch.bool or len(exact) != len(out[2]):
         raise ValueError(f"test_is_exact in {what} must be bool ({len(out[2])},), got {exact.dtype} {exact.shape}")
-    return ImageData(*out, exact, spec["classes"], DataInfo(name, source), spec["mean"], spec["std"])
+    return ImageData(*out, exact, spec.classes, DataInfo(name, source), spec.mean, spec.std)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -334,7 +270,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _from_torchvision(name: str, root: Path, *, download: bool, source: str) -> ImageData:
     import torchvision
 
-    cls = getattr(torchvision.datasets, _SPEC[name]["tv"])
+    cls = getattr(torchvision.datasets, _SPEC[name].tv)
     train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
     arrays = dict(x_train=train.data, y_train=train.targets, x_test=test.data, y_test=test.targets)
     return _assemble(name, arrays, source=source, what=f"torchvision's {cls.__name__} in {root}")
@@ -342,7 +278,7 @@ def _from_torchvision(name: str, root: Path, *, download: bool, source: str) -> 
 
 def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
     """``<name>.npz`` or torchvision's layout in ``folder``; a damaged file is a ``ValueError`` saying what to do."""
-    npz, layout = folder / f"{name}.npz", _SPEC[name]["layout"]
+    npz, layout = folder / f"{name}.npz", _SPEC[name].layout
     if npz.is_file():
         try:
             return _assemble(name, _read_npz(npz), source=f"{_origin_words(origin)} ({npz.name})", what=npz.name)
@@ -351,7 +287,7 @@ def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
             raise ValueError(
                 f"cannot use {npz} (found through {origin}): {e}. Re-download the dataset or re-copy "
                 f"{npz.name} from a good copy, or {unset} to let torchvision download "
-                f"{_SPEC[name]['title']} instead."
+                f"{_SPEC[name].title} instead."
             ) from None
     if (folder / layout).is_dir():
         source = f"{_origin_words(origin)} (torchvision's layout, {layout})"
@@ -380,11 +316,9 @@ def load_dataset(
     profile_name = profile.name if isinstance(profile, Profile) else checks.check_choice(profile, "profile", PROFILES)
     check_bool(download, "download")
     limit_train, limit_test = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")
-    folder, origin = (
-        (checks.check_path(data_dir, "data_dir"), "data_dir=")
-        if data_dir is not None
-        else (env_data_dir(), f"${DATA_ENV}")
-    )
+    folder, origin = env_data_dir(), f"${DATA_ENV}"
+    if data_dir is not None:
+        folder, origin = checks.check_path(data_dir, "data_dir"), "data_dir="
     if folder is not None:
         return _from_folder(name, folder.expanduser(), origin).subset(limit_train, limit_test)
     root = REPO_ROOT / "data"
@@ -393,90 +327,15 @@ def load_dataset(
     except Exception as e:  # no internet, a dead mirror, a half-written file: all mean "try the next source"
         if profile_name != "quick":
             raise DatasetUnavailable(
-                f"{_SPEC[name]['title']} is not available: no data folder was given and torchvision could not "
+                f"{_SPEC[name].title} is not available: no data folder was given and torchvision could not "
                 f"{'download it into' if download else 'find it in'} {root} ({type(e).__name__}: {e}).\nPass data_dir="
                 f"... or set ${DATA_ENV} to a folder holding {name}.npz (Keras layout) or torchvision's ("
-                f"{_SPEC[name]['layout']}); or download=True (needs internet); or, for a smoke test on the bundled "
+                f"{_SPEC[name].layout}); or download=True (needs internet); or, for a smoke test on the bundled "
                 'samples (numbers mean nothing), the quick profile (PROFILE = "quick" or STNLIB_PROFILE=quick).'
             ) from e
-        s, spec = load_samples(name), _SPEC[name]  # quick profile: the bundled samples
-        x = (s.images * 255).round().to(torch.uint8)
-        info = DataInfo(
-            name,
-            "bundled samples (assets/samples)",
-            remark="quick profile only: the bundled samples "
-            "are real TEST images (even positions train, odd test), so the numbers only show that the "
-            "code runs",
-        )
-        data = ImageData(
-            x[0::2].contiguous(),
-            s.labels[0::2].clone(),
-            x[1::2].contiguous(),
-            s.labels[1::2].clone(),
-            torch.ones(len(x[1::2]), dtype=torch.bool),
-            tuple(s.classes),
-            info,
-            spec["mean"],
-            spec["std"],
-        )
+        s = load_samples(name)  # quick profile: the bundled samples, even positions train, odd test
+        x, y = (s.images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy(), s.labels.numpy()
+        arrays = dict(x_train=x[0::2], y_train=y[0::2], x_test=x[1::2], y_test=y[1::2])
+        data = _assemble(name, arrays, source="bundled samples (assets/samples)", what="the bundled samples")
+        data.info = dataclasses.replace(data.info, remark=_SAMPLES_REMARK)
     return data.subset(limit_train, limit_test)
-
-
-class ArrayDataset(Dataset):
-    """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` in ``0 .. classes - 1`` as normalized batches:
-    ``ds[indices]`` (slice, list, array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]``
-    batch before normalizing."""
-
-    def __init__(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        *,
-        mean: Sequence[float],
-        std: Sequence[float],
-        transform: Callable[[Tensor], Tensor] | None = None,
-        classes: int = 10,
-    ) -> None:
-        images = check_tensor(images, "images", shape=("N", "C", "H", "W"), kind="uint8")
-        labels = _check_labels(labels, "labels", len(images), check_int(classes, "classes", min=1))
-        c = int(images.shape[1])
-        mean, std = check_floats(mean, "mean", length=c), check_floats(std, "std", length=c, positive=True)
-        self.mean, self.std = (torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
-        self.images, self.labels = images, labels
-        self.transform = checks.check_callable(transform, "transform", optional=True)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, index: slice | Sequence[int] | np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
-        index = range(len(self))[index] if isinstance(index, slice) else index
-        idx = torch.as_tensor(index if isinstance(index, Tensor) else np.asarray(index), dtype=torch.int64).reshape(-1)
-        x = self.images[idx].float().div_(255.0)
-        x = (x if self.transform is None else self.transform(x)) - self.mean
-        return x / self.std, self.labels[idx]
-
-
-def make_loader(
-    images: Tensor,
-    labels: Tensor,
-    *,
-    batch_size: int,
-    shuffle: bool,
-    mean: Sequence[float],
-    std: Sequence[float],
-    transform: Callable[[Tensor], Tensor] | None = None,
-    seed: int = 0,
-    classes: int = 10,
-) -> DataLoader:
-    """A :class:`DataLoader` of normalized batches ``((B, C, H, W), (B,))``, one indexing step each. With ``shuffle``
-    each epoch is a fresh permutation seeded by ``seed``; epochs' base seeds come from ``seed + 1``, not torch's RNG."""
-    batch_size, shuffle = check_int(batch_size, "batch_size", min=1), check_bool(shuffle, "shuffle")
-    seed = checks.check_seed(seed)
-    dataset = ArrayDataset(images, labels, mean=mean, std=std, transform=transform, classes=classes)
-    order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else range(len(dataset))
-    return DataLoader(
-        dataset,
-        batch_size=None,
-        sampler=BatchSampler(order, batch_size=batch_size, drop_last=False),
-        generator=torch.Generator().manual_seed(seed + 1),
-    )

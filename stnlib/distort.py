@@ -54,34 +54,6 @@ from .checks import check_int, check_seed
 from .data import ImageData, load_dataset
 from .env import Profile
 
-__all__ = [
-    "CLUTTER_CANVAS",
-    "CLUTTER_PIECES",
-    "CLUTTER_SIZE",
-    "DIGIT_SIZE",
-    "DISTORTIONS",
-    "E_ALPHA",
-    "E_SIGMA",
-    "OFFCENTRE_CANVAS",
-    "OFFCENTRE_ROTATION",
-    "OFFCENTRE_SCALE",
-    "PHOTO_SIZE",
-    "P_CORNER_CLIP",
-    "P_CORNER_STD",
-    "P_SCALE",
-    "R_ROTATION",
-    "RTS_CANVAS",
-    "RTS_ROTATION",
-    "RTS_SCALE",
-    "TEST_SEED_OFFSET",
-    "Distorted",
-    "distort_cifar",
-    "distort_mnist",
-    "distorted_set",
-    "load_distorted_mnist",
-    "load_offcentre_cifar",
-]
-
 Kind = Literal["rts", "cluttered", "r", "p", "e"]
 DISTORTIONS: tuple[str, ...] = ("rts", "cluttered", "r", "p", "e")
 DIGIT_SIZE, RTS_CANVAS, CLUTTER_CANVAS, CLUTTER_PIECES, CLUTTER_SIZE = 28, 42, 60, 4, 8

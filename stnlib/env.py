@@ -33,28 +33,6 @@ import torch
 
 from .checks import ArgumentTypeError, check_seed, describe
 
-__all__ = [
-    "ASSETS",
-    "PRECISIONS",
-    "PROFILES",
-    "REPO_ROOT",
-    "SAMPLES",
-    "Profile",
-    "autocast",
-    "data_dir",
-    "native_bf16",
-    "pending_metrics_path",
-    "pick_device",
-    "precision_note",
-    "published_dir",
-    "reports_dir",
-    "resolve_precision",
-    "resolve_profile",
-    "seed_everything",
-    "synchronize",
-    "widgets_rendered",
-]
-
 DATA_ENV, PROFILE_ENV, REPORTS_ENV, WIDGETS_ENV, DEVICE_ENV, PENDING_ENV, PRECISION_ENV = (
     "STNLIB_DATA",
     "STNLIB_PROFILE",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,22 +31,12 @@ from torch import Tensor, nn
 
 from .checks import check_bool, check_choice, check_float, check_int
 from .data import ArrayDataset, ImageData
-from .env import PRECISIONS, autocast, pick_device, resolve_precision, synchronize
-from .models import SpatialTransformer, STNClassifier, bn_localization
-from .progress import progress_bar
+from .env import PRECISIONS, autocast, pick_device, resolve_precision
+from .loop import History, Plan, run_plan
+from .models import bn_localization
 from .recipes import check_fields, precision_words
-from .train import EpochStats, EvalPoint, History, backward_step, grad_scaler, over_batches, to_cpu
-
-__all__ = [
-    "FAST",
-    "FastRecipe",
-    "exact_test_images",
-    "fast_backbone",
-    "fast_stn_net",
-    "init_whitening",
-    "predict_tta",
-    "train_fast",
-]
+from .train import backward_step, grad_scaler, over_batches, to_cpu
+from .transformer import SpatialTransformer, STNClassifier
 
 WIDTHS = (64, 256, 256)
 
@@ -235,14 +224,9 @@ def _param_groups(model: nn.Module, recipe: FastRecipe) -> list[dict]:
             rest.append(p)
     lr_b = lr * recipe.bias_scaler
     groups = [
-        {"params": norms, "lr": lr_b, "weight_decay": wd / lr_b, "base_lr": lr_b},
-        {"params": rest, "lr": lr, "weight_decay": wd / lr, "base_lr": lr},
-        {
-            "params": stn_params,
-            "lr": lr * recipe.stn_lr_scale,
-            "weight_decay": wd / lr,
-            "base_lr": lr * recipe.stn_lr_scale,
-        },
+        {"params": norms, "lr": lr_b, "weight_decay": wd / lr_b},
+        {"params": rest, "lr": lr, "weight_decay": wd / lr},
+        {"params": stn_params, "lr": lr * recipe.stn_lr_scale, "weight_decay": wd / lr},
     ]
     return [g for g in groups if g["params"]]
 
@@ -274,92 +258,53 @@ def _batches(x: Tensor, y: Tensor, recipe: FastRecipe, epoch: int, gen: torch.Ge
         yield xb, y[idx.to(y.device)]
 
 
-class _FastRun:
-    """:func:`train_fast`'s state: data on the device, optimizers, lookahead weights, step and clock."""
+def _plan(model: STNClassifier, data: ImageData, recipe: FastRecipe, epochs: float, seed: int, exact: bool) -> Plan:
+    """The fast recipe as a :class:`~stnlib.loop.Plan`: the training set on the device, whitening set from it,
+    the triangular schedule, lookahead every 5 steps, the whitening bias frozen after ``whiten_bias_epochs``."""
+    device = pick_device()
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    x, y = ArrayDataset(data.train_images, data.train_labels, mean=data.mean, std=data.std)[:]
+    x, y = x.to(device), y.to(device)
+    init_whitening(model.classifier[0], x[:5000])
+    if recipe.channels_last:
+        model.to(memory_format=torch.channels_last)
+    per_epoch = len(x) // recipe.batch_size
+    if per_epoch < 1:
+        raise ValueError(f"need at least one batch of {recipe.batch_size} training images, got {len(x)}")
+    total = max(1, round(epochs * per_epoch))
+    groups = _param_groups(model, recipe)
+    opt = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=recipe.momentum, nesterov=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _triangle(step, total))
+    slow = {k: v.detach().clone() for k, v in model.state_dict().items()}  # lookahead's slow weights
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    precision = resolve_precision(recipe.precision, device)[0]
+    if precision == "fp16":  # the loss is a sum over the batch: scale it that much less than a mean
+        grad_scaler(opt, device, init_scale=2.0**16 / recipe.batch_size)
 
-    def __init__(self, model: STNClassifier, data: ImageData, recipe: FastRecipe, epochs: float, seed: int) -> None:
-        self.device = pick_device()
-        model.to(self.device)
-        self.model, self.data, self.recipe = model, data, recipe
-        self.gen = torch.Generator().manual_seed(seed)
-        x, y = ArrayDataset(data.train_images, data.train_labels, mean=data.mean, std=data.std)[:]
-        self.x, self.y = x.to(self.device), y.to(self.device)
-        init_whitening(model.classifier[0], self.x[:5000])
-        if recipe.channels_last:
-            model.to(memory_format=torch.channels_last)
-        self.steps_per_epoch = len(x) // recipe.batch_size
-        if self.steps_per_epoch < 1:
-            raise ValueError(f"need at least one batch of {recipe.batch_size} training images, got {len(x)}")
-        self.total = max(1, round(epochs * self.steps_per_epoch))
-        groups = _param_groups(model, recipe)
-        self.opt = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=recipe.momentum, nesterov=True)
-        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items()}  # lookahead's slow weights
-        self.flip = torch.rand(len(x), generator=self.gen) < 0.5
-        self.precision = resolve_precision(recipe.precision, self.device)[0]
-        self.amp = autocast(self.device, self.precision)
-        if self.precision == "fp16":  # the loss is a sum over the batch: scale it that much less than a mean
-            grad_scaler(self.opt, self.device, init_scale=2.0**16 / recipe.batch_size)
-        self.history, self.step, self.elapsed = History(), 0, 0.0
+    def step(xb: Tensor, yb: Tensor) -> tuple[float, Tensor]:
+        with autocast(device, precision):
+            out = model(xb)
+        loss = F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing, reduction="sum")
+        backward_step(loss, opt, precision)
+        sched.step()
+        return loss.item(), out.detach()
 
-    def train_step(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
-        """One step at the triangle schedule's lr (then lookahead every 5 steps): ``(summed loss, outputs)``."""
-        for g in self.opt.param_groups:
-            g["lr"] = g["base_lr"] * _triangle(self.step, self.total)
-        if self.recipe.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with self.amp:
-            out = self.model(xb)
-        loss = F.cross_entropy(out.float(), yb, label_smoothing=self.recipe.label_smoothing, reduction="sum")
-        backward_step(loss, self.opt, self.precision)
-        self.step += 1
-        if self.step % 5 == 0 or self.step == self.total:
-            decay = 1.0 if self.step == self.total else 0.95**5 * (self.step / self.total) ** 3
-            _lookahead(self.model, self.slow, decay)
-        return loss, out.detach()
+    def lookahead(step: int) -> None:
+        if step % 5 == 0 or step == total:
+            _lookahead(model, slow, 1.0 if step == total else 0.95**5 * (step / total) ** 3)
 
-    def epoch(self, epoch: int, epochs: int, progress: bool, evals: dict) -> EpochStats:
-        """One epoch (cut short at the last step or a reached target), then an evaluation."""
-        self.model.classifier[0].bias.requires_grad_(epoch <= self.recipe.whiten_bias_epochs)
-        self.model.train()
-        t0, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
-        steps = min(self.steps_per_epoch, self.total - self.step)
-        with progress_bar(steps, f"epoch {epoch}/{epochs}", enabled=progress) as bar:
-            for xb, yb in _batches(self.x, self.y, self.recipe, epoch, self.gen, self.flip):
-                if self.step >= self.total:
-                    break
-                loss, out = self.train_step(xb, yb)
-                loss_sum, seen = loss_sum + loss.item(), seen + len(yb)
-                correct += int((out.argmax(1) == yb).sum())
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", refresh=False)
-                if evals["every"] and self.step % evals["every"] == 0 and self.step < self.total:
-                    now = self.elapsed + _seconds_since(t0, self.device)
-                    acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
-                    self.model.train()
-                    self.history.evals.append(EvalPoint(self.step, now, acc))
-                    t0 = time.perf_counter() - (now - self.elapsed)  # evaluation time is not training time
-                    if evals["target"] is not None and acc >= evals["target"]:
-                        self.history.stopped_early = f"target {evals['target']:g}% reached after {self.step} steps " + (
-                            f"({now:.1f} s)"
-                        )
-                        break
-        seconds = _seconds_since(t0, self.device)
-        self.elapsed += seconds
-        acc = _accuracy(self.model, self.data, exact=evals["exact"], tta=False)
-        stats = EpochStats(
-            epoch,
-            self.step,
-            loss_sum / max(seen, 1),
-            100 * correct / max(seen, 1),
-            None,
-            acc,
-            seconds,
-            self.elapsed,
-            self.opt.param_groups[0]["lr"],
-        )
-        self.history.epochs.append(stats)
-        self.history.evals.append(EvalPoint(self.step, self.elapsed, acc))
-        return stats
+    return Plan(
+        opt,
+        lambda epoch: _batches(x, y, recipe, epoch, gen, flip),
+        per_epoch,
+        total,
+        step,
+        lambda: (None, _accuracy(model, data, exact=exact, tta=False)),
+        after_step=lookahead,
+        begin_epoch=lambda epoch: model.classifier[0].bias.requires_grad_(epoch <= recipe.whiten_bias_epochs),
+        test_label="test (exact)" if exact else "test",
+    )
 
 
 def train_fast(
@@ -374,32 +319,16 @@ def train_fast(
     eval_every_steps: int | None = None,
     target_acc: float | None = None,
 ) -> History:
-    """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional).
+    """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional)
+    in :func:`~stnlib.loop.run_plan`, the loop :func:`~stnlib.train.fit` runs too.
 
     After each epoch (and every ``eval_every_steps``): test accuracy without test-time augmentation, on the exact
-    test images only if ``eval_exact``. Returns a :class:`~stnlib.train.History` (``elapsed``: training seconds,
+    test images only if ``eval_exact``. Returns a :class:`~stnlib.loop.History` (``elapsed``: training seconds,
     evaluation excluded); ``target_acc`` stops at the first evaluation reaching it (``History.stopped_early``).
     """
-    run = _FastRun(model, data, recipe, epochs, seed)
-    evals = {"every": eval_every_steps, "exact": eval_exact, "target": target_acc}
-    for epoch in range(1, math.ceil(epochs) + 1):
-        s = run.epoch(epoch, math.ceil(epochs), progress, evals)
-        if progress:
-            print(
-                f"epoch {epoch}  step {s.step}  loss {s.train_loss:.3f}  train {s.train_acc:.1f}%  "
-                f"test{' (exact)' if eval_exact else ''} {s.test_acc:.2f}%  {s.seconds:.1f} s "
-                f"(total {s.elapsed:.1f} s)",
-                flush=True,
-            )
-        if run.history.stopped_early or run.step >= run.total:
-            break
-    model.eval()
-    return run.history
-
-
-def _seconds_since(t0: float, device: torch.device) -> float:
-    synchronize(device)  # wait for queued GPU work
-    return time.perf_counter() - t0
+    plan = _plan(model, data, recipe, epochs, seed, eval_exact)
+    limits = {"eval_every_steps": eval_every_steps, "time_budget_s": None, "target_acc": target_acc}
+    return run_plan(model, plan, epochs=math.ceil(epochs), callbacks=[], limits=limits, progress=progress)
 
 
 @torch.no_grad()

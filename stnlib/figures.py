@@ -17,29 +17,6 @@ from torch import Tensor
 from . import affine
 from .recovery import fit_line
 
-__all__ = [
-    "OUTLINE_STYLE",
-    "PLAIN_NUMBERS",
-    "attention_summary",
-    "compare_bars",
-    "draw_sampling_outline",
-    "figure_to_png",
-    "figure_to_rgb",
-    "fit_limits",
-    "format_entry",
-    "image_row",
-    "imshow",
-    "plot_histories",
-    "recovery_scatter",
-    "show_before_after",
-    "show_normalized_coordinates",
-    "show_sampling_grid",
-    "theta_histograms",
-    "theta_text",
-    "theta_trajectories",
-    "to_numpy_image",
-]
-
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)  #: the sampled region's outline on input images
 #: Tick labels as plain numbers, without an offset or a power of ten: ``0.997``, ``-0.004``, ``2``, ``50``.
 PLAIN_NUMBERS = FuncFormatter(lambda v, _pos: f"{round(v, 10) + 0.0:.4g}")

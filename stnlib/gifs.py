@@ -19,23 +19,9 @@ from PIL import Image, ImageSequence
 from torch import Tensor, nn
 
 from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_limits, imshow
+from .loop import Callback, EpochStats
 from .runs import atomic_write_bytes
-from .train import Callback, EpochStats, transform_batch
-
-__all__ = [
-    "EPOCH_MS",
-    "FRAME_MS",
-    "GIF_MAX_MS",
-    "GIF_MIN_MS",
-    "HOLD_LAST_MS",
-    "GifInfo",
-    "Snapshot",
-    "ThetaSnapshots",
-    "gif_info",
-    "learning_gif",
-    "snapshot_frame",
-    "write_gif",
-]
+from .train import transform_batch
 
 #: Frame durations :func:`write_gif` accepts (ms): browsers show shorter ones as 100 ms; GIFs hold 16 bits of 10 ms.
 GIF_MIN_MS, GIF_MAX_MS = 20, 655_350
@@ -152,21 +138,20 @@ def snapshot_frame(
         ax_out.set_axis_off()
         if titles is not None:
             ax_in.set_title(str(titles[i]), fontsize=9, pad=2)
-    if total_steps is not None:  # progress bar
-        bar = fig.add_axes(box(margin, rows[1] + panel + 0.12, width - 2 * margin, 0.14))
-        bar.barh([0], [min(snapshot.step, total_steps)], height=1.0, color=OUTLINE_STYLE["color"])
-        bar.set(xlim=(0, total_steps), ylim=(-0.5, 0.5), facecolor="#e6e6e6", xticks=[], yticks=[])
-        bar.spines[:].set_visible(False)
-        bar.text(
-            0.995,
-            0.5,
-            f"training step {snapshot.step:,} of {total_steps:,}",
-            transform=bar.transAxes,
-            ha="right",
-            va="center",
-            fontsize=8,
+    if total_steps is not None:
+        _step_bar(
+            fig.add_axes(box(margin, rows[1] + panel + 0.12, width - 2 * margin, 0.14)), snapshot.step, total_steps
         )
     return figure_to_rgb(fig)
+
+
+def _step_bar(bar, step: int, total_steps: int) -> None:
+    """A progress bar on the axes ``bar``: ``step`` of ``total_steps`` training steps done."""
+    bar.barh([0], [min(step, total_steps)], height=1.0, color=OUTLINE_STYLE["color"])
+    bar.set(xlim=(0, total_steps), ylim=(-0.5, 0.5), facecolor="#e6e6e6", xticks=[], yticks=[])
+    bar.spines[:].set_visible(False)
+    text = f"training step {step:,} of {total_steps:,}"
+    bar.text(0.995, 0.5, text, transform=bar.transAxes, ha="right", va="center", fontsize=8)
 
 
 def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], durations: Sequence[float]) -> Path:

@@ -21,17 +21,6 @@ from dataclasses import dataclass
 
 from .checks import check_choice
 
-__all__ = [
-    "PAPER",
-    "PAPER_BUDGET",
-    "TABLE1",
-    "TABLE1_COLUMNS",
-    "TABLE1_MODELS",
-    "WHY_OURS_DIFFER",
-    "PaperFigure",
-    "ratio",
-]
-
 
 @dataclass(frozen=True)
 class PaperFigure:

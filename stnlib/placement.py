@@ -21,8 +21,6 @@ from .checks import check_int
 from .distort import RTS_CANVAS
 from .models import RTS_VIEW, SpatialTransformer, STNClassifier
 
-__all__ = ["FeatureMapTransformer", "feature_map_stn_net"]
-
 
 class FeatureMapTransformer(SpatialTransformer):
     """``(B, C, H, W) -> (B, C', h, w)``: ``block`` (the network's first layers), then a :class:`SpatialTransformer`

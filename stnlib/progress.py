@@ -16,8 +16,6 @@ from tqdm import tqdm as text_tqdm
 
 from .env import widgets_rendered
 
-__all__ = ["progress_bar"]
-
 
 def _kernel() -> object | None:
     """The running IPython kernel, or ``None`` (plain Python, terminal IPython)."""

@@ -23,21 +23,7 @@ from torch import Tensor, nn
 
 from . import affine, checks
 from .checks import check_bool, check_int, check_ints, check_tensor
-from .models import SpatialTransformer, full_precision
-
-__all__ = [
-    "CORNERS",
-    "HORIZON",
-    "OUTSIDE",
-    "ProjectiveTransformer",
-    "check_homography",
-    "check_params",
-    "homography",
-    "homography_from_corners",
-    "homography_grid",
-    "identity_params",
-    "warp_projective",
-]
+from .transformer import SpatialTransformer, full_precision
 
 Fill = float | Sequence[float] | Tensor | None
 Size = tuple[int, int]

@@ -35,26 +35,6 @@ from .checks import (
 from .data import ImageData
 from .env import PRECISIONS
 
-__all__ = [
-    "COURSE_MODELS",
-    "OURS",
-    "OURS_CIFAR",
-    "OURS_CIFAR_QUICK",
-    "OURS_CLUTTER",
-    "PRECISIONS",
-    "TUTORIAL",
-    "CourseModel",
-    "Recipe",
-    "check_fields",
-    "check_fit",
-    "check_model",
-    "check_recipe",
-    "check_step",
-    "make_optimizer",
-    "make_scheduler",
-    "precision_words",
-]
-
 OPTIMIZERS, SCHEDULERS = ("adam", "sgd"), ("onecycle", None)
 #: How :meth:`Recipe.describe` (and the fast recipe's) names each precision; fp32 is the unremarked default.
 _PRECISION_WORDS = {

@@ -19,19 +19,6 @@ from .distort import Distorted
 from .recipes import check_model
 from .train import over_batches
 
-__all__ = [
-    "RTS_UNITS",
-    "LineFit",
-    "attention_components",
-    "digit_centre_px",
-    "error_with_theta",
-    "fit_line",
-    "region_centre_px",
-    "rts_components",
-    "theta_spread",
-    "within_group_fit",
-]
-
 RTS_UNITS: dict[str, str] = {"rotation": "degrees", "scale": "log zoom", "tx": "pixels", "ty": "pixels"}  # plot order
 
 

@@ -23,20 +23,6 @@ from .env import REPO_ROOT, Profile, pending_metrics_path, reports_dir, resolve_
 
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
 
-__all__ = [
-    "Metric",
-    "MetricsFileError",
-    "NotebookRun",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "check_entry",
-    "load_metrics",
-    "merge_metrics",
-    "published_metrics",
-    "start_run",
-]
-
 STALE_TMP_S = 3600  #: seconds after which a temporary file counts as a killed writer's
 
 

@@ -11,8 +11,6 @@ import torch
 
 from .env import SAMPLES
 
-__all__ = ["SampleSet", "load_samples"]
-
 
 @dataclass(frozen=True)
 class SampleSet:

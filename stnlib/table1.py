@@ -29,8 +29,6 @@ from .paper import TABLE1_COLUMNS, TABLE1_MODELS
 from .projective import ProjectiveTransformer
 from .tps import TPSTransformer
 
-__all__ = ["CANVAS", "VIEW", "format_cell", "summarize", "table1_net"]
-
 CANVAS: dict[str, int] = {"r": DIGIT_SIZE, "rts": RTS_CANVAS, "p": DIGIT_SIZE, "e": DIGIT_SIZE}  #: canvas (pixels)
 VIEW = 28  #: the classifier's view (pixels), as in the paper
 

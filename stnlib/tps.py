@@ -27,10 +27,8 @@ from torch import Tensor, nn
 
 from . import affine, checks
 from .checks import check_bool, check_int, check_ints, check_tensor
-from .models import SpatialTransformer, full_precision
 from .projective import _output_points
-
-__all__ = ["TPSTransformer", "control_points", "tps_grid", "tps_kernel", "tps_system", "warp_tps"]
+from .transformer import SpatialTransformer, full_precision
 
 Fill = float | Sequence[float] | Tensor | None
 Size = tuple[int, int]

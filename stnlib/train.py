@@ -1,7 +1,6 @@
-"""Training and evaluation: :func:`fit` reads one :class:`~stnlib.recipes.Recipe` whole.
+"""Training and evaluation: :func:`fit` reads one :class:`~stnlib.recipes.Recipe` whole and runs it in the one
+training loop, :func:`stnlib.loop.run_plan` (whose :class:`History` it returns).
 
-* :func:`fit` trains on ``data.train_*``, evaluates on ``data.test_*`` and returns a :class:`History`;
-  training time excludes evaluation and callbacks, so time-to-accuracy compares models fairly.
 * :func:`train_step` is one optimizer step (``make bench`` times the same function).
 * :func:`evaluate`, :func:`predict`, :func:`stn_thetas` share one test-set loop, :func:`over_batches`.
 * Precision: a recipe's ``precision`` is resolved for the device (:func:`~stnlib.env.resolve_precision`: ``"auto"``
@@ -15,11 +14,8 @@ as logits or log-probabilities (``log_softmax`` is idempotent: the same loss).
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,99 +27,15 @@ from . import affine
 from .augment import RandomCropFlip
 from .checks import check_batch, check_bool, check_callable, check_choice, check_tensor, check_type
 from .data import ImageData
-from .env import PRECISIONS, autocast, pick_device, precision_note, resolve_precision, seed_everything, synchronize
-from .progress import progress_bar
+from .env import PRECISIONS, autocast, pick_device, resolve_precision, seed_everything
+from .loop import Callback as Callback
+from .loop import EpochStats as EpochStats
+from .loop import EvalPoint as EvalPoint
+from .loop import History as History
+from .loop import Plan, model_device, run_plan
 from .recipes import Recipe, check_fit, check_model, check_recipe, check_step, make_optimizer, make_scheduler
 
-__all__ = [
-    "Callback",
-    "EpochStats",
-    "EvalMode",
-    "EvalPoint",
-    "History",
-    "autocast",
-    "backward_step",
-    "evaluate",
-    "fit",
-    "grad_scaler",
-    "make_optimizer",
-    "make_scheduler",
-    "model_device",
-    "over_batches",
-    "precision_note",
-    "predict",
-    "stn_thetas",
-    "to_cpu",
-    "train_step",
-    "transform_batch",
-]
-
 TEST_BATCH = 1000
-
-
-@dataclass
-class EpochStats:
-    """One epoch: accuracies in percent; ``seconds`` (this epoch) and ``elapsed`` (cumulative) count
-    training only; ``step``: optimizer steps so far; ``lr``: the epoch's last step's learning rate."""
-
-    epoch: int
-    step: int
-    train_loss: float
-    train_acc: float
-    test_loss: float | None
-    test_acc: float | None
-    seconds: float
-    elapsed: float
-    lr: float
-
-
-class EvalPoint(NamedTuple):
-    """One evaluation on the test set: after ``step`` steps and ``elapsed`` training seconds."""
-
-    step: int
-    elapsed: float
-    test_acc: float
-
-
-@dataclass
-class History:
-    """What :func:`fit` measured: per-epoch stats, every evaluation, why it stopped early (if it did)."""
-
-    epochs: list[EpochStats] = field(default_factory=list)
-    evals: list[EvalPoint] = field(default_factory=list)
-    stopped_early: str | None = None
-
-    @property
-    def final(self) -> EpochStats:
-        """The last epoch's stats."""
-        if not self.epochs:
-            raise ValueError("the history is empty: no epoch has finished")
-        return self.epochs[-1]
-
-    @property
-    def best_test_acc(self) -> float | None:
-        """Best test accuracy (percent) of any evaluation, ``None`` if there was none."""
-        accs = [p.test_acc for p in self.evals] + [e.test_acc for e in self.epochs if e.test_acc is not None]
-        return max(accs) if accs else None
-
-    def time_to(self, acc: float) -> float | None:
-        """Training seconds when test accuracy first reached ``acc`` percent (``None``: never)."""
-        return next((p.elapsed for p in self.evals if p.test_acc >= acc), None)
-
-    def steps_to(self, acc: float) -> int | None:
-        """Optimizer steps when test accuracy first reached ``acc`` percent (``None``: never)."""
-        return next((p.step for p in self.evals if p.test_acc >= acc), None)
-
-
-class Callback:
-    """Hooks :func:`fit` calls with the training clock stopped: before the first step (model on its device),
-    after each optimizer step (``step`` and ``epoch`` 1-based), after each epoch's evaluation."""
-
-    def on_train_begin(self, model: nn.Module) -> None: ...
-
-    def on_step_end(self, model: nn.Module, step: int, epoch: int) -> None: ...
-
-    def on_epoch_end(self, model: nn.Module, stats: EpochStats) -> None: ...
 
 
 class EvalMode:
@@ -167,11 +79,6 @@ def backward_step(loss: Tensor, opt: Optimizer, precision: str) -> None:
     scaler.update()
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter or buffer (CPU for a model with neither)."""
-    return next((t.device for t in [*model.parameters(), *model.buffers()]), torch.device("cpu"))
-
-
 def to_cpu(t: Tensor) -> Tensor:
     """A result back on the CPU as fp32 (detached): what figures, numbers and records read."""
     return t.detach().float().cpu()
@@ -197,23 +104,6 @@ def transform_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
 
 def _layout(x: Tensor, channels_last: bool) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
-
-
-class _Clock:
-    """A stopwatch adding up only the intervals between ``start()`` and ``stop()`` (GPU work included)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.total, self._since = device, 0.0, None  # _since: None while stopped
-
-    def start(self) -> None:
-        if self._since is None:
-            self._since = time.perf_counter()
-
-    def stop(self) -> None:
-        if self._since is not None:
-            synchronize(self.device)
-            self.total += time.perf_counter() - self._since
-            self._since = None
 
 
 def over_batches(
@@ -306,96 +196,6 @@ def train_step(
     return value, out.detach()
 
 
-class _Run:
-    """:func:`fit`'s state between steps: step count, training clock, history, last evaluation."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        opt: Optimizer,
-        sched: LRScheduler | None,
-        recipe: Recipe,
-        test_loader: Iterable,
-        callbacks: list[Callback],
-        limits: dict,
-    ) -> None:
-        self.model, self.opt, self.sched, self.recipe, self.test_loader = model, opt, sched, recipe, test_loader
-        self.callbacks, self.limits = callbacks, limits
-        self.device = model_device(model)
-        self.clock, self.history, self.step = _Clock(self.device), History(), 0
-        self.last_eval: tuple[int, float, float] | None = None  # (step, loss, acc)
-
-    def evaluate(self) -> tuple[int, float, float]:
-        loss, acc = evaluate(
-            self.model, self.test_loader, precision=self.recipe.precision, channels_last=self.recipe.channels_last
-        )
-        self.history.evals.append(EvalPoint(self.step, self.clock.total, acc))
-        self.last_eval = (self.step, loss, acc)
-        return self.last_eval
-
-    def reached(self, acc: float) -> str | None:
-        target, t = self.limits["target_acc"], self.clock.total
-        hit = target is not None and acc >= target
-        return f"target_acc {target:g}% reached: test {acc:.2f}% at step {self.step} ({t:.1f} s)" if hit else None
-
-    def after_step(self, epoch: int) -> str | None:
-        """Periodic evaluation, callbacks and the time budget; the reason to stop, if any."""
-        stop, every, budget = None, self.limits["eval_every_steps"], self.limits["time_budget_s"]
-        if every is not None and self.step % every == 0:
-            stop = self.reached(self.evaluate()[2])
-        for cb in self.callbacks:
-            cb.on_step_end(self.model, self.step, epoch)
-        if stop is None and budget is not None and self.clock.total >= budget:
-            stop = f"time budget of {budget:g} s used up after {self.step} steps ({self.clock.total:.1f} s)"
-        return stop
-
-    def epoch(self, loader: Sequence, epoch: int, epochs: int, bars: bool) -> tuple[EpochStats, str | None]:
-        """One pass over ``loader`` (possibly cut short), then an evaluation: ``(stats, stop reason)``."""
-        self.model.train()
-        loss_sum, correct, seen, stop, start = 0.0, 0, 0, None, self.clock.total
-        lr_used = self.opt.param_groups[0]["lr"]
-        with progress_bar(len(loader), f"epoch {epoch}/{epochs}", enabled=bars) as bar:
-            self.clock.start()
-            for i, (x, y) in enumerate(loader):
-                x, y = _layout(x.to(self.device, non_blocking=True), self.recipe.channels_last), y.to(self.device)
-                lr_used = self.opt.param_groups[0]["lr"]
-                try:
-                    value, out = train_step(self.model, x, y, self.opt, self.recipe, self.sched)
-                except FloatingPointError as e:
-                    self.clock.stop()
-                    raise FloatingPointError(f"epoch {epoch}, step {self.step + 1}: {e}") from None
-                self.step += 1
-                loss_sum, seen = loss_sum + value * len(y), seen + len(y)
-                correct += int((out.argmax(1) == y).sum().item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100.0 * correct / seen:.1f}%", refresh=False)
-                self.clock.stop()
-                stop = self.after_step(epoch)
-                if stop is not None and not (epoch == epochs and i + 1 == len(loader)):
-                    break
-                stop = None
-                self.clock.start()
-            self.clock.stop()
-        if seen == 0:
-            raise ValueError(f"the training set yielded no batches in epoch {epoch} (is data.train_images empty?)")
-        fresh = self.last_eval is not None and self.last_eval[0] == self.step
-        _, test_loss, test_acc = self.last_eval if fresh else self.evaluate()
-        stop = stop or (self.reached(test_acc) if epoch < epochs else None)
-        stats = EpochStats(
-            epoch,
-            self.step,
-            loss_sum / seen,
-            100.0 * correct / seen,
-            test_loss,
-            test_acc,
-            self.clock.total - start,
-            self.clock.total,
-            lr_used,
-        )
-        self.history.epochs.append(stats)
-        return stats, stop
-
-
 def fit(
     model: nn.Module,
     data: ImageData,
@@ -439,26 +239,18 @@ def fit(
     if recipe.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, recipe)
-    run = _Run(
-        model, opt, make_scheduler(opt, recipe, epochs * len(train_loader)), recipe, test_loader, callbacks, limits
-    )
-    for cb in run.callbacks:
-        cb.on_train_begin(model)
-    for epoch in range(1, epochs + 1):
-        s, stop = run.epoch(train_loader, epoch, epochs, bars=progress)
-        if progress:
-            print(
-                f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
-                f"train {s.train_acc:5.2f}%  test {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
-                f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)",
-                flush=True,
-            )
-        for cb in run.callbacks:
-            cb.on_epoch_end(model, s)
-        if stop is not None:
-            run.history.stopped_early = stop
-            if progress:
-                print(f"stopped early: {stop}", flush=True)
-            break
-    model.eval()
-    return run.history
+    sched = make_scheduler(opt, recipe, epochs * len(train_loader))
+
+    def batches(epoch: int) -> Iterable[tuple[Tensor, Tensor]]:
+        for x, y in train_loader:
+            yield _layout(x.to(device, non_blocking=True), recipe.channels_last), y.to(device)
+
+    def step(x: Tensor, y: Tensor) -> tuple[float, Tensor]:
+        value, out = train_step(model, x, y, opt, recipe, sched)
+        return value * len(y), out
+
+    def test() -> tuple[float, float]:
+        return evaluate(model, test_loader, precision=recipe.precision, channels_last=recipe.channels_last)
+
+    plan = Plan(opt, batches, len(train_loader), epochs * len(train_loader), step, test)
+    return run_plan(model, plan, epochs=epochs, callbacks=callbacks, limits=limits, progress=progress)

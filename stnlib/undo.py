@@ -26,8 +26,6 @@ from .distort import DIGIT_SIZE, Distorted
 from .projective import homography_from_corners, homography_grid
 from .tps import tps_grid
 
-__all__ = ["corner_offsets", "fit_affine", "identity_grid", "sampling_grid", "to_original", "undo_error_px"]
-
 
 def identity_grid(n: int, size: tuple[int, int]) -> Tensor:
     """The identity's grid ``(n, H, W, 2)``: each output pixel centre's own normalized coordinates."""

@@ -21,23 +21,7 @@ from . import affine, figures, projective, tps
 from .checks import check_choice
 from .env import widgets_rendered
 from .samples import load_samples
-from .widgets import png_with_text, widget_bundle
-
-__all__ = [
-    "CORNER_NAMES",
-    "PROJECTIVE_PRESETS",
-    "TPS_BENDS",
-    "ProjectiveExplorer",
-    "TPSExplorer",
-    "bend_sources",
-    "draw_bent_grid",
-    "draw_quadrilateral",
-    "explore_projective",
-    "explore_tps",
-    "matrix_table",
-    "projective_gallery",
-    "tps_gallery",
-]
+from .theta_explorer import png_with_text, widget_bundle
 
 CORNER_NAMES = ("TL", "TR", "BR", "BL")  #: slider prefixes, in :data:`stnlib.projective.CORNERS` order
 #: Preset -> where the output's corners (TL, TR, BR, BL) sample the input. "tilt left": the left edge leans away (it

@@ -607,12 +607,6 @@ BAD_DATA: list[Bad] = [
     *family("ImageData.subset limit_train", lambda v: _image_data().subset(v), BAD_COUNTS[:4], "limit_train"),
     bad("ImageData.subset limit_test 1.5", lambda: _image_data().subset(limit_test=1.5), T, "limit_test"),
     *family(
-        "ImageData.validation_split n_val",
-        lambda v: _image_data().validation_split(v),
-        [(0, V), (8, V), (-1, V), (2.5, T), (None, T)],
-        "n_val",
-    ),
-    *family(
         "ImageData.loaders batch_size", lambda v: _image_data().loaders(v), [(0, V), (-4, V), (None, T)], "batch_size"
     ),
     bad(
@@ -1737,7 +1731,6 @@ GOOD_INPUTS: list[tuple[str, Callable[[], object]]] = [
         lambda: len(_image_data(train_labels=torch.arange(8) % 4, classes=("a", "b", "c", "d")).train_labels) == 8,
     ),
     ("data: subset numpy, 0", lambda: len(_image_data().subset(np.int64(2), 0).test_labels) == 0),
-    ("data: validation_split numpy", lambda: len(_image_data().validation_split(np.int64(1)).test_labels) == 1),
     (
         "data: load_dataset str and Path folders",
         lambda: all(

@@ -17,10 +17,13 @@ CORE = {
     "affine",
     "augment",
     "data",
+    "batches",
     "distort",
+    "transformer",
     "models",
     "recipes",
     "train",
+    "loop",
     "fast_cifar",
     "stats",
     "projective",
@@ -31,8 +34,9 @@ CORE = {
     "samples",
     "checks",
     "paper",
+    "addition",
 }
-MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+MAX_MODULE_LINES, MAX_FUNCTION_LINES, MAX_PACKAGE_LINES = 400, 60, 4_500
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -120,3 +124,14 @@ def test_modules_and_functions_stay_small(path):
     sizes = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef)}
     long = {name: lines for name, lines in sizes.items() if lines > MAX_FUNCTION_LINES}
     assert not long, f"{path.name}: functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 20: stnlib is at about 6,670 lines; remove this mark once it is cut to 4,500"
+)
+def test_the_package_stays_small_enough_to_read():
+    """A student reads all of ``stnlib`` next to the notebooks, so it holds what they use and no more (what only the
+    tools or tests need lives in ``tools/``). The limit is for readability, not a brake for hand-packing: ``ruff
+    format`` lays the code out (no opt-outs, tests/test_project.py), and the count is of its lines."""
+    total = sum(len(p.read_text().splitlines()) for p in PACKAGE.glob("*.py"))
+    assert total <= MAX_PACKAGE_LINES, f"stnlib has {total:,} lines, more than {MAX_PACKAGE_LINES:,}"

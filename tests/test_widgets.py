@@ -295,7 +295,7 @@ def test_the_matrix_never_prints_negative_zero(explorer):
 def test_a_shown_explorer_carries_its_picture_for_front_ends_without_widgets(explorer, monkeypatch):
     import base64
 
-    import stnlib.widgets as w
+    import stnlib.theta_explorer as w  # where ThetaExplorer.show displays
 
     shown = []
     monkeypatch.setattr(w, "display", lambda obj, raw=False: shown.append((obj, raw)))

@@ -21,6 +21,7 @@ import torch
 
 from stnlib import models, recipes, train
 from stnlib.data import load_dataset
+from tools.validation import validation_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=5000, help="validation images taken from the end of the train set")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    data = load_dataset("cifar10", profile="full").validation_split(args.val)
+    data = validation_split(load_dataset("cifar10", profile="full"), args.val)
     print(data.info.describe())
     recipe = dataclasses.replace(recipes.OURS_CIFAR, lr=args.lr, stn_lr_scale=args.stn_lr_scale)
     print(recipe.describe())

@@ -41,6 +41,7 @@ import torch
 from stnlib import fast_cifar, recovery, train
 from stnlib.data import load_dataset
 from stnlib.distort import distort_cifar, load_offcentre_cifar
+from tools.validation import validation_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_offcentre_cifar(seed=0) if args.offcentre else load_dataset("cifar10")
     n = len(data.train_labels)
-    val = data.validation_split(args.val).subset(args.train, None)
+    val = validation_split(data, args.val).subset(args.train, None)
     torch.manual_seed(args.seed)
     if args.offcentre:
         net = fast_cifar.fast_stn_net(

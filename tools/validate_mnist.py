@@ -36,6 +36,7 @@ import torch
 from stnlib import models, recipes, recovery, train
 from stnlib.data import black_value, load_dataset
 from stnlib.distort import distort_mnist
+from tools.validation import validation_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         base, test_images=base.test_images[:0], test_labels=base.test_labels[:0], test_is_exact=base.test_is_exact[:0]
     )  # the real test set: never used here
     data = dataclasses.replace(base, train_images=distorted.images, test_images=distorted.images[:0])
-    data = data.validation_split(args.val)
+    data = validation_split(data, args.val)
     data = dataclasses.replace(data, test_params=distorted.select(slice(-args.val, None)))
     print(data.info.describe())
 

@@ -27,6 +27,7 @@ from stnlib import recipes, table1, train, undo
 from stnlib.data import ArrayDataset, black_value, load_dataset
 from stnlib.distort import distort_mnist
 from stnlib.paper import TABLE1_COLUMNS, TABLE1_MODELS
+from tools.validation import validation_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         test_labels=base.test_labels[:0],
         test_is_exact=base.test_is_exact[:0],
     )
-    data = data.validation_split(args.val)  # the real test set is dropped
+    data = validation_split(data, args.val)  # the real test set is dropped
     data = dataclasses.replace(
         data, train_images=data.train_images[: args.train], train_labels=data.train_labels[: args.train]
     )
