@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .data import ImageData, load_dataset
 from .distort import RTS_CANVAS, TEST_SEED_OFFSET, Distorted, _other, _uniform, distort_mnist
+from .env import Profile
 from .models import RTS_VIEW, lenet_bn
 from .transformer import SpatialTransformer
 
@@ -183,7 +184,7 @@ def _pairs(images: Tensor, labels: Tensor, seed: int) -> tuple[Tensor, Tensor, D
 
 
 def load_addition_mnist(
-    *, profile: str = "full", limit_train: int | None = None, limit_test: int | None = None, seed: int = 0
+    *, profile: str | Profile = "full", limit_train: int | None = None, limit_test: int | None = None, seed: int = 0
 ) -> ImageData:
     """MNIST addition: ``ImageData`` with uint8 ``(N, 1, 42, 84)`` canvases, 19 classes ``"0".."18"``; the test
     split's digits' parameters in ``test_params``: ``(left, right)`` :class:`~stnlib.distort.Distorted` (their
