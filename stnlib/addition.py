@@ -157,6 +157,16 @@ def thetas_on_test_set(net: TwoTransformerAdder, data: ImageData, batch_size: in
     return torch.cat(out)
 
 
+@torch.no_grad()
+def views_on_test_set(net: TwoTransformerAdder, data: ImageData, n: int) -> tuple[Tensor, Tensor]:
+    """The first ``n`` test canvases, normalized ``(n, 1, 42, 84)``, and what each transformer hands the classifier
+    for them, ``(n, 2, 1, 28, 28)``, both on the CPU (run on the device ``net`` lives on, in eval mode)."""
+    device = next(net.parameters()).device
+    net.eval()
+    x = (data.test_images[:n].float() / 255 - data.mean[0]) / data.std[0]
+    return x, net.views(x.to(device)).cpu()
+
+
 def region_centres_px(thetas: Tensor) -> Tensor:
     """``(N, 2, 2)``: the centre ``(x, y)`` of each transformer's region, in canvas pixels from the top-left
     corner, for thetas ``(N, 2, 2, 3)`` (:meth:`TwoTransformerAdder.thetas`)."""
