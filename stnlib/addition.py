@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import train
+from .batches import ArrayDataset
 from .data import ImageData, load_dataset
 from .distort import RTS_CANVAS, TEST_SEED_OFFSET, Distorted, _other, _uniform, distort_mnist
 from .env import Profile
@@ -143,28 +145,19 @@ def halves_adder() -> nn.Module:
     return _Halves()
 
 
-@torch.no_grad()
-def thetas_on_test_set(net: TwoTransformerAdder, data: ImageData, batch_size: int = 500) -> Tensor:
-    """``(N, 2, 2, 3)`` on the CPU: both transformers' thetas for every test canvas of ``data`` (normalized as
-    ``data`` says, in batches, on the device ``net`` lives on); leaves ``net`` in eval mode."""
-    device = next(net.parameters()).device
-    net.eval()
-    mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) for v in (data.mean, data.std))
-    out = []
-    for start in range(0, len(data.test_images), batch_size):
-        x = data.test_images[start : start + batch_size].to(device).float() / 255
-        out.append(net.thetas((x - mean) / std).cpu())
-    return torch.cat(out)
+def thetas_on_test_set(net: TwoTransformerAdder, data: ImageData) -> Tensor:
+    """``(N, 2, 2, 3)`` on the CPU: both transformers' thetas for every test canvas of ``data``
+    (:func:`stnlib.train.over_batches`: the model's device, eval mode, no gradients)."""
+    outs, _ = train.over_batches(net, data.loaders(train.TEST_BATCH)[1], lambda m, x: train.to_cpu(m.thetas(x)))
+    return torch.cat(outs)
 
 
-@torch.no_grad()
 def views_on_test_set(net: TwoTransformerAdder, data: ImageData, n: int) -> tuple[Tensor, Tensor]:
     """The first ``n`` test canvases, normalized ``(n, 1, 42, 84)``, and what each transformer hands the classifier
-    for them, ``(n, 2, 1, 28, 28)``, both on the CPU (run on the device ``net`` lives on, in eval mode)."""
-    device = next(net.parameters()).device
-    net.eval()
-    x = (data.test_images[:n].float() / 255 - data.mean[0]) / data.std[0]
-    return x, net.views(x.to(device)).cpu()
+    for them, ``(n, 2, 1, 28, 28)``, both on the CPU (run as :func:`thetas_on_test_set` runs)."""
+    batch = ArrayDataset(data.test_images[:n], data.test_labels[:n], mean=data.mean, std=data.std, classes=SUMS)[:n]
+    outs, _ = train.over_batches(net, [batch], lambda m, x: train.to_cpu(m.views(x)))
+    return batch[0], outs[0]
 
 
 def region_centres_px(thetas: Tensor) -> Tensor:
