@@ -1,13 +1,13 @@
 """Theta algebra for spatial transformers: build, compose, invert, decompose, warp. Conventions (tested):
 
-* **Coordinates**: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` **down**, ``(0, 0)`` the centre; with
-  ``align_corners=False`` (the default) ``-1``/``+1`` are the border pixels' outer edges: one pixel is ``2 / W``.
-* **Theta** ``(B, 2, 3)`` maps **output** to **input** coordinates (as ``F.affine_grid``): output pixel ``p`` shows
-  the input at ``theta[:, :, :2] @ p + theta[:, :, 2]``, so content moves *against* theta (shift ``+0.2``: left).
-* **Builder parameters** (:func:`build_theta`, :func:`decompose`) say what the content visibly does: ``p_out =
-  R(rotation) @ [[1, shear], [0, 1]] @ diag(scale_x, scale_y) @ p_in + (tx, ty)``, ``R(a) = [[cos a, sin a], [-sin a,
-  cos a]]`` (counterclockwise on screen); theta: its inverse. ``2`` zooms in, ``-1`` mirrors, ``tx``/``ty``: right/down.
-* **Composition**: ``compose(first, then)`` warps with ``first``, then ``then``: as 3x3 matrices ``first @ then``."""
+* Normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` **down**; with ``align_corners=False`` (the default)
+  ``-1``/``+1`` are the border pixels' outer edges: one pixel is ``2 / W``.
+* Theta ``(B, 2, 3)`` maps **output** to **input** coordinates (as ``F.affine_grid``): output pixel ``p`` shows the
+  input at ``theta[:, :, :2] @ p + theta[:, :, 2]``, so content moves *against* theta.
+* :func:`build_theta`'s parameters say what the content visibly does: ``p_out = R(rotation) @ [[1, shear], [0, 1]] @
+  diag(scale_x, scale_y) @ p_in + (tx, ty)``, ``R(a) = [[cos a, sin a], [-sin a, cos a]]`` (counterclockwise on
+  screen); theta is its inverse.
+* ``compose(first, then)`` warps with ``first``, then ``then``: as 3x3 matrices ``first @ then``."""
 
 from __future__ import annotations
 
@@ -30,23 +30,18 @@ MODES, PADDING_MODES = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "
 
 
 def check_theta(theta: object, *, name: str = "theta") -> Tensor:
-    """Return ``theta`` if it is a finite float tensor of shape ``(B, 2, 3)``, ``B >= 1``, else raise ``ValueError``
-    (:class:`~stnlib.checks.ArgumentTypeError`, also a ``TypeError``, for a non-tensor or a non-float dtype)."""
+    """``theta`` if it is a finite float tensor ``(B, 2, 3)``, ``B >= 1``; else ``ValueError`` (a non-tensor or a
+    non-float dtype: :class:`~stnlib.checks.ArgumentTypeError`)."""
     return check_tensor(theta, name, shape=("B", 2, 3), kind="float", nonempty=True, finite=True)
 
 
 def check_images(images: object, *, name: str = "images") -> Tensor:
-    """Return ``images`` if it is a finite float tensor of shape ``(B, C, H, W)``, ``B >= 1``, else raise as
-    :func:`check_theta` does."""
+    """As :func:`check_theta`, for images ``(B, C, H, W)``."""
     return check_tensor(images, name, shape=("B", "C", "H", "W"), kind="float", nonempty=True, finite=True)
 
 
 def check_fill(fill: object, *, name: str = "fill") -> Tensor:
-    """``fill`` (a finite number, or one per channel: a sequence or tensor) as a flat float32 tensor.
-
-    >>> check_fill((0.0, -1.0))
-    tensor([ 0., -1.])
-    """
+    """``fill`` (a finite number, or one per channel: a sequence or tensor) as a flat float32 tensor."""
     if not isinstance(fill, Tensor):
         return torch.tensor(check_floats(fill, name))
     check_tensor(fill, name, kind="real")
@@ -79,7 +74,7 @@ def _as_batch(values: dict[str, ParamLike], batch_size: int | None, dtype: torch
     """Numbers or 1-D sequences (length 1 or B) -> ``{name: (B,) tensor}``."""
     for k, v in values.items():
         if not isinstance(v, Tensor):
-            check_floats(v, k)  # numbers, lists, tuples, arrays: types, 1-D, finite
+            check_floats(v, k)
         elif v.dim() > 1 or v.numel() == 0:
             raise ValueError(f"{k} must be a number or a non-empty 1-D sequence of length B, got {tuple(v.shape)}")
         else:
@@ -108,8 +103,8 @@ def build_theta(
     dtype: torch.dtype = torch.float32,
     device: Device = None,
 ) -> Tensor:
-    """Theta ``(B, 2, 3)``, differentiably, from what the content should visibly do (module docstring; each a
-    number or length-``B`` sequence). It is the motion's *inverse*: content right 0.2, output pixels look 0.2 left.
+    """Theta ``(B, 2, 3)``, differentiably, from what the content should visibly do (each parameter a number or a
+    length-``B`` sequence). It is the motion's *inverse*: content right 0.2, output pixels look 0.2 left.
 
     >>> build_theta(tx=0.2)
     tensor([[[ 1.0000,  0.0000, -0.2000],
@@ -132,22 +127,15 @@ def build_theta(
 
 
 def pixels_to_normalized(pixels: ParamLike, size: int, *, align_corners: bool = False) -> Tensor:
-    """A displacement of ``pixels`` along an axis of ``size`` pixels, in normalized units (``2 / size`` each).
-
-    >>> pixels_to_normalized(1, 4), pixels_to_normalized(1, 5, align_corners=True)  # 2/4 and 2/(5-1)
-    (tensor(0.5000), tensor(0.5000))
-    """
+    """A displacement of ``pixels`` along an axis of ``size`` pixels, in normalized units (``2 / size`` each, or
+    ``2 / (size - 1)`` with ``align_corners``)."""
     size, align_corners = check_int(size, "size", min=2), check_bool(align_corners, "align_corners")
     _check_real(pixels, "pixels")
     return torch.as_tensor(pixels, dtype=torch.float32) * (2.0 / (size - 1 if align_corners else size))
 
 
 def normalized_to_pixels(coords: Tensor, size: int, *, align_corners: bool = False) -> Tensor:
-    """Normalized *positions* (any shape) -> pixel positions (pixel centres at ``0 .. size-1``).
-
-    >>> normalized_to_pixels(torch.tensor([-1.0, 0.0, 1.0]), 28)  # -1: the first pixel's outer edge
-    tensor([-0.5000, 13.5000, 27.5000])
-    """
+    """Normalized *positions* (any shape) -> pixel positions (pixel centres at ``0 .. size-1``)."""
     size, align_corners = check_int(size, "size", min=1), check_bool(align_corners, "align_corners")
     _check_real(coords, "coords")
     if align_corners:
@@ -174,12 +162,7 @@ def _to_3x3(theta: Tensor) -> Tensor:  # (B, 2, 3) -> (B, 3, 3), last row [0, 0,
 
 
 def compose(first: Tensor, then: Tensor) -> Tensor:
-    """The single theta ``(B, 2, 3)`` equal to ``warp(warp(x, first), then)``; a batch of one broadcasts.
-
-    >>> compose(build_theta(tx=0.2), build_theta(tx=0.3))  # content moves right 0.2, then 0.3 more
-    tensor([[[ 1.0000,  0.0000, -0.5000],
-             [ 0.0000,  1.0000,  0.0000]]])
-    """
+    """The single theta ``(B, 2, 3)`` equal to ``warp(warp(x, first), then)``; a batch of one broadcasts."""
     check_theta(first, name="first")
     check_theta(then, name="then")
     if first.dtype != then.dtype:
@@ -193,12 +176,7 @@ def compose(first: Tensor, then: Tensor) -> Tensor:
 
 def invert(theta: Tensor) -> Tensor:
     """The inverse theta ``(B, 2, 3)``: ``compose(theta, invert(theta))`` is the identity. ``ValueError`` if
-    singular: ``|det|`` at most :data:`SINGULAR_TOL` times the product of the column lengths.
-
-    >>> invert(build_theta(scale_x=2, scale_y=2))  # the content's own motion: zoom in 2x
-    tensor([[[2., 0., 0.],
-             [0., 2., 0.]]])
-    """
+    singular: ``|det|`` at most :data:`SINGULAR_TOL` times the product of the column lengths."""
     check_theta(theta)
     if theta.dtype not in (torch.float32, torch.float64):
         raise ValueError(f"theta must be float32 or float64 for matrix inversion, got {theta.dtype}: use .float()")
@@ -221,12 +199,7 @@ def _invert(theta: Tensor, what: str) -> Tensor:
 
 def decompose(theta: Tensor) -> dict[str, Tensor]:
     """Theta ``(B, 2, 3)``'s visible motion ``{"rotation", "scale_x", "scale_y", "shear", "tx", "ty"}``, each ``(B,)``,
-    undoing :func:`build_theta`: forward ``R @ [[sx, k*sy], [0, sy]]`` (QR), ``sx > 0``, rotation in ``(-180, 180]``.
-
-    >>> parts = decompose(build_theta(rotation=30, scale_x=2, scale_y=0.5, shear=0.25, tx=0.1, ty=-0.3))
-    >>> {k: round(float(v), 4) for k, v in parts.items()}
-    {'rotation': 30.0, 'scale_x': 2.0, 'scale_y': 0.5, 'shear': 0.25, 'tx': 0.1, 'ty': -0.3}
-    """
+    undoing :func:`build_theta`: forward ``R @ [[sx, k*sy], [0, sy]]`` (QR), ``sx > 0``, rotation in ``(-180, 180]``."""
     forward = invert(theta)
     col0, col1, t = forward[:, :, 0], forward[:, :, 1], forward[:, :, 2]
     scale_x = torch.linalg.vector_norm(col0, dim=-1)
@@ -241,22 +214,13 @@ def decompose(theta: Tensor) -> dict[str, Tensor]:
 
 
 def zoom(decomposed: dict[str, Tensor]) -> Tensor:
-    """``(B,)`` magnification ``sqrt(|scale_x * scale_y|)`` from :func:`decompose`'s output (``> 1``: zoom in).
-
-    >>> zoom(decompose(build_theta(scale_x=2, scale_y=0.5)))
-    tensor([1.])
-    """
-    if not isinstance(decomposed, Mapping) or not {"scale_x", "scale_y"} <= decomposed.keys():
+    """``(B,)`` magnification ``sqrt(|scale_x * scale_y|)`` from :func:`decompose`'s output (``> 1``: zoom in)."""
+    needs = "decomposed must be decompose()'s dict with 'scale_x' and 'scale_y', got " + type(decomposed).__name__
+    if not isinstance(decomposed, Mapping):
         fix = " (pass decompose(theta), not theta)" if isinstance(decomposed, Tensor) else ""
-        cls, keys = (
-            (ValueError, f" with keys {sorted(map(str, decomposed))}")
-            if isinstance(decomposed, Mapping)
-            else (checks.ArgumentTypeError, "")
-        )
-        raise cls(
-            f"decomposed must be decompose()'s dict with 'scale_x' and 'scale_y', got "
-            f"{type(decomposed).__name__}{keys}{fix}"
-        )
+        raise checks.ArgumentTypeError(needs + fix)
+    if not {"scale_x", "scale_y"} <= decomposed.keys():
+        raise ValueError(f"{needs} with keys {sorted(map(str, decomposed))}")
     sx = check_tensor(decomposed["scale_x"], "decomposed['scale_x']", kind="float")
     sy = check_tensor(decomposed["scale_y"], "decomposed['scale_y']", shape=tuple(sx.shape), kind="float")
     return (sx * sy).abs().sqrt()
@@ -264,11 +228,7 @@ def zoom(decomposed: dict[str, Tensor]) -> Tensor:
 
 def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
     """Normalized corners ``(B, 5, 2)`` (closed) or ``(B, 4, 2)`` of the input region the output samples: the
-    output's top-left, top-right, bottom-right, bottom-left (the identity gives the image border).
-
-    >>> sampling_outline(build_theta(scale_x=2, scale_y=2), closed=False).tolist()  # zoom in: the central half
-    [[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]]
-    """
+    output's top-left, top-right, bottom-right, bottom-left (the identity gives the image border)."""
     check_theta(theta)
     check_bool(closed, "closed")
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], dtype=theta.dtype, device=theta.device)
@@ -278,11 +238,7 @@ def sampling_outline(theta: Tensor, *, closed: bool = True) -> Tensor:
 
 
 def outside_share(theta: Tensor, out_size: tuple[int, int]) -> Tensor:
-    """``(B,)``: the share of output pixels ``(H', W')`` that sample outside the input (and show ``fill``).
-
-    >>> outside_share(build_theta(scale_x=0.5, scale_y=0.5), (20, 20))  # zoom out 2x: 1 - (1/2)^2
-    tensor([0.7500])
-    """
+    """``(B,)``: the share of output pixels ``(H', W')`` that sample outside the input (and show ``fill``)."""
     check_theta(theta)
     out_size = check_ints(out_size, "out_size", length=2, min=1)
     grid = F.affine_grid(theta, [theta.shape[0], 1, *out_size], align_corners=False)
@@ -301,9 +257,8 @@ def warp(
     validate: bool = True,
 ) -> Tensor:
     """Resample ``images`` ``(B, C, H, W)`` through ``theta`` ``(B, 2, 3)`` -> ``(B, C, H', W')`` (``out_size``,
-    default the input's). ``fill``: the value outside (a number or one per channel; ``padding_mode="zeros"`` only;
-    exact: ``images - fill`` is sampled, ``fill`` added back); after ``Normalize(mean, std)`` black is ``-mean / std``
-    (zeros paint grey). ``validate=False``: no checks (they sync a GPU).
+    default the input's). ``fill``: the value outside (a number or one per channel; ``padding_mode="zeros"`` only);
+    after ``Normalize(mean, std)`` black is ``-mean / std``. ``validate=False``: no checks (they sync a GPU).
 
     >>> x = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])  # (1, 1, 1, 4)
     >>> warp(x, build_theta(tx=pixels_to_normalized(1, 4)))  # content one pixel right; zeros enter
@@ -312,12 +267,15 @@ def warp(
     tensor([[[[-1.0000,  1.5000,  3.5000, -1.0000]]]])
     """
     if validate:
-        _check_warp(images, theta, mode, padding_mode, align_corners)
+        images, theta = check_images(images), check_theta(theta)
+        check_pairing(images, theta, "theta")
+        checks.check_choice(mode, "mode", MODES)
+        checks.check_choice(padding_mode, "padding_mode", PADDING_MODES)
+        check_bool(align_corners, "align_corners")
         if fill is not None:
             check_fill(fill)
-    out_size = None if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
     b, c, h, w = images.shape
-    out_h, out_w = out_size if out_size is not None else (h, w)
+    out_h, out_w = (h, w) if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
     grid = F.affine_grid(theta.to(images.dtype), [b, c, out_h, out_w], align_corners=align_corners)
     return sample(images, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners, fill=fill)
 
@@ -332,12 +290,8 @@ def sample(
     fill: float | Sequence[float] | Tensor | None = None,
 ) -> Tensor:
     """``images`` ``(B, C, H, W)`` read at ``grid`` ``(B, H', W', 2)`` (normalized input ``(x, y)``, as for
-    ``F.grid_sample``) -> ``(B, C, H', W')``, ``fill`` outside as in :func:`warp`, which calls it (every warp does).
-    Checks shapes and dtypes, never values (no device sync): ``grid`` may point anywhere, ``fill`` is used as given.
-
-    >>> sample(torch.tensor([[[[1.0, 2.0]]]]), torch.tensor([[[[0.0, 0.0], [2.0, 0.0]]]]), fill=9.0)
-    tensor([[[[1.5000, 9.0000]]]])
-    """
+    ``F.grid_sample``) -> ``(B, C, H', W')``; exact ``fill`` outside: ``images - fill`` is sampled, ``fill`` added
+    back. Checks shapes and dtypes, never values (no device sync)."""
     check_tensor(images, "images", shape=("B", "C", "H", "W"), kind="float")
     check_tensor(grid, "grid", shape=("B", "H'", "W'", 2), kind="float")
     if grid.shape[0] != images.shape[0]:
@@ -361,11 +315,3 @@ def check_pairing(images: Tensor, params: Tensor, name: str) -> None:
         raise ValueError(f"batch size mismatch: {name} has {params.shape[0]} items, images {images.shape[0]}")
     if params.device != images.device:
         raise ValueError(f"{name} is on {params.device} but images on {images.device}: use {name}.to(images.device)")
-
-
-def _check_warp(images: object, theta: object, mode: object, padding_mode: object, align_corners: object) -> None:
-    images, theta = check_images(images), check_theta(theta)
-    check_pairing(images, theta, "theta")
-    checks.check_choice(mode, "mode", MODES)
-    checks.check_choice(padding_mode, "padding_mode", PADDING_MODES)
-    check_bool(align_corners, "align_corners")

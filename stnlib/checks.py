@@ -1,17 +1,8 @@
 """Boundary checks: what an argument of a public function must be, said in one place.
 
-Each check returns the value (converted where that is harmless: a numpy or 0-d tensor integer becomes an ``int``) or
-raises ``ValueError`` (a bad value) or :class:`ArgumentTypeError` (a wrong type), whose message names the argument,
-what was expected, what came and, where there is one, the fix. Public functions check what a user passes; internal
-calls skip the checks (some sync a GPU). This module imports nothing from ``stnlib``.
-
->>> check_int(np.int64(28), "in_size", min=1)
-28
->>> check_int(0, "in_size", min=1)
-Traceback (most recent call last):
-  ...
-ValueError: in_size must be an int >= 1, got int 0
-"""
+Each check returns the value (a numpy or 0-d tensor integer becomes an ``int``) or raises ``ValueError`` (a bad value)
+or :class:`ArgumentTypeError` (a wrong type), naming the argument, what was expected, what came and any fix. Internal
+calls skip the checks (some sync a GPU). This module imports nothing from ``stnlib``."""
 
 from __future__ import annotations
 
@@ -31,16 +22,11 @@ TEXT = (str, bytes, bytearray)  #: sequences that are never sequences of numbers
 
 
 class ArgumentTypeError(TypeError, ValueError):
-    """An argument of the wrong type. A ``TypeError``, and a ``ValueError`` too: stnlib raised ``ValueError`` for
-    these before, so ``except ValueError`` keeps catching them."""
+    """An argument of the wrong type; also a ``ValueError``, so that ``except ValueError`` keeps catching it."""
 
 
 def describe(value: object) -> str:
-    """What came, briefly: the type, and the value, shape or dtype.
-
-    >>> describe(torch.zeros(2, 3, dtype=torch.int64)), describe("abc"), describe(None)
-    ('a torch.int64 tensor of shape (2, 3)', "str 'abc'", 'None')
-    """
+    """What came, briefly: a tensor's or array's dtype and shape, else the type and (up to 60 characters) repr."""
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     if isinstance(value, np.ndarray):
@@ -62,15 +48,7 @@ def _bounds(min: float | None, max: float | None) -> str:
 
 
 def check_int(value: object, name: str, *, min: int | None = None, max: int | None = None) -> int:
-    """``value`` as an ``int`` (a Python, numpy or 0-d tensor integer; never a bool or a float), within bounds.
-
-    >>> check_int(torch.tensor(3), "batch_size")
-    3
-    >>> check_int(2.0, "batch_size")
-    Traceback (most recent call last):
-      ...
-    stnlib.checks.ArgumentTypeError: batch_size must be an int, got float 2.0 (use int(2.0))
-    """
+    """``value`` as an ``int`` (a Python, numpy or 0-d tensor integer; not a bool or a float), within bounds."""
     if isinstance(value, Tensor) and value.dim() == 0 and value.dtype in _INT_DTYPES:
         value = int(value)
     elif isinstance(value, np.integer):
@@ -93,11 +71,7 @@ def check_float(
     finite: bool = True,
 ) -> float:
     """``value`` as a ``float`` (a real number, numpy scalar or 0-d tensor; not a bool), not NaN, within bounds;
-    ``positive``: ``> 0``; ``finite=False`` lets ``±inf`` through.
-
-    >>> check_float(np.float32(0.5), "init_zoom", positive=True)
-    0.5
-    """
+    ``positive``: ``> 0``; ``finite=False`` lets ``±inf`` through."""
     if isinstance(value, Tensor) and value.dim() == 0 and (value.is_floating_point() or value.dtype in _INT_DTYPES):
         value = value.item()
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
@@ -112,11 +86,7 @@ def check_float(
 
 def check_floats(value: object, name: str, *, length: int | None = None, positive: bool = False) -> tuple[float, ...]:
     """A finite number or a non-empty 1-D sequence (list, tuple, array or tensor) of them, as a tuple of floats;
-    ``length``: exactly that many, one per channel (a single number counts as one).
-
-    >>> check_floats([0.5, 0.25], "std", length=2, positive=True)
-    (0.5, 0.25)
-    """
+    ``length``: exactly that many, one per channel (a single number counts as one)."""
     items = value.reshape(-1).tolist() if isinstance(value, Tensor | np.ndarray) and value.ndim <= 1 else value
     items = list(items) if isinstance(items, Sequence) and not isinstance(items, TEXT) else [items]
     items = [v.item() if isinstance(v, Tensor) and v.dim() == 0 else v for v in items]
@@ -138,11 +108,7 @@ def check_floats(value: object, name: str, *, length: int | None = None, positiv
 
 
 def check_ints(value: object, name: str, *, length: int | None = None, min: int | None = None) -> tuple[int, ...]:
-    """A non-empty sequence (tuple, list, ``torch.Size``) of ints, as a tuple; ``length``: exactly that many.
-
-    >>> check_ints([28, np.int64(28)], "out_size", length=2, min=1)
-    (28, 28)
-    """
+    """A non-empty sequence (tuple, list, ``torch.Size``) of ints, as a tuple; ``length``: exactly that many."""
     expected = "a pair of ints" if length == 2 else f"a sequence of {length or 'one or more'} ints"
     if isinstance(value, TEXT) or not isinstance(value, Sequence):
         _fail(name, expected, value, cls=ArgumentTypeError)
@@ -152,26 +118,14 @@ def check_ints(value: object, name: str, *, length: int | None = None, min: int 
 
 
 def check_bool(value: object, name: str) -> bool:
-    """``value`` if it is a bool (or a numpy bool), else :class:`ArgumentTypeError`: ``"no"`` or ``1`` are not.
-
-    >>> check_bool("no", "shuffle")
-    Traceback (most recent call last):
-      ...
-    stnlib.checks.ArgumentTypeError: shuffle must be True or False, got str 'no'
-    """
+    """``value`` if it is a bool (or a numpy bool): ``"no"`` or ``1`` are not."""
     if not isinstance(value, bool | np.bool_):
         _fail(name, "True or False", value, cls=ArgumentTypeError)
     return bool(value)
 
 
 def check_choice(value: Any, name: str, options: Collection[Any]) -> Any:
-    """``value`` if it is one of ``options``; the message lists them and suggests the closest.
-
-    >>> check_choice("rst", "kind", ("rts", "cluttered"))
-    Traceback (most recent call last):
-      ...
-    ValueError: kind must be one of 'rts', 'cluttered', got str 'rst' (did you mean 'rts'?)
-    """
+    """``value`` if it is one of ``options``; the message lists them and suggests the closest."""
     listed = ", ".join(map(repr, options))
     if all(isinstance(o, str) for o in options) and not isinstance(value, str):
         _fail(name, f"one of {listed}", value, cls=ArgumentTypeError)
@@ -182,47 +136,26 @@ def check_choice(value: Any, name: str, options: Collection[Any]) -> Any:
 
 
 def check_seed(seed: object, name: str = "seed") -> int:
-    """``seed`` as an ``int`` in ``0 .. 2**32 - 1`` (what numpy, torch and Python's ``random`` all accept).
-
-    >>> check_seed(-1)
-    Traceback (most recent call last):
-      ...
-    ValueError: seed must be an int in 0 .. 4294967295, got int -1
-    """
+    """``seed`` as an ``int`` in ``0 .. 2**32 - 1`` (what numpy, torch and Python's ``random`` all accept)."""
     return check_int(seed, name, min=0, max=SEED_MAX)
 
 
 def check_type(value: object, name: str, types: type | tuple[type, ...], expected: str) -> Any:
-    """``value`` if it is an instance of ``types`` (``expected`` says what in words), else
-    :class:`ArgumentTypeError`.
-
-    >>> check_type(None, "name", str, "a dataset name")
-    Traceback (most recent call last):
-      ...
-    stnlib.checks.ArgumentTypeError: name must be a dataset name, got None
-    """
+    """``value`` if it is an instance of ``types`` (``expected`` says what in words)."""
     if not isinstance(value, types):
         _fail(name, expected, value, cls=ArgumentTypeError)
     return value
 
 
 def check_callable(value: object, name: str, *, optional: bool = False) -> Any:
-    """``value`` if it is callable (or ``None`` when ``optional``).
-
-    >>> check_callable(None, "transform", optional=True) is None
-    True
-    """
+    """``value`` if it is callable (or ``None`` when ``optional``)."""
     if not (callable(value) or (optional and value is None)):
         _fail(name, f"callable{' or None' if optional else ''}", value, cls=ArgumentTypeError)
     return value
 
 
 def check_path(value: object, name: str) -> Path:
-    """``value`` as a :class:`~pathlib.Path`: a non-empty ``str`` or ``os.PathLike``.
-
-    >>> check_path("data", "data_dir").name
-    'data'
-    """
+    """``value`` (a non-empty ``str`` or ``os.PathLike``) as a :class:`~pathlib.Path`."""
     if not isinstance(value, str | os.PathLike):
         _fail(name, "a folder path (str or pathlib.Path)", value, cls=ArgumentTypeError)
     if str(value) == "":
@@ -231,11 +164,7 @@ def check_path(value: object, name: str) -> Path:
 
 
 def check_device(value: object, name: str = "device") -> torch.device | None:
-    """``None``, or ``value`` as a :class:`torch.device` (a device, a string such as ``"cuda:0"``, or an index).
-
-    >>> check_device("cpu")
-    device(type='cpu')
-    """
+    """``None``, or ``value`` (a device, a string such as ``"cuda:0"``, or an index) as a :class:`torch.device`."""
     if value is None or isinstance(value, torch.device):
         return value
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -265,15 +194,8 @@ def check_tensor(
     finite: bool = False,
     nonempty: bool = False,
 ) -> Tensor:
-    """``value`` if it is a tensor of ``shape`` (ints fixed, strings any size: ``("B", 2, 3)``) and ``kind``
-    (``"float"``, ``"int"``, ``"uint8"``, ``"bool"``, ``"real"``), with at least one item on axis 0 (``nonempty``), all
-    finite (``finite``: syncs a GPU).
-
-    >>> check_tensor(torch.eye(2, 3), "theta", shape=("B", 2, 3))
-    Traceback (most recent call last):
-      ...
-    ValueError: theta must have shape (B, 2, 3), got (2, 3) (add a batch axis: theta.unsqueeze(0))
-    """
+    """``value`` if it is a tensor of ``shape`` (ints fixed, strings any size: ``("B", 2, 3)``) and ``kind`` (a key
+    of ``_KINDS``), with an item on axis 0 (``nonempty``), all finite (``finite``: syncs a GPU)."""
     layout = "(" + ", ".join(map(str, shape)) + ")" if shape is not None else ""
     if not isinstance(value, Tensor):
         fix = "convert with torch.as_tensor(...)" if isinstance(value, np.ndarray | list | tuple) else ""
@@ -284,10 +206,8 @@ def check_tensor(
         hint = f" (add a batch axis: {name}.unsqueeze(0))" if value.dim() == len(shape) - 1 else ""
         raise ValueError(f"{name} must have shape {layout}, got {tuple(value.shape)}{hint}")
     if kind is not None and not _KINDS[kind][0](value):
-        raise ArgumentTypeError(
-            f"{name} must be {_KINDS[kind][1]}, got dtype {value.dtype}"
-            + (f" ({_KINDS[kind][2]})" if _KINDS[kind][2] else "")
-        )
+        _, expected, fix = _KINDS[kind]
+        raise ArgumentTypeError(f"{name} must be {expected}, got dtype {value.dtype}" + (f" ({fix})" if fix else ""))
     if nonempty and (value.dim() == 0 or value.shape[0] == 0):
         raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)}): need at least one item")
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
@@ -296,14 +216,8 @@ def check_tensor(
 
 
 def check_batch(batch: object, name: str = "loader") -> tuple[Tensor, Tensor]:
-    """One ``(x, y)`` batch that ``name`` yielded, checked cheaply (types and shapes: no device sync, it runs for
-    every batch): ``x`` a tensor with at least one item, ``y`` integer labels, one per item.
-
-    >>> check_batch((torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.int64)), "loader")
-    Traceback (most recent call last):
-      ...
-    ValueError: loader's y must have shape (2), got (3,)
-    """
+    """One ``(x, y)`` batch that ``name`` yielded, checked cheaply (no device sync: it runs for every batch): ``x`` a
+    tensor with at least one item, ``y`` integer labels, one per item."""
     if isinstance(batch, (Tensor, *TEXT)) or not isinstance(batch, Sequence):
         raise ArgumentTypeError(f"{name} must yield (x, y) batches as a DataLoader does, got {describe(batch)}")
     if len(batch) != 2:

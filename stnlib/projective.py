@@ -1,17 +1,8 @@
-"""Projective (homography) spatial transformers: 8 parameters, straight lines stay straight, parallels may meet.
+"""Projective (homography) spatial transformers; coordinates as in :mod:`stnlib.affine`.
 
-Conventions as in :mod:`stnlib.affine`: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` down,
-``align_corners=False`` by default (``-1``/``+1`` are the border pixels' outer edges).
-
-* **Parameters** ``(B, 8)``: the homography's entries ``h11 h12 h13 h21 h22 h23 h31 h32`` (``h33 = 1``); the
-  identity is ``[1, 0, 0, 0, 1, 0, 0, 0]``. :func:`homography` makes them a ``(B, 3, 3)`` matrix ``h``.
-* ``h`` maps **output** to **input** coordinates, like theta: output pixel ``p = (x, y)`` shows the input at
-  ``(u / w, v / w)`` with ``(u, v, w) = h @ (x, y, 1)``. ``h = [[theta], [0, 0, 1]]`` is the affine ``theta``.
-* Output pixels at or beyond the horizon (``w <= HORIZON``) have no preimage: their grid points are set to
-  ``OUTSIDE`` (well outside the image), so they show ``fill`` (zeros by default).
-* **Corners** ``(B, 4, 2)`` (:func:`homography_from_corners`): where the output's corners ``(-1, -1)``, ``(1, -1)``,
-  ``(1, 1)``, ``(-1, 1)`` (top-left, top-right, bottom-right, bottom-left) sample in the input.
-"""
+Parameters ``(B, 8)`` are ``h11 .. h32`` of ``h`` ``(B, 3, 3)``, ``h33 = 1``. Like theta, ``h`` maps output to input:
+output pixel ``(x, y)`` shows the input at ``(u / w, v / w)``, ``(u, v, w) = h @ (x, y, 1)``; pixels at or beyond the
+horizon (``w <= HORIZON``) read ``OUTSIDE`` and show ``fill``."""
 
 from __future__ import annotations
 
@@ -35,34 +26,23 @@ OUTSIDE = 2.0  #: the grid value of points beyond the horizon (outside ``[-1, 1]
 
 
 def check_params(params: object, *, name: str = "params") -> Tensor:
-    """Return ``params`` if it is a finite float tensor ``(B, 8)``, ``B >= 1``, else raise ``ValueError``
-    (:class:`~stnlib.checks.ArgumentTypeError` for a non-tensor or a non-float dtype)."""
+    """As :func:`stnlib.affine.check_theta`, for parameters ``(B, 8)``."""
     return check_tensor(params, name, shape=("B", 8), kind="float", nonempty=True, finite=True)
 
 
 def check_homography(h: object, *, name: str = "h") -> Tensor:
-    """Return ``h`` if it is a finite float tensor ``(B, 3, 3)``, ``B >= 1``, else raise as :func:`check_params`."""
+    """As :func:`stnlib.affine.check_theta`, for homographies ``(B, 3, 3)``."""
     return check_tensor(h, name, shape=("B", 3, 3), kind="float", nonempty=True, finite=True)
 
 
 def identity_params(batch_size: int = 1, *, dtype: torch.dtype = torch.float32, device: affine.Device = None) -> Tensor:
-    """The identity's parameters ``(batch_size, 8)``: ``[1, 0, 0, 0, 1, 0, 0, 0]`` each.
-
-    >>> identity_params(2).tolist()
-    [[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]]
-    """
+    """The identity's parameters ``(batch_size, 8)``: ``[1, 0, 0, 0, 1, 0, 0, 0]`` each."""
     batch_size, dtype = check_int(batch_size, "batch_size", min=0), affine._check_dtype(dtype)
     return torch.tensor(IDENTITY, dtype=dtype, device=checks.check_device(device)).expand(batch_size, 8).clone()
 
 
 def homography(params: Tensor) -> Tensor:
-    """``(B, 8)`` parameters -> ``(B, 3, 3)`` matrices, ``h33 = 1`` (differentiable).
-
-    >>> homography(identity_params())
-    tensor([[[1., 0., 0.],
-             [0., 1., 0.],
-             [0., 0., 1.]]])
-    """
+    """``(B, 8)`` parameters -> ``(B, 3, 3)`` matrices, ``h33 = 1`` (differentiable)."""
     check_params(params)
     return _homography(params)
 
@@ -88,25 +68,10 @@ def _grid(h: Tensor, size: Size, align_corners: bool) -> Tensor:
 
 def homography_grid(h: Tensor, size: tuple[int, int], *, align_corners: bool = False) -> Tensor:
     """The sampling grid ``(B, H, W, 2)`` for ``F.grid_sample``: where each output pixel of ``size`` ``(H, W)``
-    reads the input through ``h`` ``(B, 3, 3)`` (perspective divide included; module docstring).
-
-    >>> h = homography(torch.tensor([[2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0]]))  # zoom out 2x: read [-2, 2]
-    >>> homography_grid(h, (1, 2))
-    tensor([[[[-1.,  0.],
-              [ 1.,  0.]]]])
-    """
+    reads the input through ``h`` ``(B, 3, 3)``."""
     check_homography(h)
     size, align_corners = check_ints(size, "size", length=2, min=1), check_bool(align_corners, "align_corners")
     return _grid(h, size, align_corners)
-
-
-def _check_warp(images: object, h: object, out_size: object, fill: object, align_corners: object) -> Size | None:
-    images, h = affine.check_images(images), check_homography(h)
-    affine.check_pairing(images, h, "h")
-    if fill is not None:
-        affine.check_fill(fill)
-    check_bool(align_corners, "align_corners")
-    return None if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
 
 
 def _warp(images: Tensor, h: Tensor, out_size: Size | None, fill: Fill, align_corners: bool) -> Tensor:
@@ -123,29 +88,21 @@ def warp_projective(
     fill: Fill = None,
     align_corners: bool = False,
 ) -> Tensor:
-    """Resample ``images`` ``(B, C, H, W)`` through ``h`` ``(B, 3, 3)`` -> ``(B, C, H', W')`` (``out_size``, default
-    the input's), bilinear; ``fill`` outside (a number or one per channel; ``None``: zeros), as :func:`affine.warp`.
-
-    >>> x = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])
-    >>> warp_projective(x, homography(torch.tensor([[1.0, 0, 0.5, 0, 1, 0, 0, 0]])), fill=-1.0)  # one pixel left
-    tensor([[[[ 2.,  3.,  4., -1.]]]])
-    """
-    out_size = _check_warp(images, h, out_size, fill, align_corners)
+    """Resample ``images`` ``(B, C, H, W)`` through ``h`` ``(B, 3, 3)`` -> ``(B, C, H', W')``, bilinear;
+    ``out_size`` and ``fill`` as in :func:`stnlib.affine.warp`."""
+    images, h = affine.check_images(images), check_homography(h)
+    affine.check_pairing(images, h, "h")
+    if fill is not None:
+        affine.check_fill(fill)
+    check_bool(align_corners, "align_corners")
+    out_size = None if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
     return _warp(images, h, out_size, fill, align_corners)
 
 
 def homography_from_corners(corners: Tensor) -> Tensor:
-    """``h`` ``(B, 3, 3)`` (output -> input) that sends the output's corners :data:`CORNERS` to ``corners``
-    ``(B, 4, 2)`` (where they should sample in the input): the 8x8 direct linear transform, solved in float64.
-    Convex ``corners``: the whole output lies ahead of the horizon; not convex: part of it shows ``fill``. Three on
-    a line, two equal or crossing sides: ``ValueError``.
-
-    >>> square = torch.tensor([[[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]])  # the central half
-    >>> homography_from_corners(square).round(decimals=4) + 0.0  # zoom in 2x: an affine map
-    tensor([[[0.5000, 0.0000, 0.0000],
-             [0.0000, 0.5000, 0.0000],
-             [0.0000, 0.0000, 1.0000]]])
-    """
+    """``h`` ``(B, 3, 3)`` that sends the output's :data:`CORNERS` to ``corners`` ``(B, 4, 2)`` (where they sample in
+    the input), solved in float64. Not convex: part of the output shows ``fill``; three on a line, two equal or
+    crossing sides: ``ValueError``."""
     check_tensor(corners, "corners", shape=("B", 4, 2), kind="float", nonempty=True, finite=True)
     uv = corners.to(torch.float64)
     xy = torch.tensor(CORNERS, dtype=torch.float64, device=corners.device).expand_as(uv)
@@ -170,16 +127,8 @@ def homography_from_corners(corners: Tensor) -> Tensor:
 
 
 class ProjectiveTransformer(SpatialTransformer):
-    """``(B, C, H, W) -> (B, C, H', W')`` through a predicted homography (module docstring); otherwise as
-    :class:`~stnlib.models.SpatialTransformer`: ``localization`` then a zero-weight linear regressor, its bias the
-    identity zoomed in ``init_zoom`` times (2: the central half), ``in_size`` enforced, parameters float32 even
-    under autocast, ``fill`` outside.
-
-    >>> stn = ProjectiveTransformer(nn.Flatten(), 16, out_size=(2, 2), init_zoom=2.0)
-    >>> out, h = stn.transform(torch.arange(16.0).view(1, 1, 4, 4))
-    >>> out.tolist()  # the central 2x2 block
-    [[[[5.0, 6.0], [9.0, 10.0]]]]
-    """
+    """A :class:`~stnlib.transformer.SpatialTransformer` that predicts a homography's parameters ``(B, 8)``, starting
+    at the identity zoomed in ``init_zoom`` times."""
 
     def __init__(
         self,

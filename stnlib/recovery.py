@@ -1,9 +1,6 @@
-"""Did the transformer undo the distortion? Recovered vs applied transform, per component.
-
-:class:`Distorted` holds each object's ``rotation`` (degrees, counterclockwise), ``scale``, centre offset ``tx``,
-``ty`` (normalized, right/down); theta ``(N, 2, 3)`` maps the output to the canvas. In :func:`rts_components`' units
-(log zoom, canvas pixels) a **perfect undo scores slope -1** (R² 1) in :func:`fit_line`.
-"""
+"""Did the transformer undo the distortion? Recovered vs applied transform, per component: in
+:func:`rts_components`' units (degrees, log zoom, canvas pixels) a perfect undo scores slope -1 (R² 1) in
+:func:`fit_line`."""
 
 from __future__ import annotations
 
@@ -35,26 +32,8 @@ class LineFit:
 
 
 def fit_line(x: Tensor, y: Tensor) -> LineFit:
-    """Fit ``y ≈ slope * x + intercept`` (least squares) over 1-D ``x``, ``y`` ``(N,)``, ``N >= 2``.
-
-    >>> fit = fit_line(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([0.0, 2.0, 1.0]))
-    >>> print(fit, fit.intercept)  # residuals -0.5, 1, -0.5: R² = 1 - 1.5 / 2
-    slope +0.50, R² 0.25 0.5
-    """
+    """Fit ``y ≈ slope * x + intercept`` (least squares) over 1-D ``x``, ``y`` ``(N,)``, ``N >= 2``."""
     _check_xy(x, y)
-    return _fit_line(x, y)
-
-
-def _check_xy(x: object, y: object, n_min: int = 2) -> None:  # finite real 1-D tensors of one length >= n_min
-    x = check_tensor(x, "x", shape=("N",), kind="real", finite=True)
-    y = check_tensor(y, "y", shape=("N",), kind="real", finite=True)
-    if x.shape != y.shape or len(x) < n_min:
-        raise ValueError(
-            f"x and y must be 1-D of the same length >= {n_min}, got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
-
-
-def _fit_line(x: Tensor, y: Tensor) -> LineFit:
     x, y = x.double(), y.double()
     dx, dy = x - x.mean(), y - y.mean()
     sxx = (dx * dx).sum()
@@ -66,9 +45,18 @@ def _fit_line(x: Tensor, y: Tensor) -> LineFit:
     return LineFit(float(slope), float(y.mean() - slope * x.mean()), float(r2))
 
 
+def _check_xy(x: object, y: object, n_min: int = 2) -> None:  # finite real 1-D tensors of one length >= n_min
+    x = check_tensor(x, "x", shape=("N",), kind="real", finite=True)
+    y = check_tensor(y, "y", shape=("N",), kind="real", finite=True)
+    if x.shape != y.shape or len(x) < n_min:
+        raise ValueError(
+            f"x and y must be 1-D of the same length >= {n_min}, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+
+
 def within_group_fit(x: Tensor, y: Tensor, groups: Tensor) -> LineFit:
     """:func:`fit_line` after subtracting each group's mean from ``x`` and ``y`` (``groups``: ints ``(N,)``), e.g.
-    one digit at several applied rotations: its own slant drops out. The intercept is 0."""
+    one digit at several applied rotations: its own slant drops out."""
     _check_xy(x, y, n_min=1)
     if check_tensor(groups, "groups", kind="int").shape != x.shape:
         raise ValueError(f"groups must match x's shape {tuple(x.shape)}, got {tuple(groups.shape)}")

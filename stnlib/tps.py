@@ -1,21 +1,9 @@
-"""Thin-plate-spline (TPS) spatial transformers: a smooth bending warp set by where ``K x K`` control points sample.
+"""Thin-plate-spline (TPS) spatial transformers; coordinates as in :mod:`stnlib.affine`, output -> input.
 
-Conventions as in :mod:`stnlib.affine`: normalized ``(x, y)`` in ``[-1, 1]^2``, ``x`` right, ``y`` down,
-``align_corners=False`` by default; the warp maps **output** to **input** coordinates, like theta.
-
-* **Control points** ``(K², 2)`` (:func:`control_points`): a ``K x K`` lattice over ``[-1, 1]^2`` in the *output*,
-  row-major (``x`` varies fastest); the paper uses ``K = 4``.
-* **Source points** ``(B, K², 2)``: where each control point samples in the input. ``source == control``: the identity.
-* The map is the thin-plate spline through those pairs, one per coordinate: ``f(p) = a0 + a1 x + a2 y + sum_i w_i
-  U(|p - c_i|)``, ``f(c_i) = s_i``, ``sum_i w_i = sum_i w_i c_i = 0``. It is the interpolant with the least bending
-  energy ``∬ f_xx² + 2 f_xy² + f_yy²``, and ``U(r) = r² log r`` is that energy's fundamental solution in 2-D
-  (``Δ² U`` is a multiple of a point mass), which is why the kernel has this form. The affine part makes TPS
-  reproduce affine maps exactly: ``source = control @ A^T + b`` is the theta ``[A | b]``.
-* The weights are linear in ``source``: ``[w; a] = L^-1 [source; 0]`` with ``L = [[K, P], [P^T, 0]]``,
-  ``K_ij = U(|c_i - c_j|)``, ``P = [1, x, y]`` (:func:`tps_system`, float64). So the whole grid is
-  ``basis @ source``: ``basis`` ``(H W, K²)`` = ``[U(|p - c_j|), 1, x, y]`` rows at the output pixels times
-  ``L^-1``'s first ``K²`` columns, fixed for an output size (a :class:`TPSTransformer` builds it once).
-"""
+Control points ``(K², 2)`` (:func:`control_points`) lie on a ``K x K`` lattice in the output; source points
+``(B, K², 2)`` are where each samples in the input. The spline through those pairs, ``f(p) = a0 + a1 x + a2 y +
+sum_i w_i U(|p - c_i|)``, has ``[w; a] = L^-1 [source; 0]`` (:func:`tps_system`), so the grid is ``basis @ source``:
+``basis`` ``(H W, K²)`` is ``[U(|p - c_j|), 1, x, y]`` at the output pixels times ``L^-1``'s first ``K²`` columns."""
 
 from __future__ import annotations
 
@@ -27,11 +15,8 @@ from torch import Tensor, nn
 
 from . import affine, checks
 from .checks import check_bool, check_int, check_ints, check_tensor
-from .projective import _output_points
+from .projective import Fill, Size, _output_points
 from .transformer import SpatialTransformer, full_precision
-
-Fill = float | Sequence[float] | Tensor | None
-Size = tuple[int, int]
 
 
 def _check_grid_size(grid_size: object) -> int:
@@ -44,11 +29,7 @@ def _check_grid_size(grid_size: object) -> int:
 
 
 def control_points(grid_size: int = 4, *, dtype: torch.dtype = torch.float32, device: affine.Device = None) -> Tensor:
-    """The ``grid_size x grid_size`` lattice over ``[-1, 1]^2``, ``(K², 2)``, row-major (``x`` varies fastest).
-
-    >>> control_points(2).tolist()
-    [[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]]
-    """
+    """The ``grid_size x grid_size`` lattice over ``[-1, 1]^2``, ``(K², 2)``, row-major (``x`` varies fastest)."""
     k, dtype = _check_grid_size(grid_size), affine._check_dtype(dtype)
     line = torch.linspace(-1.0, 1.0, k, dtype=dtype, device=checks.check_device(device))
     y, x = torch.meshgrid(line, line, indexing="ij")
@@ -57,11 +38,7 @@ def control_points(grid_size: int = 4, *, dtype: torch.dtype = torch.float32, de
 
 def tps_kernel(r2: Tensor) -> Tensor:
     """``U`` from squared distances ``r2`` (any shape): ``r² log r = 0.5 r2 log(r2)``, ``U(0) = 0`` exactly, with
-    finite gradients at 0.
-
-    >>> tps_kernel(torch.tensor([0.0, 1.0, math.e**2]))  # r = 0, 1, e: 0, 0, e²
-    tensor([0.0000, 0.0000, 7.3891])
-    """
+    finite gradients at 0."""
     check_tensor(r2, "r2", kind="float")
     positive = r2 > 0
     safe = torch.where(positive, r2, torch.ones_like(r2))  # log(1) = 0: no -inf, no NaN gradient at r2 = 0
@@ -81,12 +58,7 @@ def _check_points(points: object, name: str) -> Tensor:
 
 def tps_system(points: Tensor) -> Tensor:
     """``L^-1`` ``(N + 3, N + 3)``, float64: the inverse of ``[[K, P], [P^T, 0]]`` for ``points`` ``(N, 2)``
-    (``K_ij = U(|p_i - p_j|)``, ``P = [1, x, y]``). ``[w; a] = L^-1 [values; 0]`` interpolates ``values``.
-
-    >>> inv = tps_system(control_points(2))
-    >>> inv.shape, inv.dtype
-    (torch.Size([7, 7]), torch.float64)
-    """
+    (``K_ij = U(|p_i - p_j|)``, ``P = [1, x, y]``)."""
     p = _check_points(points, "points").to(torch.float64)
     n = p.shape[0]
     big_p = torch.cat([torch.ones_like(p[:, :1]), p], dim=1)  # (N, 3)
@@ -99,14 +71,14 @@ def tps_system(points: Tensor) -> Tensor:
 
 
 def _basis(control: Tensor, system: Tensor, size: Size, align_corners: bool) -> Tensor:
-    """``(H W, N)``, in ``system``'s dtype: the grid is ``basis @ source`` (module docstring)."""
     p = _output_points(size, align_corners, system.dtype, system.device).reshape(-1, 3)  # (H W, 3): x, y, 1
     c = control.to(system.dtype)
     rows = torch.cat([tps_kernel(_squared_distances(p[:, :2], c)), p[:, 2:], p[:, :2]], dim=1)  # [U, 1, x, y]
     return rows @ system[:, : c.shape[0]]
 
 
-def _resolve_control(source: Tensor, control: object) -> Tensor:
+def _spline_grid(source: Tensor, size: Size, control: object, align_corners: bool) -> Tensor:
+    """:func:`tps_grid` for a checked ``source``, ``size`` and ``align_corners``."""
     n = source.shape[1]
     if control is None:
         k = math.isqrt(n)
@@ -114,15 +86,11 @@ def _resolve_control(source: Tensor, control: object) -> Tensor:
             raise ValueError(
                 f"source has {n} points per item: not a K x K lattice (4, 9, 16, ...); pass control=(N, 2) points"
             )
-        return control_points(k, dtype=torch.float64, device=source.device)
-    control = _check_points(control, "control")
-    if control.shape[0] != n:
+        control = control_points(k, dtype=torch.float64, device=source.device)
+    elif _check_points(control, "control").shape[0] != n:
         raise ValueError(f"control has {control.shape[0]} points but source {n} per item: one control per source")
-    return control.to(source.device)
-
-
-def _check_source(source: object) -> Tensor:
-    return check_tensor(source, "source", shape=("B", "N", 2), kind="float", nonempty=True, finite=True)
+    control = control.to(source.device)
+    return _grid(source, _basis(control, tps_system(control), size, align_corners), size)
 
 
 def tps_grid(
@@ -133,17 +101,10 @@ def tps_grid(
     align_corners: bool = False,
 ) -> Tensor:
     """The sampling grid ``(B, H, W, 2)`` of the thin-plate spline that sends ``control`` ``(N, 2)`` (output;
-    default :func:`control_points` of ``sqrt(N)``) to ``source`` ``(B, N, 2)`` (input), at the pixels of ``size``.
-
-    >>> shifted = control_points(2).unsqueeze(0) + torch.tensor([0.5, 0.0])  # every point reads 0.5 further right
-    >>> tps_grid(shifted, (1, 2))  # a pure translation: the pixels at x = -0.5, 0.5 read x = 0, 1
-    tensor([[[[0., 0.],
-              [1., 0.]]]])
-    """
-    source = _check_source(source)
+    default :func:`control_points` of ``sqrt(N)``) to ``source`` ``(B, N, 2)`` (input), at the pixels of ``size``."""
+    source = check_tensor(source, "source", shape=("B", "N", 2), kind="float", nonempty=True, finite=True)
     size, align_corners = check_ints(size, "size", length=2, min=1), check_bool(align_corners, "align_corners")
-    control = _resolve_control(source, control)
-    return _grid(source, _basis(control, tps_system(control), size, align_corners), size)
+    return _spline_grid(source, size, control, align_corners)
 
 
 def _grid(source: Tensor, basis: Tensor, size: Size) -> Tensor:
@@ -159,38 +120,23 @@ def warp_tps(
     control: Tensor | None = None,
     align_corners: bool = False,
 ) -> Tensor:
-    """Resample ``images`` ``(B, C, H, W)`` through the spline of :func:`tps_grid` -> ``(B, C, H', W')``
-    (``out_size``, default the input's), bilinear; ``fill`` outside as :func:`affine.warp`.
-
-    >>> x = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])
-    >>> warp_tps(x, control_points(2).unsqueeze(0) + torch.tensor([0.5, 0.0]), fill=-1.0)  # one pixel left
-    tensor([[[[ 2.,  3.,  4., -1.]]]])
-    """
-    images, source = affine.check_images(images), _check_source(source)
+    """Resample ``images`` ``(B, C, H, W)`` through the spline of :func:`tps_grid` -> ``(B, C, H', W')``,
+    bilinear; ``out_size`` and ``fill`` as in :func:`stnlib.affine.warp`."""
+    images = affine.check_images(images)
+    source = check_tensor(source, "source", shape=("B", "N", 2), kind="float", nonempty=True, finite=True)
     affine.check_pairing(images, source, "source")
     if fill is not None:
         affine.check_fill(fill)
     size = tuple(images.shape[-2:]) if out_size is None else check_ints(out_size, "out_size", length=2, min=1)
     check_bool(align_corners, "align_corners")
-    control = _resolve_control(source, control)
-    basis = _basis(control, tps_system(control), size, align_corners)
-    grid = _grid(source.to(images.dtype), basis, size)
+    grid = _spline_grid(source.to(images.dtype), size, control, align_corners)
     return affine.sample(images, grid, align_corners=align_corners, fill=fill)
 
 
 class TPSTransformer(SpatialTransformer):
-    """``(B, C, H, W) -> (B, C, H', W')`` through a predicted thin-plate spline on a ``grid_size x grid_size``
-    lattice (module docstring); otherwise as :class:`~stnlib.models.SpatialTransformer`: the regressor (zero
-    weights) starts at ``control_points / init_zoom`` (1: the identity; 2: the central half), ``in_size`` enforced,
-    source points float32 even under autocast, ``fill`` outside. ``L^-1`` and, with ``out_size``, the grid's basis
-    are non-persistent float32 buffers built once in float64 (grid error ~2e-7); without ``out_size`` the basis is
-    built per call, in float32, from ``L^-1`` (~2e-6).
-
-    >>> stn = TPSTransformer(nn.Flatten(), 16, grid_size=2, out_size=(2, 2), init_zoom=2.0)
-    >>> out, source = stn.transform(torch.arange(16.0).view(1, 1, 4, 4))
-    >>> out.round(decimals=4).tolist()  # the central 2x2 block
-    [[[[5.0, 6.0], [9.0, 10.0]]]]
-    """
+    """A :class:`~stnlib.transformer.SpatialTransformer` that predicts source points ``(B, K², 2)`` on a
+    ``grid_size x grid_size`` lattice, starting at ``control_points / init_zoom``. ``L^-1`` and, with ``out_size``,
+    the basis are float32 buffers built once in float64; without ``out_size`` the basis is built per call."""
 
     def __init__(
         self,

@@ -1,6 +1,5 @@
-"""The spatial transformer, :class:`SpatialTransformer` (theta ``(B, 2, 3)`` as in :mod:`stnlib.affine`), and
-:class:`STNClassifier`, a classifier behind one (or behind a :class:`Resize`, for the baselines). The networks built
-from them are in :mod:`stnlib.models`."""
+""":class:`SpatialTransformer` (theta as in :mod:`stnlib.affine`) and :class:`STNClassifier`, a classifier behind
+one (or behind a :class:`Resize`, for the baselines); :mod:`stnlib.models` builds networks from them."""
 
 from __future__ import annotations
 
@@ -20,8 +19,7 @@ THETA_FAMILIES: tuple[str, ...] = ("affine", "similarity", "attention", "shift")
 
 
 def full_precision(device: torch.device) -> AbstractContextManager:
-    """Autocast off on ``device`` (fp32 inside a mixed-precision region); nothing to turn off on a device type
-    without autocast (``meta``, for example)."""
+    """Autocast off on ``device`` (fp32 inside a mixed-precision region), if its type has autocast."""
     if not isinstance(device, torch.device):  # a string or an index is converted; None is refused
         device = checks.check_device(checks.check_type(device, "device", str | int, "a torch.device such as x.device"))
     available = torch.amp.is_autocast_available(device.type)
@@ -33,17 +31,9 @@ class SpatialTransformer(nn.Module):
 
     ``localization``: ``(B, C, H, W) -> (B, features)``, then a linear ``regressor``; its ``in_size`` ``(H, W)``,
     if set, is enforced. ``out_size``: ``(H', W')``, default the input's. ``fill``: the value outside (number or
-    per channel; ``-mean/std`` is black on normalized input; ``None``: zeros). ``family``: ``"affine"`` (6 numbers),
-    ``"similarity"`` (``[[a, -b, tx], [b, a, ty]]``), ``"attention"`` (``[[s, 0, tx], [0, s, ty]]``) or ``"shift"``
-    (``(tx, ty)``, zoom fixed). ``init_zoom``: the untrained zoom (zero regressor weights; 2: the central half).
-
-    >>> stn = SpatialTransformer(nn.Flatten(), 16, out_size=(2, 2))
-    >>> out, theta = stn.transform(torch.arange(16.0).view(1, 1, 4, 4))
-    >>> theta.tolist()  # untrained: the identity
-    [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
-    >>> out.tolist()  # the whole 4x4 input at 2x2: each pixel is the mean of a 2x2 block
-    [[[[2.5, 4.5], [10.5, 12.5]]]]
-    """
+    per channel; ``None``: zeros). ``family``: ``"affine"`` (6 numbers), ``"similarity"`` (``[[a, -b, tx], [b, a,
+    ty]]``), ``"attention"`` (``[[s, 0, tx], [0, s, ty]]``) or ``"shift"`` (``(tx, ty)``). ``init_zoom``: the
+    untrained zoom (zero regressor weights; 2: the central half)."""
 
     def __init__(
         self,
@@ -74,8 +64,7 @@ class SpatialTransformer(nn.Module):
         self.has_fill = fill is not None  # decided once: checking the buffer per batch would sync a GPU
 
     def _start(self) -> list[float]:
-        """The regressor's bias (its weights start at zero): the untrained parameters. Subclasses override it (set
-        what it reads before calling ``__init__``). Here: theta ``[[s, 0, 0], [0, s, 0]]``, ``s = 1 / init_zoom``."""
+        """The regressor's starting bias (subclasses override it): theta ``s * I``, ``s = 1 / init_zoom``."""
         s = 1.0 / self.init_zoom
         start = {"affine": [s, 0.0, 0.0, 0.0, s, 0.0], "similarity": [s, 0.0, 0.0, 0.0], "attention": [s, 0.0, 0.0]}
         return start.get(self.family, [0.0, 0.0])  # "shift": (tx, ty)
@@ -93,7 +82,6 @@ class SpatialTransformer(nn.Module):
             raise ValueError(f"this {type(self).__name__} was built for {h}x{w} inputs, got {got_h}x{got_w}")
 
     def _regress(self, x: Tensor) -> Tensor:
-        """The regressor's output ``(B, len(self._start()))`` for ``x``, checked; float32 even under autocast."""
         self._check_input(x)
         features = self.localization(x)
         with full_precision(x.device):  # fp32 even under bf16 autocast
@@ -135,9 +123,8 @@ RESIZE_MODES: tuple[str, ...] = ("area", "bilinear")  #: how a baseline :class:`
 
 
 class Resize(nn.Module):
-    """Resize ``(B, C, H, W)`` to ``size`` ``(H', W')``. ``mode="area"`` (antialiased): each output pixel averages
-    the input pixels under it (a 60 -> 20 resize averages 3x3 blocks: every pixel counts); ``"bilinear"``: samples
-    exactly where the identity theta's grid does (a 60 -> 20 resize then reads one pixel in nine)."""
+    """Resize ``(B, C, H, W)`` to ``size`` ``(H', W')``: ``mode="area"`` averages the input pixels under each output
+    pixel; ``"bilinear"`` samples where the identity theta's grid does (60 -> 20 reads one pixel in nine)."""
 
     def __init__(self, size: Size, mode: str = "area") -> None:
         super().__init__()
@@ -147,9 +134,8 @@ class Resize(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(self.size):
             return x
-        if self.mode == "area":
-            return F.interpolate(x, size=self.size, mode="area")
-        return F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        align_corners = None if self.mode == "area" else False
+        return F.interpolate(x, size=self.size, mode=self.mode, align_corners=align_corners)
 
     def extra_repr(self) -> str:
         return f"size={tuple(self.size)}, mode={self.mode!r}"

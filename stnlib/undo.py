@@ -1,19 +1,9 @@
 """What a transformer undoes, for every family: follow each output pixel back to the undistorted digit.
 
-Conventions (normalized coordinates as in :mod:`stnlib.affine`: x right, y down, ``[-1, 1]``, pixel centres at
-``align_corners=False``):
-
-* A transformer's parameters give its **sampling grid** ``G`` ``(N, H, W, 2)`` (:func:`sampling_grid`): output pixel
-  ``p`` reads the distorted canvas at ``G(p)``. Parameters: theta ``(N, 2, 3)``, a homography ``(N, 3, 3)``
-  (:mod:`stnlib.projective`) or thin-plate-spline source points ``(N, K, 2)`` (:mod:`stnlib.tps`); ``None`` is the
-  identity over the whole canvas (no transformer).
-* A :class:`~stnlib.distort.Distorted` set knows, for every point ``q`` of a distorted canvas, the point ``O(q)`` of
-  the original digit's 28x28 box it shows (:func:`to_original`; normalized over that box).
-* The **end-point error** of the composed warp (:func:`undo_error_px`) is the mean over output pixels of
-  ``|O(G(p)) - p|``, in pixels of the 28x28 digit: 0 when the transformer hands the classifier the original digit
-  exactly, filling its view; with no transformer, the distortion's own size (for RTS that includes the canvas being
-  larger than the digit). A transformer that leaves a margin around the digit, or turns every digit alike, pays here.
-"""
+A transformer's sampling grid ``G`` (:func:`sampling_grid`) reads the distorted canvas at ``G(p)`` for output pixel
+``p``; the canvas shows the original digit's point ``O(q)`` at ``q`` (:func:`to_original`). The end-point error
+(:func:`undo_error_px`) is the mean of ``|O(G(p)) - p|`` in pixels of the 28x28 digit: 0 when the transformer hands
+the classifier the original digit exactly, filling its view. Coordinates as in :mod:`stnlib.affine`."""
 
 from __future__ import annotations
 
@@ -28,18 +18,13 @@ from .tps import tps_grid
 
 
 def identity_grid(n: int, size: tuple[int, int]) -> Tensor:
-    """The identity's grid ``(n, H, W, 2)``: each output pixel centre's own normalized coordinates."""
+    """The identity's grid ``(n, H, W, 2)``: each output pixel centre's normalized coordinates."""
     return F.affine_grid(affine.identity(n), [n, 1, *size], align_corners=False)
 
 
 def sampling_grid(params: Tensor | None, size: tuple[int, int], n: int = 1) -> Tensor:
-    """The grid ``(N, H, W, 2)`` of a transformer's ``params`` at output ``size`` (module docstring); ``None``: the
-    identity (``n`` items).
-
-    >>> theta = affine.build_theta(tx=0.5)  # content moves right: each output pixel reads 0.5 to its left
-    >>> round(float((sampling_grid(theta, (4, 4)) - identity_grid(1, (4, 4)))[..., 0].mean()), 3)
-    -0.5
-    """
+    """The grid ``(N, H, W, 2)`` at output ``size`` of theta ``(N, 2, 3)``, a homography ``(N, 3, 3)`` or TPS
+    source points ``(N, K, 2)``; ``None``: the identity (``n`` items)."""
     size = checks.check_ints(size, "size", length=2, min=1)
     if params is None:
         return identity_grid(checks.check_int(n, "n", min=1), size)
@@ -57,13 +42,7 @@ def sampling_grid(params: Tensor | None, size: tuple[int, int], n: int = 1) -> T
 
 
 def fit_affine(grid: Tensor) -> Tensor:
-    """The affine theta ``(N, 2, 3)`` closest (least squares over the pixels) to ``grid`` ``(N, H, W, 2)``: what an
-    affine transformer would do in its place (read its rotation with :func:`stnlib.affine.decompose`).
-
-    >>> theta = affine.build_theta(rotation=30.0, scale_x=1.5)
-    >>> bool(torch.allclose(fit_affine(sampling_grid(theta, (8, 8))), theta, atol=1e-5))
-    True
-    """
+    """The affine theta ``(N, 2, 3)`` closest (least squares over the pixels) to ``grid`` ``(N, H, W, 2)``."""
     grid = checks.check_tensor(grid, "grid", shape=("N", "H", "W", 2), kind="float", finite=True)
     n, h, w, _ = grid.shape
     points = identity_grid(1, (h, w)).reshape(h * w, 2).double()
@@ -73,8 +52,7 @@ def fit_affine(grid: Tensor) -> Tensor:
 
 
 def _apply(matrix: Tensor, points: Tensor) -> Tensor:
-    """``matrix`` ``(N, 2, 3)`` or ``(N, 3, 3)`` (then the perspective divide) applied to ``points``
-    ``(N, H, W, 2)``."""
+    """``matrix`` ``(N, 2, 3)`` or ``(N, 3, 3)`` (then the perspective divide) applied to ``points``."""
     ones = torch.ones_like(points[..., :1])
     mapped = torch.einsum("nij,nhwj->nhwi", matrix.to(points.dtype), torch.cat([points, ones], dim=-1))
     return mapped if matrix.shape[1] == 2 else mapped[..., :2] / mapped[..., 2:]
@@ -82,7 +60,7 @@ def _apply(matrix: Tensor, points: Tensor) -> Tensor:
 
 def to_original(points: Tensor, distorted: Distorted) -> Tensor:
     """For ``points`` ``(N, H, W, 2)`` on each distorted canvas, the points of the original digit's box they show
-    (normalized over the 28x28 box), from the parameters ``distorted`` stores for its ``N`` items."""
+    (normalized over the 28x28 box)."""
     checks.check_type(distorted, "distorted", Distorted, "a Distorted set (load_distorted_mnist(...).test_params)")
     points = checks.check_tensor(points, "points", shape=(len(distorted), "H", "W", 2), kind="float")
     kind = distorted.kind
@@ -105,8 +83,8 @@ def to_original(points: Tensor, distorted: Distorted) -> Tensor:
 
 
 def undo_error_px(params: Tensor | None, distorted: Distorted, view: int = DIGIT_SIZE) -> Tensor:
-    """Per item ``(N,)``: the end-point error of the composed warp (module docstring), in pixels of the 28x28 digit,
-    for a transformer with ``params`` and a ``view`` x ``view`` output; ``params=None``: no transformer."""
+    """Per item ``(N,)``: the end-point error (module docstring) of a transformer with ``params`` and a ``view`` x
+    ``view`` output, in pixels of the 28x28 digit; ``params=None``: no transformer."""
     checks.check_type(distorted, "distorted", Distorted, "a Distorted set (load_distorted_mnist(...).test_params)")
     view = checks.check_int(view, "view", min=1)
     grid = sampling_grid(params, (view, view), n=len(distorted))
@@ -118,11 +96,10 @@ def undo_error_px(params: Tensor | None, distorted: Distorted, view: int = DIGIT
 
 
 def corner_offsets(params: Tensor, distorted: Distorted, view: int = DIGIT_SIZE) -> tuple[Tensor, Tensor]:
-    """Projective distortions (``kind "p"``), per component: ``(recovered, applied)``, each ``(N, 8)`` in pixels of
-    the 28x28 canvas (the four corner pixels' x and y). ``applied``: how far the distortion moved the point of the
-    canvas each corner pixel of the original shows; ``recovered``: how far from that corner pixel the transformer's
-    grid reads. A transformer that follows every corner scores ``recovered == applied`` (slope 1 in
-    :func:`stnlib.recovery.fit_line`); one that does nothing scores 0."""
+    """Projective distortions (``kind "p"``): ``(recovered, applied)``, each ``(N, 8)``, the four corner pixels' x and
+    y offsets in pixels of the 28x28 canvas. ``applied``: how far the distortion moved the point each corner pixel of
+    the original shows; ``recovered``: how far from that corner pixel the transformer's grid reads (a transformer
+    that follows every corner scores ``recovered == applied``)."""
     checks.check_type(distorted, "distorted", Distorted, "a Distorted set (load_distorted_mnist(...).test_params)")
     if distorted.kind != "p" or distorted.corners is None:
         raise ValueError(f"corner_offsets needs a projective set (kind 'p', with corners), got kind {distorted.kind!r}")

@@ -2043,3 +2043,39 @@ def test_property_check_float_accepts_every_finite_float(value):
     checks = importlib.import_module("stnlib.checks")
     assert checks.check_float(value, "x") == value and checks.check_float(np.float64(value), "x") == value
     assert math.isfinite(checks.check_floats([value, value], "x")[1])
+
+
+def test_the_checks_messages_word_for_word():
+    """What :mod:`stnlib.checks` converts, and its messages in full: the argument, the expectation, what came, a fix."""
+    checks = importlib.import_module("stnlib.checks")
+    assert checks.describe(torch.zeros(2, 3, dtype=torch.int64)) == "a torch.int64 tensor of shape (2, 3)"
+    assert (checks.describe("abc"), checks.describe(None)) == ("str 'abc'", "None")
+    assert checks.check_int(np.int64(28), "n", min=1) == 28 and checks.check_int(torch.tensor(3), "n") == 3
+    assert checks.check_float(np.float32(0.5), "init_zoom", positive=True) == 0.5
+    assert checks.check_floats([0.5, 0.25], "std", length=2, positive=True) == (0.5, 0.25)
+    assert checks.check_ints([28, np.int64(28)], "out_size", length=2, min=1) == (28, 28)
+    assert checks.check_callable(None, "transform", optional=True) is None
+    assert checks.check_path("data", "data_dir").name == "data"
+    assert checks.check_device("cpu") == torch.device("cpu")
+    assert affine.check_fill((0.0, -1.0)).tolist() == [0.0, -1.0]
+    calls = {
+        "in_size must be an int >= 1, got int 0": lambda: checks.check_int(0, "in_size", min=1),
+        "batch_size must be an int, got float 2.0 (use int(2.0))": lambda: checks.check_int(2.0, "batch_size"),
+        "shuffle must be True or False, got str 'no'": lambda: checks.check_bool("no", "shuffle"),
+        "kind must be one of 'rts', 'cluttered', got str 'rst' (did you mean 'rts'?)": (
+            lambda: checks.check_choice("rst", "kind", ("rts", "cluttered"))
+        ),
+        "seed must be an int in 0 .. 4294967295, got int -1": lambda: checks.check_seed(-1),
+        "name must be a dataset name, got None": lambda: checks.check_type(None, "name", str, "a dataset name"),
+        "theta must have shape (B, 2, 3), got (2, 3) (add a batch axis: theta.unsqueeze(0))": (
+            lambda: checks.check_tensor(torch.eye(2, 3), "theta", shape=("B", 2, 3))
+        ),
+        "loader's y must have shape (2), got (3,)": (
+            lambda: checks.check_batch((torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.int64)), "loader")
+        ),
+    }
+    types = {"batch_size": checks.ArgumentTypeError, "shuffle": checks.ArgumentTypeError, "name": TypeError}
+    for message, call in calls.items():
+        with pytest.raises(types.get(message.split()[0], ValueError)) as error:
+            call()
+        assert str(error.value) == message

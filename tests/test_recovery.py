@@ -36,6 +36,7 @@ def test_fit_line_hand_computed():
     noisy = fit_line(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([0.0, 2.0, 1.0]))
     # slope 0.5, intercept 0.5; residuals -0.5, 1, -0.5 -> SSE 1.5; SST 2 -> R² 0.25
     assert (noisy.slope, noisy.intercept, noisy.r2) == pytest.approx((0.5, 0.5, 0.25))
+    assert str(noisy) == "slope +0.50, R² 0.25"
     with pytest.raises(ValueError, match="constant"):
         fit_line(torch.ones(3), torch.arange(3.0))
 
