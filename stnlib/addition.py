@@ -1,20 +1,10 @@
 """MNIST addition with two transformers side by side (after Jaderberg et al., 2015, appendix A.1).
 
-A canvas is two RTS MNIST canvases side by side, ``(1, 42, 84)``: a digit rotated, scaled and moved in each
-42x42 half (:func:`stnlib.distort.distort_mnist` ``"rts"``). The label is the two digits' sum, ``0..18``. The
-paper stacks its two digits in two channels; here they share one canvas, so each transformer has to find its digit.
-
-:class:`TwoTransformerAdder`: two transformers, each reading the whole canvas and starting on its own half,
-hand 28x28 views to one shared digit classifier; the sum's probabilities follow from the two digits' (a discrete
-convolution, :func:`sum_log_probs`). Only the sum is ever supervised. The baselines have the same two-digit head:
-:func:`canvas_cnn_adder`, a CNN on the whole canvas, and :func:`halves_adder`, the adder whose transformers cannot
-move (each half shrunk to the classifier's view). All return log-probabilities ``(B, 19)``, which
-``F.cross_entropy`` takes as logits (their log-sum-exp is 0).
-
->>> net = TwoTransformerAdder()
->>> x = torch.zeros(2, 1, *CANVAS)
->>> tuple(net(x).shape), tuple(net.thetas(x).shape), round(float(net(x).exp().sum(1)[0]), 4)
-((2, 19), (2, 2, 2, 3), 1.0)
+A canvas ``(1, 42, 84)`` is two RTS MNIST canvases side by side (:func:`stnlib.distort.distort_mnist` ``"rts"``);
+the label is the two digits' sum, ``0..18``. :class:`TwoTransformerAdder`'s transformers each read the whole canvas,
+starting on their own half, and hand 28x28 views to one shared digit classifier; only the sum is supervised. The
+baselines :func:`canvas_cnn_adder` and :func:`halves_adder` have the same two-digit head. All return
+log-probabilities ``(B, 19)`` (:func:`sum_log_probs`), which ``F.cross_entropy`` takes as logits.
 """
 
 from __future__ import annotations
@@ -31,7 +21,7 @@ from .batches import ArrayDataset
 from .data import ImageData, load_dataset
 from .distort import RTS_CANVAS, TEST_SEED_OFFSET, Distorted, _other, _uniform, distort_mnist
 from .env import Profile
-from .models import RTS_VIEW, lenet_bn
+from .models import RTS_VIEW, _bn_stack, lenet_bn
 from .transformer import SpatialTransformer
 
 CANVAS = (RTS_CANVAS, 2 * RTS_CANVAS)  #: (H, W): two RTS canvases side by side
@@ -40,14 +30,7 @@ SUMS = 19  #: 0 + 0 .. 9 + 9
 
 def sum_log_probs(left: Tensor, right: Tensor) -> Tensor:
     """``log p(a + b = s)`` ``(B, 19)`` for digit logits ``left``, ``right`` ``(B, 10)`` of independent digits:
-    ``p(s) = sum_a p_left(a) p_right(s - a)``, in float32.
-
-    >>> z = torch.full((1, 10), -30.0)
-    >>> a, b = z.clone(), z.clone()
-    >>> a[0, 3], b[0, 4] = 30.0, 30.0  # surely 3 and surely 4
-    >>> int(sum_log_probs(a, b).argmax())
-    7
-    """
+    ``p(s) = sum_a p_left(a) p_right(s - a)``, in float32."""
     p, q = left.float().softmax(1), right.float().softmax(1)
     joint = (p[:, :, None] * q[:, None, :]).flatten(1)  # (B, 100): p(a) q(b) at a * 10 + b
     index = (torch.arange(10, device=p.device)[:, None] + torch.arange(10, device=p.device)).flatten()
@@ -67,23 +50,13 @@ class _HalfStart(SpatialTransformer):
 
 
 def _localization() -> tuple[nn.Sequential, int]:
-    """``(B, 1, 42, 84) -> (B, 128)``: the RTS localization of :func:`stnlib.models.rts_stn_net` on the wide canvas
-    (2x average pooling, then 5x5/32, 5x5/64, 3x3/64 convolutions with batch norm and 2x max pooling)."""
-    layers: list[nn.Module] = [nn.AvgPool2d(2)]
-    c, (h, w) = 1, (CANVAS[0] // 2, CANVAS[1] // 2)
-    for c_out, k in ((32, 5), (64, 5), (64, 3)):
-        layers += [nn.Conv2d(c, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers.append(nn.MaxPool2d(2))
-        c, h, w = c_out, h // 2, w // 2
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, 128), nn.ReLU(True))
-    net.in_size = CANVAS  # the transformer refuses other sizes with a clear error
-    return net, 128
+    """:func:`stnlib.models.rts_stn_net`'s localization on the wide canvas: ``(B, 1, 42, 84) -> (B, 128)``."""
+    return _bn_stack(1, CANVAS, channels=(32, 64, 64), kernels=(5, 5, 3), downsample=2, hidden=128), 128
 
 
 class TwoTransformerAdder(nn.Module):
     """``(B, 1, 42, 84)`` -> sum log-probabilities ``(B, 19)``: two transformers (left and right start), each a
-    28x28 view, one shared :func:`~stnlib.models.lenet_bn` digit classifier, :func:`sum_log_probs`. ``fill``: the
-    value outside the canvas (normalized black)."""
+    28x28 view, one shared :func:`~stnlib.models.lenet_bn` digit classifier. ``fill``: the value outside the canvas."""
 
     def __init__(self, *, fill: float | None = None) -> None:
         super().__init__()
@@ -105,8 +78,7 @@ class TwoTransformerAdder(nn.Module):
 
 
 class _CanvasCNN(nn.Module):
-    """A CNN on the whole canvas: :func:`~stnlib.models.lenet_bn`'s layers sized for 42x84, 20 outputs read as
-    the two digits' logits, then :func:`sum_log_probs`."""
+    """:func:`~stnlib.models.lenet_bn`'s layers sized for 42x84, 20 outputs read as the two digits' logits."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -127,8 +99,7 @@ def canvas_cnn_adder() -> nn.Module:
 
 
 class _Halves(nn.Module):
-    """The adder whose transformers cannot move: each 42x42 half shrunk to 28x28 by area averaging (every pixel
-    counts), the same shared digit classifier, :func:`sum_log_probs`."""
+    """Each 42x42 half shrunk to 28x28 by area averaging, then the shared digit classifier."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,20 +112,20 @@ class _Halves(nn.Module):
 
 
 def halves_adder() -> nn.Module:
-    """A baseline: the adder without transformers, each half read whole (:class:`_Halves`)."""
+    """A baseline: the adder whose transformers cannot move, each half read whole (:class:`_Halves`)."""
     return _Halves()
 
 
 def thetas_on_test_set(net: TwoTransformerAdder, data: ImageData) -> Tensor:
-    """``(N, 2, 2, 3)`` on the CPU: both transformers' thetas for every test canvas of ``data``
-    (:func:`stnlib.train.over_batches`: the model's device, eval mode, no gradients)."""
+    """``(N, 2, 2, 3)`` on the CPU: both transformers' thetas for every test canvas of ``data`` (on the model's
+    device, in eval mode, without gradients)."""
     outs, _ = train.over_batches(net, data.loaders(train.TEST_BATCH)[1], lambda m, x: train.to_cpu(m.thetas(x)))
     return torch.cat(outs)
 
 
 def views_on_test_set(net: TwoTransformerAdder, data: ImageData, n: int) -> tuple[Tensor, Tensor]:
     """The first ``n`` test canvases, normalized ``(n, 1, 42, 84)``, and what each transformer hands the classifier
-    for them, ``(n, 2, 1, 28, 28)``, both on the CPU (run as :func:`thetas_on_test_set` runs)."""
+    for them, ``(n, 2, 1, 28, 28)``, both on the CPU."""
     batch = ArrayDataset(data.test_images[:n], data.test_labels[:n], mean=data.mean, std=data.std, classes=SUMS)[:n]
     outs, _ = train.over_batches(net, [batch], lambda m, x: train.to_cpu(m.views(x)))
     return batch[0], outs[0]
@@ -170,7 +141,7 @@ def region_centres_px(thetas: Tensor) -> Tensor:
 
 def digit_centres_px(params: tuple[Distorted, Distorted]) -> Tensor:
     """``(N, 2, 2)``: the left and right digits' centres ``(x, y)`` in canvas pixels from the top-left corner,
-    from ``test_params`` of :func:`load_addition_mnist` (each digit moved by ``tx``, ``ty`` in its half)."""
+    from ``test_params`` of :func:`load_addition_mnist`."""
     half = RTS_CANVAS / 2
     return torch.stack(
         [torch.stack([half * (1 + d.tx) + k * RTS_CANVAS, half * (1 + d.ty)], -1) for k, d in enumerate(params)], 1
@@ -189,14 +160,13 @@ def _pairs(images: Tensor, labels: Tensor, seed: int) -> tuple[Tensor, Tensor, D
 def load_addition_mnist(
     *, profile: str | Profile = "full", limit_train: int | None = None, limit_test: int | None = None, seed: int = 0
 ) -> ImageData:
-    """MNIST addition: ``ImageData`` with uint8 ``(N, 1, 42, 84)`` canvases, 19 classes ``"0".."18"``; the test
-    split's digits' parameters in ``test_params``: ``(left, right)`` :class:`~stnlib.distort.Distorted` (their
-    ``tx``, ``ty`` in each half's normalized coordinates). Test seed ``seed + TEST_SEED_OFFSET``."""
+    """MNIST addition: uint8 ``(N, 1, 42, 84)`` canvases, 19 classes ``"0".."18"``, test seed
+    ``seed + TEST_SEED_OFFSET``; ``test_params``: the test digits' ``(left, right)``
+    :class:`~stnlib.distort.Distorted` (``tx``, ``ty`` in each half's normalized coordinates)."""
     data = load_dataset("mnist", profile=profile).subset(limit_train, limit_test)
     train_x, train_y, _, _ = _pairs(data.train_images, data.train_labels, seed)
     test_x, test_y, left, right = _pairs(data.test_images, data.test_labels, seed + TEST_SEED_OFFSET)
     how = f"two RTS digits side by side on a {CANVAS[0]}x{CANVAS[1]} canvas; label: their sum (seed {seed})"
-    info = dataclasses.replace(data.info, dataset="mnist-addition", remark=how)
     return dataclasses.replace(
         data,
         train_images=train_x,
@@ -204,6 +174,6 @@ def load_addition_mnist(
         test_images=test_x,
         test_labels=test_y,
         classes=tuple(str(s) for s in range(SUMS)),
-        info=info,
+        info=dataclasses.replace(data.info, dataset="mnist-addition", remark=how),
         test_params=(left, right),
     )

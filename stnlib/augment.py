@@ -1,9 +1,4 @@
-"""Batched augmentation of float ``(B, C, H, W)`` batches in ``[0, 1]``, run before normalization and the STN.
-
->>> x = torch.rand(2, 3, 8, 8)
->>> RandomCropFlip(pad=0, flip_p=1.0)(x).equal(x.flip(-1)), RandomCropFlip(seed=1)(x).shape
-(True, torch.Size([2, 3, 8, 8]))
-"""
+"""Batched augmentation of float ``(B, C, H, W)`` batches in ``[0, 1]``, run before normalization and the STN."""
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +6,7 @@ from torch import Tensor
 
 
 class RandomCropFlip:
-    """Pad by ``pad`` zero (black) pixels, crop a random ``H x W`` window, mirror with probability ``flip_p``: a
+    """Pad by ``pad`` black pixels, crop a random ``H x W`` window, mirror with probability ``flip_p``: a
     ``transform`` for :func:`stnlib.data.make_loader`, one gather per batch, drawn from its own ``seed``ed generator."""
 
     def __init__(self, pad: int = 4, flip_p: float = 0.5, *, seed: int = 0) -> None:

@@ -1,6 +1,4 @@
-"""uint8 images as normalized batches: :class:`ArrayDataset` and :func:`make_loader` (what
-:meth:`stnlib.data.ImageData.loaders` builds). Images uint8 ``(N, C, H, W)``, labels int64 ``(N,)``; models see
-``(x / 255 - mean) / std`` per channel."""
+"""uint8 images ``(N, C, H, W)`` and labels ``(N,)`` as batches normalized ``(x / 255 - mean) / std`` per channel."""
 
 from __future__ import annotations
 
@@ -38,9 +36,8 @@ def _check_labels(labels: object, name: str, n: int, classes: int = 10) -> Tenso
 
 
 class ArrayDataset(Dataset):
-    """uint8 images ``(N, C, H, W)`` and labels ``(N,)`` in ``0 .. classes - 1`` as normalized batches:
-    ``ds[indices]`` (slice, list, array or tensor) gives ``((B, C, H, W), (B,))``; ``transform`` maps a ``[0, 1]``
-    batch before normalizing."""
+    """``ds[indices]`` (slice, list, array or tensor): a normalized batch ``((B, C, H, W), (B,))``, labels in
+    ``0 .. classes - 1``; ``transform`` maps the ``[0, 1]`` batch before normalizing."""
 
     def __init__(
         self,

@@ -1,18 +1,8 @@
-"""MNIST and CIFAR-10 as uint8 tensors, and batched loaders that normalize them.
-
-:func:`load_dataset` takes the first source that has the data: (1) the folder ``data_dir=`` or ``$STNLIB_DATA``, with
-a Keras-style ``<name>.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``, optional bool ``test_is_exact``) or
-torchvision's layout; (2) torchvision, into ``<repo>/data``; (3) quick profile only: the 500 bundled real *test* images.
-Images uint8 ``(N, C, H, W)``, labels int64 ``(N,)`` in ``0..9``; models see ``(x / 255 - mean) / std`` per channel.
-
->>> import tempfile
->>> folder, zeros = tempfile.mkdtemp(), np.zeros((6, 28, 28), np.uint8)
->>> np.savez(f"{folder}/mnist.npz", x_train=zeros[:4], y_train=np.arange(4), x_test=zeros[4:], y_test=[0, 1])
->>> d = load_dataset("mnist", data_dir=folder)
->>> x, y = ArrayDataset(d.test_images, d.test_labels, mean=d.mean, std=d.std)[:2]
->>> d.info.describe().split(": ")[1], tuple(x.shape), y.tolist(), round(x.max().item(), 4), round(d.black[0], 4)
-('4 train / 2 test (all exact)', (2, 1, 28, 28), [0, 1], -0.4242, -0.4242)
-"""
+"""MNIST and CIFAR-10 as uint8 tensors: images ``(N, C, H, W)``, labels int64 ``(N,)`` in ``0..9``; models see
+``(x / 255 - mean) / std`` per channel. :func:`load_dataset` takes the first source that has the data: (1) the folder
+``data_dir=`` or ``$STNLIB_DATA``, with a Keras-style ``<name>.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``,
+optional bool ``test_is_exact``) or torchvision's layout; (2) torchvision, into ``<repo>/data``; (3) quick profile
+only: the 500 bundled real *test* images."""
 
 from __future__ import annotations
 
@@ -44,8 +34,7 @@ _CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "fro
 
 
 class _Spec(NamedTuple):
-    """A dataset's facts: its title, image shape ``(C, H, W)``, per-channel mean/std, class names, torchvision's
-    class and the folder its files sit in."""
+    """A dataset's title, image shape ``(C, H, W)``, mean/std, classes, torchvision class and folder."""
 
     title: str
     shape: tuple[int, int, int]
@@ -84,11 +73,6 @@ def black_value(name: str) -> tuple[float, ...]:
     return tuple(-m / s for m, s in zip(_SPEC[base].mean, _SPEC[base].std))
 
 
-def _origin_words(origin: str) -> str:
-    """Where a data folder came from, in words a reader anywhere can use (never the build machine's path)."""
-    return f"the folder in ${DATA_ENV}" if origin.startswith("$") else "the folder passed as data_dir"
-
-
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
     """Source, counts (set by :class:`ImageData`) and notes; ``exact_first``: the first ``n_test_exact`` are exact."""
@@ -113,8 +97,7 @@ class DataInfo:
         return "; ".join(t for t in (self.remark, caveat) if t)
 
     def describe(self) -> str:
-        """One line, e.g. ``"MNIST from the folder in $STNLIB_DATA (mnist.npz): 60,000 train / 10,000 test (all
-        exact)"``: where the data came from in words, never a machine's path."""
+        """One line: ``"MNIST from the folder in $STNLIB_DATA (mnist.npz): 60,000 train / 10,000 test (all exact)"``."""
         base, dash, suffix = self.dataset.partition("-")
         title = _SPEC[base].title if base in _SPEC else base
         title += " off-centre" if suffix == "offcentre" else (dash + suffix).upper()  # "-rts" -> "-RTS"
@@ -142,14 +125,8 @@ class ImageData:
     def __post_init__(self) -> None:  # the counts in info always describe the tensors held
         _check_split(self)
         exact, n = self.test_is_exact, int(self.test_is_exact.sum())
-        self.info = dataclasses.replace(
-            self.info,
-            n_train=len(self.train_labels),
-            n_test=len(exact),
-            n_test_exact=n,
-            exact=n == len(exact),
-            exact_first=bool(exact[:n].all()),
-        )
+        counts = dict(n_train=len(self.train_labels), n_test=len(exact), n_test_exact=n, exact=n == len(exact))
+        self.info = dataclasses.replace(self.info, **counts, exact_first=bool(exact[:n].all()))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -164,16 +141,10 @@ class ImageData:
     def subset(self, limit_train: int | None = None, limit_test: int | None = None) -> ImageData:
         """The first ``limit_train`` / ``limit_test`` images (``None``: all)."""
         n, m = _limit(limit_train, "limit_train"), _limit(limit_test, "limit_test")  # [:None] keeps everything
+        train = {k: getattr(self, k)[:n] for k in ("train_images", "train_labels")}
+        test = {k: getattr(self, k)[:m] for k in ("test_images", "test_labels", "test_is_exact")}
         params = None if self.test_params is None else self.test_params.head(m)
-        return dataclasses.replace(
-            self,
-            train_images=self.train_images[:n],
-            train_labels=self.train_labels[:n],
-            test_images=self.test_images[:m],
-            test_labels=self.test_labels[:m],
-            test_is_exact=self.test_is_exact[:m],
-            test_params=params,
-        )
+        return dataclasses.replace(self, **train, **test, test_params=params)
 
     def loaders(
         self,
@@ -185,15 +156,13 @@ class ImageData:
         """:func:`make_loader` for train (shuffled by ``seed``, ``transform``) and test (in order), this mean/std."""
         if test_batch_size is not None:
             check_int(test_batch_size, "test_batch_size", min=1)
-
-        def loader(images: Tensor, labels: Tensor, size: int, **kw) -> DataLoader:
-            return make_loader(
-                images, labels, batch_size=size, mean=self.mean, std=self.std, classes=len(self.classes), **kw
-            )
-
+        kw = dict(mean=self.mean, std=self.std, classes=len(self.classes))
+        train = dict(batch_size=batch_size, shuffle=True, transform=transform, seed=seed)
         return (
-            loader(self.train_images, self.train_labels, batch_size, shuffle=True, transform=transform, seed=seed),
-            loader(self.test_images, self.test_labels, test_batch_size or batch_size, shuffle=False),
+            make_loader(self.train_images, self.train_labels, **train, **kw),
+            make_loader(
+                self.test_images, self.test_labels, batch_size=test_batch_size or batch_size, shuffle=False, **kw
+            ),
         )
 
 
@@ -279,9 +248,10 @@ def _from_torchvision(name: str, root: Path, *, download: bool, source: str) -> 
 def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
     """``<name>.npz`` or torchvision's layout in ``folder``; a damaged file is a ``ValueError`` saying what to do."""
     npz, layout = folder / f"{name}.npz", _SPEC[name].layout
+    words = f"the folder in ${DATA_ENV}" if origin.startswith("$") else "the folder passed as data_dir"  # not its path
     if npz.is_file():
         try:
-            return _assemble(name, _read_npz(npz), source=f"{_origin_words(origin)} ({npz.name})", what=npz.name)
+            return _assemble(name, _read_npz(npz), source=f"{words} ({npz.name})", what=npz.name)
         except ValueError as e:
             unset = f"unset ${DATA_ENV}" if origin.startswith("$") else "pass data_dir=None (and no $STNLIB_DATA)"
             raise ValueError(
@@ -290,8 +260,7 @@ def _from_folder(name: str, folder: Path, origin: str) -> ImageData:
                 f"{_SPEC[name].title} instead."
             ) from None
     if (folder / layout).is_dir():
-        source = f"{_origin_words(origin)} (torchvision's layout, {layout})"
-        return _from_torchvision(name, folder, download=False, source=source)
+        return _from_torchvision(name, folder, download=False, source=f"{words} (torchvision's layout, {layout})")
     state = "does not exist" if not folder.exists() else "holds neither"
     raise FileNotFoundError(
         f"the data folder {folder} (from {origin}) {state}: expected {npz.name} (Keras layout: "

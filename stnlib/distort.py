@@ -1,37 +1,18 @@
-"""Distorted MNIST and off-centre CIFAR-10, generated on the fly, deterministically from a seed.
+"""Distorted MNIST and off-centre CIFAR-10, generated deterministically from a seed.
 
-* ``"rts"`` (Jaderberg et al., 2015): the digit, centred on a 42x42 canvas, rotated ``U[-45, 45]`` degrees, scaled
-  ``U[0.7, 1.2]``, shifted ``U[-m, m]`` px per axis, ``m = (42 - 28 * scale) / 2`` (the scaled box stays inside).
-* ``"cluttered"``: the digit at a random place on a 60x60 canvas, plus 4 random 8x8 crops of *other* digits (``max``).
-* ``"r"``, ``"p"``, ``"e"`` (the paper's other MNIST sets; the canvas stays 28x28): ``"r"`` rotates ``U[-90, 90]``
-  degrees about the centre. ``"p"`` (projective): the canvas corners ``(±1, ±1)`` are scaled ``U[0.75, 1]`` about the
-  centre, then each moves by ``N(0, σ²)`` per axis, ``σ = P_CORNER_STD = 0.1`` normalized (1.4 px on 28 px), clipped
-  to ``±3σ`` (our choice: the paper's appendix gives no checkable distribution); the digit is warped so that its
-  corners land there (torchvision's perspective formula, batched; ``v2.functional.perspective`` within 1 grey level,
-  tested): corners move 1.76 px on average from the scaled square, 3.1 px from the canvas corners. ``"e"`` (elastic,
-  Simard et al., 2003, with their values): a displacement ``E_ALPHA = 34`` px times a Gaussian blur (``E_SIGMA = 4``
-  px) of ``U[-1, 1]`` noise per pixel and axis, warped by ``v2.functional.elastic_transform``: mean length 2.1 px,
-  99.9% under about 7 px, at most about 11 px; digits stay readable. ``rotation`` 0, ``scale`` 1 (``"p"``: its
-  corner-square scale), ``tx = ty = 0`` for both.
-* ``"offcentre"`` CIFAR-10: the photo on a 64x64 canvas, rotated ``U[-30, 30]`` degrees, scaled ``U[0.5, 1]``, moved
-  at random inside the outer pixel ring, over another photo average-pooled to 8x8 and upsampled (blurry blobs).
+MNIST kinds: ``"rts"`` (Jaderberg et al., 2015): on a 42x42 canvas, rotated ``U[-45, 45]`` degrees, scaled
+``U[0.7, 1.2]``, shifted so that the scaled box stays inside; ``"cluttered"``: at a random place on 60x60, plus 4 random
+8x8 crops of other digits (``max``). On the 28x28 canvas: ``"r"``, rotated ``U[-90, 90]`` degrees; ``"p"``
+(projective): the corners scaled ``U[0.75, 1]``, then moved ``N(0, 0.1²)`` per axis (normalized, clipped at ±3σ; our
+choice, the paper gives none); ``"e"`` (elastic, Simard et al., 2003): 34 px times a σ 4 px Gaussian blur of
+``U[-1, 1]`` noise per pixel and axis (mean length 2.1 px). ``"offcentre"`` CIFAR-10: on 64x64, rotated ``U[-30, 30]``
+degrees, scaled ``U[0.5, 1]``, placed inside the outer pixel ring over another photo blurred to 8x8.
 
-Images are warped bilinearly and rounded to uint8. :class:`Distorted` records the visible motion, as in
-:func:`stnlib.affine.build_theta`: ``rotation`` (degrees, counterclockwise), ``scale``, and ``tx``/``ty``, the
-object centre's offset from the canvas centre (normalized, right/down): what a perfect transformer undoes.
-``"p"`` adds ``corners`` float32 ``(N, 4, 2)``: where the original's corners ``(-1, -1), (1, -1), (1, 1), (-1, 1)``
-(top-left, top-right, bottom-right, bottom-left; normalized ``(x, y)``, x right, y down, ±1 the outer pixel edges as
-``align_corners=False``) land. torchvision's perspective puts pixel ``(row i, col j)``'s centre at ``(j + 0.5, i +
-0.5)``, the corners at 0 and 28 (not 27): its points are ``(corners + 1) * 14``. ``"e"`` adds ``displacement``
-float32 ``(N, 28, 28, 2)`` in pixels: output pixel ``(row i, col j)`` shows the input at ``(j + dx, i + dy)``
-(pixel centres at integers, ``dx = displacement[..., i, j, 0]``, right; ``dy``: ``[..., 1]``, down), bilinear.
-
->>> d = distort_mnist(torch.zeros(3, 1, 28, 28, dtype=torch.uint8), "rts", seed=0)
->>> tuple(d.images.shape), tuple(distort_cifar(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), seed=0).images.shape)
-((3, 1, 42, 42), (2, 3, 64, 64))
->>> e = distort_mnist(torch.zeros(3, 1, 28, 28, dtype=torch.uint8), "e", seed=0)
->>> tuple(e.images.shape), tuple(e.displacement.shape), e.corners is None, e.canvas
-((3, 1, 28, 28), (3, 28, 28, 2), True, 28)
+:class:`Distorted` records the visible motion as :func:`stnlib.affine.build_theta` takes it: ``rotation`` (degrees,
+counterclockwise), ``scale``, ``tx``/``ty`` (the object centre's offset from the canvas centre, normalized, right/down).
+``corners`` (``"p"``): where the corners ``(-1, -1), (1, -1), (1, 1), (-1, 1)`` land (normalized ``(x, y)``, ±1 the
+outer pixel edges). ``displacement`` (``"e"``, px): output pixel ``(row i, col j)`` shows the input at
+``(j + dx, i + dy)``, ``dx, dy = displacement[..., i, j, :]``.
 """
 
 from __future__ import annotations
@@ -51,7 +32,7 @@ from torch import Tensor
 from . import checks
 from .affine import build_theta, pixels_to_normalized, warp
 from .checks import check_int, check_seed
-from .data import ImageData, load_dataset
+from .data import ImageData, _limit, load_dataset
 from .env import Profile
 
 Kind = Literal["rts", "cluttered", "r", "p", "e"]
@@ -69,10 +50,9 @@ _CORNERS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  # top-left, top
 
 @dataclasses.dataclass
 class Distorted:
-    """``images`` uint8 ``(N, C, canvas, canvas)`` and the visible motion of each: ``rotation``, ``scale``, ``tx``,
-    ``ty`` float32 ``(N,)`` (module docstring). ``object_size``: the object's side in pixels before scaling.
-    ``corners`` float32 ``(N, 4, 2)`` (``"p"``) and ``displacement`` float32 ``(N, 28, 28, 2)`` px (``"e"``, unless
-    not kept): ``None`` for the other kinds."""
+    """``images`` uint8 ``(N, C, canvas, canvas)`` and each one's motion, float32 ``(N,)`` (module docstring);
+    ``object_size``: the object's side in pixels before scaling; ``corners`` ``(N, 4, 2)`` (``"p"``),
+    ``displacement`` ``(N, 28, 28, 2)`` (``"e"``, if kept), else ``None``."""
 
     images: Tensor
     rotation: Tensor
@@ -94,21 +74,20 @@ class Distorted:
         return self if n is None else self.select(slice(0, check_int(n, "n", min=0)))
 
     def select(self, index: slice | Tensor) -> Distorted:
-        """The items at ``index`` (a slice, positions: an integer tensor, array or list, or a bool mask ``(N,)``),
-        with their parameters; ``IndexError`` for a position out of range."""
+        """The items at ``index``: a slice, a bool mask ``(N,)``, or positions (a tensor, array or list; out of
+        range: ``IndexError``)."""
         index = torch.as_tensor(index) if isinstance(index, list | tuple | np.ndarray) else index
-        if not isinstance(index, slice) and not (isinstance(index, Tensor) and index.dtype == torch.bool):
+        if isinstance(index, Tensor) and index.dtype == torch.bool:
+            checks.check_tensor(index, "index", shape=(len(self),))
+        elif not isinstance(index, slice):
             index, n = checks.check_tensor(index, "index", shape=("K",), kind="int"), len(self)
             if len(index) and not -n <= int(index.min()) <= int(index.max()) < n:
                 raise IndexError(
                     f"index must hold positions in -{n} .. {n - 1}, got values in "
                     f"[{int(index.min())}, {int(index.max())}]"
                 )
-        elif isinstance(index, Tensor):
-            checks.check_tensor(index, "index", shape=(len(self),))  # a mask: one bool per item
         fields = ("images", "rotation", "scale", "tx", "ty", "corners", "displacement")
-        parts = {k: getattr(self, k)[index] for k in fields if getattr(self, k) is not None}
-        return dataclasses.replace(self, **parts)
+        return dataclasses.replace(self, **{k: getattr(self, k)[index] for k in fields if getattr(self, k) is not None})
 
 
 def _uniform(seed: int, n: int, k: int) -> Tensor:  # (n, k) float64 in [0, 1); row i does not depend on n
@@ -130,19 +109,41 @@ def _check(images: object, what: str, shape: tuple[int | str, ...]) -> Tensor:  
     return checks.check_tensor(images, what, shape=("N", *shape), kind="uint8")
 
 
+def _chunks(n: int, size: int = _CHUNK_RTS) -> list[slice]:
+    return [slice(i, i + size) for i in range(0, n, size)]
+
+
+def _to_uint8(images: Tensor) -> Tensor:
+    return images.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _warp_padded(images: Tensor, pad: int, **params: Tensor) -> Tensor:
+    """uint8 ``images`` padded with ``pad`` black pixels per side, warped by ``build_theta(**params)``."""
+    n, c, h, w = images.shape
+    out = torch.empty(n, c, h + 2 * pad, w + 2 * pad, dtype=torch.uint8)
+    for sl in _chunks(n):
+        theta = build_theta(**{k: v[sl] for k, v in params.items()})
+        out[sl] = _to_uint8(warp(F.pad(images[sl].float(), (pad, pad, pad, pad)), theta))
+    return out
+
+
 def _distort_rts(images: Tensor, seed: int) -> Distorted:
-    n, size, pad = images.shape[0], RTS_CANVAS, (RTS_CANVAS - DIGIT_SIZE) // 2
+    n, size = images.shape[0], RTS_CANVAS
     u = _uniform(seed, n, 4).float()
     rotation = (2 * u[:, 0] - 1) * RTS_ROTATION
     scale = RTS_SCALE[0] + (RTS_SCALE[1] - RTS_SCALE[0]) * u[:, 1]
     margin = (size - DIGIT_SIZE * scale) / 2  # pixels the scaled box may move each way
     tx, ty = (pixels_to_normalized((2 * u[:, k] - 1) * margin, size) for k in (2, 3))
-    out = torch.empty(n, 1, size, size, dtype=torch.uint8)
-    for sl in (slice(i, i + _CHUNK_RTS) for i in range(0, n, _CHUNK_RTS)):
-        canvas = F.pad(images[sl].float(), (pad, pad, pad, pad))
-        theta = build_theta(rotation=rotation[sl], scale_x=scale[sl], scale_y=scale[sl], tx=tx[sl], ty=ty[sl])
-        out[sl] = warp(canvas, theta).round_().clamp_(0, 255).to(torch.uint8)
+    pad = (size - DIGIT_SIZE) // 2
+    out = _warp_padded(images, pad, rotation=rotation, scale_x=scale, scale_y=scale, tx=tx, ty=ty)
     return Distorted(out, rotation, scale, tx, ty, "rts", size, int(seed))
+
+
+def _distort_r(images: Tensor, seed: int) -> Distorted:
+    n = images.shape[0]
+    rotation = ((2 * _uniform(seed, n, 1)[:, 0] - 1) * R_ROTATION).float()
+    out = _warp_padded(images, 0, rotation=rotation)
+    return Distorted(out, rotation, torch.ones(n), torch.zeros(n), torch.zeros(n), "r", DIGIT_SIZE, int(seed))
 
 
 def _distort_cluttered(images: Tensor, clutter: Tensor, seed: int) -> Distorted:
@@ -165,26 +166,9 @@ def _distort_cluttered(images: Tensor, clutter: Tensor, seed: int) -> Distorted:
     return Distorted(out.unsqueeze(1), torch.zeros(n), torch.ones(n), tx, ty, "cluttered", size, int(seed))
 
 
-def _chunks(n: int, size: int = _CHUNK_RTS) -> list[slice]:
-    return [slice(i, i + size) for i in range(0, n, size)]
-
-
-def _to_uint8(images: Tensor) -> Tensor:
-    return images.round_().clamp_(0, 255).to(torch.uint8)
-
-
-def _distort_r(images: Tensor, seed: int) -> Distorted:
-    n = images.shape[0]
-    rotation = ((2 * _uniform(seed, n, 1)[:, 0] - 1) * R_ROTATION).float()
-    out = torch.empty_like(images)
-    for sl in _chunks(n):
-        out[sl] = _to_uint8(warp(images[sl].float(), build_theta(rotation=rotation[sl])))
-    return Distorted(out, rotation, torch.ones(n), torch.zeros(n), torch.zeros(n), "r", DIGIT_SIZE, int(seed))
-
-
 def _homography(src: Tensor, dst: Tensor) -> Tensor:
-    """float64 ``(N, 3, 3)`` ``H`` (``H[:, 2, 2] = 1``), ``H @ (x, y, 1) ~ (u, v, 1)`` for each of the four pairs
-    ``src`` ``(N, 4, 2)`` -> ``dst`` ``(N, 4, 2)``: the 8x8 system of torchvision's ``_get_perspective_coeffs``."""
+    """float64 ``H`` ``(N, 3, 3)``, ``H[:, 2, 2] = 1``, that sends the four points ``src`` ``(N, 4, 2)`` to ``dst``
+    (torchvision's ``_get_perspective_coeffs``, batched)."""
     x, y, u, v = src[..., 0], src[..., 1], dst[..., 0], dst[..., 1]
     one, zero = torch.ones_like(x), torch.zeros_like(x)
     rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1)  # (N, 4, 8)
@@ -195,8 +179,7 @@ def _homography(src: Tensor, dst: Tensor) -> Tensor:
 
 
 def _distort_p(images: Tensor, seed: int) -> Distorted:
-    """Corners: the scaled square plus clipped normals (from the uniforms by inverse CDF: ``torch.randn`` on the CPU
-    is not prefix-stable). torchvision's grid formula (``_perspective_grid``), batched: one call per image took 3 ms."""
+    # normals by inverse CDF of the uniforms (torch.randn on the CPU is not prefix-stable); torchvision's grid, batched
     n, size, clip = images.shape[0], DIGIT_SIZE, P_CORNER_CLIP * P_CORNER_STD
     u = _uniform(seed, n, 9)
     scale = P_SCALE[0] + (P_SCALE[1] - P_SCALE[0]) * u[:, 0]
@@ -216,16 +199,13 @@ def _distort_p(images: Tensor, seed: int) -> Distorted:
 
 
 def _blur_matrix(size: int, sigma: float) -> Tensor:
-    """``(size, size)`` ``B``: torchvision's Gaussian blur along one axis (kernel ``2 * ceil(3σ) + 1`` px, reflect) as a
-    matrix, so ``B @ x @ B.T`` blurs ``x`` ``(..., size, size)`` as ``gaussian_blur`` does, 20x faster on the CPU."""
+    """``B`` ``(size, size)`` such that ``B @ x @ B.T`` is torchvision's ``gaussian_blur`` of ``x`` (20x faster)."""
     kernel = 2 * math.ceil(3 * sigma) + 1
     return TF.gaussian_blur(torch.eye(size).view(size, 1, 1, size), [kernel, 1], [sigma, sigma]).view(size, size).T
 
 
 def _distort_e(images: Tensor, seed: int, keep: bool) -> Distorted:
-    """Noise ``(B, 2, 28, 28)`` per chunk from one generator (item ``i``: the ``i``-th 1568 draws), blurred, warped
-    one image at a time (torchvision's API takes one field per call; 60-120 µs each) with the displacement converted
-    to its normalized units (``2 / 28`` per pixel)."""
+    # item i: the i-th 1568 draws of one generator; torchvision's elastic_transform takes one field per call
     n, size, gen = images.shape[0], DIGIT_SIZE, torch.Generator().manual_seed(int(seed))
     blur = _blur_matrix(size, E_SIGMA)
     out, field = torch.empty_like(images), torch.empty(n, size, size, 2) if keep else None
@@ -233,7 +213,7 @@ def _distort_e(images: Tensor, seed: int, keep: bool) -> Distorted:
         x = images[sl].float()
         noise = torch.rand(len(x), 2, size, size, generator=gen).mul_(2).sub_(1)  # (B, 2, 28, 28): dx, dy
         disp = (E_ALPHA * (blur @ noise @ blur.T)).permute(0, 2, 3, 1)  # (B, 28, 28, 2) px
-        norm = disp * (2 / size)
+        norm = disp * (2 / size)  # torchvision's normalized units
         out[sl] = _to_uint8(torch.cat([TF.elastic_transform(x[i : i + 1], norm[i : i + 1]) for i in range(len(x))]))
         if field is not None:
             field[sl] = disp
@@ -246,8 +226,7 @@ def distort_mnist(
 ) -> Distorted:
     """Distort digits (uint8 ``(N, 1, 28, 28)``) as ``kind``; ``"cluttered"`` takes pieces from ``clutter_source[j]``
     (uint8 ``(M, 1, H, W)``, default ``images``), ``j != i``. Item ``i`` depends only on ``seed``, ``images[i]`` and
-    the source, so ``distort_mnist(x[:n], ..., clutter_source=x)`` is a prefix of ``distort_mnist(x, ...)``.
-    ``keep_displacement=False``: ``"e"`` leaves ``displacement`` ``None`` (it takes 6 KB per image)."""
+    the source, so prefixes are stable. ``keep_displacement=False``: ``"e"`` leaves ``displacement`` ``None``."""
     checks.check_choice(kind, "kind", DISTORTIONS)
     _check(images, "images", (1, DIGIT_SIZE, DIGIT_SIZE))
     seed, keep_displacement = check_seed(seed), checks.check_bool(keep_displacement, "keep_displacement")
@@ -263,7 +242,7 @@ def distort_mnist(
 
 def _backgrounds(photos: Tensor) -> Tensor:
     """uint8 ``(B, 3, 32, 32)`` -> float ``(B, 3, 64, 64)``: average-pooled to 8x8, upsampled bilinearly as
-    ``A @ small @ A.T`` (``A`` ``(64, 8)``: ``F.interpolate`` of the identity; same numbers, faster on CPU)."""
+    ``A @ small @ A.T`` (``A``: ``F.interpolate`` of the identity; the same numbers, faster)."""
     small = F.avg_pool2d(photos.float(), 4)  # (B, 3, 8, 8)
     eye = torch.eye(small.shape[-1]).unsqueeze(1)  # (8, 1, 8): one basis signal per row
     a = F.interpolate(eye, size=OFFCENTRE_CANVAS, mode="linear", align_corners=False)[:, 0].T  # (64, 8)
@@ -271,8 +250,8 @@ def _backgrounds(photos: Tensor) -> Tensor:
 
 
 def distort_cifar(images: Tensor, *, seed: int, background_source: Tensor | None = None) -> Distorted:
-    """Place photos (uint8 ``(N, 3, 32, 32)``) off-centre on a 64x64 canvas -> images uint8 ``(N, 3, 64, 64)``.
-    Photo ``i`` lies over a blurred ``background_source[j]`` (uint8 ``(M, 3, 32, 32)``, default ``images``), ``j != i``
+    """Place photos (uint8 ``(N, 3, 32, 32)``) off-centre on a 64x64 canvas -> images uint8 ``(N, 3, 64, 64)``,
+    photo ``i`` over a blurred ``background_source[j]`` (uint8 ``(M, 3, 32, 32)``, default ``images``), ``j != i``
     when ``M > 1``. Item ``i`` depends only on ``seed``, ``images[i]`` and the source (prefixes are stable)."""
     photo, seed = (3, PHOTO_SIZE, PHOTO_SIZE), check_seed(seed)
     _check(images, "images", photo)
@@ -292,13 +271,12 @@ def distort_cifar(images: Tensor, *, seed: int, background_source: Tensor | None
     inner = slice(pad, pad + PHOTO_SIZE)
     layers = torch.zeros(min(n, _CHUNK_CIFAR), 4, size, size)  # the photo padded to the canvas centre, and a mask
     layers[:, 3, inner, inner] = 1
-    for sl in (slice(i, i + _CHUNK_CIFAR) for i in range(0, n, _CHUNK_CIFAR)):
+    for sl in _chunks(n, _CHUNK_CIFAR):
         b = len(images[sl])
         layers[:b, :3, inner, inner] = images[sl]
         theta = build_theta(rotation=rotation[sl], scale_x=scale[sl], scale_y=scale[sl], tx=tx[sl], ty=ty[sl])
         warped = warp(layers[:b], theta, validate=False)  # (B, 4, 64, 64): premultiplied photo and its coverage
-        composite = warped[:, :3].add_((1 - warped[:, 3:]) * _backgrounds(source[j[sl]]))
-        out[sl] = composite.round_().clamp_(0, 255).to(torch.uint8)
+        out[sl] = _to_uint8(warped[:, :3].add_((1 - warped[:, 3:]) * _backgrounds(source[j[sl]])))
     return Distorted(out, rotation, scale, tx, ty, "offcentre", size, int(seed), object_size=PHOTO_SIZE)
 
 
@@ -311,8 +289,9 @@ def distorted_set(
     seed: int,
     limits: tuple[int | None, int | None] = (None, None),
 ) -> ImageData:
-    """Both splits of ``base`` through ``distort(images, seed, source)``; test seed ``seed + TEST_SEED_OFFSET``,
-    ``source`` the split's full set (``limits`` prefixes are stable); test :class:`Distorted` -> ``test_params``."""
+    """Both splits of ``base`` through ``distort(images, seed, source)``, ``source`` the split's full set (so
+    ``limits`` prefixes are stable); the test split's seed is ``seed + TEST_SEED_OFFSET``, its result in
+    ``test_params``."""
     checks.check_type(base, "base", ImageData, "an ImageData (load_dataset's result)")
     checks.check_callable(distort, "distort")
     checks.check_type(name, "name", str, "a dataset name such as 'mnist-rts'")
@@ -331,7 +310,7 @@ def _limits(limits: object) -> tuple[int | None, int | None]:
         raise checks.ArgumentTypeError(
             f"limits must be a pair (limit_train, limit_test), got {checks.describe(limits)}"
         )
-    return tuple(None if n is None else check_int(n, k, min=0) for n, k in zip(limits, ("limit_train", "limit_test")))
+    return tuple(_limit(n, name) for n, name in zip(limits, ("limit_train", "limit_test")))
 
 
 _HOW: dict[str, str] = {
@@ -344,6 +323,8 @@ _HOW: dict[str, str] = {
     f" axis (normalized, clipped at ±{P_CORNER_CLIP:g}σ) on the {DIGIT_SIZE}x{DIGIT_SIZE} canvas",
     "e": f"elastic: displaced {E_ALPHA:g} px times a σ {E_SIGMA:g} px Gaussian blur of U[-1, 1] noise (Simard et al.)"
     f" on the {DIGIT_SIZE}x{DIGIT_SIZE} canvas",
+    "offcentre": f"photo scaled {OFFCENTRE_SCALE[0]:g}-{OFFCENTRE_SCALE[1]:g}, rotated ±{OFFCENTRE_ROTATION:g}°, "
+    f"placed at random on a {OFFCENTRE_CANVAS}x{OFFCENTRE_CANVAS} canvas over a blurred other photo",
 }
 
 
@@ -357,17 +338,16 @@ def load_distorted_mnist(
     limit_test: int | None = None,
     seed: int = 0,
 ) -> ImageData:
-    """MNIST (:func:`stnlib.data.load_dataset`) through :func:`distort_mnist`: ``"mnist-rts"`` uint8
-    ``(N, 1, 42, 42)``, ``"mnist-cluttered"`` ``(N, 1, 60, 60)`` (clutter from the same split), ``"mnist-r"``,
-    ``"mnist-p"``, ``"mnist-e"`` ``(N, 1, 28, 28)``; ``"e"`` keeps the displacement for the test split only."""
+    """MNIST (:func:`stnlib.data.load_dataset`) through :func:`distort_mnist`, clutter from the same split:
+    ``"mnist-<kind>"``, uint8 ``(N, 1, 42, 42)`` (rts), ``(N, 1, 60, 60)`` (cluttered) or ``(N, 1, 28, 28)``;
+    ``"e"`` keeps the displacement of the test split only."""
     checks.check_choice(kind, "kind", DISTORTIONS)
-    seed, _ = check_seed(seed), _limits((limit_train, limit_test))  # before loading: fail fast
+    seed, limits = check_seed(seed), (limit_train, limit_test)
+    _limits(limits)  # before loading: fail fast
     base = load_dataset("mnist", profile=profile, data_dir=data_dir, download=download)
-    test_seed = seed + TEST_SEED_OFFSET  # distorted_set's seed for the test split
-    distort = lambda x, s, src: distort_mnist(x, kind, seed=s, clutter_source=src, keep_displacement=s == test_seed)
-    return distorted_set(
-        base, distort, name=f"mnist-{kind}", how=_HOW[kind], seed=seed, limits=(limit_train, limit_test)
-    )
+    keep = seed + TEST_SEED_OFFSET  # distorted_set's seed for the test split
+    distort = lambda x, s, src: distort_mnist(x, kind, seed=s, clutter_source=src, keep_displacement=s == keep)
+    return distorted_set(base, distort, name=f"mnist-{kind}", how=_HOW[kind], seed=seed, limits=limits)
 
 
 def load_offcentre_cifar(
@@ -379,11 +359,10 @@ def load_offcentre_cifar(
     limit_test: int | None = None,
     seed: int = 0,
 ) -> ImageData:
-    """CIFAR-10 (:func:`stnlib.data.load_dataset`) through :func:`distort_cifar`: ``"cifar10-offcentre"``, uint8
-    ``(N, 3, 64, 64)``, backgrounds from the same split, ``test_is_exact`` kept."""
-    seed, _ = check_seed(seed), _limits((limit_train, limit_test))  # before loading: fail fast
+    """CIFAR-10 (:func:`stnlib.data.load_dataset`) through :func:`distort_cifar`, backgrounds from the same split:
+    ``"cifar10-offcentre"``, uint8 ``(N, 3, 64, 64)``."""
+    seed, limits = check_seed(seed), (limit_train, limit_test)
+    _limits(limits)  # before loading: fail fast
     base = load_dataset("cifar10", profile=profile, data_dir=data_dir, download=download)
-    how = f"photo scaled {OFFCENTRE_SCALE[0]:g}-{OFFCENTRE_SCALE[1]:g}, rotated ±{OFFCENTRE_ROTATION:g}°, placed at"
-    how += f" random on a {OFFCENTRE_CANVAS}x{OFFCENTRE_CANVAS} canvas over a blurred other photo"
     distort = lambda x, s, src: distort_cifar(x, seed=s, background_source=src)
-    return distorted_set(base, distort, name="cifar10-offcentre", how=how, seed=seed, limits=(limit_train, limit_test))
+    return distorted_set(base, distort, name="cifar10-offcentre", how=_HOW["offcentre"], seed=seed, limits=limits)

@@ -1,7 +1,5 @@
 """The networks, built from :mod:`stnlib.transformer`'s pieces (also exported here): inputs ``(B, C, H, W)``,
-logits ``(B, 10)``, thetas ``(B, 2, 3)`` as in :mod:`stnlib.affine`. The tutorial's nets (:func:`tutorial_net`,
-:func:`course_net`); ours: :func:`mnist_stn_net`, :func:`rts_stn_net`, :func:`clutter_stn_net`, the baseline
-:func:`mnist_cnn`, and :func:`cifar_stn_net`."""
+logits ``(B, 10)``. The tutorial's (:func:`tutorial_net`, :func:`course_net`) and ours (the rest)."""
 
 from __future__ import annotations
 
@@ -25,11 +23,7 @@ RTS_VIEW, CLUTTER_VIEW = 28, 20  #: the classifier's view (pixels) of RTS (42x42
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters.
-
-    >>> count_parameters(tutorial_net(stn=False))  # convs 260 + 5,020, linears 16,050 + 510
-    21840
-    """
+    """Number of trainable parameters."""
     checks.check_type(module, "module", nn.Module, "a torch.nn.Module")
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
@@ -71,21 +65,10 @@ def course_net(
     conv, hidden = check_ints(conv, "conv", length=2, min=1), check_int(hidden, "hidden", min=1)
     stn = _check_stn_fill(stn, fill)
     s = ((in_size - 4) // 2 - 4) // 2
-    classifier = nn.Sequential(
-        nn.Conv2d(in_channels, conv[0], 5),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Conv2d(conv[0], conv[1], 5),
-        nn.Dropout2d(),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(conv[1] * s * s, hidden),
-        nn.ReLU(),
-        nn.Dropout(),
-        nn.Linear(hidden, 10),
-        nn.LogSoftmax(dim=1),
-    )
+    block1 = [nn.Conv2d(in_channels, conv[0], 5), nn.MaxPool2d(2), nn.ReLU()]
+    block2 = [nn.Conv2d(conv[0], conv[1], 5), nn.Dropout2d(), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()]
+    head = [nn.Linear(conv[1] * s * s, hidden), nn.ReLU(), nn.Dropout(), nn.Linear(hidden, 10), nn.LogSoftmax(dim=1)]
+    classifier = nn.Sequential(*block1, *block2, *head)
     transformer = None
     if stn:
         loc, feats = conv_localization(in_channels, in_size, loc_conv, loc_hidden)
@@ -100,21 +83,14 @@ def tutorial_net(*, stn: bool = True, fill: float | None = None) -> STNClassifie
 
 
 def lenet_bn(in_size: int = 28) -> nn.Sequential:
-    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` >= 4: ``[conv k5 -> BN -> ReLU -> pool 2]
-    x 2 -> fc -> fc``, 32/64 channels, 128 hidden, dropout (batch norm: trains fast). Pooling rounds up, so an odd
-    size (21 after a 42 canvas's first pooling) keeps its last row and column. Layers ``[:4]`` are the first block,
-    ``[4:]`` the rest (:func:`stnlib.placement.feature_map_stn_net` puts a transformer between them)."""
+    """Our MNIST classifier ``(B, 1, S, S) -> (B, 10)``, ``S = in_size`` >= 4: two :func:`_conv_block` (k5, 32/64
+    channels, pooling rounding up: an odd size keeps its last row) -> fc 128 -> fc, dropout. Layers ``[:4]`` are the
+    first block, ``[4:]`` the rest (:func:`stnlib.placement.feature_map_stn_net` puts a transformer between them)."""
     in_size = check_int(in_size, "in_size", min=4)
     s = math.ceil(math.ceil(in_size / 2) / 2)
     return nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2, bias=False),
-        nn.BatchNorm2d(32),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2, ceil_mode=True),
-        nn.Conv2d(32, 64, 5, padding=2, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2, ceil_mode=True),
+        *_conv_block(1, 32, 5, ceil_mode=True),
+        *_conv_block(32, 64, 5, ceil_mode=True),
         nn.Flatten(),
         nn.Dropout(0.3),
         nn.Linear(64 * s * s, 128),
@@ -151,20 +127,15 @@ def _view_size(in_size: object, out_size: object) -> int:  # the classifier's vi
 
 
 def mnist_cnn(in_size: int = 28, *, out_size: int | None = None, resize: str = "area") -> STNClassifier:
-    """A baseline: :func:`lenet_bn` on the ``in_size`` canvas, shrunk first to ``out_size`` if given (``resize``:
-    ``"area"``, antialiased, or ``"bilinear"``, what :func:`mnist_stn_net`'s untrained identity transformer reads;
-    see :class:`Resize`). ``out_size=None``: the CNN sees the whole canvas at full resolution, as the paper's."""
+    """A baseline: :func:`lenet_bn` on the ``in_size`` canvas, first shrunk to ``out_size`` if given (``resize``:
+    ``"area"``, antialiased, or ``"bilinear"``, what an untrained identity transformer reads; :class:`Resize`)."""
     size = _view_size(in_size, out_size)
     return STNClassifier(lenet_bn(size), None, resize=(size, size), resize_mode=resize)
 
 
 def flops_per_image(model: nn.Module, image_shape: Sequence[int]) -> int:
     """Floating-point operations of one forward pass on one image ``(C, H, W)`` (``torch.utils.flop_counter``:
-    convolutions and matrix products, a multiply-add counted as 2; the sampler and pooling are not counted).
-
-    >>> flops_per_image(nn.Linear(3, 2, bias=False), (3,))  # 2 x 3 multiply-adds
-    12
-    """
+    convolutions and matrix products, a multiply-add counted as 2; the sampler and pooling are not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     checks.check_type(model, "model", nn.Module, "a torch.nn.Module")
@@ -181,18 +152,23 @@ def flops_per_image(model: nn.Module, image_shape: Sequence[int]) -> int:
 
 
 def rts_stn_net(*, fill: float | None = None) -> STNClassifier:
-    """RTS MNIST (42x42 canvas -> 28x28 view): a ``"similarity"`` transformer (turn, zoom, move); localization
-    :func:`bn_localization`, 2x pooled, 5x5/32, 5x5/64, 3x3/64, 128 hidden (validated)."""
+    """RTS MNIST (42x42 canvas -> 28x28 view): a ``"similarity"`` transformer (turn, zoom, move)."""
     loc = bn_localization(1, 42, channels=(32, 64, 64), hidden=128, kernel=(5, 5, 3), downsample=2)
     return mnist_stn_net(42, out_size=RTS_VIEW, fill=fill, localization=loc, family="similarity")
 
 
 def clutter_stn_net(*, fill: float | None = None, init_zoom: float = 2.0) -> STNClassifier:
     """Cluttered MNIST (60x60 -> 20x20 view): an ``"attention"`` transformer (zoom, move) starting 2x zoomed in
-    (``init_zoom=1`` collapses); localization :func:`bn_localization`, 2x pooled, 5x5/16, 5x5/32, 64 hidden."""
+    (``init_zoom=1`` collapses)."""
     loc = bn_localization(1, 60, channels=(16, 32), hidden=64, kernel=5, downsample=2)
     view, family = CLUTTER_VIEW, "attention"
     return mnist_stn_net(60, out_size=view, fill=fill, localization=loc, family=family, init_zoom=init_zoom)
+
+
+def _conv_block(c_in: int, c_out: int, k: int, *, ceil_mode: bool = False) -> list[nn.Module]:
+    """``conv k (same size, no bias) -> BN -> ReLU -> maxpool 2``."""
+    conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
+    return [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=ceil_mode)]
 
 
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
@@ -231,36 +207,37 @@ def resnet9(width: int = 16) -> nn.Sequential:
 def bn_localization(
     in_channels: int, in_size: int, *, channels: Ints = (8, 16), hidden: int = 32, kernel: int | Ints = 3, downsample=2
 ) -> tuple[nn.Sequential, int]:
-    """``(module, hidden)``, the module ``(B, C, S, S) -> (B, hidden)``: ``downsample``x average pooling, then
-    ``[conv k -> BN -> ReLU -> maxpool 2]`` per ``channels`` entry (``kernel``: odd; one or per layer), then
-    ``fc -> ReLU``."""
+    """``(module, hidden)``, the module ``(B, C, S, S) -> (B, hidden)``: ``downsample``x average pooling, a
+    :func:`_conv_block` per ``channels`` entry (``kernel``: odd; one or per layer), ``fc -> ReLU``."""
     in_channels, hidden = check_int(in_channels, "in_channels", min=1), check_int(hidden, "hidden", min=1)
     in_size, downsample = check_int(in_size, "in_size", min=1), check_int(downsample, "downsample", min=1)
     channels = check_ints(channels, "channels", min=1)
     if in_size // downsample < 2 ** len(channels):
         raise ValueError(
-            f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling "
-            f"(downsample={downsample}, channels={channels}): need in_size >= "
-            f"{downsample * 2 ** len(channels)}"
+            f"in_size {in_size} is too small for {len(channels)} poolings after {downsample}x pooling (downsample="
+            f"{downsample}, channels={channels}): need in_size >= {downsample * 2 ** len(channels)}"
         )
-    layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
-    kernels = list(
-        check_ints(kernel, "kernel", min=1)
-        if isinstance(kernel, Sequence)
-        else [check_int(kernel, "kernel", min=1)] * len(channels)
-    )
+    one = not isinstance(kernel, Sequence)
+    kernels = (check_int(kernel, "kernel", min=1),) * len(channels) if one else check_ints(kernel, "kernel", min=1)
     if len(kernels) != len(channels) or any(k % 2 == 0 for k in kernels):
         raise ValueError(
             f"kernel needs one size per layer ({len(channels)}), each odd (padding k // 2 keeps the size), got {kernel}"
         )
-    c, s = in_channels, in_size // downsample
+    return _bn_stack(in_channels, (in_size, in_size), channels, kernels, downsample, hidden), hidden
+
+
+def _bn_stack(
+    c: int, size: tuple[int, int], channels: Ints, kernels: Ints, downsample: int, hidden: int
+) -> nn.Sequential:
+    """:func:`bn_localization`'s module for ``(B, c, H, W)`` inputs, ``size = (H, W)``; arguments unchecked."""
+    layers: list[nn.Module] = [nn.AvgPool2d(downsample)] if downsample > 1 else []
+    h, w = size[0] // downsample, size[1] // downsample
     for c_out, k in zip(channels, kernels):
-        layers += [nn.Conv2d(c, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers.append(nn.MaxPool2d(2))
-        c, s = c_out, s // 2
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * s * s, hidden), nn.ReLU(True))
-    net.in_size = (in_size, in_size)
-    return net, hidden
+        layers += _conv_block(c, c_out, k)
+        c, h, w = c_out, h // 2, w // 2
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(True))
+    net.in_size = size
+    return net
 
 
 def cifar_stn_net(

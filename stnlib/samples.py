@@ -1,8 +1,4 @@
-"""The bundled real test images in ``assets/samples/`` (provenance: its README; rebuilt by ``tools/make_samples.py``).
-
->>> tuple(load_samples("mnist").images.shape), load_samples("cifar10").classes[:2]
-((500, 1, 28, 28), ('airplane', 'automobile'))
-"""
+"""The bundled real test images in ``assets/samples/`` (provenance: its README; built by ``tools/make_samples.py``)."""
 
 from dataclasses import dataclass
 
@@ -36,10 +32,5 @@ def load_samples(name: str) -> SampleSet:
     with np.load(path) as d:
         x = torch.from_numpy(d["images"]).float() / 255.0
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-        return SampleSet(
-            name,
-            x.contiguous(),
-            torch.from_numpy(d["labels"].astype(np.int64)),
-            d["test_indices"],
-            tuple(str(c) for c in d["classes"]),
-        )
+        labels, classes = torch.from_numpy(d["labels"].astype(np.int64)), tuple(str(c) for c in d["classes"])
+        return SampleSet(name, x.contiguous(), labels, d["test_indices"], classes)

@@ -1,10 +1,4 @@
-"""Test accuracy with standard errors, and McNemar's paired test, for predicted class indices ``(N,)``.
-
->>> import torch; from types import SimpleNamespace as Data  # 3 of 4 right: 75% ± 100 sqrt(0.75 * 0.25 / 4)
->>> data, pred = Data(test_labels=torch.arange(4), test_is_exact=torch.arange(4) < 2), torch.tensor([0, 1, 2, 0])
->>> test_accuracy(pred, data).describe(), mcnemar_p(pred, torch.zeros(4).long(), data)  # p = 2 * P(Bin(2, 1/2) = 0)
-('75.00% ± 21.65 on all 4 test images; 100.00% ± 0.00 on the 2 exact ones', (2, 0, 0.5))
-"""
+"""Test accuracy with standard errors, and McNemar's paired test, for predicted class indices ``(N,)``."""
 
 import math
 from dataclasses import dataclass
@@ -26,7 +20,8 @@ class Accuracy:
     n_exact: int
 
     def describe(self) -> str:
-        """One line (module docstring); the exact images get their own score when they are not all of them."""
+        """``"75.00% ± 21.65 on all 4 test images; 100.00% ± 0.00 on the 2 exact ones"`` (the second part only
+        when some test images are not exact)."""
         text = f"{self.all:.2f}% ± {self.all_se:.2f} on all {self.n_all:,} test images"
         if self.exact is not None and self.n_exact != self.n_all:
             text += f"; {self.exact:.2f}% ± {self.exact_se:.2f} on the {self.n_exact:,} exact ones"
