@@ -1,21 +1,11 @@
 """What a run takes from its surroundings: environment variables (read here only), folders, profiles, seeds, devices
-and the precision a device computes in (:func:`resolve_precision`, :func:`autocast`).
+and the precision a device computes in.
 
-* ``STNLIB_DATA``: folder with ``mnist.npz`` / ``cifar10.npz``; unset: torchvision downloads (:func:`data_dir`).
-* ``STNLIB_PROFILE``: ``"full"`` or ``"quick"``, overriding a notebook's ``PROFILE`` (:func:`resolve_profile`).
-* ``STNLIB_REPORTS``: folder for executed reports and ``metrics.json``; unset: ``reports/`` (:func:`reports_dir`).
-* ``STNLIB_WIDGETS``: ``"interactive"``, ``"static"`` or ``"auto"`` (:func:`widgets_rendered`).
-* ``STNLIB_DEVICE``: ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"cpu"`` or ``"auto"`` (:func:`pick_device`).
-* ``STNLIB_PENDING``: set by ``tools/execute.py``, where ``run.record`` stages metrics (:func:`pending_metrics_path`).
-* ``STNLIB_PRECISION``: ``"auto"``, ``"bf16"``, ``"fp16"`` or ``"fp32"``, overriding a recipe's mixed precision
-  (:func:`resolve_precision`).
-
->>> resolve_profile("quick").choose(None, quick=1, full=20)
-1
->>> pick_device("cpu")
-device(type='cpu')
->>> resolve_precision("fp32", pick_device("cpu"))
-('fp32', 'fp32: as requested')
+``STNLIB_DATA``: folder with ``mnist.npz`` / ``cifar10.npz`` (unset: torchvision downloads); ``STNLIB_PROFILE``:
+``"full"`` or ``"quick"``, overriding a notebook's ``PROFILE``; ``STNLIB_REPORTS``: folder for executed reports and
+``metrics.json`` (unset: ``reports/``); ``STNLIB_WIDGETS``: ``"interactive"``, ``"static"`` or ``"auto"``;
+``STNLIB_DEVICE``: ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"cpu"`` or ``"auto"``; ``STNLIB_PENDING``: where
+``run.record`` stages metrics (set by ``tools/execute.py``); ``STNLIB_PRECISION``: overrides a recipe's precision.
 """
 
 from __future__ import annotations
@@ -34,20 +24,14 @@ import torch
 from .checks import ArgumentTypeError, check_seed, describe
 
 DATA_ENV, PROFILE_ENV, REPORTS_ENV, WIDGETS_ENV, DEVICE_ENV, PENDING_ENV, PRECISION_ENV = (
-    "STNLIB_DATA",
-    "STNLIB_PROFILE",
-    "STNLIB_REPORTS",
-    "STNLIB_WIDGETS",
-    "STNLIB_DEVICE",
-    "STNLIB_PENDING",
-    "STNLIB_PRECISION",
+    f"STNLIB_{name}" for name in ("DATA", "PROFILE", "REPORTS", "WIDGETS", "DEVICE", "PENDING", "PRECISION")
 )
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent  #: the clone (``stnlib`` is installed editable from one)
 ASSETS: Path = REPO_ROOT / "assets"
 SAMPLES: Path = ASSETS / "samples"
 PROFILES: tuple[str, ...] = ("full", "quick")
-#: What a recipe may ask for: ``"auto"`` (mixed precision where the hardware has it natively), or one of the three.
+#: What a recipe may ask for: ``"auto"`` (:func:`resolve_precision` picks), or one of the three.
 PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp16", "fp32")
 T = TypeVar("T")
 
@@ -67,9 +51,8 @@ def pending_metrics_path() -> Path | None:
 
 
 def reports_dir(profile_name: str = "full") -> Path:
-    """Folder (created on demand) for executed notebooks and ``metrics.json``: ``reports/`` (or ``$STNLIB_REPORTS``)
-    for the full profile, ``reports/quick/`` for quick runs. ``profile_name``: ``"full"``, ``"quick"`` or a
-    :class:`Profile`."""
+    """Folder (created) for executed notebooks and ``metrics.json``: ``reports/`` (or ``$STNLIB_REPORTS``) for the
+    full profile, ``reports/quick/`` for quick runs; ``profile_name``: ``"full"``, ``"quick"`` or a :class:`Profile`."""
     profile_name = _folder_profile(profile_name)
     root = Path(_env(REPORTS_ENV) or REPO_ROOT / "reports")
     folder = root if profile_name == "full" else root / profile_name
@@ -78,8 +61,8 @@ def reports_dir(profile_name: str = "full") -> Path:
 
 
 def published_dir(profile_name: str = "full") -> Path:
-    """Folder (created on demand) for files the README shows: ``assets/`` for a full-profile run without
-    ``$STNLIB_REPORTS``, else ``<reports_dir(profile)>/assets`` (quick runs and tests never overwrite them)."""
+    """Folder (created) for files the README shows: ``assets/`` for a full-profile run without ``$STNLIB_REPORTS``,
+    else ``<reports_dir(profile)>/assets``."""
     profile_name = _folder_profile(profile_name)
     folder = ASSETS if profile_name == "full" and not _env(REPORTS_ENV) else reports_dir(profile_name) / "assets"
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,15 +96,14 @@ def _profile_name(name: object, where: str) -> str:
 
 
 def _folder_profile(profile_name: object) -> str:
-    """A folder's profile: a :class:`Profile`'s name, or a profile name (any case)."""
     if isinstance(profile_name, Profile):
         return profile_name.name
     return _profile_name(profile_name, "profile_name")
 
 
 def resolve_profile(notebook_value: str = "full") -> Profile:
-    """The profile to run: ``$STNLIB_PROFILE`` if set, else ``notebook_value``; ``ValueError`` for unknown names
-    (``notebook_value`` is checked even when the environment overrides it: a typo there would fail a plain run)."""
+    """The profile to run: ``$STNLIB_PROFILE`` if set, else ``notebook_value`` (checked either way); ``ValueError``
+    for unknown names."""
     name = _profile_name(notebook_value, "the notebook's PROFILE parameter")
     if env := _env(PROFILE_ENV):
         return Profile(_profile_name(env, f"${PROFILE_ENV}"), f"${PROFILE_ENV}")
@@ -137,9 +119,8 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(prefer: str | torch.device | int | None = None, *, name: str = "prefer") -> torch.device:
-    """CUDA if available, else Apple MPS, else CPU; ``prefer`` (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``,
-    ``"auto"``, a :class:`torch.device` or a CUDA index) or, if ``None``, ``$STNLIB_DEVICE`` may force one
-    (``ValueError`` if unknown or not available; messages call it ``name``)."""
+    """CUDA if available, else Apple MPS, else CPU; ``prefer`` (a name, a :class:`torch.device` or a CUDA index) or,
+    if ``None``, ``$STNLIB_DEVICE`` may force one (``ValueError`` if unknown or not available)."""
     flags = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
     available, source, options = [k for k, ok in flags.items() if ok], name, "'cuda', 'cuda:N', 'mps', 'cpu' or 'auto'"
     if prefer is None and _env(DEVICE_ENV):
@@ -166,8 +147,7 @@ def pick_device(prefer: str | torch.device | int | None = None, *, name: str = "
 
 
 def _device(device: object) -> torch.device:
-    """``device`` as given (a :class:`torch.device`: internal calls, simulated hardware), else through
-    :func:`pick_device` (a name that is unknown or not available here is refused)."""
+    """A :class:`torch.device` as given (internal calls, simulated hardware), a name through :func:`pick_device`."""
     if isinstance(device, torch.device):
         return device
     if device is None:
@@ -176,7 +156,7 @@ def _device(device: object) -> torch.device:
 
 
 def synchronize(device: torch.device) -> None:
-    """Wait for the work queued on ``device`` (CUDA, MPS; the CPU runs synchronously): before reading a clock."""
+    """Wait for the work queued on ``device`` (CUDA, MPS): before reading a clock."""
     device = _device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -185,14 +165,14 @@ def synchronize(device: torch.device) -> None:
 
 
 def _cpu_bf16_units() -> list[str]:
-    """This CPU's bf16 matrix units: ``"AVX-512-BF16"`` and/or ``"AMX"`` (private torch probes; none if absent)."""
+    """This CPU's bf16 matrix units: ``"AVX-512-BF16"`` and/or ``"AMX"`` (private torch probes)."""
     probes = {"AVX-512-BF16": "_is_avx512_bf16_supported", "AMX": "_is_amx_tile_supported"}
     return [unit for unit, probe in probes.items() if getattr(torch.cpu, probe, lambda: False)()]
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bf16 natively (fast), not by emulation: a CPU with AVX-512-BF16 or AMX, a CUDA
-    GPU of compute capability 8.0 (Ampere) or newer, an Apple GPU under macOS 14 or newer (MPS has bf16 from there)."""
+    """Whether ``device`` computes in bf16 natively, not by emulation: a CPU with AVX-512-BF16 or AMX, a CUDA GPU of
+    compute capability 8.0 or newer, an Apple GPU under macOS 14 or newer."""
     device = _device(device)
     if device.type == "cpu":
         return bool(_cpu_bf16_units())
@@ -202,7 +182,6 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def _hardware(device: torch.device) -> str:
-    """``device`` in words for :func:`resolve_precision`'s reasons."""
     if device.type == "cuda":
         return "this GPU (compute capability {}.{})".format(*torch.cuda.get_device_capability(device))
     return {"cpu": "this CPU", "mps": "this Apple GPU"}.get(device.type, f"this {device.type} device")
@@ -211,11 +190,9 @@ def _hardware(device: torch.device) -> str:
 def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, str]:
     """``(precision, reason)``: what to compute in on ``device`` (``"bf16"``, ``"fp16"`` or ``"fp32"``), and why.
 
-    ``"auto"`` (what the CIFAR-10 recipes ask for) is mixed precision where the hardware has it natively, since
-    emulated bf16 is slower than fp32 (a CPU without AVX-512-BF16 or AMX: 3 to 9x): bf16 where :func:`native_bf16`,
-    else fp16 with a gradient scaler on a CUDA GPU (compute capability below 8.0, e.g. a T4), else fp32.
-    ``"bf16"`` and ``"fp16"`` are honoured as asked. ``$STNLIB_PRECISION`` (``bf16``, ``fp16``, ``fp32``; unset or
-    ``auto``: no override) replaces any of these three; ``"fp32"`` always stays fp32. ``ValueError`` for unknown names.
+    ``"auto"``: bf16 where :func:`native_bf16` (emulated bf16 is slower than fp32), else fp16 with a gradient scaler
+    on a CUDA GPU, else fp32. ``"bf16"`` and ``"fp16"`` are honoured; ``$STNLIB_PRECISION`` (unset or ``auto``: no
+    override) replaces ``auto``, ``bf16`` and ``fp16``; ``"fp32"`` always stays fp32. ``ValueError`` for unknown names.
     """
     if not isinstance(requested, str) or requested not in PRECISIONS:
         cls = ValueError if isinstance(requested, str) else ArgumentTypeError
@@ -244,10 +221,8 @@ def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, 
 
 
 def autocast(device: torch.device, precision: str = "fp32"):
-    """``torch.autocast`` to what ``precision`` resolves to on ``device`` (:func:`resolve_precision`):
-    bfloat16 or float16 (weights stay fp32), a no-op for fp32.
-
-    A :class:`~stnlib.models.SpatialTransformer` computes theta and samples in fp32 even here."""
+    """``torch.autocast`` to what ``precision`` resolves to on ``device``: bf16 or fp16 (weights stay fp32), a no-op
+    for fp32."""
     device = _device(device)
     precision = resolve_precision(precision, device)[0]
     if precision == "fp32" and not torch.amp.is_autocast_available(device.type):
@@ -259,11 +234,7 @@ def autocast(device: torch.device, precision: str = "fp32"):
 
 def precision_note(recipe: object, device: torch.device | str | None = None) -> str:
     """One line for a notebook: the precision ``recipe`` (anything with a ``.precision``, or a precision name)
-    trains in on ``device`` (default: :func:`pick_device`), and why (:func:`resolve_precision`).
-
-    >>> precision_note("fp32", "cpu")
-    'precision fp32: as requested'
-    """
+    trains in on ``device`` (default: :func:`pick_device`), and why."""
     requested = recipe if isinstance(recipe, str) else getattr(recipe, "precision", None)
     if not isinstance(requested, str):
         raise ArgumentTypeError(f"recipe must be a Recipe, a FastRecipe or a precision name, got {describe(recipe)}")
@@ -271,14 +242,14 @@ def precision_note(recipe: object, device: torch.device | str | None = None) -> 
 
 
 def widgets_rendered() -> bool:
-    """Whether a front end will render ipywidgets live in this kernel. ``$STNLIB_WIDGETS``: ``interactive`` (yes),
-    ``static`` (no: papermill, CI) or ``auto`` (default: yes in JupyterLab, Notebook, Colab and VS Code kernels)."""
+    """Whether a front end will render ipywidgets live in this kernel. ``$STNLIB_WIDGETS``: ``interactive``, ``static``
+    (papermill, CI) or ``auto`` (default: yes in JupyterLab, Notebook, Colab and VS Code kernels)."""
     mode = (_env(WIDGETS_ENV) or "auto").lower()
     if mode not in ("auto", "interactive", "1", "on", "true", "static", "0", "off", "false"):
         raise ValueError(f"${WIDGETS_ENV} must be 'interactive', 'static' or 'auto', got {mode!r}")
     if mode != "auto":
         return mode in ("interactive", "1", "on", "true")
-    from IPython import get_ipython  # ipywidgets depends on IPython; imported here, where it is needed
+    from IPython import get_ipython  # ipywidgets' dependency
 
     ip = get_ipython()
     if ip is None or not hasattr(ip, "kernel"):

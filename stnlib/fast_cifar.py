@@ -1,26 +1,15 @@
 """A fast CIFAR-10 network and recipe after Keller Jordan's airbench (arXiv 2404.00498), on any device.
 
-* **Network** (:func:`fast_backbone`): a frozen 2x2 *whitening* convolution (eigenvectors of the
-  training patches' covariance over ``sqrt(eigenvalue)``, in ``+`` and ``-`` copies), GELU, three
-  groups ``conv3x3 -> maxpool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU`` (64, 256, 256 channels,
-  Dirac init, BN scale frozen at 1, momentum 0.4, eps 1e-12), a global max pool, a linear layer x 1/9.
-* **Recipe** (:class:`FastRecipe`, :func:`train_fast`): Nesterov SGD, batch 1024, lr and weight
-  decay written per 1024 images; BN shifts learn 64x faster; a triangular schedule (0.2 -> 1 at
-  23 % -> 0.07); label smoothing 0.2; the whitening bias trains for 3 epochs; *lookahead* pulls the
-  weights towards a slow average every 5 steps, which replaces them at the end.
-* **Augmentation**: shifts of up to 2 px (reflect padding); each image's flip alternates by epoch.
-* **Test time** (:func:`predict_tta`): logits averaged over six views (mirror, one-pixel shifts).
-* **Precision** ``"auto"``: bf16 autocast where the device has it natively, fp16 with a gradient scaler on older
-  CUDA GPUs, else fp32 (:func:`~stnlib.env.resolve_precision`); evaluation runs in fp32.
-
-Images are normalized ``(B, 3, H, W)`` floats. A spatial transformer sits in front of the backbone
-(:func:`fast_stn_net`), trained with it in a parameter group of its own.
+Network (:func:`fast_backbone`): a frozen 2x2 whitening convolution, three groups ``conv3x3 -> maxpool 2 -> BN ->
+GELU -> conv3x3 -> BN -> GELU`` (64, 256, 256 channels; BN scale frozen at 1), a global max pool, a linear layer x 1/9;
+:func:`fast_stn_net` puts a spatial transformer in front. Recipe (:class:`FastRecipe`, :func:`train_fast`): Nesterov
+SGD, BN shifts learning 64x faster, a triangular schedule, label smoothing, lookahead every 5 steps, shifts of up to
+2 px and a flip that alternates by epoch. Test time (:func:`predict_tta`): logits averaged over six views.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_bool, check_choice, check_float, check_int
+from .checks import check_bool, check_float, check_int
 from .data import ArrayDataset, ImageData
 from .env import PRECISIONS, autocast, pick_device, resolve_precision
 from .loop import History, Plan, run_plan
 from .models import bn_localization
-from .recipes import check_fields, precision_words
+from .recipes import _COUNT, _FRACTION, _NONNEG, _NUMBER, _SIZE, _choice, check_fields, precision_words
 from .train import backward_step, grad_scaler, over_batches, to_cpu
 from .transformer import SpatialTransformer, STNClassifier
 
@@ -57,15 +46,8 @@ def _conv(c_in: int, c_out: int) -> nn.Conv2d:
 
 
 def _conv_group(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        _conv(c_in, c_out),
-        nn.MaxPool2d(2),
-        _BatchNorm(c_out),
-        nn.GELU(),
-        _conv(c_out, c_out),
-        _BatchNorm(c_out),
-        nn.GELU(),
-    )
+    first = (_conv(c_in, c_out), nn.MaxPool2d(2), _BatchNorm(c_out), nn.GELU())
+    return nn.Sequential(*first, _conv(c_out, c_out), _BatchNorm(c_out), nn.GELU())
 
 
 class _Scale(nn.Module):
@@ -78,33 +60,23 @@ class _Scale(nn.Module):
 
 
 def fast_backbone(stride: int = 1) -> nn.Sequential:
-    """``(B, 3, 32 * stride, 32 * stride)`` normalized images -> ``(B, 10)`` logits, about 1.97 M parameters (module
-    docstring). Module ``[0]`` is the whitening convolution (2x2 patches, ``stride``: 2 reads a 64x64 canvas's
-    patches side by side, every pixel once, at the 32x32 network's cost): :func:`train_fast` sets it with
-    :func:`init_whitening`."""
+    """``(B, 3, 32 * stride, 32 * stride)`` normalized images -> ``(B, 10)`` logits, about 1.97 M parameters. Module
+    ``[0]`` is the whitening convolution (2x2 patches; ``stride`` 2 reads a 64x64 canvas's patches side by side), set
+    by :func:`init_whitening`."""
     stride = check_int(stride, "stride", min=1, max=2)
     w1, w2, w3 = WIDTHS
     whiten = nn.Conv2d(3, 24, 2, stride=stride, padding=0, bias=True)  # 2 x (3 * 2 * 2) filters
     whiten.weight.requires_grad_(False)
     nn.init.zeros_(whiten.bias)
-    return nn.Sequential(
-        whiten,
-        nn.GELU(),
-        _conv_group(24, w1),
-        _conv_group(w1, w2),
-        _conv_group(w2, w3),
-        nn.AdaptiveMaxPool2d(1),
-        nn.Flatten(),
-        nn.Linear(w3, 10, bias=False),
-        _Scale(1 / 9),
-    )
+    groups = (_conv_group(24, w1), _conv_group(w1, w2), _conv_group(w2, w3))
+    head = (nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(w3, 10, bias=False), _Scale(1 / 9))
+    return nn.Sequential(whiten, nn.GELU(), *groups, *head)
 
 
 @torch.no_grad()
 def init_whitening(conv: nn.Conv2d, images: Tensor, eps: float = 5e-4) -> None:
-    """Set ``conv`` (``2k`` filters of ``C x k x k``) to whiten ``images`` ``(N, C, H, W)``'s ``k x k`` patches:
-    the first ``k`` are the patch covariance's eigenvectors (largest first) over ``sqrt(eigenvalue + eps)``, so
-    their outputs have (nearly) identity covariance; the other ``k`` their negatives (a GELU keeps both signs)."""
+    """Set ``conv`` (``2d`` filters of ``C x k x k``, ``d = C k k``) to whiten ``images`` ``(N, C, H, W)``'s patches:
+    the patch covariance's eigenvectors over ``sqrt(eigenvalue + eps)`` (largest first), then their negatives."""
     c, kh, kw = conv.weight.shape[1:]
     if conv.weight.shape[0] != 2 * c * kh * kw:
         raise ValueError(f"conv needs 2*{c}*{kh}*{kw} filters, has {conv.weight.shape[0]}")
@@ -126,17 +98,9 @@ def fast_stn_net(
     family: str = "affine",
     init_zoom: float = 1.0,
 ) -> STNClassifier:
-    """:func:`fast_backbone` with a spatial transformer in front (``stn=False``: the ablation).
-
-    ``in_size``: the canvas (32, or 64 off-centre); ``view``: what the backbone sees (the transformer's output,
-    or, without one, the canvas shrunk by area averaging; ``view=64`` on a 64 canvas: the whole canvas, read in
-    2x2 patches at stride 2 by the whitening layer). Localization: :func:`~stnlib.models.bn_localization` on the canvas
-    pooled 2x; ``family``/``init_zoom``: :class:`~stnlib.models.SpatialTransformer`; ``fill``: ``data.black``.
-
-    >>> net = fast_stn_net(fill=(0.0, 0.0, 0.0)).eval()  # the transformer starts as the identity
-    >>> net(torch.zeros(2, 3, 32, 32)).shape, net.stn.theta(torch.zeros(1, 3, 32, 32)).tolist()
-    (torch.Size([2, 10]), [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
-    """
+    """:func:`fast_backbone` with a spatial transformer in front (``stn=False``: the ablation). ``in_size``: the canvas
+    (32, or 64 off-centre); ``view``: what the backbone sees (without a transformer, the canvas shrunk by area
+    averaging, or at ``view == in_size == 64`` read whole at stride 2); ``fill``: ``data.black``."""
     if not stn:
         if view == in_size and in_size > 32:  # the whole canvas, every pixel once: 2x2 patches at stride 2
             return STNClassifier(fast_backbone(stride=in_size // 32), None)
@@ -158,8 +122,8 @@ def _momentum(value: object, name: str) -> float:
 
 @dataclass(frozen=True)
 class FastRecipe:
-    """The fast recipe's hyperparameters (module docstring); ``lr`` and ``weight_decay`` are per 1024 images;
-    ``precision``: as a :class:`~stnlib.recipes.Recipe`'s (``"auto"``, ``"bf16"``, ``"fp16"``, ``"fp32"``)."""
+    """The fast recipe's hyperparameters; ``lr`` and ``weight_decay`` are per 1024 images; ``precision`` as a
+    :class:`~stnlib.recipes.Recipe`'s."""
 
     name: str = "fast (airbench-style)"
     batch_size: int = 1024
@@ -175,20 +139,19 @@ class FastRecipe:
     channels_last: bool = True
 
     def __post_init__(self) -> None:
-        number, count = functools.partial(check_float, positive=True), functools.partial(check_int, min=0)
         check_fields(
             self,
             {
-                "batch_size": functools.partial(check_int, min=1),
-                "lr": number,
+                "batch_size": _SIZE,
+                "lr": _NUMBER,
                 "momentum": _momentum,
-                "weight_decay": functools.partial(check_float, min=0.0),
-                "bias_scaler": number,
-                "label_smoothing": functools.partial(check_float, min=0.0, max=1.0),
-                "whiten_bias_epochs": count,
-                "translate": count,
-                "stn_lr_scale": number,
-                "precision": lambda v, name: check_choice(v, name, PRECISIONS),
+                "weight_decay": _NONNEG,
+                "bias_scaler": _NUMBER,
+                "label_smoothing": _FRACTION,
+                "whiten_bias_epochs": _COUNT,
+                "translate": _COUNT,
+                "stn_lr_scale": _NUMBER,
+                "precision": _choice(PRECISIONS),
                 "channels_last": check_bool,
             },
         )
@@ -239,8 +202,8 @@ def _triangle(step: int, total: int, start: float = 0.2, peak: float = 0.23, end
 
 
 def _batches(x: Tensor, y: Tensor, recipe: FastRecipe, epoch: int, gen: torch.Generator, flip: Tensor):
-    """One epoch of shuffled batches, each image shifted by up to ``translate`` px (reflect padding) and
-    flipped when ``flip[i]`` differs from the epoch's parity (so every image alternates)."""
+    """One epoch of shuffled batches, each image shifted by up to ``translate`` px (reflect padding) and flipped when
+    ``flip[i]`` differs from the epoch's parity."""
     p, (h, w) = recipe.translate, x.shape[-2:]
     order = torch.randperm(len(x), generator=gen)
     for i in range(0, len(x) - recipe.batch_size + 1, recipe.batch_size):  # drop the last partial batch
@@ -259,8 +222,7 @@ def _batches(x: Tensor, y: Tensor, recipe: FastRecipe, epoch: int, gen: torch.Ge
 
 
 def _plan(model: STNClassifier, data: ImageData, recipe: FastRecipe, epochs: float, seed: int, exact: bool) -> Plan:
-    """The fast recipe as a :class:`~stnlib.loop.Plan`: the training set on the device, whitening set from it,
-    the triangular schedule, lookahead every 5 steps, the whitening bias frozen after ``whiten_bias_epochs``."""
+    """The fast recipe as a :class:`~stnlib.loop.Plan`, the training set on the device."""
     device = pick_device()
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
@@ -300,7 +262,7 @@ def _plan(model: STNClassifier, data: ImageData, recipe: FastRecipe, epochs: flo
         per_epoch,
         total,
         step,
-        lambda: (None, _accuracy(model, data, exact=exact, tta=False)),
+        lambda: (None, _accuracy(model, exact_test_images(data) if exact else data)),
         after_step=lookahead,
         begin_epoch=lambda epoch: model.classifier[0].bias.requires_grad_(epoch <= recipe.whiten_bias_epochs),
         test_label="test (exact)" if exact else "test",
@@ -319,13 +281,9 @@ def train_fast(
     eval_every_steps: int | None = None,
     target_acc: float | None = None,
 ) -> History:
-    """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional)
-    in :func:`~stnlib.loop.run_plan`, the loop :func:`~stnlib.train.fit` runs too.
-
-    After each epoch (and every ``eval_every_steps``): test accuracy without test-time augmentation, on the exact
-    test images only if ``eval_exact``. Returns a :class:`~stnlib.loop.History` (``elapsed``: training seconds,
-    evaluation excluded); ``target_acc`` stops at the first evaluation reaching it (``History.stopped_early``).
-    """
+    """Train ``model`` (from :func:`fast_stn_net`) on ``data`` with the fast recipe for ``epochs`` (may be fractional).
+    After each epoch (and every ``eval_every_steps``): test accuracy without test-time augmentation, on the exact test
+    images only if ``eval_exact``; ``target_acc`` stops at the first evaluation reaching it."""
     plan = _plan(model, data, recipe, epochs, seed, eval_exact)
     limits = {"eval_every_steps": eval_every_steps, "time_budget_s": None, "target_acc": target_acc}
     return run_plan(model, plan, epochs=math.ceil(epochs), callbacks=[], limits=limits, progress=progress)
@@ -359,18 +317,10 @@ def exact_test_images(data: ImageData) -> ImageData:
     keep = data.test_is_exact
     if bool(keep.all()):
         return data
-    info = dataclasses.replace(data.info, n_test=int(keep.sum()), n_test_exact=int(keep.sum()), exact=True)
-    return dataclasses.replace(
-        data,
-        test_images=data.test_images[keep],
-        test_labels=data.test_labels[keep],
-        test_is_exact=keep[keep],
-        test_params=None,
-        info=info,
-    )
+    images, labels = data.test_images[keep], data.test_labels[keep]  # ImageData recounts its info
+    return dataclasses.replace(data, test_images=images, test_labels=labels, test_is_exact=keep[keep], test_params=None)
 
 
-def _accuracy(model: nn.Module, data: ImageData, *, exact: bool, tta: bool) -> float:
-    sub = exact_test_images(data) if exact else data
-    pred = predict_tta(model, sub, tta=tta).argmax(1)
-    return 100.0 * float((pred == sub.test_labels).float().mean())
+def _accuracy(model: nn.Module, data: ImageData) -> float:  # in percent, without test-time augmentation
+    pred = predict_tta(model, data, tta=False).argmax(1)
+    return 100.0 * float((pred == data.test_labels).float().mean())

@@ -1,9 +1,6 @@
 """The one training loop, :func:`run_plan`, and what it records: :func:`stnlib.train.fit` and
-:func:`stnlib.fast_cifar.train_fast` each describe a run as a :class:`Plan` and hand it over.
-
-Training time (:class:`History`, :class:`EpochStats`) excludes evaluation and callbacks, so time-to-accuracy
-compares models fairly.
-"""
+:func:`stnlib.fast_cifar.train_fast` each describe a run as a :class:`Plan`. Training time excludes evaluation and
+callbacks."""
 
 from __future__ import annotations
 
@@ -22,8 +19,8 @@ from .progress import progress_bar
 
 @dataclass
 class EpochStats:
-    """One epoch: accuracies in percent; ``seconds`` (this epoch) and ``elapsed`` (cumulative) count
-    training only; ``step``: optimizer steps so far; ``lr``: the epoch's last step's learning rate."""
+    """One epoch: accuracies in percent; ``seconds`` (this epoch) and ``elapsed`` (cumulative) count training only;
+    ``step``: optimizer steps so far; ``lr``: the epoch's last step's learning rate."""
 
     epoch: int
     step: int
@@ -75,13 +72,11 @@ class History:
 
 
 class Callback:
-    """Hooks the loop calls with the training clock stopped: before the first step (model on its device),
-    after each optimizer step (``step`` and ``epoch`` 1-based), after each epoch's evaluation."""
+    """Hooks the loop calls with the training clock stopped: before the first step, after each optimizer step
+    (``step`` and ``epoch`` 1-based), after each epoch's evaluation."""
 
     def on_train_begin(self, model: nn.Module) -> None: ...
-
     def on_step_end(self, model: nn.Module, step: int, epoch: int) -> None: ...
-
     def on_epoch_end(self, model: nn.Module, stats: EpochStats) -> None: ...
 
 
@@ -94,7 +89,7 @@ class _Clock:
     """A stopwatch adding up only the intervals between ``start()`` and ``stop()`` (GPU work included)."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device, self.total, self._since = device, 0.0, None  # _since: None while stopped
+        self.device, self.total, self._since = device, 0.0, None
 
     def start(self) -> None:
         if self._since is None:
@@ -109,13 +104,9 @@ class _Clock:
 
 @dataclass
 class Plan:
-    """What one training run is made of, for :func:`run_plan`: :func:`~stnlib.train.fit` makes a plan from a
-    :class:`~stnlib.recipes.Recipe`, :func:`~stnlib.fast_cifar.train_fast` from a ``FastRecipe``.
-
-    ``batches(epoch)``: that epoch's ``(x, y)`` batches on the device, in the model's memory layout; ``step(x, y)``:
-    one optimizer step, ``(loss summed over the batch, outputs (B, classes))``; ``after_step(step)``: runs inside the
-    timed training (lookahead), unlike a :class:`Callback`; ``evaluate()``: ``(test loss or None, test accuracy in
-    percent)``; ``begin_epoch(epoch)``: before each epoch. Training stops after ``total`` steps."""
+    """One training run for :func:`run_plan`: ``batches(epoch)`` yields ``(x, y)`` on the device; ``step(x, y)`` returns
+    ``(loss summed over the batch, outputs)``; ``after_step(step)`` is timed, unlike a :class:`Callback`;
+    ``evaluate()`` returns ``(test loss or None, test accuracy %)``; training stops after ``total`` steps."""
 
     opt: Optimizer
     batches: Callable[[int], Iterable[tuple[Tensor, Tensor]]]
@@ -129,7 +120,7 @@ class Plan:
 
 
 class _Run:
-    """:func:`run_plan`'s state between steps: step count, training clock, history, last evaluation."""
+    """:func:`run_plan`'s state between steps."""
 
     def __init__(self, model: nn.Module, plan: Plan, callbacks: list[Callback], limits: dict) -> None:
         self.model, self.plan, self.callbacks, self.limits = model, plan, callbacks, limits
@@ -203,9 +194,8 @@ class _Run:
 def run_plan(
     model: nn.Module, plan: Plan, *, epochs: int, callbacks: list[Callback], limits: dict, progress: bool
 ) -> History:
-    """The training loop: up to ``epochs`` passes (``plan.total`` steps at most), each followed by an evaluation;
-    ``limits``: ``eval_every_steps``, ``time_budget_s``, ``target_acc`` (:func:`~stnlib.train.fit`). Leaves the
-    model in eval mode."""
+    """Up to ``epochs`` passes (``plan.total`` steps at most), each followed by an evaluation; ``limits``:
+    ``eval_every_steps``, ``time_budget_s``, ``target_acc``. Leaves the model in eval mode."""
     run = _Run(model, plan, callbacks, limits)
     for cb in callbacks:
         cb.on_train_begin(model)

@@ -1,13 +1,8 @@
-"""The paper's own figures, the yardstick each notebook prints beside its result (one place for each).
+"""The paper's own figures, printed beside our results: Jaderberg et al., *Spatial Transformer Networks*, NeurIPS 2015
+(arXiv 1506.02025). Errors are test errors in percent, each the mean of three runs; :data:`PAPER` is keyed like our
+measurement it sits beside (``metrics.json`` stores it as ``paper_<key>``).
 
-Jaderberg, Simonyan, Zisserman, Kavukcuoglu, *Spatial Transformer Networks*, NeurIPS 2015 (arXiv 1506.02025).
-Errors are test errors in percent, each the mean of three runs; the paper's CNNs see the whole canvas at full
-resolution. :data:`PAPER` is keyed like our measurement it sits beside (``metrics.json`` stores it as
-``paper_<key>``).
-
->>> PAPER["cluttered_stcnn_err"].value, PAPER["cluttered_cnn_err"].value
-(1.7, 3.5)
->>> round(ratio("cluttered"), 2)  # the paper's ST-CNN error / its CNN's
+>>> round(ratio("cluttered"), 2)  # the paper's ST-CNN error / its CNN's: 1.7 / 3.5
 0.49
 >>> PAPER["rts_stcnn_err"].says()
 'the paper: 0.5 % (ST-CNN, affine, RTS MNIST 42x42; Table 1, mean of 3 runs)'
@@ -36,8 +31,7 @@ class PaperFigure:
         return f"the paper: {self.value:g} {self.unit} ({self.what}; {self.where})"
 
 
-#: Table 1's distorted-MNIST columns (rotated ±90°; rotated, scaled and translated on 42x42; projective;
-#: elastic) and its CNN and ST-CNN rows.
+#: Table 1's distorted-MNIST columns and its CNN and ST-CNN rows; ``TABLE1[model][column]``: % test error.
 TABLE1_COLUMNS: dict[str, str] = {"r": "R", "rts": "RTS", "p": "P", "e": "E"}
 TABLE1_MODELS: dict[str, str] = {
     "cnn": "CNN",
@@ -45,14 +39,12 @@ TABLE1_MODELS: dict[str, str] = {
     "projective": "ST-CNN projective",
     "tps": "ST-CNN TPS",
 }
-#: Table 1, % test error, mean of 3 runs: ``TABLE1[model][column]``.
 TABLE1: dict[str, dict[str, float]] = {
     "cnn": {"r": 1.2, "rts": 0.8, "p": 1.5, "e": 1.4},
     "affine": {"r": 0.7, "rts": 0.5, "p": 0.8, "e": 1.2},
     "projective": {"r": 0.8, "rts": 0.6, "p": 0.8, "e": 1.3},
     "tps": {"r": 0.7, "rts": 0.5, "p": 0.8, "e": 1.1},
 }
-_TABLE1_WHERE = "Table 1, mean of 3 runs"
 
 
 def _table1_figure(model: str, column: str) -> PaperFigure:
@@ -60,7 +52,7 @@ def _table1_figure(model: str, column: str) -> PaperFigure:
     what = f"{TABLE1_MODELS[model].replace('ST-CNN ', 'ST-CNN, ')}, {TABLE1_COLUMNS[column]} MNIST {canvas}"
     if model == "cnn" and column == "rts":
         what = "CNN on the whole 42x42 canvas, RTS MNIST"
-    return PaperFigure(TABLE1[model][column], "%", what, _TABLE1_WHERE)
+    return PaperFigure(TABLE1[model][column], "%", what, "Table 1, mean of 3 runs")
 
 
 PAPER: dict[str, PaperFigure] = {
@@ -75,9 +67,8 @@ PAPER: dict[str, PaperFigure] = {
     "two_stn_cnn_err": PaperFigure(14.7, "%", "CNN, MNIST addition", "appendix A.1"),
 }
 
-#: The paper's budget behind each figure (its appendix: up to 150,000 iterations per model).
+#: The paper's budget behind each figure (its appendix), and why our numbers differ, as a results cell prints it.
 PAPER_BUDGET = "the mean of 3 runs of up to 150,000 training iterations on a GPU"
-#: Why our numbers differ from the paper's, in one line a results cell prints.
 WHY_OURS_DIFFER = f"why they differ: ours is one run of a few epochs on a CPU; the paper's is {PAPER_BUDGET}"
 
 

@@ -1,10 +1,5 @@
-"""Training progress bars that leave nothing dead behind in a saved notebook.
-
-A finished ipywidgets bar is a widget output whose model is gone: reopened, or after a browser refresh, the
-notebook shows "Error displaying widget: model not found" in its place. :func:`progress_bar` shows the bar
-through a display handle and, when it closes, replaces that output with empty text, so the saved notebook
-keeps only the lines the training loop prints.
-"""
+"""Training progress bars that leave nothing dead behind in a saved notebook: a finished widget bar's output is
+replaced with empty text (else a reopened notebook shows "Error displaying widget: model not found" there)."""
 
 from __future__ import annotations
 
@@ -36,9 +31,8 @@ def _live_bars() -> bool:
 
 @contextmanager
 def progress_bar(total: int, desc: str, *, enabled: bool = True, unit: str = "batch") -> Iterator[text_tqdm]:
-    """A tqdm bar over ``total`` steps: a widget in a notebook front end (its output emptied on exit), text on
-    a terminal, disabled (still a tqdm, so ``update``/``set_postfix`` work) when ``enabled`` is false or
-    nothing would render it."""
+    """A tqdm bar over ``total`` steps: a widget in a notebook front end (its output emptied on exit), text on a
+    terminal, disabled (still a tqdm) when ``enabled`` is false or nothing would render it."""
     if not (enabled and _live_bars()):
         with text_tqdm(total=total, disable=True) as bar:
             yield bar

@@ -1,10 +1,8 @@
-"""Training recipes: :class:`Recipe` (how :func:`stnlib.train.fit` trains a model), the named ones notebooks use,
-and what a recipe builds for a model: its optimizer (:func:`make_optimizer`) and schedule (:func:`make_scheduler`).
+"""Training recipes (how :func:`stnlib.train.fit` trains a model), the named ones notebooks use, and what a recipe
+builds for a model: its optimizer and schedule; the checks of what training takes.
 
 >>> Recipe("demo", optimizer="sgd", lr=0.1, momentum=0.9, scheduler=None).describe()
 'demo: SGD (momentum 0.9) lr 0.1, constant lr, batch 128'
->>> OURS.describe()
-'ours: ADAM lr 0.003, onecycle schedule, batch 128, mixed precision where native (auto)'
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ from .data import ImageData
 from .env import PRECISIONS
 
 OPTIMIZERS, SCHEDULERS = ("adam", "sgd"), ("onecycle", None)
-#: How :meth:`Recipe.describe` (and the fast recipe's) names each precision; fp32 is the unremarked default.
+#: How a recipe's description names its precision; fp32 is the unremarked default.
 _PRECISION_WORDS = {
     "auto": "mixed precision where native (auto)",
     "bf16": "bf16 autocast",
@@ -46,13 +44,11 @@ _PRECISION_WORDS = {
 
 
 def precision_words(precision: str) -> str:
-    """A recipe's precision in a description's words (``""`` for fp32); the choice itself:
-    :func:`~stnlib.env.resolve_precision`."""
+    """A recipe's precision in a description's words (``""`` for fp32)."""
     return _PRECISION_WORDS[check_choice(precision, "precision", PRECISIONS)]
 
 
 def _mean_std(value: object, name: str) -> tuple[float, float] | None:
-    """``None``, or a ``(mean, std)`` pair of finite numbers with ``std > 0``."""
     if value is None:
         return None
     if isinstance(value, TEXT) or not isinstance(value, Sequence) or len(value) != 2:
@@ -75,8 +71,7 @@ def _scheduler(value: object, name: str) -> str | None:
 
 
 def check_fields(recipe: Any, checks: dict[str, Callable[[object, str], Any]]) -> None:
-    """Check a frozen recipe's fields in ``__post_init__``: ``checks`` maps a field to ``check(value, name)``, which
-    returns the value (stored back: a numpy integer becomes an ``int``) or raises naming the recipe and the field."""
+    """Check a frozen recipe's fields: ``checks`` maps each to ``check(value, name)``, whose result is stored back."""
     kind = type(recipe).__name__
     name = check_type(recipe.name, f"{kind} name", str, "a str")
     for field, check in checks.items():
@@ -85,14 +80,11 @@ def check_fields(recipe: Any, checks: dict[str, Callable[[object, str], Any]]) -
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """How a model is trained (epochs: per experiment). ``optimizer``: ``"adam"`` (``weight_decay`` as L2) or ``"sgd"``
-    (``momentum``, ``nesterov``; momentum 0: the PyTorch tutorial's plain SGD). ``scheduler``: ``"onecycle"`` (peak
-    ``lr``, rising for the ``warmup`` fraction of steps) or ``None`` (constant ``lr``). The transformer (``model.stn``)
-    learns at ``lr * stn_lr_scale``; ``stn_weight_decay=False`` exempts it from weight decay. ``augment_pad`` > 0:
-    random crop with that padding + horizontal flip on ``[0, 1]`` images. ``normalize``: one ``(mean, std)`` for all
-    channels (the course write-ups' ``Normalize(0.5, 0.5)``). ``precision``: ``"fp32"``, ``"auto"`` (bf16 autocast where
-    the hardware has it natively, else fp16 + gradient scaler on older CUDA GPUs, else fp32), ``"bf16"`` or ``"fp16"``
-    (always; weights stay fp32), as :func:`~stnlib.env.resolve_precision` decides; ``channels_last``: NHWC layout."""
+    """How a model is trained (epochs: per experiment). ``optimizer``: ``"adam"`` (``weight_decay`` as L2) or ``"sgd"``.
+    ``scheduler``: ``"onecycle"`` (peak ``lr``, rising for the ``warmup`` fraction of steps) or ``None`` (constant).
+    The transformer (``model.stn``) learns at ``lr * stn_lr_scale``; ``stn_weight_decay=False`` exempts it from weight
+    decay. ``augment_pad`` > 0: random crop with that padding + horizontal flip. ``normalize``: one ``(mean, std)`` for
+    all channels. ``precision``: see :func:`~stnlib.env.resolve_precision`; ``channels_last``: NHWC layout."""
 
     name: str
     optimizer: str = "adam"
@@ -137,11 +129,8 @@ class Recipe:
 
     def describe(self) -> str:
         """One line for a notebook: optimizer, lr, schedule, batch and what differs from the defaults."""
-        mom = (
-            f" ({'Nesterov ' if self.nesterov else ''}momentum {self.momentum})"
-            if (self.optimizer == "sgd" and self.momentum)
-            else ""
-        )
+        nesterov = "Nesterov " if self.nesterov else ""
+        mom = f" ({nesterov}momentum {self.momentum})" if self.optimizer == "sgd" and self.momentum else ""
         extras = [
             f"weight decay {self.weight_decay:g}" if self.weight_decay else "",
             f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
@@ -165,12 +154,11 @@ class Recipe:
 
 
 TUTORIAL = Recipe("PyTorch tutorial", optimizer="sgd", lr=0.01, momentum=0.0, scheduler=None, batch_size=64)
-#: Ours, chosen on a validation split (never the test set). bf16 where the hardware has it (``"auto"``): on cluttered
-#: MNIST's validation split, 3.5 % error after 8 epochs against 3.3 % in fp32 (one seed each), a 1.4x faster step.
+#: Ours, chosen on a validation split (never the test set).
 OURS = Recipe("ours", optimizer="adam", lr=3e-3, scheduler="onecycle", batch_size=128, precision="auto")
-#: Cluttered MNIST: STN lr 0.3x (``tools/validate_mnist.py``: fewer errors, closer region than 1x after 3 epochs).
+#: Cluttered MNIST: STN lr 0.3x (``tools/validate_mnist.py``).
 OURS_CLUTTER = dataclasses.replace(OURS, name="ours (cluttered)", stn_lr_scale=0.3)
-#: The CIFAR-10 course write-ups: the tutorial's plain SGD, inputs ``Normalize(0.5, 0.5)`` (to [-1, 1]).
+#: The CIFAR-10 course write-ups: the tutorial's plain SGD, inputs ``Normalize(0.5, 0.5)``.
 COURSE_BATCH64 = dataclasses.replace(TUTORIAL, name="course (batch 64)", normalize=(0.5, 0.5))
 COURSE_BATCH32 = dataclasses.replace(COURSE_BATCH64, name="course (batch 32)", batch_size=32)
 
@@ -186,7 +174,7 @@ class CourseModel:
     reported_epochs: int = 50
 
     def build(self, *, stn: bool = True) -> models.STNClassifier:
-        """The network, faithful: zero padding in ``grid_sample`` (grey on [-1, 1] input), as they had it."""
+        """The network, with zero padding in ``grid_sample`` (grey on [-1, 1] input), as they had it."""
         return models.course_net(3, 32, stn=stn, **self.net)
 
 
@@ -202,7 +190,7 @@ COURSE_MODELS: tuple[CourseModel, ...] = (
     ),
 )
 
-#: Ours on CIFAR-10 for the quarter ResNet-9 (chosen on a validation split of the training set, never the test set).
+#: Ours on CIFAR-10 for the quarter ResNet-9 (chosen on a validation split).
 OURS_CIFAR = Recipe(
     "ours (CIFAR-10)",
     optimizer="sgd",
@@ -218,18 +206,14 @@ OURS_CIFAR = Recipe(
     precision="auto",
     channels_last=True,
 )
-#: :data:`OURS_CIFAR` for the quick profile only (a few hundred images, one or two epochs: a few dozen steps). There
-#: the one-cycle warm-up lasts a step or two, lr 0.1 arrives while batch norm's statistics are still settling, and the
-#: loss climbs far above chance (ln 10); batch 32 at lr 0.003 lets it fall. The full profile keeps OURS_CIFAR.
+#: :data:`OURS_CIFAR` for the quick profile's few dozen steps, where lr 0.1 arrives before batch norm's statistics
+#: settle and the loss climbs far above chance.
 OURS_CIFAR_QUICK = dataclasses.replace(OURS_CIFAR, name="ours (CIFAR-10, quick profile)", lr=0.003, batch_size=32)
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> Optimizer:
-    """The recipe's optimizer over the trainable parameters; ``model.stn`` gets its own group.
-
-    The transformer's group has learning rate ``lr * stn_lr_scale`` (kept as ``"lr_scale"``,
-    which :func:`make_scheduler` keeps) and no weight decay if ``stn_weight_decay`` is off.
-    """
+    """The recipe's optimizer over the trainable parameters; ``model.stn`` gets its own group when it learns
+    differently (``lr * stn_lr_scale``, kept as ``"lr_scale"`` for :func:`make_scheduler`; no weight decay)."""
     check_model(model), check_recipe(recipe)
     params: list = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -269,7 +253,6 @@ def make_scheduler(optimizer: Optimizer, recipe: Recipe, total_steps: int) -> LR
     )
 
 
-# ------------------------------------------------------------------ what training takes (checked by stnlib.train)
 def check_recipe(recipe: object, name: str = "recipe") -> Recipe:
     """``recipe`` if it is a :class:`Recipe` (a :class:`~stnlib.fast_cifar.FastRecipe` trains with ``train_fast``)."""
     return check_type(recipe, name, Recipe, "a Recipe (stnlib.recipes; a FastRecipe trains with train_fast)")
@@ -284,8 +267,7 @@ def check_model(model: object, name: str = "model", *, stn: str | None = None) -
 
 
 def check_step(model: object, x: object, y: object, opt: object, recipe: object, sched: object) -> None:
-    """One training step's arguments, checked cheaply (types, shapes and dtypes: no pass over the data, no GPU
-    sync): it runs for every batch."""
+    """One training step's arguments, checked cheaply (types, shapes and dtypes: no GPU sync)."""
     check_model(model)
     check_tensor(x, "x", kind="float", nonempty=True)
     check_tensor(y, "y", shape=(len(x),))
@@ -311,19 +293,11 @@ def _callbacks(callbacks: object) -> list:
     return callbacks
 
 
-def check_fit(
-    model: object,
-    data: object,
-    recipe: object,
-    *,
-    epochs: object,
-    seed: object,
-    callbacks: object,
-    eval_every_steps: object,
-    time_budget_s: object,
-    target_acc: object,
-    progress: object,
-) -> tuple[int, int, list, dict]:
+def _optional(check: Callable[..., Any], value: object, name: str, **kw: Any) -> Any:
+    return None if value is None else check(value, name, **kw)
+
+
+def check_fit(model, data, recipe, epochs, seed, callbacks, eval_every_steps, time_budget_s, target_acc, progress):
     """:func:`stnlib.train.fit`'s arguments, checked before any work: ``(epochs, seed, callbacks, limits)``."""
     check_model(model)
     check_type(data, "data", ImageData, "an ImageData (stnlib.data)")
@@ -336,14 +310,8 @@ def check_fit(
             )
     epochs, seed, _ = check_int(epochs, "epochs", min=1), check_seed(seed), check_bool(progress, "progress")
     limits = {
-        "eval_every_steps": None
-        if eval_every_steps is None
-        else check_int(eval_every_steps, "eval_every_steps", min=1),
-        "time_budget_s": None
-        if time_budget_s is None
-        else check_float(time_budget_s, "time_budget_s", min=0.0, finite=False),
-        "target_acc": None
-        if target_acc is None
-        else check_float(target_acc, "target_acc (percent)", min=0.0, max=100.0),
+        "eval_every_steps": _optional(check_int, eval_every_steps, "eval_every_steps", min=1),
+        "time_budget_s": _optional(check_float, time_budget_s, "time_budget_s", min=0.0, finite=False),
+        "target_acc": _optional(check_float, target_acc, "target_acc (percent)", min=0.0, max=100.0),
     }
     return epochs, seed, _callbacks(callbacks), limits

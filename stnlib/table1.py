@@ -1,13 +1,7 @@
-"""The paper's Table 1 on our budget: four distorted-MNIST sets (columns) and four models (rows).
-
-* Columns (:data:`stnlib.paper.TABLE1_COLUMNS`): ``"r"``, ``"p"``, ``"e"`` on the 28x28 canvas and ``"rts"`` on
-  42x42 (:func:`stnlib.distort.load_distorted_mnist`).
-* Models (:data:`stnlib.paper.TABLE1_MODELS`): ``"cnn"``, the fair baseline of notebook 2 (:func:`lenet_bn
-  <stnlib.models.lenet_bn>` on the whole canvas at full resolution), and three ST-CNNs that differ only in the
-  transformer: ``"affine"`` (6 numbers), ``"projective"`` (8, :class:`stnlib.projective.ProjectiveTransformer`) and
-  ``"tps"`` (a 4x4 thin-plate spline, 32 numbers, :class:`stnlib.tps.TPSTransformer`). Each ST-CNN has the same
-  localization (:func:`~stnlib.models.bn_localization` on the 2x downsampled canvas) and the same classifier on a
-  28x28 view, and starts at the identity.
+"""The paper's Table 1 on our budget: four distorted-MNIST sets (columns :data:`~stnlib.paper.TABLE1_COLUMNS`; ``"rts"``
+on 42x42, the others on 28x28) and four models (rows :data:`~stnlib.paper.TABLE1_MODELS`): notebook 2's CNN on the
+whole canvas, and three ST-CNNs that differ only in the transformer (affine, projective, 4x4 thin-plate spline), each
+starting at the identity, with the same localization and the same classifier on a 28x28 view.
 
 >>> net = table1_net("p", "tps", fill=0.0)
 >>> tuple(net(torch.zeros(2, 1, 28, 28)).shape), type(net.stn).__name__
@@ -34,8 +28,7 @@ VIEW = 28  #: the classifier's view (pixels), as in the paper
 
 
 def _localization(canvas: int) -> tuple[nn.Module, int]:
-    """Notebook 2's RTS localization (2x pooled input, 5x5/32, 5x5/64, 3x3/64 convolutions, 128 hidden); on a 28x28
-    canvas the third convolution has nothing left to pool, so it keeps two."""
+    """Notebook 2's RTS localization on the 2x pooled canvas (two convolutions fit a 28x28 canvas, not three)."""
     if canvas >= 42:
         return models.bn_localization(1, canvas, channels=(32, 64, 64), hidden=128, kernel=(5, 5, 3), downsample=2)
     return models.bn_localization(1, canvas, channels=(32, 64), hidden=128, kernel=(5, 5), downsample=2)

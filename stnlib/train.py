@@ -1,14 +1,6 @@
-"""Training and evaluation: :func:`fit` reads one :class:`~stnlib.recipes.Recipe` whole and runs it in the one
-training loop, :func:`stnlib.loop.run_plan` (whose :class:`History` it returns).
-
-* :func:`train_step` is one optimizer step (``make bench`` times the same function).
-* :func:`evaluate`, :func:`predict`, :func:`stn_thetas` share one test-set loop, :func:`over_batches`.
-* Precision: a recipe's ``precision`` is resolved for the device (:func:`~stnlib.env.resolve_precision`: ``"auto"``
-  is bf16 where it is native); :func:`~stnlib.env.autocast` computes in it, :func:`backward_step` scales fp16
-  gradients, :func:`~stnlib.env.precision_note` says in one line what was chosen and why.
-
-Shapes: images ``(B, C, H, W)`` normalized as the data says, labels ``(B,)``, outputs ``(B, classes)``
-as logits or log-probabilities (``log_softmax`` is idempotent: the same loss).
+"""Training and evaluation: :func:`fit` runs a :class:`~stnlib.recipes.Recipe` in the one training loop,
+:func:`stnlib.loop.run_plan`; :func:`evaluate`, :func:`predict` and :func:`stn_thetas` share :func:`over_batches`.
+Images ``(B, C, H, W)`` normalized as the data says, labels ``(B,)``, outputs ``(B, classes)`` logits.
 """
 
 from __future__ import annotations
@@ -28,11 +20,9 @@ from .augment import RandomCropFlip
 from .checks import check_batch, check_bool, check_callable, check_choice, check_tensor, check_type
 from .data import ImageData
 from .env import PRECISIONS, autocast, pick_device, resolve_precision, seed_everything
-from .loop import Callback as Callback
+from .loop import Callback, History, Plan, model_device, run_plan
 from .loop import EpochStats as EpochStats
 from .loop import EvalPoint as EvalPoint
-from .loop import History as History
-from .loop import Plan, model_device, run_plan
 from .recipes import Recipe, check_fit, check_model, check_recipe, check_step, make_optimizer, make_scheduler
 
 TEST_BATCH = 1000
@@ -58,16 +48,15 @@ _SCALERS: weakref.WeakKeyDictionary[Optimizer, torch.amp.GradScaler] = weakref.W
 
 
 def grad_scaler(opt: Optimizer, device: torch.device, init_scale: float = 2.0**16) -> torch.amp.GradScaler:
-    """The gradient scaler of fp16 steps with ``opt``: made on first use (starting at ``init_scale``), kept (its
-    scale too) as long as ``opt``."""
+    """The gradient scaler of fp16 steps with ``opt``: made on first use, kept as long as ``opt``."""
     if opt not in _SCALERS:
         _SCALERS[opt] = torch.amp.GradScaler(device.type, init_scale=init_scale)
     return _SCALERS[opt]
 
 
 def backward_step(loss: Tensor, opt: Optimizer, precision: str) -> None:
-    """Gradients of ``loss`` and one ``opt`` step; for a resolved ``precision`` of ``"fp16"`` through ``opt``'s
-    :func:`grad_scaler` (the loss scaled up so small fp16 gradients survive, the step skipped if one overflowed)."""
+    """Gradients of ``loss`` and one ``opt`` step; in a resolved ``precision`` of ``"fp16"`` through ``opt``'s
+    :func:`grad_scaler` (the step skipped if a gradient overflowed)."""
     opt.zero_grad(set_to_none=True)
     if precision != "fp16":
         loss.backward()
@@ -80,21 +69,14 @@ def backward_step(loss: Tensor, opt: Optimizer, precision: str) -> None:
 
 
 def to_cpu(t: Tensor) -> Tensor:
-    """A result back on the CPU as fp32 (detached): what figures, numbers and records read."""
+    """A result back on the CPU as fp32 (detached)."""
     return t.detach().float().cpu()
 
 
 @torch.no_grad()
 def transform_batch(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(view (B, C, h, w), theta (B, 2, 3))`` of ``model.stn`` on a batch ``x`` ``(B, C, H, W)`` normalized as the
-    model sees it: ``x`` goes to the model's device, the transformer runs in eval mode (no gradients), and both
-    come back on the CPU in fp32, wherever the model lives.
-
-    >>> from stnlib import models
-    >>> view, theta = transform_batch(models.mnist_stn_net(), torch.zeros(2, 1, 28, 28))
-    >>> tuple(view.shape), theta[0].tolist()
-    ((2, 1, 28, 28), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    """
+    """``(view (B, C, h, w), theta (B, 2, 3))`` of ``model.stn`` in eval mode on a normalized batch ``x``
+    ``(B, C, H, W)``, on the CPU in fp32 wherever the model lives."""
     stn = check_model(model, stn="transform").stn
     check_tensor(x, "x", shape=("B", "C", "H", "W"), kind="float", nonempty=True)
     with EvalMode(stn):
@@ -114,10 +96,8 @@ def over_batches(
     precision: str = "fp32",
     channels_last: bool = False,
 ) -> tuple[list[Tensor], list[Tensor]]:
-    """``fn(model, x)`` on every ``(x, y)`` batch in eval mode, no gradients: ``(outputs, labels)`` per batch.
-
-    Batches go to the model's device and stay there; submodules' train/eval modes are restored.
-    """
+    """``fn(model, x)`` on every ``(x, y)`` batch on the model's device in eval mode, no gradients: ``(outputs,
+    labels)`` per batch, on that device."""
     check_model(model), check_callable(fn, "fn"), check_choice(precision, "precision", PRECISIONS)
     check_type(loader, "loader", Iterable, "an iterable of (x, y) batches (a DataLoader)")
     device, channels_last = model_device(model), check_bool(channels_last, "channels_last")
@@ -147,9 +127,8 @@ def _test_loader(data: ImageData, recipe: Recipe | None):  # the test set in ord
 
 @torch.inference_mode()
 def predict(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> tuple[Tensor, Tensor]:
-    """Class probabilities ``(N, classes)`` and predictions ``(N,)`` on the test set (CPU, fp32).
-
-    Pass the ``recipe`` the model was trained with when it normalizes differently from ``data``."""
+    """Class probabilities ``(N, classes)`` and predictions ``(N,)`` on the test set (CPU, fp32); ``recipe``: the
+    one the model was trained with, when it normalizes differently from ``data``."""
     outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: to_cpu(torch.softmax(m(x), dim=1)))
     p = torch.cat(outs)
     return p, p.argmax(1)
@@ -157,8 +136,8 @@ def predict(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> 
 
 @torch.inference_mode()
 def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) -> dict[str, Tensor]:
-    """The model's transformer's theta for each test image and its decomposition (:func:`stnlib.affine.decompose`):
-    ``{"theta": (N, 2, 3), "rotation": (N,), "scale_x": (N,), "tx": (N,), ...}``; ``scale > 1`` zooms in."""
+    """The transformer's theta for each test image and its decomposition (:func:`stnlib.affine.decompose`):
+    ``{"theta": (N, 2, 3), "rotation": (N,), "scale_x": (N,), "tx": (N,), ...}``."""
     check_model(model, stn="theta")
     outs, _ = over_batches(model, _test_loader(data, recipe), lambda m, x: to_cpu(m.stn.theta(x)))
     thetas = torch.cat(outs)
@@ -168,17 +147,8 @@ def stn_thetas(model: nn.Module, data: ImageData, recipe: Recipe | None = None) 
 def train_step(
     model: nn.Module, x: Tensor, y: Tensor, opt: Optimizer, recipe: Recipe, sched: LRScheduler | None = None
 ) -> tuple[float, Tensor]:
-    """One optimizer step on a batch on the model's device, in the recipe's precision resolved for that device
-    (:func:`backward_step`): ``(loss, outputs (B, classes))``. Raises ``FloatingPointError`` on a non-finite loss,
-    before the bad step is applied.
-
-    >>> model, plain_sgd = nn.Linear(2, 2, bias=False), Recipe("sgd", "sgd", lr=1.0, momentum=0.0, scheduler=None)
-    >>> _ = nn.init.zeros_(model.weight)  # both logits 0: the loss is log 2, its gradient softmax - one-hot
-    >>> loss, _ = train_step(model, torch.tensor([[1.0, 0.0]]), torch.tensor([0]), make_optimizer(model, plain_sgd),
-    ...                      plain_sgd)
-    >>> round(loss, 4), model.weight.tolist()
-    (0.6931, [[0.5, 0.0], [-0.5, 0.0]])
-    """
+    """One optimizer step on a batch on the model's device, in the recipe's precision: ``(loss, outputs (B,
+    classes))``. ``FloatingPointError`` on a non-finite loss, before the bad step."""
     check_step(model, x, y, opt, recipe, sched)  # cheap: types, shapes and dtypes only (every batch)
     precision = resolve_precision(recipe.precision, x.device)[0]
     with autocast(x.device, precision):
@@ -210,26 +180,14 @@ def fit(
     progress: bool = True,
     device: torch.device | str | None = None,
 ) -> History:
-    """Train ``model`` on ``data.train_*`` as ``recipe`` says, evaluating on ``data.test_*`` after each epoch.
-
-    ``seed`` seeds augmentation, shuffling and :func:`~stnlib.env.seed_everything`; ``device``: default
-    :func:`~stnlib.env.pick_device`. ``eval_every_steps=k``: also evaluate every ``k`` steps. ``time_budget_s``
-    (training seconds) and ``target_acc`` (test accuracy) stop early and set ``History.stopped_early``.
-    ``progress``: a line per epoch (and a live bar where one renders). Leaves the model in eval mode.
+    """Train ``model`` on ``data.train_*`` as ``recipe`` says, evaluating on ``data.test_*`` after each epoch (and
+    every ``eval_every_steps``); ``time_budget_s`` (training seconds) and ``target_acc`` (test accuracy) stop early.
+    ``seed`` seeds augmentation, shuffling and the rest; ``progress``: a line per epoch. Leaves the model in eval mode.
     """
     epochs, seed, callbacks, limits = check_fit(
-        model,
-        data,
-        recipe,
-        epochs=epochs,
-        seed=seed,
-        callbacks=callbacks,
-        eval_every_steps=eval_every_steps,
-        time_budget_s=time_budget_s,
-        target_acc=target_acc,
-        progress=progress,
+        model, data, recipe, epochs, seed, callbacks, eval_every_steps, time_budget_s, target_acc, progress
     )
-    device = pick_device(device, name="device")  # None: the best here, or $STNLIB_DEVICE
+    device = pick_device(device, name="device")
     augment = RandomCropFlip(recipe.augment_pad, seed=seed) if recipe.augment_pad else None
     train_loader, test_loader = recipe.prepare(data).loaders(
         recipe.batch_size, test_batch_size=TEST_BATCH, transform=augment, seed=seed
