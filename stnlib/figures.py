@@ -15,6 +15,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from torch import Tensor
 
 from . import affine
+from .checks import check_tensor
 from .recovery import fit_line
 
 OUTLINE_STYLE = dict(color="#ff7f0e", linewidth=2.0)  #: the sampled region's outline on input images
@@ -52,20 +53,30 @@ def imshow(ax: plt.Axes, image: Tensor, title: str | None = None, *, mean=None, 
 
 
 def draw_sampling_outline(ax: plt.Axes, theta: Tensor, size: tuple[int, int], **style: object) -> None:
-    """Outline the region ``theta`` ``(1, 2, 3)`` samples on an input of ``size=(H, W)`` shown in ``ax``: ``ax.lines``
-    are the outline from the output's top-left, clockwise, closed; its top edge, thicker; a dot on its top-left
-    corner. ``style`` overrides :data:`OUTLINE_STYLE`. Limits grow to hold it; outside is hatched."""
+    """Outline the region ``theta`` ``(1, 2, 3)`` samples on an input of ``size=(H, W)`` shown in ``ax``
+    (:func:`draw_outline`, ``style`` overriding :data:`OUTLINE_STYLE`); limits grow to hold it (:func:`frame_image`)."""
     h, w = size
     pts = affine.sampling_outline(theta.detach().float().cpu()[:1])[0]
     xs, ys = affine.normalized_to_pixels(pts[:, 0], w).numpy(), affine.normalized_to_pixels(pts[:, 1], h).numpy()
+    draw_outline(ax, xs, ys, **style)
+    frame_image(ax, size, xs, ys)
+
+
+def draw_outline(ax: plt.Axes, xs: Sequence[float], ys: Sequence[float], **style: object) -> None:
+    """A sampled region's outline through pixel points from the output's top-left corner, clockwise, closed
+    (``ax.lines``: the outline; its top edge, thicker; a dot on its top-left corner)."""
     kw = {**OUTLINE_STYLE, **style}
     ax.plot(xs, ys, **kw)
     ax.plot(xs[:2], ys[:2], **{**kw, "linewidth": float(kw.get("linewidth", 2.0)) * 2.2})
     ax.plot(xs[:1], ys[:1], "o", markersize=6, color="#17becf", markeredgecolor="black", markeredgewidth=0.7)
+
+
+def frame_image(ax: plt.Axes, size: tuple[int, int], xs: Sequence[float] = (), ys: Sequence[float] = ()) -> None:
+    """:func:`fit_limits`, then hatch what lies outside the image and draw its border."""
     x0, x1, y0, y1 = fit_limits(ax, size, xs, ys)
     outside = dict(facecolor="#e6e6e6", edgecolor="#a6a6a6", hatch="////", linewidth=0.0)
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, zorder=-1, **outside))  # under the image (zorder 0)
-    ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="0.45", linewidth=0.8))
+    ax.add_patch(Rectangle((-0.5, -0.5), size[1], size[0], fill=False, edgecolor="0.45", linewidth=0.8))
 
 
 def fit_limits(ax: plt.Axes, size: tuple[int, int], xs: Sequence[float] = (), ys: Sequence[float] = ()) -> tuple:
@@ -79,11 +90,7 @@ def fit_limits(ax: plt.Axes, size: tuple[int, int], xs: Sequence[float] = (), ys
 
 
 def format_entry(value: float, decimals: int = 3) -> str:
-    """One theta entry: signed, rounded first, so it never reads ``-0.000``.
-
-    >>> [format_entry(v) for v in (0.5, -0.0001, -0.0, 2.0)]
-    ['+0.500', '+0.000', '+0.000', '+2.000']
-    """
+    """One theta entry: signed, rounded first, so it never reads ``-0.000`` (``-0.0001`` -> ``+0.000``)."""
     return f"{round(value, decimals) + 0.0:+.{decimals}f}"
 
 
@@ -170,8 +177,7 @@ def show_normalized_coordinates(image: Tensor) -> plt.Figure:
 
 def show_sampling_grid(grid: Tensor, title: str = "") -> plt.Figure:
     """The two channels of an ``affine_grid`` ``(1, H, W, 2)``: the input x and y each output pixel reads."""
-    if grid.dim() != 4 or grid.shape[0] != 1 or grid.shape[-1] != 2:
-        raise ValueError(f"grid must have shape (1, H, W, 2), got {tuple(grid.shape)}")
+    check_tensor(grid, "grid", shape=(1, "H", "W", 2))
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2))
     for c, (ax, name) in enumerate(zip(axes, ("x: where to read, horizontally", "y: where to read, vertically"))):
         im = ax.imshow(grid[0, :, :, c].detach().cpu().numpy(), cmap="coolwarm", vmin=-1.5, vmax=1.5)
@@ -254,18 +260,12 @@ def theta_trajectories(
         raise ValueError(f"labels needs one entry per image ({thetas.shape[1]}), got {len(labels)}")
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.0))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    steps = [s.step for s in snapshots]
     for i in range(thetas.shape[1]):
         colour = colours[i % len(colours)]
+        label = labels[i] if labels is not None else f"example {i}"
         for ax, (key, values) in zip(axes, _theta_panels(affine.decompose(thetas[:, i])).items()):
-            ax.plot(
-                [s.step for s in snapshots],
-                values.numpy(),
-                marker=".",
-                ms=4,
-                lw=1.2,
-                color=colour,
-                label=labels[i] if labels is not None else f"example {i}",
-            )
+            ax.plot(steps, values.numpy(), marker=".", ms=4, lw=1.2, color=colour, label=label)
             if targets is not None and key in targets:
                 ax.axhline(float(targets[key][i]), color=colour, lw=1, ls="--", alpha=0.8)
     for ax, name in zip(axes, _PANEL_TITLES.values()):
@@ -294,16 +294,9 @@ def compare_bars(
     reported = reported or {}
     names, xs = list(measured), range(len(measured))
     width, shift = (0.38, 0.19) if reported else (0.6, 0.0)
+    heights = [measured[n] for n in names]
     yerr = [errors.get(n, 0.0) for n in names] if errors else None
-    bars = ax.bar(
-        [x - shift for x in xs],
-        [measured[n] for n in names],
-        width,
-        yerr=yerr,
-        capsize=3,
-        color="#ff7f0e",
-        label=labels[0],
-    )
+    bars = ax.bar([x - shift for x in xs], heights, width, yerr=yerr, capsize=3, color="#ff7f0e", label=labels[0])
     ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)  # above the error bar's cap where there is one
     if reported:
         rx = [x + shift for x, n in zip(xs, names) if n in reported]
@@ -311,7 +304,7 @@ def compare_bars(
         ax.bar_label(rb, fmt="%.1f", fontsize=8, padding=2)
         if legend:
             ax.legend(fontsize=8, loc="upper left", ncol=2)
-    tops = [measured[n] + (yerr[i] if yerr else 0.0) for i, n in enumerate(names)]
+    tops = [v + (yerr[i] if yerr else 0.0) for i, v in enumerate(heights)]
     ax.set_ylim(0, max([*tops, *reported.values()]) * 1.22)  # room for the labels and the legend
     ax.set_xticks(list(xs), names, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)

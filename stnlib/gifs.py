@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageSequence
 from torch import Tensor, nn
 
+from .checks import check_tensor
 from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_limits, imshow
 from .loop import Callback, EpochStats
 from .runs import atomic_write_bytes
@@ -46,12 +47,10 @@ class ThetaSnapshots(Callback):
     ``every_steps`` steps of epoch 1; ``images``: a fixed ``(B, C, H, W)`` batch, normalized as the model sees it."""
 
     def __init__(self, images: Tensor, *, every_steps: int | None = None) -> None:
-        if not isinstance(images, Tensor) or images.ndim != 4 or every_steps is not None and every_steps < 1:
-            raise ValueError(
-                f"need images of shape (B, C, H, W) and every_steps >= 1 or None, got "
-                f"{getattr(images, 'shape', images)} and {every_steps}"
-            )
-        self.images, self.every_steps = images.detach().clone(), every_steps
+        if every_steps is not None and every_steps < 1:
+            raise ValueError(f"every_steps must be >= 1 or None, got {every_steps}")
+        self.images = check_tensor(images, "images", shape=("B", "C", "H", "W")).detach().clone()
+        self.every_steps = every_steps
         self.snapshots: list[Snapshot] = []
 
     @property
@@ -99,13 +98,10 @@ def snapshot_frame(
     """One GIF frame ``(H, W, 3)`` uint8, ``width_px`` wide, one size for all snapshots of a run: a header
     (``heading · epoch E · step S · test acc X%``), the first 8 ``images`` ``(B, C, H, W)`` (``mean``/``std`` undo
     their normalization) with the sampled region and ``titles``, ``snapshot.output``, a bar to ``total_steps``."""
-    b, c = images.shape[:2] if isinstance(images, Tensor) and images.dim() == 4 else (0, 0)
-    theta, out, n = tuple(snapshot.theta.shape), tuple(snapshot.output.shape), min(8, b)
-    if not b or theta != (b, 2, 3) or len(out) != 4 or out[:2] != (b, c):
-        raise ValueError(
-            f"for images (B, C, H, W) = {tuple(getattr(images, 'shape', ()))}, snapshot.theta must have "
-            f"shape ({b}, 2, 3) and output ({b}, {c}, H', W'); got {theta} and {out}"
-        )
+    b, c = check_tensor(images, "images", shape=("B", "C", "H", "W"), nonempty=True).shape[:2]
+    check_tensor(snapshot.theta, "snapshot.theta", shape=(b, 2, 3))
+    check_tensor(snapshot.output, "snapshot.output", shape=(b, c, "H'", "W'"))
+    n = min(8, b)
     if titles is not None and len(titles) < n or total_steps is not None and total_steps < 1:
         raise ValueError(f"need a title per image shown ({n}), total_steps >= 1; got {titles}, {total_steps}")
     dpi, margin, gap, header, label = 100, 0.1, 0.08, 0.4, 0.24  # sizes in inches
@@ -119,13 +115,8 @@ def snapshot_frame(
     caption = "before training" if snapshot.step == 0 else f"epoch {snapshot.epoch} · step {snapshot.step:,}{acc}"
     caption = f"{heading} · {caption}" if heading else caption
     fig.text(0.5, 1 - 0.22 / height, caption, ha="center", va="center", fontsize=13, weight="bold")
-    for top, text in (
-        (
-            rows[0] - title,
-            "input; orange: the region the transformer samples (thick edge: top of its output, dot: its top-left)",
-        ),
-        (rows[1], "transformer output: what the classifier sees"),
-    ):
+    inputs = "input; orange: the region the transformer samples (thick edge: top of its output, dot: its top-left)"
+    for top, text in ((rows[0] - title, inputs), (rows[1], "transformer output: what the classifier sees")):
         fig.text(margin / width, 1 - (top - label / 2) / height, text, ha="left", va="center", fontsize=9.5)
     for i in range(n):
         left = margin + i * (panel + gap)
@@ -139,9 +130,8 @@ def snapshot_frame(
         if titles is not None:
             ax_in.set_title(str(titles[i]), fontsize=9, pad=2)
     if total_steps is not None:
-        _step_bar(
-            fig.add_axes(box(margin, rows[1] + panel + 0.12, width - 2 * margin, 0.14)), snapshot.step, total_steps
-        )
+        bar = fig.add_axes(box(margin, rows[1] + panel + 0.12, width - 2 * margin, 0.14))
+        _step_bar(bar, snapshot.step, total_steps)
     return figure_to_rgb(fig)
 
 
@@ -173,16 +163,8 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], durati
             raise ValueError(f"durations must be numbers of milliseconds from {GIF_MIN_MS} to {GIF_MAX_MS}, got {d!r}")
     tall = Image.fromarray(np.concatenate(arrays)).quantize(255, Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     gif = [tall.crop((0, i * first[0], tall.width, (i + 1) * first[0])) for i in range(len(arrays))]
-    buf = io.BytesIO()
-    gif[0].save(
-        buf,
-        format="GIF",
-        save_all=True,
-        append_images=gif[1:],
-        loop=0,
-        optimize=True,
-        duration=[round(d / 10) * 10 for d in durations],
-    )
+    buf, ms = io.BytesIO(), [round(d / 10) * 10 for d in durations]
+    gif[0].save(buf, format="GIF", save_all=True, append_images=gif[1:], loop=0, optimize=True, duration=ms)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -207,10 +189,8 @@ class GifInfo:
         (what nbviewer shows) and GitHub, where a bare ``image/gif`` output reads as the text of an object."""
         data = base64.b64encode(self.path.read_bytes()).decode("ascii")
         alt = html.escape(self.describe(), quote=True)
-        return {
-            "text/html": f'<img src="data:image/gif;base64,{data}" alt="{alt}" width="{self.width}">',
-            "text/plain": self.describe(),
-        }
+        img = f'<img src="data:image/gif;base64,{data}" alt="{alt}" width="{self.width}">'
+        return {"text/html": img, "text/plain": self.describe()}
 
     def describe(self) -> str:  # e.g. "a.gif: 27 frames, 720x311 px, 812 KB, 9.6 s per loop, loops forever"
         loop = "loops forever" if self.loop == 0 else "plays once" if self.loop is None else f"loop count {self.loop}"
@@ -221,13 +201,7 @@ class GifInfo:
 
 
 def gif_info(path: str | os.PathLike[str]) -> GifInfo:
-    """Read a GIF's frame count, size, durations (ms) and loop count back.
-
-    >>> import tempfile
-    >>> frames = [np.full((2, 4, 3), v, np.uint8) for v in (0, 0, 255)]  # identical frames merge
-    >>> gif_info(write_gif(frames, Path(tempfile.mkdtemp()) / "a.gif", [100, 100, 300])).durations_ms
-    (200, 300)
-    """
+    """Read a GIF's frame count, size, durations (ms) and loop count back."""
     path = Path(path)
     with Image.open(path) as im:
         loop, (w, h) = im.info.get("loop"), im.size

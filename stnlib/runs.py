@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checks import ArgumentTypeError, check_seed, describe
+from .checks import ArgumentTypeError, check_bool, check_seed, check_type, describe
 from .env import REPO_ROOT, Profile, pending_metrics_path, reports_dir, resolve_profile, seed_everything
 
 fcntl = None if os.name == "nt" else importlib.import_module("fcntl")  # no locking on Windows
@@ -30,14 +30,13 @@ class MetricsFileError(ValueError):
     """A metrics (or other results) file that cannot be used; the message names it and the problem."""
 
 
-def _file(path: object, name: str = "path") -> Path:
-    """``path`` as a :class:`~pathlib.Path`: a non-empty ``str`` or ``os.PathLike`` naming a file."""
-    if not isinstance(path, str | os.PathLike):
-        raise ArgumentTypeError(f"{name} must be a file path (str or pathlib.Path), got {describe(path)}")
+def _file(path: object) -> Path:
+    """``path`` as a :class:`~pathlib.Path`: a non-empty ``str`` or ``os.PathLike`` naming a file, not a folder."""
+    check_type(path, "path", str | os.PathLike, "a file path (str or pathlib.Path)")
     if not str(path).strip() or not Path(path).name:
-        raise ValueError(f"{name} must name a file, got {describe(path)}")
+        raise ValueError(f"path must name a file, got {describe(path)}")
     if Path(path).is_dir():
-        raise ValueError(f"{name} must name a file, got the folder {path} (add the file's name to it)")
+        raise ValueError(f"path must name a file, got the folder {path} (add the file's name to it)")
     return Path(path)
 
 
@@ -45,8 +44,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a unique fsynced temporary beside ``path`` (removed on any error), renamed over ``path``:
     readers see the old file or the new one. Removes ``path``'s temporaries older than :data:`STALE_TMP_S`."""
     path = _file(path)
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise ArgumentTypeError(f"data must be bytes (atomic_write_text writes a str), got {describe(data)}")
+    check_type(data, "data", bytes | bytearray | memoryview, "bytes (atomic_write_text writes a str)")
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
@@ -68,8 +66,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
-    if not isinstance(text, str):
-        raise ArgumentTypeError(f"text must be a str, got {describe(text)}")
+    check_type(text, "text", str, "a str")
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -102,9 +99,8 @@ class Metric:
         if not isinstance(self.key, str) or not self.key.strip():
             cls = ValueError if isinstance(self.key, str) else ArgumentTypeError
             raise cls(f"a metric's key must be a non-empty str, got {describe(self.key)}")
-        for what, text in (("label", self.label), ("unit", self.unit)):
-            if not isinstance(text, str):
-                raise ArgumentTypeError(f"metric {self.key!r}: {what} must be a str, got {describe(text)}")
+        for what in ("label", "unit"):
+            check_type(getattr(self, what), f"metric {self.key!r}: {what}", str, "a str")
         value = self.value
         if isinstance(value, torch.Tensor) and value.dim() == 0 or isinstance(value, np.integer | np.floating):
             object.__setattr__(self, "value", value.item())
@@ -121,27 +117,16 @@ def _is_number(value: object) -> bool:
 
 
 def check_entry(name: object, entry: object) -> None:
-    """``ValueError`` unless ``entry`` is one run's record under the notebook ``name``: ``profile``, ``data``,
-    ``finished`` (strings), ``seconds`` (a finite number) and ``metrics``, a non-empty list of
-    ``{"key", "label", "value"[, "unit"]}`` with distinct non-empty string keys and finite numbers as values.
-    Other fields (``seed``, ``machine``, ``gpu_seconds``) may be there. The message names what is wrong.
-
-    >>> check_entry("01_a", {"profile": "full", "data": "d", "seconds": 1, "finished": "x",
-    ...                      "metrics": [{"key": "k", "label": "K", "value": True}]})
-    Traceback (most recent call last):
-    ...
-    ValueError: the entry '01_a': metric 'k' has the value True; expected a finite number
-    """
+    """``ValueError`` naming the problem unless ``entry`` is one run's record under the notebook ``name``: strings
+    ``profile``, ``data``, ``finished``, a finite number ``seconds`` and ``metrics``, a non-empty list of ``{"key",
+    "label", "value"[, "unit"]}`` with distinct non-empty string keys and finite values; other fields may be there."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"an entry's name must be a non-empty string (the notebook's name), got {name!r}")
     where = f"the entry {name!r}"
     if not isinstance(entry, dict):
-        raise ValueError(
-            f"{where} must be an object with profile, data, seconds, finished and metrics, "
-            f"got {type(entry).__name__} {entry!r}"
-        )
-    missing = [k for k in ("profile", "data", "seconds", "finished", "metrics") if k not in entry]
-    if missing:
+        fields = "profile, data, seconds, finished and metrics"
+        raise ValueError(f"{where} must be an object with {fields}, got {type(entry).__name__} {entry!r}")
+    if missing := [k for k in ("profile", "data", "seconds", "finished", "metrics") if k not in entry]:
         raise ValueError(f"{where} lacks {', '.join(missing)}")
     for k in ("profile", "data", "finished"):
         if not isinstance(entry[k], str):
@@ -151,7 +136,7 @@ def check_entry(name: object, entry: object) -> None:
     metrics = entry["metrics"]
     if not isinstance(metrics, list) or not metrics:
         raise ValueError(f"{where} has a malformed 'metrics' list: expected a non-empty list, got {metrics!r}")
-    seen: set[str] = set()
+    seen: list[object] = []
     for m in metrics:
         if not isinstance(m, dict) or not {"key", "label", "value"} <= m.keys():
             raise ValueError(f"{where} has a malformed 'metrics' list: {m!r} lacks key, label or value")
@@ -159,7 +144,7 @@ def check_entry(name: object, entry: object) -> None:
         if not isinstance(key, str) or not key.strip() or key in seen:
             what = "is repeated" if key in seen else "must be a non-empty string"
             raise ValueError(f"{where}: the metric key {key!r} {what}")
-        seen.add(key)
+        seen.append(key)
         if not isinstance(m["label"], str) or not isinstance(m.get("unit", ""), str):
             raise ValueError(
                 f"{where}: metric {key!r} needs a string label and unit, got {m['label']!r}, {m.get('unit')!r}"
@@ -177,8 +162,7 @@ def load_metrics(path: str | os.PathLike[str], *, entries: bool = True) -> dict[
     JSON object (NaN and Infinity are not JSON) or (``entries=True``) an entry fails :func:`check_entry`:
     reading accepts exactly what writing does."""
     path = _file(path)
-    if not isinstance(entries, bool):
-        raise ArgumentTypeError(f"entries must be True or False, got {describe(entries)}")
+    check_bool(entries, "entries")
     try:
         text = path.read_text() if path.exists() else "{}"
         data = json.loads(text or "null", parse_constant=_refuse_constant)
@@ -195,16 +179,9 @@ def load_metrics(path: str | os.PathLike[str], *, entries: bool = True) -> dict[
     return data
 
 
-def _restore_advice(path: Path) -> str:
-    """How to get a usable metrics file back: quick-profile results are not committed, the others are."""
-    if path.parent.name == "quick":
-        return f"repair or delete it (quick-profile results are not committed: `rm {path}`)"
-    return f"repair or restore it (`git checkout -- {path}`, or delete it)"
-
-
 def _set_aside(path: Path, entries: dict[str, Any], problem: str) -> MetricsFileError:
     """Save ``entries`` beside ``path`` as ``<name>.<notebooks>.recovered.json``; the error to raise, saying how
-    to publish them. If even that cannot be written, the error carries the entries themselves."""
+    to publish them (or, if even that cannot be written, carrying the entries themselves)."""
     saved = path.with_name(f"{path.name}.{'+'.join(entries)}.recovered.json")
     try:
         atomic_write_json(saved, entries)
@@ -213,18 +190,18 @@ def _set_aside(path: Path, entries: dict[str, Any], problem: str) -> MetricsFile
             f"{problem} The new results could not be saved either ({err}); here they are, "
             f"to keep: {json.dumps(entries, sort_keys=True)}"
         )
-    return MetricsFileError(
-        f"{problem} The new results are in {saved}. To recover, {_restore_advice(path)}, then "
-        f"run `python -m tools.execute --publish {saved}`."
-    )
+    if path.parent.name == "quick":  # quick-profile results are not committed, the others are
+        advice = f"repair or delete it (quick-profile results are not committed: `rm {path}`)"
+    else:
+        advice = f"repair or restore it (`git checkout -- {path}`, or delete it)"
+    publish = f"python -m tools.execute --publish {saved}"
+    return MetricsFileError(f"{problem} The new results are in {saved}. To recover, {advice}, then run `{publish}`.")
 
 
 def merge_metrics(path: str | os.PathLike[str], entries: dict[str, Any]) -> Path:
-    """Merge ``{notebook: entry}`` into the metrics file ``path`` (locked, atomic); returns ``path``.
-
-    ``entries`` are checked first (:func:`check_entry`; ``ValueError``, nothing written). If ``path`` is malformed
-    or cannot be written, it stays as it is: ``entries`` go to ``<path>.<names>.recovered.json`` and
-    :class:`MetricsFileError` says why and how to publish them. A finished run never loses its numbers."""
+    """Merge ``{notebook: entry}`` (checked first: :func:`check_entry`) into the metrics file ``path``, locked and
+    atomic; returns ``path``. If ``path`` is malformed or cannot be written, it stays as it is: ``entries`` go to
+    ``<path>.<names>.recovered.json`` and :class:`MetricsFileError` says how to publish them. Nothing is lost."""
     if not isinstance(entries, dict) or not entries:
         cls = ValueError if isinstance(entries, dict) else ArgumentTypeError
         raise cls(f"entries must be a non-empty {{notebook: entry}} dict, got {describe(entries)}")
@@ -264,13 +241,8 @@ class NotebookRun:
         if not isinstance(metrics, (list, tuple)) or not metrics:
             cls = ValueError if isinstance(metrics, (list, tuple)) else ArgumentTypeError
             raise cls(f"record() needs a non-empty list of Metric in metrics, got {describe(metrics)}")
-        for m in metrics:
-            if not isinstance(m, Metric):
-                raise ArgumentTypeError(
-                    f"record() takes Metric(key, label, value, unit) objects in metrics, got {describe(m)}"
-                )
-            if not _is_number(m.value):
-                raise ValueError(f"metric {m.key!r} has the value {m.value!r}; only finite numbers can be recorded")
+        for m in metrics:  # a Metric's value is a finite number already
+            check_type(m, "record()'s metrics", Metric, "Metric(key, label, value, unit) objects")
         if not isinstance(data, str) or not data.strip():
             cls = ValueError if isinstance(data, str) else ArgumentTypeError
             raise cls(f"record() needs data=: where the numbers were measured, in words; got {data!r}")

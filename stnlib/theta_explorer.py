@@ -1,7 +1,6 @@
-"""The theta explorer's machinery (notebook 1; "fool the STN" builds on it): :class:`ThetaExplorer`, sliders kept in
-sync with one exact theta however fast a browser drags, and what its output carries (:func:`widget_bundle`: the
-widget and its picture as ``image/png``, :func:`png_with_text`: theta in the picture's text).
-:mod:`stnlib.widgets` puts it in front of the student, or a static gallery where no front end renders widgets."""
+"""The theta explorer (notebook 1; "fool the STN" builds on it) and what every explorer shares: sliders, presets,
+the output bundle (the widget and its picture as ``image/png``), PNG text saying what a picture shows, and the
+static gallery shown where no front end renders widgets."""
 
 from __future__ import annotations
 
@@ -12,13 +11,16 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable
 
 import ipywidgets as W
+import matplotlib.pyplot as plt
 from IPython.display import display
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from . import affine, figures
+from .env import widgets_rendered
 from .samples import load_samples
 
 #: Preset name -> :func:`stnlib.affine.build_theta` keywords (what the content visibly does).
@@ -41,6 +43,9 @@ PARAM_RANGES = {
     "ty": (-1.5, 1.5, 0.01),
 }
 RAW_RANGE = (-3.0, 3.0, 0.01)
+#: :class:`ThetaExplorer`: seconds without input before it settles; while input comes, seconds between redraws
+#: (at least as long as the last one took); pushed values remembered per slider; seconds an older one may echo.
+SETTLE_DELAY, LIVE_INTERVAL, ECHO_MEMORY, ECHO_WINDOW = 0.15, 0.1, 8, 2.0
 
 
 def sample_choices(per_dataset: int = 3) -> dict[str, Tensor]:
@@ -53,31 +58,24 @@ def sample_choices(per_dataset: int = 3) -> dict[str, Tensor]:
     }
 
 
-def theta_table(theta: Tensor) -> str:
-    """HTML for theta ``(1, 2, 3)``: a ``<table class="stn-theta">`` of 2 rows x 3 cells
+def matrix_html(matrix: Tensor, heading: str, css_class: str) -> str:
+    """``<b>heading</b>`` over a ``<table class=css_class>`` of ``matrix`` ``(1, R, C)``
     (:func:`stnlib.figures.format_entry`, 3 decimals)."""
-    rows = "".join(
-        "<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in row) + "</tr>"
-        for row in theta[0].tolist()
-    )
-    return f"<b>theta</b><table class='stn-theta' style='font-family:monospace'>{rows}</table>"
+    cells = [[f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in row] for row in matrix[0].tolist()]
+    rows = "".join("<tr>" + "".join(row) + "</tr>" for row in cells)
+    return f"<b>{heading}</b><table class='{css_class}' style='font-family:monospace'>{rows}</table>"
+
+
+def theta_table(theta: Tensor) -> str:
+    """HTML for theta ``(1, 2, 3)``: a ``<table class="stn-theta">`` of 2 rows x 3 cells."""
+    return matrix_html(theta, "theta", "stn-theta")
 
 
 def widget_bundle(widget: W.Widget, *, png: bytes | None = None) -> dict:
-    """The display bundle of ``widget`` (ipywidgets 7.7 and 8 alike: both front ends read view protocol 2.0),
-    with ``png`` as ``image/png`` for front ends that cannot render widgets (GitHub, nbviewer, a closed kernel).
-
-    >>> sorted(widget_bundle(W.HTML("hi"), png=b"x"))
-    ['application/vnd.jupyter.widget-view+json', 'image/png', 'text/plain']
-    """
-    bundle = {
-        "text/plain": repr(widget),
-        "application/vnd.jupyter.widget-view+json": {
-            "version_major": 2,
-            "version_minor": 0,
-            "model_id": widget.model_id,
-        },
-    }
+    """The display bundle of ``widget`` (view protocol 2.0: ipywidgets 7.7 and 8 alike), with ``png`` as
+    ``image/png`` for front ends that cannot render widgets (GitHub, nbviewer, a closed kernel)."""
+    view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+    bundle = {"text/plain": repr(widget), "application/vnd.jupyter.widget-view+json": view}
     if png is not None:
         bundle["image/png"] = base64.b64encode(png).decode("ascii")
     return bundle
@@ -99,43 +97,58 @@ def png_with_text(png: bytes, **text: str) -> bytes:
     return png[:33] + chunks + png[33:]  # after the signature (8 bytes) and the header chunk (25)
 
 
-def _slider(description: str, value: float, limits: tuple[float, float, float], fmt: str = ".2f") -> W.FloatSlider:
+def make_slider(description: str, value: float, limits: tuple, fmt: str = ".2f", width: str = "320px") -> W.FloatSlider:
+    """A slider over ``limits`` ``(min, max, step)``; it reports while dragged (``continuous_update``)."""
     lo, hi, step = limits
+    layout = W.Layout(width=width)
     return W.FloatSlider(
-        value=value,
-        min=lo,
-        max=hi,
-        step=step,
-        description=description,
-        continuous_update=True,
-        readout_format=fmt,
-        layout=W.Layout(width="320px"),
+        value=value, min=lo, max=hi, step=step, description=description, readout_format=fmt, layout=layout
     )
+
+
+def explore(make: Callable[[], Explorer], gallery: Callable[[], Figure], interactive: bool | None, note: str):
+    """``make()``'s explorer, shown, if a front end renders widgets (or ``interactive=True``); else ``gallery()``,
+    shown with pyplot after printing ``note``."""
+    if interactive or (interactive is None and widgets_rendered()):
+        (explorer := make()).show()
+        return explorer
+    fig = gallery()
+    print(note)
+    plt.show()
+    return fig
+
+
+class Explorer:
+    """What the explorers share: ``picture`` (PNG), ``message`` (HTML), a button per preset (``buttons``), ``widget``
+    (set by the subclass) and :meth:`show`."""
+
+    def _parts(self, presets: Iterable[str], action: Callable[[str], None]) -> None:
+        fit = W.Layout(width="auto", max_width="100%")  # shrinks with the notebook, never clipped
+        self.picture, self.message, self.redraws = W.Image(format="png", layout=fit), W.HTML(), 0
+        self.buttons = [W.Button(description=name, layout=W.Layout(width="auto")) for name in presets]
+        for b in self.buttons:
+            b.on_click(lambda button: action(button.description))
+
+    def show(self) -> None:
+        """Display the widget; its output also holds the picture as ``image/png`` (for front ends without it)."""
+        display(widget_bundle(self.widget, png=self.picture.value), raw=True)
 
 
 def _shows(slider: W.FloatSlider, value: float) -> bool:  # its readout rounds both alike to its step
     return math.floor(slider.value / slider.step + 0.5) == math.floor(value / slider.step + 0.5)
 
 
-#: :class:`ThetaExplorer`: seconds without input before it settles; while input comes, seconds between redraws
-#: (at least as long as the last one took); pushed values remembered per slider; seconds an older one may echo.
-SETTLE_DELAY, LIVE_INTERVAL, ECHO_MEMORY, ECHO_WINDOW = 0.15, 0.1, 8, 2.0
-
-
-class ThetaExplorer:
+class ThetaExplorer(Explorer):
     """Sliders for one image ``(1, C, H, W)`` or a dict of named ones (default: bundled samples): the visible
     motion (``params``: rotation, scale, shear, shift) and the raw entries (``raw``, 2x3), kept in sync; presets;
     the input with the sampled region, the ``output``, the exact ``theta`` ``(1, 2, 3)``; ``widget`` to display.
 
-    It settles however fast a browser drags. The kernel holds the truth, ``theta`` and ``values`` (parameters
-    that rebuild it); a moved slider changes only its part. No slider is written while input comes: after
-    ``settle_delay`` s without input (a timer thread; :meth:`flush` settles now) each slider not showing its exact
-    value rounded to its step is set to it, its range widened first if needed (one message: a value alone is
-    clamped to the old range), so no range changes under a held handle (it would jump). Front ends send values
-    back snapped, late, out of order: a change within half a step of the last value pushed to the slider since
-    the user moved it, or of one pushed in the last ``ECHO_WINDOW`` s, is an echo, not input. Picture and matrix
-    (one theta, stated by the title and PNG text) are redrawn at most every ``live_interval`` s and half the time
-    while input comes. Handlers may run on other threads: they hold a lock, draw on a plain ``Figure``."""
+    The kernel holds the truth, ``theta`` and ``values`` (parameters that rebuild it); a moved slider changes only its
+    part. No slider is written while input comes: ``settle_delay`` s after the last (a timer; :meth:`flush` settles
+    now), each slider is set to its exact value rounded to its step, its range widened first in the same message.
+    A change within half a step of a value pushed to that slider (the last one, or any in the last ``ECHO_WINDOW``
+    s) is a front end's echo, not input. While input comes, picture and matrix are redrawn at most every
+    ``live_interval`` s. Handlers may run on other threads: they hold a lock and draw on a plain ``Figure``."""
 
     def __init__(
         self,
@@ -147,46 +160,36 @@ class ThetaExplorer:
         images = {"image": images} if isinstance(images, Tensor) else images or sample_choices()
         self.images = {k: affine.check_images(v, name=f"image {k!r}")[:1] for k, v in images.items()}
         self.settle_delay, self.live_interval, self.clock = settle_delay, live_interval, time.monotonic
-        self._lock, self._timer, self._next_live, self.redraws = threading.RLock(), None, -math.inf, 0
+        self._lock, self._timer, self._next_live = threading.RLock(), None, -math.inf
         self._pushed: dict[int, list[tuple[float, float]]] = {}  # id(slider) -> [(value, clock)] since it moved
         self.widget = self._build()
         self.apply_preset("identity")
 
-    def _build(self):
-        self.params = {
-            name: _slider(
-                name, 1.0 if name.startswith("scale") else 0.0, limits, ".0f" if name == "rotation" else ".2f"
-            )
+    def _build(self) -> W.VBox:
+        self.params = {  # at the identity: scales 1, the rest 0
+            name: make_slider(name, float(name.startswith("scale")), limits, ".0f" if name == "rotation" else ".2f")
             for name, limits in PARAM_RANGES.items()
         }
-        self.raw = [[_slider(f"θ[{i},{j}]", float(i == j), RAW_RANGE) for j in range(3)] for i in range(2)]
+        self.raw = [[make_slider(f"θ[{i},{j}]", float(i == j), RAW_RANGE) for j in range(3)] for i in range(2)]
         self._entry = {id(s): (i, j) for i in range(2) for j, s in enumerate(self.raw[i])}
         self.image_choice = W.Dropdown(options=list(self.images), description="image", layout=W.Layout(width="420px"))
-        self.buttons = [W.Button(description=name, layout=W.Layout(width="auto")) for name in PRESETS]
-        fit = W.Layout(width="auto", max_width="100%")  # shrinks with the notebook, never clipped
-        self.picture, self.matrix, self.message = W.Image(format="png", layout=fit), W.HTML(), W.HTML()
+        self._parts(PRESETS, self.apply_preset)
+        self.matrix = W.HTML()
         for s in self._sliders():
             s.observe(self._on_slider, names="value")
         self.image_choice.observe(lambda _change: self.render(), names="value")
-        for b in self.buttons:
-            b.on_click(lambda button: self.apply_preset(button.description))
         wrap = W.Layout(flex_flow="row wrap")
-        sliders = W.HBox(
-            [
-                W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
-                W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *(s for r in self.raw for s in r)]),
-                W.VBox([self.matrix, self.message]),
-            ],
-            layout=wrap,
+        columns = [
+            W.VBox([W.HTML("<b>What the content does</b>"), *self.params.values()]),
+            W.VBox([W.HTML("<b>Raw theta (output → input)</b>"), *self.raw[0], *self.raw[1]]),
+            W.VBox([self.matrix, self.message]),
+        ]
+        return W.VBox(
+            [self.image_choice, W.HBox(self.buttons, layout=wrap), W.HBox(columns, layout=wrap), self.picture]
         )
-        return W.VBox([self.image_choice, W.HBox(self.buttons, layout=wrap), sliders, self.picture])
 
     def _sliders(self) -> list[W.FloatSlider]:
         return [*self.params.values(), *self.raw[0], *self.raw[1]]
-
-    def show(self) -> None:
-        """Display the widget; its output also holds the picture as ``image/png`` (for front ends without it)."""
-        display(widget_bundle(self.widget, png=self.picture.value), raw=True)
 
     def apply_preset(self, name: str) -> None:
         """Set theta to a preset from :data:`PRESETS` and settle at once (both slider families, the picture)."""
@@ -199,15 +202,12 @@ class ThetaExplorer:
 
     def _on_slider(self, change: dict) -> None:
         """Apply a moved slider (``owner.value``: of two threads, the last handler wins with the last value), redraw
-        if due, (re)start the settle timer; an echo (our own pushes too) only makes sure the slider shows theta."""
+        if due, (re)start the settle timer; an echo only makes sure the slider will show theta."""
         with self._lock:
             owner = change["owner"]
             pushed, recent = self._pushed.get(id(owner), []), self.clock() - ECHO_WINDOW
-            if any(
-                abs(owner.value - v) < owner.step / 2
-                for k, (v, t) in enumerate(pushed, 1)
-                if k == len(pushed) or t >= recent
-            ):
+            echoes = [v for k, (v, t) in enumerate(pushed, 1) if k == len(pushed) or t >= recent]  # may come back
+            if any(abs(owner.value - v) < owner.step / 2 for v in echoes):
                 if not _shows(owner, self._target(owner)):
                     self._schedule()  # an old echo left it showing something else
                 return
@@ -287,12 +287,8 @@ class ThetaExplorer:
             start, image = self.clock(), self.images[self.image_choice.value]
             self.output = affine.warp(image, self.theta)
             png = figures.figure_to_png(self.draw(image, self.output))
-            self.picture.value = png_with_text(
-                png,
-                Title=_theta_title(self.theta),
-                params=json.dumps(self.values),
-                theta=json.dumps(self.theta[0].flatten().tolist()),
-            )
+            params, theta = json.dumps(self.values), json.dumps(self.theta[0].flatten().tolist())
+            self.picture.value = png_with_text(png, Title=_theta_title(self.theta), params=params, theta=theta)
             self.matrix.value = theta_table(self.theta)
             self._stale, self.redraws = False, self.redraws + 1
             self._next_live = self.clock() + max(self.live_interval, self.clock() - start)

@@ -1,7 +1,6 @@
-"""Notebook 5's explorers: the corners of a homography (:class:`ProjectiveExplorer`), the control points of a
-thin-plate spline (:class:`TPSExplorer`); static galleries where no front end renders widgets. As in
-:class:`stnlib.widgets.ThetaExplorer`, the picture lives inside the widget, the output bundle carries it as
-``image/png`` too, and its PNG text states what it shows. The kernel writes controls only for presets and points."""
+"""Notebook 5's explorers: the corners of a homography (:class:`ProjectiveExplorer`) and the control points of a
+thin-plate spline (:class:`TPSExplorer`), built as the theta explorer is; static galleries where no front end renders
+widgets. The kernel writes controls only for presets and points."""
 
 from __future__ import annotations
 
@@ -12,16 +11,13 @@ from collections.abc import Callable, Iterable
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 from torch import Tensor
 
 from . import affine, figures, projective, tps
 from .checks import check_choice
-from .env import widgets_rendered
 from .samples import load_samples
-from .theta_explorer import png_with_text, widget_bundle
+from .theta_explorer import Explorer, explore, make_slider, matrix_html, png_with_text
 
 CORNER_NAMES = ("TL", "TR", "BR", "BL")  #: slider prefixes, in :data:`stnlib.projective.CORNERS` order
 #: Preset -> where the output's corners (TL, TR, BR, BL) sample the input. "tilt left": the left edge leans away (it
@@ -52,11 +48,7 @@ def _check_image(image: Tensor | None) -> Tensor:
 
 def matrix_table(h: Tensor) -> str:
     """HTML for ``h`` ``(1, 3, 3)``: a ``<table class="stn-matrix">`` of 3 rows x 3 cells, 3 decimals."""
-    rows = "".join(
-        "<tr>" + "".join(f"<td style='padding:2px 8px'>{figures.format_entry(v)}</td>" for v in r) + "</tr>"
-        for r in h[0].tolist()
-    )
-    return f"<b>h (output → input)</b><table class='stn-matrix' style='font-family:monospace'>{rows}</table>"
+    return matrix_html(h, "h (output → input)", "stn-matrix")
 
 
 def _matrix_text(h: Tensor, sep: str = "\n") -> str:
@@ -69,17 +61,6 @@ def _pixels(points: Tensor, size: tuple[int, int]) -> tuple[list[float], list[fl
     return tuple(affine.normalized_to_pixels(p[:, k], size[1 - k]).tolist() for k in (0, 1))
 
 
-def _frame(ax: plt.Axes, size: tuple[int, int], points: Tensor) -> None:
-    """Limit ``ax`` to the image of ``size`` and ``points`` (clipped to ``[-2, 2]``); hatch outside the image."""
-    x0, x1, y0, y1 = figures.fit_limits(ax, size, *_pixels(points.clamp(-2.0, 2.0), size))
-    ax.add_patch(
-        Rectangle(
-            (x0, y0), x1 - x0, y1 - y0, zorder=-1, facecolor="#e6e6e6", edgecolor="#a6a6a6", hatch="////", linewidth=0.0
-        )
-    )
-    ax.add_patch(Rectangle((-0.5, -0.5), size[1], size[0], fill=False, edgecolor="0.45", linewidth=0.8))
-
-
 def _lines(ax: plt.Axes, grid: Tensor, rows: Iterable[int], size: tuple[int, int], width: float) -> None:
     """Rows and columns ``rows`` of ``grid`` ``(n, n, 2)`` (normalized points) as thin :data:`GRID` lines."""
     for k in rows:
@@ -87,15 +68,17 @@ def _lines(ax: plt.Axes, grid: Tensor, rows: Iterable[int], size: tuple[int, int
             ax.plot(*_pixels(line, size), color=GRID, linewidth=width, alpha=0.8)
 
 
+def _frame(ax: plt.Axes, size: tuple[int, int], points: Tensor) -> None:  # limits hold points clipped to [-2, 2]
+    figures.frame_image(ax, size, *_pixels(points.clamp(-2.0, 2.0), size))
+
+
 def draw_quadrilateral(ax: plt.Axes, h: Tensor, size: tuple[int, int], lines: int = 3) -> None:
-    """Where ``h`` ``(1, 3, 3)`` samples the input of ``size`` ``(H, W)`` shown in ``ax``: the quadrilateral (drawn as
-    :func:`stnlib.figures.draw_sampling_outline` draws theta's) and ``lines`` lines each way inside."""
+    """Where ``h`` ``(1, 3, 3)`` samples the input of ``size`` ``(H, W)`` shown in ``ax``: ``lines`` lines each way,
+    then the quadrilateral (:func:`stnlib.figures.draw_outline`)."""
     grid = projective.homography_grid(h.float(), (lines + 2, lines + 2), align_corners=True)[0]  # (L, L, 2)
     _lines(ax, grid, range(1, lines + 1), size, 0.7)
-    xs, ys = _pixels(torch.stack([grid[0, 0], grid[0, -1], grid[-1, -1], grid[-1, 0], grid[0, 0]]), size)
-    ax.plot(xs, ys, **figures.OUTLINE_STYLE)
-    ax.plot(xs[:2], ys[:2], **{**figures.OUTLINE_STYLE, "linewidth": 4.4})
-    ax.plot(xs[:1], ys[:1], "o", markersize=6, color=DOTS, markeredgecolor="black", markeredgewidth=0.7)
+    corners = torch.stack([grid[0, 0], grid[0, -1], grid[-1, -1], grid[-1, 0], grid[0, 0]])
+    figures.draw_outline(ax, *_pixels(corners, size))
     _frame(ax, size, grid)
 
 
@@ -128,36 +111,19 @@ def bend_sources(name: str, grid_size: int = 4) -> Tensor:
     return (rest + torch.round(offset * 100) / 100).unsqueeze(0)
 
 
-def _slider(description: str, value: float, limits: tuple[float, float, float]) -> W.FloatSlider:
-    return W.FloatSlider(
-        value=value,
-        min=limits[0],
-        max=limits[1],
-        step=limits[2],
-        description=description,
-        continuous_update=True,
-        readout_format=".2f",
-        layout=W.Layout(width="300px"),
-    )
+class _Explorer(Explorer):
+    """The checked ``image`` ``(1, C, H, W)`` and a redraw per input (a front end sends a slider's next value only
+    once the kernel is done with the last: no backlog). Subclasses set ``_params`` and ``_warp`` (makes the output)
+    and define ``_apply`` (input from a control; ``None``: a preset) and ``_draw`` (the figure, what it shows)."""
 
-
-class _Explorer:
-    """Shared: the checked ``image`` ``(1, C, H, W)``, the widget around the picture, a redraw per input (the front
-    end sends a slider's next value only once the kernel is done with the last: no backlog builds up). Subclasses
-    set ``_params``, ``_warp`` (makes the output) and define ``_apply`` (input from a control, ``None``: a preset),
-    ``_draw`` (the figure, what it shows)."""
-
-    def __init__(self, image: Tensor | None) -> None:
+    def __init__(self, image: Tensor | None, presets: Iterable[str], action: Callable[[str], None]) -> None:
         self.image = _check_image(image)
         self.size: tuple[int, int] = tuple(self.image.shape[-2:])
-        self.redraws, self._quiet = 0, False
-        self.picture, self.message = W.Image(format="png", layout=W.Layout(width="auto", max_width="100%")), W.HTML()
+        self._quiet = False
+        self._parts(presets, action)
 
-    def _layout(self, intro: str, presets: Iterable[str], action: Callable[[str], None], *rows: list) -> None:
-        """``widget``: ``intro``, a button per preset (calls ``action(name)``), ``rows``, the picture."""
-        self.buttons = [W.Button(description=name, layout=W.Layout(width="auto")) for name in presets]
-        for b in self.buttons:
-            b.on_click(lambda button: action(button.description))
+    def _layout(self, intro: str, *rows: list) -> None:
+        """``widget``: ``intro``, the preset buttons, ``rows``, the picture."""
         wrap = W.Layout(flex_flow="row wrap")
         self.widget = W.VBox([W.HTML(intro), *(W.HBox(r, layout=wrap) for r in (self.buttons, *rows)), self.picture])
 
@@ -168,10 +134,6 @@ class _Explorer:
     def output(self) -> Tensor:
         """The warped image ``(1, C, H, W)`` the picture shows."""
         return self._warp()
-
-    def show(self) -> None:
-        """Display the widget; its output also holds the picture as ``image/png`` (for front ends without it)."""
-        display(widget_bundle(self.widget, png=self.picture.value), raw=True)
 
     def _set(self, values: dict[W.ValueWidget, float]) -> None:
         """Show ``values`` on their controls (not input: sliders clamp, nothing raises), ``_apply(None)``, redraw."""
@@ -188,8 +150,8 @@ class _Explorer:
             self.render()
 
     def render(self) -> None:
-        """Redraw the picture, with PNG text saying what it shows (``_draw``). Torch runs on one thread meanwhile:
-        for tensors this small, waking a second one costs 100 times the work on a busy machine (measured)."""
+        """Redraw the picture, its PNG text saying what it shows. Torch runs on one thread meanwhile: for tensors
+        this small, waking a second one costs 100 times the work on a busy machine (measured)."""
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -211,29 +173,26 @@ class _Explorer:
 class ProjectiveExplorer(_Explorer):
     """Eight sliders (``sliders``, ``"TL x"`` .. ``"BL y"``): where each corner of the output square samples the
     input; :data:`PROJECTIVE_PRESETS`; the input with the sampled quadrilateral, the output, and ``h`` ``(1, 3, 3)``
-    (``matrix``, 3 decimals). Corners that admit no homography (three on a line) are refused with a message."""
+    (``matrix``). Corners that admit no homography (three on a line) are refused with a message."""
 
     def __init__(self, image: Tensor | None = None) -> None:
-        super().__init__(image)
+        super().__init__(image, PROJECTIVE_PRESETS, self.apply_preset)
         self.sliders = {
-            f"{c} {a}": _slider(f"{c} {a}", v, CORNER_RANGE)
+            f"{c} {a}": make_slider(f"{c} {a}", v, CORNER_RANGE, width="300px")
             for c, corner in zip(CORNER_NAMES, projective.CORNERS)
             for a, v in zip("xy", corner)
         }
         for s in self.sliders.values():
             s.observe(self._on_input, names="value")
         self.matrix, self._warp = W.HTML(), lambda: projective.warp_projective(self.image, self._h)
+        pairs = {c: W.VBox([self.sliders[f"{c} x"], self.sliders[f"{c} y"]]) for c in CORNER_NAMES}
         self._layout(
             "Each corner of the <b>output</b> reads the input where its sliders say (x right, y down; the "
             "identity is the square ±1): TL top-left, TR top-right, BR bottom-right, BL bottom-left.",
-            PROJECTIVE_PRESETS,
-            self.apply_preset,
-            *(
-                [W.VBox([self.sliders[f"{c} x"], self.sliders[f"{c} y"]]) for c in row]
-                for row in (("TL", "TR"), ("BL", "BR"))
-            ),
+            [pairs["TL"], pairs["TR"]],  # laid out as the corners are
+            [pairs["BL"], pairs["BR"]],
             [self.matrix, self.message],
-        )  # the corners' sliders laid out as the corners are
+        )
         self.apply_preset("identity")
 
     def apply_preset(self, name: str) -> None:
@@ -259,11 +218,8 @@ class ProjectiveExplorer(_Explorer):
         fig, a0, _ = self._figure(title, "input + sampled region", "output")
         draw_quadrilateral(a0, self._h, self.size)
         self.matrix.value = matrix_table(self._h)
-        return fig, {
-            "Title": title,
-            "corners": json.dumps(self._params[0].tolist()),
-            "h": json.dumps(self._h[0].flatten().tolist()),
-        }
+        corners, h = json.dumps(self._params[0].tolist()), json.dumps(self._h[0].flatten().tolist())
+        return fig, {"Title": title, "corners": corners, "h": h}
 
 
 class TPSExplorer(_Explorer):
@@ -272,7 +228,7 @@ class TPSExplorer(_Explorer):
     :data:`TPS_BENDS`. The picture: the input with the bent sampling grid (the chosen point in red), the output."""
 
     def __init__(self, image: Tensor | None = None, *, grid_size: int = 4) -> None:
-        super().__init__(image)
+        super().__init__(image, TPS_BENDS, self.apply_bend)
         self.rest = tps.control_points(grid_size)  # (K², 2); checks grid_size
         k, self._warp = math.isqrt(len(self.rest)), lambda: tps.warp_tps(self.image, self._params)
         self.grid_size = k
@@ -282,15 +238,14 @@ class TPSExplorer(_Explorer):
             description="point",
             layout=W.Layout(width="260px"),
         )
-        self.dx, self.dy, self.info = _slider("dx", 0.0, OFFSET_RANGE), _slider("dy", 0.0, OFFSET_RANGE), W.HTML()
+        self.dx, self.dy = (make_slider(d, 0.0, OFFSET_RANGE, width="300px") for d in ("dx", "dy"))
+        self.info = W.HTML()
         for s in (self.dx, self.dy):
             s.observe(self._on_input, names="value")
         self.point.observe(lambda _change: self._select(), names="value")
         self._layout(
             "Choose a control point of the <b>output</b>, then move where it reads the input (dx, dy: "
             "from where it rests); the spline bends smoothly between the points.",
-            TPS_BENDS,
-            self.apply_bend,
             [self.point, self.dx, self.dy],
             [self.info, self.message],
         )
@@ -322,15 +277,9 @@ class TPSExplorer(_Explorer):
         return fig, {"Title": title, "sources": json.dumps(self._params[0].tolist()), "selected": str(i)}
 
 
-def _gallery(
-    image: Tensor | None,
-    params: dict[str, Tensor],
-    draw: Callable,
-    warp: Callable,
-    label: str,
-    caption: Callable[[Tensor], str],
-) -> Figure:
-    """Static figure: per ``title: p`` of ``params``, ``image`` with ``draw(ax, p, size)`` over ``warp(image, p)``."""
+def _gallery(image: Tensor | None, params: dict[str, Tensor], draw, warp, label: str, caption) -> Figure:
+    """Static figure: per ``title: p`` of ``params``, ``image`` with ``draw(ax, p, size)`` over ``warp(image, p)``
+    captioned ``caption(p)``; ``label`` names what the first row shows."""
     image = _check_image(image)
     fig, axes = plt.subplots(2, len(params), figsize=(2.2 * len(params), 5.0), squeeze=False)
     for k, (title, p) in enumerate(params.items()):
@@ -356,20 +305,13 @@ def tps_gallery(image: Tensor | None = None, *, grid_size: int = 4) -> Figure:
     return _gallery(image, bends, draw_bent_grid, tps.warp_tps, "where the output samples", lambda _p: "")
 
 
-def _explore(explorer: Callable[[], _Explorer], gallery: Callable[[], Figure], interactive: bool | None):
-    if interactive or (interactive is None and widgets_rendered()):
-        (made := explorer()).show()
-        return made
-    fig = gallery()
-    print("No widget front end detected (headless run): a static gallery. In Jupyter, pass interactive=True.")
-    plt.show()
-    return fig
+_HEADLESS = "No widget front end detected (headless run): a static gallery. In Jupyter, pass interactive=True."
 
 
 def explore_projective(image: Tensor | None = None, *, interactive: bool | None = None) -> ProjectiveExplorer | Figure:
     """The :class:`ProjectiveExplorer` for ``image`` ``(1, C, H, W)`` in ``[0, 1]`` (default: a bundled MNIST digit)
     if a front end renders widgets (or ``interactive=True``), else :func:`projective_gallery`."""
-    return _explore(lambda: ProjectiveExplorer(image), lambda: projective_gallery(image), interactive)
+    return explore(lambda: ProjectiveExplorer(image), lambda: projective_gallery(image), interactive, _HEADLESS)
 
 
 def explore_tps(
@@ -377,6 +319,5 @@ def explore_tps(
 ) -> TPSExplorer | Figure:
     """The :class:`TPSExplorer` for ``image`` ``(1, C, H, W)`` in ``[0, 1]`` (default: a bundled MNIST digit) if a
     front end renders widgets (or ``interactive=True``), else :func:`tps_gallery`."""
-    return _explore(
-        lambda: TPSExplorer(image, grid_size=grid_size), lambda: tps_gallery(image, grid_size=grid_size), interactive
-    )
+    make = lambda: TPSExplorer(image, grid_size=grid_size)
+    return explore(make, lambda: tps_gallery(image, grid_size=grid_size), interactive, _HEADLESS)

@@ -1,13 +1,8 @@
-"""Widgets: the theta explorer (notebook 1) and "fool the STN" (notebook 2), each a static gallery where no
-front end renders ipywidgets (:func:`stnlib.env.widgets_rendered`), so executed reports keep pictures.
-
-An explorer's output also carries its picture as ``image/png``, which front ends without the widget show
-instead; JupyterLab shows a reopened explorer from the widget state saved with the notebook (``make lab``
-saves it). Each picture has theta in its title, so a saved picture says which state it shows."""
+"""The theta explorer (notebook 1) and "fool the STN" (notebook 2), each a static gallery where no front end renders
+ipywidgets (:func:`stnlib.env.widgets_rendered`), so executed reports keep pictures."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 from matplotlib.figure import Figure
@@ -16,7 +11,7 @@ from torch import Tensor
 from . import affine, figures
 from .env import widgets_rendered
 from .loop import model_device
-from .theta_explorer import PRESETS, ThetaExplorer, sample_choices, title_with_theta
+from .theta_explorer import PRESETS, ThetaExplorer, explore, sample_choices, title_with_theta
 from .theta_explorer import theta_table as theta_table
 from .train import to_cpu, transform_batch
 
@@ -31,25 +26,17 @@ def preset_gallery(image: Tensor) -> Figure:
 def explore_theta(image: Tensor | None = None, *, interactive: bool | None = None) -> ThetaExplorer | Figure:
     """The :class:`ThetaExplorer` for ``image`` ``(1, C, H, W)`` in ``[0, 1]`` (default: bundled samples) if a
     front end renders widgets (or ``interactive=True``), else :func:`preset_gallery`."""
-    if interactive or (interactive is None and widgets_rendered()):
-        explorer = ThetaExplorer(image)
-        explorer.show()
-        return explorer
-    print(
+    return explore(
+        lambda: ThetaExplorer(image),
+        lambda: preset_gallery(next(iter(sample_choices(1).values())) if image is None else image),
+        interactive,
         "No widget front end detected (headless run): showing the presets as a static gallery. "
-        "In Jupyter, call explore_theta(interactive=True) to force the sliders."
+        "In Jupyter, call explore_theta(interactive=True) to force the sliders.",
     )
-    fig = preset_gallery(next(iter(sample_choices(1).values())) if image is None else image)
-    plt.show()
-    return fig
 
 
 def place_on_canvas(digits: Tensor, canvas: int) -> Tensor:
-    """Centre ``(B, C, h, w)`` images on a black ``(B, C, canvas, canvas)`` canvas (values in [0, 1]).
-
-    >>> place_on_canvas(torch.ones(1, 1, 2, 2), 4)[0, 0].int().tolist()
-    [[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
-    """
+    """Centre ``(B, C, h, w)`` images on a black ``(B, C, canvas, canvas)`` canvas (values in [0, 1])."""
     h, w = digits.shape[-2:]
     top, left = (canvas - h) // 2, (canvas - w) // 2
     out = digits.new_zeros(*digits.shape[:-2], canvas, canvas)
@@ -138,15 +125,8 @@ def fooling_cases(explorer: FoolTheSTN, labels: dict[str, int]) -> list[dict]:
         probs, _, _ = explorer.classify(affine.warp(image.expand(len(thetas), -1, -1, -1), thetas))
         stn, cnn, y = probs["with STN"], probs["CNN, no STN"], labels[name]
         for k, distortion in enumerate(DISTORTIONS):
-            cases.append(
-                {
-                    "digit": name,
-                    "distortion": distortion,
-                    "stn_ok": int(stn[k].argmax()) == y,
-                    "cnn_ok": int(cnn[k].argmax()) == y,
-                    "margin": float(stn[k, y] - cnn[k, y]),
-                }
-            )
+            ok = {"stn_ok": int(stn[k].argmax()) == y, "cnn_ok": int(cnn[k].argmax()) == y}
+            cases.append({"digit": name, "distortion": distortion, **ok, "margin": float(stn[k, y] - cnn[k, y])})
     return cases
 
 
@@ -168,12 +148,8 @@ def fooling_gallery(
     for row, name in zip(fig.subplots(len(digits), 5, squeeze=False), digits):
         best = max((c for c in cases if c["digit"] == name), key=lambda c: c["margin"])
         verdict = f"STN {'✓' if best['stn_ok'] else '✗'}  CNN {'✓' if best['cnn_ok'] else '✗'}"
-        explorer.draw_row(
-            row,
-            explorer.images[name],
-            affine.build_theta(**DISTORTIONS[best["distortion"]]),
-            f"{name}\n{best['distortion']}: {verdict}",
-        )
+        theta = affine.build_theta(**DISTORTIONS[best["distortion"]])
+        explorer.draw_row(row, explorer.images[name], theta, f"{name}\n{best['distortion']}: {verdict}")
     return fig, cases
 
 
@@ -191,8 +167,7 @@ def explore_fooling(
     """:class:`FoolTheSTN` where widgets render (or ``interactive=True``), else :func:`fooling_gallery` and a
     count of who is right over all its cases. ``labels``: digit name -> true class index."""
     if interactive or (interactive is None and widgets_rendered()):
-        explorer = FoolTheSTN(digits, stn_model, cnn_model, mean=mean, std=std, classes=classes)
-        explorer.show()
+        (explorer := FoolTheSTN(digits, stn_model, cnn_model, mean=mean, std=std, classes=classes)).show()
         return explorer
     print("No widget front end detected (headless run): showing fixed distortions instead of sliders.")
     fig, cases = fooling_gallery(digits, labels, stn_model, cnn_model, mean=mean, std=std, classes=classes)

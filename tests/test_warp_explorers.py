@@ -269,7 +269,7 @@ def test_headless_explorers_show_static_galleries(digit, capsys):
 
 def test_interactive_explorers_display_the_widget_with_a_png_fallback(digit, monkeypatch):
     shown = []
-    monkeypatch.setattr("stnlib.warp_explorers.display", lambda bundle, raw: shown.append(bundle))
+    monkeypatch.setattr("stnlib.theta_explorer.display", lambda bundle, raw: shown.append(bundle))
     for make, cls in ((we.explore_projective, ProjectiveExplorer), (we.explore_tps, TPSExplorer)):
         explorer = make(digit, interactive=True)
         assert isinstance(explorer, cls)
