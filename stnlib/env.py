@@ -23,9 +23,13 @@ import torch
 
 from .checks import ArgumentTypeError, check_seed, describe
 
-DATA_ENV, PROFILE_ENV, REPORTS_ENV, WIDGETS_ENV, DEVICE_ENV, PENDING_ENV, PRECISION_ENV = (
-    f"STNLIB_{name}" for name in ("DATA", "PROFILE", "REPORTS", "WIDGETS", "DEVICE", "PENDING", "PRECISION")
-)
+DATA_ENV = "STNLIB_DATA"
+PROFILE_ENV = "STNLIB_PROFILE"
+REPORTS_ENV = "STNLIB_REPORTS"
+WIDGETS_ENV = "STNLIB_WIDGETS"
+DEVICE_ENV = "STNLIB_DEVICE"
+PENDING_ENV = "STNLIB_PENDING"
+PRECISION_ENV = "STNLIB_PRECISION"
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent  #: the clone (``stnlib`` is installed editable from one)
 ASSETS: Path = REPO_ROOT / "assets"
