@@ -1,5 +1,6 @@
 """Learning GIFs (notebook 4): :class:`ThetaSnapshots` records a transformer on a fixed batch while it trains;
-:func:`learning_gif` draws each :class:`Snapshot` (:func:`snapshot_frame`) into one GIF (:func:`write_gif`)."""
+:func:`learning_gif` draws each :class:`Snapshot` (:func:`snapshot_frame`) into one GIF (:func:`write_gif`);
+:class:`LiveRegions` draws them in place while it trains."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from IPython.display import Image as IPImage
+from IPython.display import display
 from matplotlib.figure import Figure
 from PIL import Image, ImageSequence
 from torch import Tensor, nn
 
 from .checks import check_tensor
+from .env import widgets_rendered
 from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_limits, imshow
 from .loop import Callback, EpochStats
 from .runs import atomic_write_bytes
@@ -215,3 +219,42 @@ def learning_gif(snapshots: Sequence[Snapshot], images: Tensor, path: str | os.P
     frames = [snapshot_frame(s, images, total_steps=max(1, snapshots[-1].step), **frame) for s in snapshots]
     durations = [EPOCH_MS if s.step == 0 or s.test_acc is not None else FRAME_MS for s in snapshots]
     return write_gif(frames, path, durations[:-1] + [HOLD_LAST_MS])
+
+
+class LiveRegions(ThetaSnapshots):
+    """Watch it learn: a snapshot of the fixed batch ``images`` ``(B, C, H, W)`` every ``every_steps`` steps of
+    every epoch, drawn in place (one display, updated) where a front end shows live output (``live``; default:
+    :func:`~stnlib.env.widgets_rendered`). :meth:`before_during_after` is the static figure for everywhere else.
+    ``frame``: :func:`snapshot_frame`'s keywords (``mean``, ``std``, ``titles``, ``heading``)."""
+
+    def __init__(self, images: Tensor, *, every_steps: int, total_steps: int, live: bool | None = None, **frame):
+        super().__init__(images, every_steps=every_steps)
+        self.total_steps, self.frame, self.live = total_steps, frame, widgets_rendered() if live is None else live
+        self._display = None
+
+    def picture(self, snapshot: Snapshot) -> np.ndarray:
+        """``snapshot`` as one frame ``(H, W, 3)`` uint8."""
+        return snapshot_frame(snapshot, self.images, total_steps=self.total_steps, **self.frame)
+
+    def record(self, model: nn.Module, step: int, epoch: int, test_acc: float | None = None) -> Snapshot:
+        snapshot = super().record(model, step, epoch, test_acc)
+        if self.live:
+            buffer = io.BytesIO()
+            Image.fromarray(self.picture(snapshot)).save(buffer, format="png")
+            png = IPImage(data=buffer.getvalue(), format="png")
+            if self._display is None:
+                self._display = display(png, display_id=True)
+            else:
+                self._display.update(png)
+        return snapshot
+
+    def on_step_end(self, model: nn.Module, step: int, epoch: int) -> None:
+        if step % self.every_steps == 0:
+            self.record(model, step, epoch)
+
+    def before_during_after(self) -> np.ndarray:
+        """The first, middle and last snapshots' frames, one above the other: ``(3H, W, 3)`` uint8."""
+        if not self.snapshots:
+            raise ValueError("no snapshots yet: pass this object to fit(callbacks=[...]) and train first")
+        picks = [self.snapshots[0], self.snapshots[len(self.snapshots) // 2], self.snapshots[-1]]
+        return np.concatenate([self.picture(s) for s in picks])

@@ -4,9 +4,10 @@ callbacks."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -31,6 +32,14 @@ class EpochStats:
     seconds: float
     elapsed: float
     lr: float
+
+    def line(self, epochs: int, test_label: str = "test") -> str:
+        """The line the loop prints after this epoch of ``epochs``."""
+        return (
+            f"epoch {self.epoch:>{len(str(epochs))}}/{epochs}  step {self.step:>6}  loss {self.train_loss:.4f}  "
+            f"train {self.train_acc:5.2f}%  {test_label} {self.test_acc:5.2f}%  lr {self.lr:.2e}  "
+            f"{self.seconds:.1f} s (total {self.elapsed:.1f} s)"
+        )
 
 
 class EvalPoint(NamedTuple):
@@ -61,6 +70,19 @@ class History:
         """Best test accuracy (percent) of any evaluation, ``None`` if there was none."""
         accs = [p.test_acc for p in self.evals] + [e.test_acc for e in self.epochs if e.test_acc is not None]
         return max(accs) if accs else None
+
+    def to_json(self) -> str:
+        """The history as JSON (floats round-trip exactly); :meth:`from_json` reads it back."""
+        epochs = [asdict(e) for e in self.epochs]
+        return json.dumps(
+            {"epochs": epochs, "evals": [list(p) for p in self.evals], "stopped_early": self.stopped_early}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        """The history :meth:`to_json` wrote."""
+        d = json.loads(text)
+        return cls([EpochStats(**e) for e in d["epochs"]], [EvalPoint(*p) for p in d["evals"]], d["stopped_early"])
 
     def time_to(self, acc: float) -> float | None:
         """Training seconds when test accuracy first reached ``acc`` percent (``None``: never)."""
@@ -202,12 +224,7 @@ def run_plan(
     for epoch in range(1, epochs + 1):
         s, stop = run.epoch(epoch, epochs, bars=progress)
         if progress:
-            print(
-                f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {s.step:>6}  loss {s.train_loss:.4f}  "
-                f"train {s.train_acc:5.2f}%  {plan.test_label} {s.test_acc:5.2f}%  lr {s.lr:.2e}  "
-                f"{s.seconds:.1f} s (total {s.elapsed:.1f} s)",
-                flush=True,
-            )
+            print(s.line(epochs, plan.test_label), flush=True)
         for cb in callbacks:
             cb.on_epoch_end(model, s)
         if stop is not None:

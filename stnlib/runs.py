@@ -229,7 +229,15 @@ class NotebookRun:
     name: str
     profile: Profile
     seed: int
+    train: bool = False  #: retrain every model even where verified weights are saved (stnlib.weights.fit_or_load)
     started: float = field(default_factory=time.perf_counter)
+    #: name -> {"file", "sha256", "bytes", "settings"} of every model this run trained or loaded
+    weights: dict[str, dict[str, Any]] = field(default_factory=dict)
+    loaded: set[str] = field(default_factory=set)  #: the names of those it loaded instead of training
+
+    def recorded(self) -> dict[str, Any]:
+        """This notebook's entry in its profile's ``metrics.json`` (``{}`` if there is none)."""
+        return load_metrics(reports_dir(self.profile.name) / "metrics.json").get(self.name, {})
 
     def elapsed(self) -> float:
         """Seconds since :func:`start_run`."""
@@ -255,7 +263,11 @@ class NotebookRun:
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "metrics": [m.__dict__ for m in metrics],
         }
+        if self.weights:
+            entry["weights"] = self.weights
         check_entry(self.name, entry)  # keys: non-empty, distinct strings
+        if self.weights and self.loaded == self.weights.keys():
+            entry = self._loaded_entry(entry)
         path, pending = reports_dir(self.profile.name) / "metrics.json", pending_metrics_path()
         if pending is None:
             return merge_metrics(path, {self.name: entry})
@@ -263,14 +275,28 @@ class NotebookRun:
         print(f"metrics staged: tools/execute.py adds them to {path.name} once the report is saved")
         return path
 
+    def _loaded_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Every model was loaded: the record stays the training run's, and gets this run's time as
+        ``load_seconds`` if every number equals the one it recorded (printed either way)."""
+        before = self.recorded()
+        was = {m["key"]: m["value"] for m in before.get("metrics", [])}
+        differ = [f"{m['key']} {m['value']!r}, recorded {was.get(m['key'])!r}" for m in entry["metrics"]]
+        differ = [d for d, m in zip(differ, entry["metrics"]) if was.get(m["key"]) != m["value"]]
+        if differ:
+            print("these numbers differ from the training run's, which stay recorded: " + "; ".join(differ))
+            return before
+        print(f"all {len(entry['metrics'])} numbers equal the training run's (recorded {before['finished']})")
+        return {**before, "load_seconds": entry["seconds"], "load_machine": entry["machine"]}
 
-def start_run(name: str, profile: str = "full", *, seed: int = 0) -> NotebookRun:
-    """Resolve the profile (``$STNLIB_PROFILE`` wins), seed everything, start the clock, say so."""
+
+def start_run(name: str, profile: str = "full", *, seed: int = 0, train: bool = False) -> NotebookRun:
+    """Resolve the profile (``$STNLIB_PROFILE`` wins), seed everything, start the clock, say so. ``train``: retrain
+    every model even where verified weights are saved (the notebooks' ``TRAIN`` parameter)."""
     if not isinstance(name, str) or not name.strip():
         cls = ValueError if isinstance(name, str) else ArgumentTypeError
         raise cls(f"start_run needs the notebook's name (e.g. '02_stn_mnist'), got {name!r}")
     seed = check_seed(seed)
-    run = NotebookRun(name=name, profile=resolve_profile(profile), seed=seed)
+    run = NotebookRun(name=name, profile=resolve_profile(profile), seed=seed, train=check_bool(train, "train"))
     seed_everything(seed)
     print(f"{name}: profile {run.profile}, seed {seed}, torch {torch.__version__}")
     return run

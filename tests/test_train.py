@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import math
 import time
 
+import numpy as np
+import PIL.Image
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stnlib import affine
+from stnlib import affine, gifs
 from stnlib.env import pick_device
 from stnlib.gifs import ThetaSnapshots
 from stnlib.models import SpatialTransformer, STNClassifier
@@ -532,3 +535,29 @@ def test_pick_device_honours_env(monkeypatch, data):
     monkeypatch.setenv("STNLIB_DEVICE", "cuda")
     with pytest.raises(ValueError, match="STNLIB_DEVICE"):
         fit(mlp(), data, QUICK, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_live_regions_redraw_one_display_in_place_or_stay_quiet_headless(data, live, monkeypatch):
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def display(obj, display_id=False):
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(gifs, "display", display)
+    images = normalized_test_images(data, data.mean[0], data.std[0])[:4]
+    watch = gifs.LiveRegions(images, every_steps=3, total_steps=16, live=live)
+    quick_fit(tiny_stn(), data, epochs=2, callbacks=[watch])
+    assert watch.steps == [0, 3, 6, 8, 9, 12, 15, 16]  # every 3 steps in both epochs, and each epoch's end
+    assert (len(shown), len(updates)) == ((1, 7) if live else (0, 0))  # one display, redrawn in place
+    if live:
+        first, last = (np.asarray(PIL.Image.open(io.BytesIO(p.data))) for p in (shown[0], updates[-1]))
+        assert first.shape == last.shape and not np.array_equal(first, last)  # the region moved
+    still = watch.before_during_after()
+    frame = watch.picture(watch.snapshots[0])
+    assert still.shape == (3 * frame.shape[0], *frame.shape[1:]) and np.array_equal(still[: frame.shape[0]], frame)

@@ -1,7 +1,10 @@
 """Execute notebooks headlessly with papermill: ``python -m tools.execute --profile full notebooks/*.ipynb``.
 
 Each notebook runs in a fresh kernel with ``PROFILE`` injected into its ``parameters`` cell and
-its own folder as working directory. The profile is decided once, by ``--profile``: a non-empty
+its own folder as working directory, with ``TRAIN = True``: it retrains every model and saves its
+weights (``weights/``, recorded with their SHA-256 in ``metrics.json``). ``--load`` runs the default
+path instead (``TRAIN = False``: the verified weights load), into ``reports/loaded/``.
+The profile is decided once, by ``--profile``: a non-empty
 ``$STNLIB_PROFILE`` naming another profile is an error, and the kernel gets
 ``STNLIB_PROFILE=<profile>`` explicitly, so the report's folder and what the notebook ran agree.
 
@@ -208,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         help="complete the publishing of runs that were killed "
         "after they finished (their journals .NAME.publish.json in reports/); runs no notebook",
     )
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="run with TRAIN = False (the default path: load the verified weights instead of training); the report "
+        "goes to reports/loaded/, the run's time into metrics.json as load_seconds",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a polite kill cleans up like Ctrl-C
@@ -230,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         print(f"[{args.profile}] {nb} ...", flush=True)
         try:
-            out = execute_notebook(nb, args.profile)
+            loaded = reports_dir(args.profile) / "loaded" if args.load else None
+            out = execute_notebook(nb, args.profile, out_dir=loaded, TRAIN=not args.load)
         except pm.PapermillExecutionError as err:
             print(f"FAILED {nb} in cell {err.exec_count}: {err.ename}: {err.evalue}", file=sys.stderr)
             return 1
