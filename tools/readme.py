@@ -178,11 +178,12 @@ def data_needed(stem: str) -> str:
 def _run_time(stem: str, entry: Mapping | None) -> str:
     """CPU: the report's papermill duration; GPU: ``gpu_seconds`` in its metrics entry, if a run recorded one."""
     cpu = report_seconds(stem)
-    gpu = (entry or {}).get("gpu_seconds")
-    return (
+    gpu, loaded = (entry or {}).get("gpu_seconds"), (entry or {}).get("load_seconds")
+    times = (
         f"CPU {format_duration(cpu) if cpu is not None else 'not measured'}; "
         f"GPU {format_duration(gpu) if gpu is not None else 'not measured'}"
     )
+    return f"saved weights: CPU {format_duration(loaded)}; retraining: {times}" if loaded is not None else times
 
 
 def render_start(metrics: Mapping) -> str:
@@ -223,7 +224,8 @@ def render_index(metrics: Mapping | None = None) -> str:
     where = f" on {'; '.join(machines)}" if machines else ""
     rows += [
         "",
-        f"*Full run*: how long the committed full-profile report took to execute (papermill){where}. "
+        f"*Full run*: how long the committed full-profile report took to execute (papermill){where}; where a "
+        "notebook loads saved weights by default, first how long that takes. "
         "Colab downloads the data on first use.",
     ]
     return "\n".join(rows)
@@ -337,6 +339,12 @@ def run_time_note(stem: str, metrics: Mapping | None = None) -> str:
     )
     gpu_text = f"about {format_duration(gpu)} on a GPU" if gpu is not None else "not measured yet on a GPU"
     note = f"**Run all** with the default parameters (the full profile) {full}; {gpu_text}."
+    if entry.get("load_seconds") is not None:
+        note = (
+            f"**Run all** with the default parameters takes about {format_duration(entry['load_seconds'])} on a CPU: "
+            "the networks load the weights the full run saved (checked against their SHA-256) instead of training. "
+            f"With `TRAIN = True` it trains them again: {full.removeprefix('takes ')}; {gpu_text}."
+        )
     if stem in RUN_TIME_CAVEATS:
         note += " " + RUN_TIME_CAVEATS[stem]
     if not NOTEBOOK_DATA.get(stem):  # nothing to train: no shorter run worth having
