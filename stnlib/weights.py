@@ -54,13 +54,22 @@ def _path(path: object) -> Path:
     return Path(path)
 
 
-def save_weights(model: nn.Module, path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None) -> str:
-    """Write ``model``'s state dict (on the CPU, contiguous) and ``metadata`` to ``path`` atomically; its SHA-256."""
+def save_weights(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> str:
+    """Write ``model``'s state dict (on the CPU, contiguous; floating-point tensors in ``dtype`` if given) and
+    ``metadata`` to ``path`` atomically; its SHA-256. Loading casts back to the model's own dtypes."""
     check_type(model, "model", nn.Module, "a torch.nn.Module")
     path = _path(path)
     if metadata is not None and not all(isinstance(v, str) for v in [*metadata, *metadata.values()]):
         raise ValueError(f"metadata must map strings to strings, got {describe(metadata)}")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     data = save_bytes(state, metadata=metadata)
     atomic_write_bytes(path, data)
     return sha256_of(data)

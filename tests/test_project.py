@@ -397,6 +397,10 @@ def test_run_times_come_from_the_reports_papermill_metadata(tmp_path, monkeypatc
     assert readme.report_seconds("03_stn_cifar10") is None and readme.report_seconds("01_affine_intuition") is None
     index = readme.render_index({"02_stn_mnist": {"gpu_seconds": 95.0}})
     assert "| [STN on MNIST](reports/02_stn_mnist.ipynb) |" in index and "| CPU 30 min; GPU 2 min |" in index
+    loaded = {"02_stn_mnist": {"load_seconds": 50.0}}  # a run with TRAIN = False loaded the saved weights
+    assert "| saved weights: CPU 50 s; retraining: CPU 30 min; GPU not measured |" in readme.render_index(loaded)
+    note = readme.run_time_note("02_stn_mnist", loaded)
+    assert note.startswith("**Run all** with the default parameters takes about 50 s on a CPU") and "30 min" in note
     assert "| CPU not measured; GPU not measured |" in index and "(not run yet)" in index
     stems = notebook_info.notebook_stems()
     assert f"about 30 min of CPU for 1 of {len(stems)} notebooks" in readme.render_instructors()

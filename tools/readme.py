@@ -410,14 +410,9 @@ def stale_files() -> list[str]:
 
 
 def sync() -> list[str]:
-    """Rewrite the generated parts; returns the files it changed. Both pages are rendered before either is written."""
-    metrics, bench = _inputs()
-    pages = [(p, p.read_text(), render(p.read_text(), metrics, bench)) for p, render in _pages()]
-    changed = []
-    for path, old, new in pages:
-        if new != old:
-            atomic_write_text(path, new)
-            changed.append(path.name)
+    """Rewrite the generated parts; returns the files it changed. The notebooks go first, since CONTRIBUTING's
+    reading times count their generated run-time notes; both pages are rendered before either is written."""
+    metrics, bench, changed = *_inputs(), []
     for stem in notebook_stems():
         path = NOTEBOOKS_DIR / f"{stem}.ipynb"
         nb, was_changed = _synced_notebook(path, metrics)
@@ -428,6 +423,11 @@ def sync() -> list[str]:
         if report is not None:
             atomic_write_text(REPORTS / f"{stem}.ipynb", report)
             changed.append(f"reports/{stem}.ipynb")
+    pages = [(p, p.read_text(), render(p.read_text(), metrics, bench)) for p, render in _pages()]
+    for path, old, new in pages:
+        if new != old:
+            atomic_write_text(path, new)
+            changed.append(path.name)
     return changed
 
 
