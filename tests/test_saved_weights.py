@@ -11,6 +11,7 @@ import pytest
 
 from stnlib.env import REPO_ROOT
 from stnlib.runs import load_metrics
+from stnlib.weights import sha256_of
 from tools.execute import execute_notebook
 
 #: Notebooks whose networks load from ``weights/`` by default.
@@ -45,3 +46,16 @@ def test_the_default_path_loads_the_saved_weights_and_prints_the_reports_numbers
     committed = load_metrics(REPO_ROOT / "reports" / "metrics.json")[stem]
     assert entry["metrics"] == committed["metrics"] and entry["seconds"] == committed["seconds"]
     assert _printed(out) == _printed(REPO_ROOT / "reports" / f"{stem}.ipynb")
+
+
+def test_the_committed_weights_are_the_recorded_ones_and_fit_the_budget():
+    """Every file in weights/ is recorded with its SHA-256 and size in reports/metrics.json (and every recorded file
+    is there); issue 21's budget: 30 MB in the repository in all."""
+    metrics = load_metrics(REPO_ROOT / "reports" / "metrics.json")
+    recorded = {r["file"]: r for e in metrics.values() for r in e.get("weights", {}).values()}
+    files = sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "weights").rglob("*.safetensors"))
+    assert files == sorted(recorded) and set(WITH_WEIGHTS) == {f.split("/")[1] for f in files}
+    for file, record in recorded.items():
+        data = (REPO_ROOT / file).read_bytes()
+        assert (len(data), sha256_of(data)) == (record["bytes"], record["sha256"]), file
+    assert sum(r["bytes"] for r in recorded.values()) <= 30_000_000
