@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageSequence
 from torch import Tensor, nn
 
-from .checks import check_tensor
+from .checks import check_int, check_tensor
 from .env import widgets_rendered
 from .figures import OUTLINE_STYLE, draw_sampling_outline, figure_to_rgb, fit_limits, imshow
 from .loop import Callback, EpochStats
@@ -228,7 +228,7 @@ class LiveRegions(ThetaSnapshots):
     ``frame``: :func:`snapshot_frame`'s keywords (``mean``, ``std``, ``titles``, ``heading``)."""
 
     def __init__(self, images: Tensor, *, every_steps: int, total_steps: int, live: bool | None = None, **frame):
-        super().__init__(images, every_steps=every_steps)
+        super().__init__(images, every_steps=check_int(every_steps, "every_steps", min=1))
         self.total_steps, self.frame, self.live = total_steps, frame, widgets_rendered() if live is None else live
         self._display = None
 

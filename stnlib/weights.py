@@ -122,10 +122,10 @@ def weights_path(run: NotebookRun, name: str) -> Path:
 
 
 def _settings(model: nn.Module, data: ImageData, recipe: Recipe, epochs: int, seed: int, extra: dict) -> str:
-    """What a training run depends on, in words: weights load only for the same settings."""
+    """What a training run depends on, in words (not where it ran): weights load only for the same settings."""
     shape = "x".join(map(str, data.image_shape))
     counts = f"{data.info.dataset} {len(data.train_labels):,} train / {len(data.test_labels):,} test {shape}"
-    options = "".join(f", {k}={v!r}" for k, v in sorted(extra.items()) if k != "progress")
+    options = "".join(f", {k}={v!r}" for k, v in sorted(extra.items()) if k not in ("progress", "device"))
     size = sum(p.numel() for p in model.parameters())
     run = f"{recipe.describe()}; {epochs} epochs, seed {seed}{options}"
     return f"{type(model).__name__} ({size:,} parameters); {run}; {counts}"
