@@ -280,8 +280,11 @@ class NotebookRun:
         ``load_seconds`` if every number equals the one it recorded (printed either way)."""
         before = self.recorded()
         was = {m["key"]: m["value"] for m in before.get("metrics", [])}
-        differ = [f"{m['key']} {m['value']!r}, recorded {was.get(m['key'])!r}" for m in entry["metrics"]]
-        differ = [d for d, m in zip(differ, entry["metrics"]) if was.get(m["key"]) != m["value"]]
+        differ = [
+            f"{m['key']} {m['value']!r}, recorded {was.get(m['key'])!r}"
+            for m in entry["metrics"]
+            if was.get(m["key"]) != m["value"]
+        ]
         if differ:
             print("these numbers differ from the training run's, which stay recorded: " + "; ".join(differ))
             return before
